@@ -1,0 +1,26 @@
+/** The design's defaults: the textbook's www.foobar.com on redundant servers. */
+import type { HostConfig } from './types.ts';
+
+export const DEFAULT_HOSTS: readonly HostConfig[] = Object.freeze([
+  { name: 'lb-1', roles: ['lb'] },
+  { name: 'server-1', roles: ['web', 'app', 'db'] },
+  { name: 'server-2', roles: ['web', 'app', 'db'] },
+]);
+
+/** The primary when the user keeps the default hosts. */
+export const DEFAULT_PRIMARY = 'server-2';
+
+export const DEFAULTS = {
+  name: 'foobar',
+  domain: 'foobar.com',
+  aliases: ['www'],
+  hosting: 'loopback',
+  stateDir: '.tandem',
+  subnet: '127.60.0.0/24',
+  /** Host addresses are handed out from this offset in the subnet. */
+  firstHostOffset: 11,
+  lb: { balance: 'roundrobin', mode: 'active-active', port: 80, maxconn: 4096 },
+  web: { port: 80, workers: 1 },
+  app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'] },
+  database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 10000, bufferPoolMb: 128 },
+} as const;

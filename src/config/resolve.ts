@@ -1,0 +1,168 @@
+/**
+ * `resolve()`: a valid StackConfig plus the stack's secrets → one frozen Plan with
+ * every host, address, port, directory and service spelled out. Pure: no I/O.
+ */
+import path from 'node:path';
+import { DEFAULT_HOSTS, DEFAULT_PRIMARY, DEFAULTS } from './defaults.ts';
+import type { HostConfig, Plan, PlanBackend, PlanHost, PlanService, Role, Secrets, StackConfig } from './types.ts';
+import { formatIpv4, formatIssues, parseIpv4, parseSubnet, validateConfig } from './validate.ts';
+import { ConfigError } from '../errors.ts';
+
+export interface ResolveOptions {
+  /** Directory of the config file. */
+  projectDir: string;
+  secrets: Secrets;
+  /** Directory of the bundled foobar.com app (the default code base). */
+  bundledAppDir: string;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function assignAddresses(hosts: readonly HostConfig[], subnetText: string): Map<string, string> {
+  const subnet = parseSubnet(subnetText);
+  if (!subnet) throw new ConfigError(`network/subnet: '${subnetText}' is not a subnet`);
+  const taken = new Set(hosts.map((h) => h.address).filter((a): a is string => a !== undefined));
+  const result = new Map<string, string>();
+  let next = subnet.base + DEFAULTS.firstHostOffset;
+  const end = subnet.base + 2 ** (32 - subnet.bits) - 1;
+  for (const host of hosts) {
+    if (host.address) {
+      result.set(host.name, host.address);
+      continue;
+    }
+    while (taken.has(formatIpv4(next))) next++;
+    if (next >= end) throw new ConfigError(`network/subnet: ${subnetText} has no free address left for ${host.name}`);
+    const address = formatIpv4(next++);
+    taken.add(address);
+    result.set(host.name, address);
+  }
+  return result;
+}
+
+/** Names the services each role runs, in start order. */
+const SERVICE_OF_ROLE: Record<Role, PlanService['kind']> = {
+  db: 'mariadb',
+  app: 'app',
+  web: 'nginx',
+  lb: 'haproxy',
+};
+const ROLE_ORDER: Role[] = ['db', 'app', 'web', 'lb'];
+
+export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
+  const issues = validateConfig(config);
+  if (issues.length > 0) throw new ConfigError(`the config has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
+
+  const hostsConfig = config.hosts ?? DEFAULT_HOSTS;
+  const stateDir = path.resolve(opts.projectDir, config.stateDir ?? DEFAULTS.stateDir);
+  const addresses = assignAddresses(hostsConfig, config.network?.subnet ?? DEFAULTS.subnet);
+  const hosts: PlanHost[] = hostsConfig.map((h) => ({
+    name: h.name,
+    address: addresses.get(h.name)!,
+    roles: ROLE_ORDER.filter((r) => h.roles.includes(r)),
+    dir: path.join(stateDir, 'hosts', h.name),
+  }));
+  const having = (role: Role) => hosts.filter((h) => h.roles.includes(role));
+
+  const lb = { ...DEFAULTS.lb, ...config.lb };
+  const web = { ...DEFAULTS.web, ...config.web };
+  const appPort = config.app?.port ?? DEFAULTS.app.port;
+  const database = { ...DEFAULTS.database, ...config.database };
+  const primary = config.database?.primary ?? DEFAULT_PRIMARY;
+  const dbHosts = having('db');
+
+  const portOf: Record<PlanService['kind'], number> = {
+    mariadb: database.port,
+    app: appPort,
+    nginx: web.port,
+    haproxy: lb.port,
+  };
+  const upstreams: Record<string, { address: string; port: number }[]> = {};
+  for (const h of having('web')) {
+    const apps = h.roles.includes('app') ? [h] : having('app');
+    upstreams[h.name] = apps.map((a) => ({ address: a.address, port: appPort }));
+  }
+  const services: PlanService[] = [];
+  const idsOf = (kind: PlanService['kind'], hostNames?: string[]) =>
+    services.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
+  for (const role of ROLE_ORDER) {
+    for (const h of having(role)) {
+      const kind = SERVICE_OF_ROLE[role];
+      let after: string[] = [];
+      if (kind === 'mariadb' && h.name !== primary) after = idsOf('mariadb', [primary]);
+      if (kind === 'app') after = idsOf('mariadb');
+      if (kind === 'nginx') {
+        const appHosts = hosts.filter((a) => upstreams[h.name]!.some((u) => u.address === a.address)).map((a) => a.name);
+        after = idsOf('app', appHosts);
+      }
+      if (kind === 'haproxy') after = idsOf('nginx');
+      services.push({
+        id: `${h.name}/${kind}`,
+        host: h.name,
+        kind,
+        address: h.address,
+        port: portOf[kind],
+        dir: path.join(h.dir, kind),
+        after,
+      });
+    }
+  }
+  const backends: PlanBackend[] = having('web').map((h, i) => ({
+    name: h.name,
+    address: h.address,
+    port: web.port,
+    backup: lb.mode === 'active-passive' && i > 0,
+  }));
+  const domain = config.domain ?? DEFAULTS.domain;
+  const aliases = config.aliases ?? [...DEFAULTS.aliases];
+  const lbHost = having('lb')[0]!;
+  const plan: Plan = {
+    name: config.name ?? DEFAULTS.name,
+    domain,
+    hostnames: [domain, ...aliases.map((a) => `${a}.${domain}`)],
+    hosting: config.hosting ?? 'loopback',
+    projectDir: opts.projectDir,
+    stateDir,
+    secretsFile: path.join(stateDir, 'secrets.json'),
+    url: `http://${lbHost.address}${lb.port === 80 ? '' : `:${lb.port}`}/`,
+    hosts,
+    services,
+    lb: { balance: lb.balance, mode: lb.mode, port: lb.port, maxconn: lb.maxconn, backends },
+    web: { port: web.port, workers: web.workers, upstreams },
+    app: {
+      port: appPort,
+      codeDir: config.app?.codeDir ? path.resolve(opts.projectDir, config.app.codeDir) : opts.bundledAppDir,
+      start: config.app?.start ?? [...DEFAULTS.app.start],
+      bodyLimit: config.app?.bodyLimit ?? DEFAULTS.app.bodyLimit,
+    },
+    db: {
+      port: database.port,
+      name: database.name,
+      primary,
+      replicas: dbHosts.filter((h) => h.name !== primary).map((h) => h.name),
+      semiSync: database.semiSync,
+      semiSyncTimeoutMs: database.semiSyncTimeoutMs,
+      bufferPoolMb: database.bufferPoolMb,
+      users: { app: 'tandem_app', replication: 'tandem_repl', monitor: 'tandem_monitor' },
+      serverIds: Object.fromEntries(dbHosts.map((h, i) => [h.name, i + 1])),
+    },
+    secrets: opts.secrets,
+  };
+  return deepFreeze(plan);
+}
+
+/** Convenience lookups over a Plan. */
+export function hostOf(plan: Plan, name: string): PlanHost {
+  const host = plan.hosts.find((h) => h.name === name);
+  if (!host) throw new Error(`no host named ${name} in the plan`);
+  return host;
+}
+
+export function serviceOf(plan: Plan, id: string): PlanService | undefined {
+  return plan.services.find((s) => s.id === id);
+}
