@@ -1,5 +1,5 @@
-export { defineStack } from './types.ts';
-export type * from './types.ts';
-export { resolve, hostOf, serviceOf } from './resolve.ts';
-export { validateConfig, formatIssues, type ConfigIssue } from './validate.ts';
 export { DEFAULTS } from './defaults.ts';
+export { hostOf, resolve, serviceOf } from './resolve.ts';
+export type * from './types.ts';
+export { defineStack } from './types.ts';
+export { type ConfigIssue, formatIssues, validateConfig } from './validate.ts';

@@ -3,10 +3,10 @@
  * every host, address, port, directory and service spelled out. Pure: no I/O.
  */
 import path from 'node:path';
+import { ConfigError } from '../errors.ts';
 import { DEFAULT_HOSTS, DEFAULT_PRIMARY, DEFAULTS } from './defaults.ts';
 import type { HostConfig, Plan, PlanBackend, PlanHost, PlanService, Role, Secrets, StackConfig } from './types.ts';
 import { formatIpv4, formatIssues, parseIpv4, parseSubnet, validateConfig } from './validate.ts';
-import { ConfigError } from '../errors.ts';
 
 export interface ResolveOptions {
   /** Directory of the config file. */
@@ -56,7 +56,8 @@ const ROLE_ORDER: Role[] = ['db', 'app', 'web', 'lb'];
 
 export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const issues = validateConfig(config);
-  if (issues.length > 0) throw new ConfigError(`the config has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
+  if (issues.length > 0)
+    throw new ConfigError(`the config has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
 
   const hostsConfig = config.hosts ?? DEFAULT_HOSTS;
   const stateDir = path.resolve(opts.projectDir, config.stateDir ?? DEFAULTS.stateDir);
@@ -87,31 +88,23 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     const apps = h.roles.includes('app') ? [h] : having('app');
     upstreams[h.name] = apps.map((a) => ({ address: a.address, port: appPort }));
   }
-  const services: PlanService[] = [];
-  const idsOf = (kind: PlanService['kind'], hostNames?: string[]) =>
-    services.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
-  for (const role of ROLE_ORDER) {
-    for (const h of having(role)) {
+  const created = ROLE_ORDER.flatMap((role) =>
+    having(role).map((h) => {
       const kind = SERVICE_OF_ROLE[role];
-      let after: string[] = [];
-      if (kind === 'mariadb' && h.name !== primary) after = idsOf('mariadb', [primary]);
-      if (kind === 'app') after = idsOf('mariadb');
-      if (kind === 'nginx') {
-        const appHosts = hosts.filter((a) => upstreams[h.name]!.some((u) => u.address === a.address)).map((a) => a.name);
-        after = idsOf('app', appHosts);
-      }
-      if (kind === 'haproxy') after = idsOf('nginx');
-      services.push({
-        id: `${h.name}/${kind}`,
-        host: h.name,
-        kind,
-        address: h.address,
-        port: portOf[kind],
-        dir: path.join(h.dir, kind),
-        after,
-      });
-    }
-  }
+      return { id: `${h.name}/${kind}`, host: h.name, kind, address: h.address, port: portOf[kind], dir: path.join(h.dir, kind) };
+    }),
+  );
+  const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
+    created.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
+  const appHostsOf = (web: string) =>
+    hosts.filter((a) => upstreams[web]!.some((u) => u.address === a.address)).map((a) => a.name);
+  const afterOf: Record<PlanService['kind'], (host: string) => string[]> = {
+    mariadb: (host) => (host === primary ? [] : idsOf('mariadb', [primary])),
+    app: () => idsOf('mariadb'),
+    nginx: (host) => idsOf('app', appHostsOf(host)),
+    haproxy: () => idsOf('nginx'),
+  };
+  const services: PlanService[] = created.map((s) => ({ ...s, after: afterOf[s.kind](s.host) }));
   const backends: PlanBackend[] = having('web').map((h, i) => ({
     name: h.name,
     address: h.address,

@@ -56,12 +56,7 @@ function typeOk(value: unknown, type: Shape[string]): boolean {
   }
 }
 
-function checkShape(
-  obj: Record<string, unknown>,
-  shape: Shape,
-  prefix: string,
-  issues: ConfigIssue[],
-): void {
+function checkShape(obj: Record<string, unknown>, shape: Shape, prefix: string, issues: ConfigIssue[]): void {
   for (const [key, value] of Object.entries(obj)) {
     const path = prefix ? `${prefix}/${key}` : key;
     const type = shape[key];
@@ -153,7 +148,11 @@ export function validateConfig(raw: unknown): ConfigIssue[] {
   let subnet: { base: number; bits: number } | undefined;
   if (typeof c.network?.subnet === 'string') {
     subnet = parseSubnet(c.network.subnet);
-    if (!subnet) issues.push({ path: 'network/subnet', message: `'${c.network.subnet}' is not an IPv4 subnet like 127.60.0.0/24` });
+    if (!subnet)
+      issues.push({
+        path: 'network/subnet',
+        message: `'${c.network.subnet}' is not an IPv4 subnet like 127.60.0.0/24`,
+      });
     else if (subnet.base >>> 24 !== 127) {
       issues.push({ path: 'network/subnet', message: 'loopback hosting needs a subnet inside 127.0.0.0/8' });
     }
@@ -180,19 +179,32 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[]): void {
       issues.push({ path: `${at}/name`, message: `'${h.name}' is already the name of hosts/${names.get(h.name)}` });
     } else names.set(h.name, i);
     if (!Array.isArray(h.roles) || h.roles.length === 0) {
-      if (h.roles === undefined || Array.isArray(h.roles)) issues.push({ path: `${at}/roles`, message: `should list at least one of ${ROLES.join(', ')}` });
+      if (h.roles === undefined || Array.isArray(h.roles))
+        issues.push({ path: `${at}/roles`, message: `should list at least one of ${ROLES.join(', ')}` });
     } else {
       h.roles.forEach((r, j) => {
-        if (!ROLES.includes(r)) issues.push({ path: `${at}/roles/${j}`, message: `unknown role '${r}' (expected one of ${ROLES.join(', ')})` });
+        if (!ROLES.includes(r))
+          issues.push({
+            path: `${at}/roles/${j}`,
+            message: `unknown role '${r}' (expected one of ${ROLES.join(', ')})`,
+          });
       });
     }
     if (typeof h.address === 'string') {
       const n = parseIpv4(h.address);
       if (n === undefined) issues.push({ path: `${at}/address`, message: `'${h.address}' is not an IPv4 address` });
-      else if (n >>> 24 !== 127) issues.push({ path: `${at}/address`, message: 'loopback hosting needs an address inside 127.0.0.0/8' });
-      else if (h.address === '127.0.0.1') issues.push({ path: `${at}/address`, message: '127.0.0.1 is shared by everything on this machine; pick another 127.x.y.z' });
+      else if (n >>> 24 !== 127)
+        issues.push({ path: `${at}/address`, message: 'loopback hosting needs an address inside 127.0.0.0/8' });
+      else if (h.address === '127.0.0.1')
+        issues.push({
+          path: `${at}/address`,
+          message: '127.0.0.1 is shared by everything on this machine; pick another 127.x.y.z',
+        });
       else if (addresses.has(h.address)) {
-        issues.push({ path: `${at}/address`, message: `${h.address} is already the address of hosts/${addresses.get(h.address)}` });
+        issues.push({
+          path: `${at}/address`,
+          message: `${h.address} is already the address of hosts/${addresses.get(h.address)}`,
+        });
       } else addresses.set(h.address, i);
     }
   });
@@ -205,12 +217,21 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[]): void {
   if (dbHosts.length === 0) {
     issues.push({ path: 'hosts', message: "no host has the 'db' role" });
   } else if (primary === undefined) {
-    issues.push({ path: 'database/primary', message: `is required: name the db host that starts as primary (one of ${dbHosts.map((h) => h.name).join(', ')})` });
+    issues.push({
+      path: 'database/primary',
+      message: `is required: name the db host that starts as primary (one of ${dbHosts.map((h) => h.name).join(', ')})`,
+    });
   } else if (typeof primary === 'string' && !dbHosts.some((h) => h.name === primary)) {
-    issues.push({ path: 'database/primary', message: `'${primary}' is not a host with the 'db' role (db hosts: ${dbHosts.map((h) => h.name).join(', ')})` });
+    issues.push({
+      path: 'database/primary',
+      message: `'${primary}' is not a host with the 'db' role (db hosts: ${dbHosts.map((h) => h.name).join(', ')})`,
+    });
   }
   if (withRole('lb').length > 1) {
-    issues.push({ path: 'hosts', message: 'more than one load balancer needs a floating IP, which comes with netns hosting (not yet available)' });
+    issues.push({
+      path: 'hosts',
+      message: 'more than one load balancer needs a floating IP, which comes with netns hosting (not yet available)',
+    });
   }
 }
 

@@ -1,0 +1,38 @@
+// Runs the test suite with node's test runner: unit tests (pure, fast) in parallel,
+// then integration tests (real engines) one file at a time, since they bring up
+// stacks on a 2-core machine and measure failures under load.
+//   node scripts/test.mjs            all tiers
+//   node scripts/test.mjs unit       unit tests only
+//   node scripts/test.mjs integration
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'integration'];
+let failed = false;
+for (const tier of tiers) {
+  const dir = path.join('test', tier);
+  const files = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.test.ts'))
+        .sort()
+        .map((f) => path.join(dir, f))
+    : [];
+  if (files.length === 0) continue;
+  console.log(`\n# ${tier}: ${files.length} file(s)`);
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${tier === 'unit' ? 2 : 1}`,
+      `--test-timeout=${tier === 'unit' ? 60_000 : 600_000}`,
+      ...files,
+    ],
+    { stdio: 'inherit' },
+  );
+  if (result.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,53 @@
+/**
+ * The foobar.com app as a factory: `buildApp(opts)` returns a Fastify instance without
+ * listening (tests use `inject`; `server.ts` listens). Stateless: sessions and posts live
+ * in the database, cookies are signed with the shared secret.
+ */
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Db, DbOptions } from '../db/index.ts';
+import { installErrorHandler } from './errors.ts';
+import dbPlugin from './plugins/db.ts';
+import metricsPlugin from './plugins/metrics.ts';
+import authRoutes from './routes/auth.ts';
+import postRoutes from './routes/posts.ts';
+import statusRoutes from './routes/status.ts';
+import { Sessions } from './session.ts';
+
+export interface AppOptions {
+  /** This server's name (TANDEM_HOST). */
+  host: string;
+  /** HMAC key for cookies; the same on every app server. */
+  sessionSecret: string;
+  /** A ready client, or options to create one; closed with the app either way. */
+  db: Db | DbOptions;
+  /** Largest request body in bytes; larger is 413. @default 65536 */
+  bodyLimit?: number;
+  /** Fastify logger; errors only by default (request logging costs throughput). @default { level: 'error' } */
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** nginx's upstream keepalive must time out before Node closes the idle socket (ENGINES.md). */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const bodyLimit = options.bodyLimit ?? 65536;
+  const app = Fastify({
+    bodyLimit,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    logger: options.logger ?? { level: 'error' },
+    disableRequestLogging: true,
+    // Fastify's default strips unknown fields silently; we reject them.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  const sessions = new Sessions(options.sessionSecret);
+
+  installErrorHandler(app);
+  app.register(formbody, { bodyLimit });
+  app.register(dbPlugin, { db: options.db });
+  app.register(metricsPlugin, { host: options.host });
+  app.register(statusRoutes, { host: options.host });
+  app.register(postRoutes, { host: options.host, sessions });
+  app.register(authRoutes, { sessions });
+  return app;
+}

@@ -1,0 +1,107 @@
+/**
+ * The app's configuration, from environment variables only (the orchestrator sets them).
+ * Secrets come from files named by `*_FILE` variables and are never logged.
+ */
+import { readFileSync } from 'node:fs';
+import type { DbEndpoint, DbOptions } from '../db/index.ts';
+
+export interface AppConfig {
+  /** TANDEM_HOST: this server's name, reported by /whoami and stored with posts. */
+  host: string;
+  /** TANDEM_APP_ADDRESS @default '127.0.0.1' */
+  address: string;
+  /** TANDEM_APP_PORT @default 3000 */
+  port: number;
+  /** TANDEM_BODY_LIMIT, bytes. @default 65536 */
+  bodyLimit: number;
+  /** Contents of TANDEM_SESSION_SECRET_FILE. */
+  sessionSecret: string;
+  db: DbOptions;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid app environment:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+type ReadFile = (path: string) => string;
+
+/** Parses `addr:port` (port 3306 when left out). */
+export function parseEndpoint(value: string): DbEndpoint | undefined {
+  const match = /^([A-Za-z0-9.\-]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  if (!match) return undefined;
+  const port = match[2] === undefined ? 3306 : Number(match[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: match[1]!, port };
+}
+
+/** Reads the environment; collects every problem before throwing (names the variable). */
+export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) => readFileSync(p, 'utf8')): AppConfig {
+  const problems: string[] = [];
+  const required = (name: string): string => {
+    const value = env[name];
+    if (value === undefined || value.trim() === '') {
+      problems.push(`${name}: required`);
+      return '';
+    }
+    return value.trim();
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}: should be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const secretFile = (name: string): string => {
+    const path = required(name);
+    if (path === '') return '';
+    try {
+      const value = readFile(path).trim();
+      if (value === '') problems.push(`${name}: file ${path} is empty`);
+      return value;
+    } catch (err) {
+      problems.push(`${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      return '';
+    }
+  };
+  const endpoint = (name: string, raw: string): DbEndpoint => {
+    const parsed = parseEndpoint(raw);
+    if (!parsed) problems.push(`${name}: should be addr:port, got ${JSON.stringify(raw)}`);
+    return parsed ?? { host: '', port: 3306 };
+  };
+
+  const host = required('TANDEM_HOST');
+  const address = env.TANDEM_APP_ADDRESS?.trim() || '127.0.0.1';
+  const port = integer('TANDEM_APP_PORT', 3000, 1, 65535);
+  const bodyLimit = integer('TANDEM_BODY_LIMIT', 65536, 1024, 64 * 1024 * 1024);
+  const primaryRaw = required('TANDEM_DB_PRIMARY');
+  const primary = primaryRaw === '' ? { host: '', port: 3306 } : endpoint('TANDEM_DB_PRIMARY', primaryRaw);
+  const replicas = (env.TANDEM_DB_REPLICAS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => endpoint('TANDEM_DB_REPLICAS', s));
+  const database = required('TANDEM_DB_NAME');
+  const user = required('TANDEM_DB_USER');
+  const password = secretFile('TANDEM_DB_PASSWORD_FILE');
+  const sessionSecret = secretFile('TANDEM_SESSION_SECRET_FILE');
+  if (sessionSecret !== '' && sessionSecret.length < 16) problems.push('TANDEM_SESSION_SECRET_FILE: the secret should be at least 16 characters');
+  const localAddress = env.TANDEM_DB_SOURCE_ADDRESS?.trim() || undefined;
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    host,
+    address,
+    port,
+    bodyLimit,
+    sessionSecret,
+    db: { primary, replicas, database, user, password, ...(localAddress !== undefined ? { localAddress } : {}) },
+  };
+}

@@ -1,0 +1,49 @@
+/** Every error becomes JSON `{ error, message }` with a fitting status. */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { DbError } from '../db/index.ts';
+
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly error: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DB_STATUS: Record<string, number> = {
+  DB_UNAVAILABLE: 503,
+  DB_TIMEOUT: 503,
+  DB_READ_ONLY: 503,
+  DB_CLOSED: 503,
+  DB_QUERY: 500,
+};
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | Error, request, reply) => {
+    if (err instanceof HttpError) {
+      return reply.code(err.statusCode).send({ error: err.error, message: err.message });
+    }
+    if (err instanceof DbError) {
+      const status = DB_STATUS[err.code] ?? 500;
+      request.log.error({ err: { code: err.code, message: err.message } }, 'database error');
+      if (status === 503) reply.header('retry-after', '1');
+      // The SQL error text stays in the log; the client gets the stable code.
+      return reply.code(status).send({ error: err.code, message: status === 503 ? 'database unavailable, try again' : 'database error' });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      return reply.code(400).send({ error: 'VALIDATION', message: fe.message });
+    }
+    const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 ? fe.statusCode : 500;
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed');
+      return reply.code(status).send({ error: 'INTERNAL', message: 'internal error' });
+    }
+    return reply.code(status).send({ error: fe.code ?? 'ERROR', message: fe.message });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+}

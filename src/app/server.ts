@@ -1,0 +1,66 @@
+/**
+ * Entry point the supervisor runs (cwd = src/app): `node --import tsx server.ts`.
+ * Configuration from the environment (see config.ts); SIGTERM drains and exits 0.
+ */
+import { buildApp } from './build.ts';
+import { ConfigError, loadAppConfig } from './config.ts';
+
+/** In-flight requests get this long after SIGTERM before the process gives up. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadAppConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  const app = buildApp({
+    host: config.host,
+    sessionSecret: config.sessionSecret,
+    bodyLimit: config.bodyLimit,
+    db: {
+      ...config.db,
+      onEvent: (event) => process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), db: event })}\n`),
+    },
+  });
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => {
+      process.stderr.write(`shutdown took longer than ${SHUTDOWN_GRACE_MS} ms; exiting\n`);
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    // app.close() stops accepting, waits for in-flight requests, then closes the db (onClose).
+    app.close().then(
+      () => {
+        process.stdout.write(`${config.host}: stopped on ${signal}\n`);
+        process.exit(0);
+      },
+      (err: unknown) => {
+        process.stderr.write(`${config.host}: error while stopping: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  try {
+    await app.listen({ host: config.address, port: config.port });
+  } catch (err) {
+    process.stderr.write(`${config.host}: cannot listen on ${config.address}:${config.port}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`${config.host}: listening on http://${config.address}:${config.port} (pid ${process.pid})\n`);
+}
+
+await main();

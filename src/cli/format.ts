@@ -1,0 +1,61 @@
+/** Formatters: one per event kind, and the status table. Pure strings. */
+import type { StackEvent } from '../orchestrate/events.ts';
+import type { StackStatus } from '../orchestrate/status.ts';
+
+const secs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`);
+
+export function formatEvent(e: StackEvent): string | undefined {
+  if (e.kind === 'note') return `  · ${e.message}`;
+  switch (e.status) {
+    case 'start':
+      return undefined;
+    case 'done':
+      return `  ${e.changed ? '✓' : '='} ${e.step.padEnd(34)} ${e.detail ?? (e.changed ? 'changed' : 'unchanged')} (${secs(e.ms)})`;
+    case 'failed':
+      return `  ✗ ${e.step.padEnd(34)} failed after ${secs(e.ms)}`;
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatStatus(s: StackStatus): string {
+  const rows = [['HOST', 'ADDRESS', 'SERVICE', 'STATE', 'PID', 'RESTARTS']];
+  for (const h of s.hosts) {
+    for (const svc of h.services) {
+      rows.push([
+        h.name,
+        `${svc.address}:${svc.port}`,
+        svc.kind,
+        svc.state,
+        String(svc.pid ?? '-'),
+        String(svc.restarts),
+      ]);
+    }
+  }
+  const lines = [`stack ${s.name} (${s.hosting})  ${s.url}`, '', table(rows), ''];
+  if (s.lb.backends.length > 0) {
+    lines.push(`load balancer: ${s.lb.backends.map((b) => `${b.server} ${b.status}`).join(', ')}`);
+  } else lines.push('load balancer: not answering');
+  const lag = s.db.replication.lagTransactions;
+  lines.push(
+    `database: primary ${s.db.primary}; replication ${s.db.replication.running ? 'running' : 'NOT running'}` +
+      (lag === null ? '' : `, lag ${lag} transaction(s)`),
+  );
+  for (const i of s.db.instances) {
+    const extra = i.up
+      ? `gtid ${i.gtid || '-'}${i.readOnly ? ', read_only' : ''}${i.semiSync ? ', semi-sync' : ''}${i.replication?.lastError ? `, error: ${i.replication.lastError}` : ''}`
+      : 'down';
+    lines.push(`  ${i.host.padEnd(10)} ${i.role.padEnd(8)} ${extra}`);
+  }
+  return lines.join('\n');
+}

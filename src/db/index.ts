@@ -1,0 +1,13 @@
+export { createDb } from './client.ts';
+export {
+  DbClosedError,
+  DbError,
+  DbQueryError,
+  DbReadOnlyError,
+  DbTimeoutError,
+  DbUnavailableError,
+  isConnectionFailure,
+} from './errors.ts';
+export type { DbErrorCode } from './errors.ts';
+export { isGtidPosition } from './gtid.ts';
+export type { Db, DbEndpoint, DbEvent, DbHealth, DbOptions, ReadOptions, ReadResult, SqlParam, Tx, WriteResult } from './types.ts';

@@ -1,0 +1,88 @@
+import type { ResultSetHeader, RowDataPacket } from 'mysql2';
+
+/** One MariaDB server. */
+export interface DbEndpoint {
+  host: string;
+  /** @default 3306 */
+  port?: number;
+}
+
+export interface DbOptions {
+  /** The server that takes writes. */
+  primary: DbEndpoint;
+  /** Servers that take reads. @default [] (reads go to the primary) */
+  replicas?: DbEndpoint[];
+  user: string;
+  password: string;
+  database: string;
+  /**
+   * Source address for every connection. On loopback hosting a connection to 127.x.y.z
+   * otherwise leaves from 127.0.0.1, so grants naming the app host's address would not match.
+   */
+  localAddress?: string;
+  /** Connections per server. @default 10 */
+  poolSize?: number;
+  /** Time to establish a connection. @default 2000 */
+  connectTimeoutMs?: number;
+  /** Time for one statement; past it the connection is destroyed. @default 5000 */
+  queryTimeoutMs?: number;
+  /** How long a replica may wait in MASTER_GTID_WAIT before the read goes to the primary. @default 1000 */
+  gtidWaitTimeoutMs?: number;
+  /** First re-try delay of an ejected replica; doubles up to `maxBackoffMs`. @default 500 */
+  minBackoffMs?: number;
+  /** @default 10000 */
+  maxBackoffMs?: number;
+  /** Receives health changes; the client never logs by itself. */
+  onEvent?: (event: DbEvent) => void;
+}
+
+export type DbEvent =
+  | { kind: 'replica-ejected'; server: string; error: string; retryInMs: number }
+  | { kind: 'replica-restored'; server: string }
+  | { kind: 'read-fallback'; from: string; to: string; reason: 'failure' | 'gtid-wait-timeout' };
+
+/** Values a statement may bind. */
+export type SqlParam = string | number | bigint | boolean | Date | Buffer | null;
+
+export interface ReadOptions {
+  /**
+   * Read-your-writes: a GTID position (`domain-server-seq`, comma separated for several
+   * domains) the replica must have applied first; otherwise the read goes to the primary.
+   */
+  minGtid?: string;
+  /** Read from the primary (fresh by definition), e.g. to check a credential or a unique key. */
+  primary?: boolean;
+}
+
+export interface ReadResult<T> {
+  rows: T[];
+  /** `host:port` of the server that answered. */
+  server: string;
+  role: 'primary' | 'replica';
+}
+
+export interface WriteResult {
+  result: ResultSetHeader;
+  /** The session's `last_gtid` after the write; null when the statement wrote nothing to the binlog. */
+  gtid: string | null;
+}
+
+/** Statements inside `db.transaction()`; all on one primary connection. */
+export interface Tx {
+  read<T = RowDataPacket>(sql: string, params?: SqlParam[]): Promise<T[]>;
+  write(sql: string, params?: SqlParam[]): Promise<ResultSetHeader>;
+}
+
+export interface DbHealth {
+  primary: { server: string; ok: boolean; error?: string };
+  replicas: { server: string; host: string; healthy: boolean; error?: string }[];
+}
+
+export interface Db {
+  write(sql: string, params?: SqlParam[]): Promise<WriteResult>;
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<{ value: T; gtid: string | null }>;
+  read<T = RowDataPacket>(sql: string, params?: SqlParam[], options?: ReadOptions): Promise<ReadResult<T>>;
+  /** Pings every server; a replica that fails the ping is ejected, one that answers is restored. */
+  health(): Promise<DbHealth>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,47 @@
+/** Secrets are generated once, kept in one file with mode 0600, and never printed. */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Secrets } from '../config/types.ts';
+
+const KEYS: (keyof Secrets)[] = [
+  'dbRootPassword',
+  'dbAppPassword',
+  'dbReplicationPassword',
+  'dbMonitorPassword',
+  'sessionSecret',
+];
+
+function generate(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/** Reads the stack's secrets, generating (and saving, 0600) any that are missing. */
+export function loadOrCreateSecrets(file: string): { secrets: Secrets; created: boolean } {
+  let existing: Partial<Secrets> = {};
+  try {
+    existing = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Secrets>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const missing = KEYS.filter((k) => typeof existing[k] !== 'string' || existing[k] === '');
+  const secrets = Object.fromEntries(KEYS.map((k) => [k, existing[k] || generate()])) as unknown as Secrets;
+  if (missing.length > 0) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeSecretFile(file, JSON.stringify(secrets, null, 2));
+  }
+  return { secrets, created: missing.length > 0 };
+}
+
+/** Writes a file only its owner can read, atomically. */
+export function writeSecretFile(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content, { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, file);
+}
+
+/** Secrets that are not yet generated: placeholders for rendering a plan of a stack never brought up. */
+export function placeholderSecrets(): Secrets {
+  return Object.fromEntries(KEYS.map((k) => [k, '<generated at first up>'])) as unknown as Secrets;
+}

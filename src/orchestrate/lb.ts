@@ -1,0 +1,27 @@
+/** What the load balancer thinks of its servers, read from HAProxy's runtime API. */
+import { servicePaths } from '../config/paths.ts';
+import type { Plan } from '../config/types.ts';
+import { unixRequest } from '../hosts/net.ts';
+
+export interface BackendServerState {
+  readonly lb: string;
+  readonly server: string;
+  /** HAProxy's status: UP, DOWN, MAINT, DRAIN, "UP 1/3"… */
+  readonly status: string;
+}
+
+export async function backendStates(plan: Plan): Promise<BackendServerState[]> {
+  const out: BackendServerState[] = [];
+  for (const svc of plan.services.filter((s) => s.kind === 'haproxy')) {
+    const csv = await unixRequest(servicePaths(svc).socket, 'show stat');
+    const lines = csv.split('\n').filter(Boolean);
+    const header = (lines[0] ?? '').replace(/^# /, '').split(',');
+    const col = (name: string) => header.indexOf(name);
+    for (const line of lines.slice(1)) {
+      const cells = line.split(',');
+      if (cells[col('pxname')] !== 'web' || ['FRONTEND', 'BACKEND'].includes(cells[col('svname')] ?? '')) continue;
+      out.push({ lb: svc.host, server: cells[col('svname')] ?? '', status: cells[col('status')] ?? '' });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,45 @@
+/** Loads `tandem.config.ts` (or another file), validates it and resolves the Plan. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from '../config/resolve.ts';
+import type { Plan, StackConfig } from '../config/types.ts';
+import { formatIssues, validateConfig } from '../config/validate.ts';
+import { ConfigError, TandemError } from '../errors.ts';
+import { loadOrCreateSecrets, placeholderSecrets } from '../hosts/secrets.ts';
+
+export const BUNDLED_APP_DIR = fileURLToPath(new URL('../app/', import.meta.url)).replace(/\/$/, '');
+
+export async function loadConfigFile(file: string): Promise<StackConfig> {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) {
+    throw new TandemError(
+      'TANDEM_USAGE',
+      `no config file at ${abs}`,
+      'run tandem in the project folder, or pass --config <file>',
+    );
+  }
+  const mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
+  if (mod.default === undefined) {
+    throw new ConfigError(`${file} has no default export: write \`export default defineStack({...})\``);
+  }
+  return mod.default as StackConfig;
+}
+
+/**
+ * Validates and resolves. With `createSecrets`, missing secrets are generated and
+ * saved (0600); without, a stack never brought up gets placeholders.
+ */
+export async function loadPlan(file: string, opts: { createSecrets: boolean }): Promise<Plan> {
+  const config = await loadConfigFile(file);
+  const issues = validateConfig(config);
+  if (issues.length > 0) {
+    throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
+  }
+  const projectDir = path.dirname(path.resolve(file));
+  const stateDir = path.resolve(projectDir, config.stateDir ?? '.tandem');
+  const secretsFile = path.join(stateDir, 'secrets.json');
+  const secrets =
+    opts.createSecrets || fs.existsSync(secretsFile) ? loadOrCreateSecrets(secretsFile).secrets : placeholderSecrets();
+  return resolve(config, { projectDir, secrets, bundledAppDir: BUNDLED_APP_DIR });
+}

@@ -1,0 +1,199 @@
+/**
+ * What running one service of the Plan means: the files it needs, the supervised
+ * command, its readiness check. Builds on render/ and engines/ (pure) and asks
+ * hosts/ to act.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { type ServicePaths, servicePaths } from '../config/paths.ts';
+import { hostOf } from '../config/resolve.ts';
+import type { Plan, PlanService } from '../config/types.ts';
+import { haproxyEngine } from '../engines/haproxy.ts';
+import { mariadbEngine } from '../engines/mariadb.ts';
+import { nginxEngine } from '../engines/nginx.ts';
+import type { Engine } from '../engines/types.ts';
+import { TandemError } from '../errors.ts';
+import { httpGet, probeTcp } from '../hosts/net.ts';
+import type { SupervisedSpec } from '../hosts/supervise.ts';
+import { sleep } from '../hosts/supervise.ts';
+import { renderHaproxy } from '../render/haproxy.ts';
+import { renderMyCnf } from '../render/mariadb.ts';
+import { renderNginx } from '../render/nginx.ts';
+
+export interface ServiceFile {
+  readonly path: string;
+  readonly content: string;
+  /** 0o600 for anything holding a secret. */
+  readonly mode?: number;
+}
+
+export interface ServiceUnit {
+  readonly service: PlanService;
+  readonly paths: ServicePaths;
+  readonly files: readonly ServiceFile[];
+  readonly spec: SupervisedSpec;
+  /** Identifies the engine process in /proc/<pid>/cmdline (orphan reaping). */
+  readonly binaryHint: string;
+  /** A config change is applied by a reload signal rather than a restart. */
+  readonly reloadable: boolean;
+  /** Hash over everything that, when changed, means the running service is stale. */
+  readonly fingerprint: string;
+}
+
+/** Environment of one app process: addresses and paths, never secret values. */
+export function appEnvironment(plan: Plan, service: PlanService, paths: ServicePaths): Record<string, string> {
+  const addr = (name: string) => `${hostOf(plan, name).address}:${plan.db.port}`;
+  return {
+    NODE_ENV: 'production',
+    TANDEM_HOST: service.host,
+    TANDEM_APP_ADDRESS: service.address,
+    TANDEM_APP_PORT: String(service.port),
+    TANDEM_DB_PRIMARY: addr(plan.db.primary),
+    TANDEM_DB_REPLICAS: plan.db.replicas.map(addr).join(','),
+    TANDEM_DB_NAME: plan.db.name,
+    TANDEM_DB_USER: plan.db.users.app,
+    TANDEM_DB_PASSWORD_FILE: path.join(paths.dir, 'db-password'),
+    TANDEM_DB_SOURCE_ADDRESS: service.address,
+    TANDEM_SESSION_SECRET_FILE: path.join(paths.dir, 'session-secret'),
+    TANDEM_BODY_LIMIT: String(plan.app.bodyLimit),
+  };
+}
+
+function engineSpec(id: string, engine: Engine, paths: ServicePaths): SupervisedSpec {
+  return {
+    id,
+    argv: engine.runCommand(paths),
+    cwd: paths.dir,
+    stopSignal: engine.stopSignal,
+    reloadSignal: engine.reloadSignal ?? undefined,
+    stopTimeoutMs: engine.stopGraceMs,
+  };
+}
+
+export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
+  const paths = servicePaths(service);
+  let files: ServiceFile[];
+  let spec: SupervisedSpec;
+  let binaryHint: string;
+  switch (service.kind) {
+    case 'haproxy':
+      files = [{ path: paths.config, content: renderHaproxy(plan, service.host) }];
+      spec = engineSpec(service.id, haproxyEngine, paths);
+      binaryHint = 'haproxy';
+      break;
+    case 'nginx':
+      files = [{ path: paths.config, content: renderNginx(plan, service.host) }];
+      spec = engineSpec(service.id, nginxEngine, paths);
+      binaryHint = 'nginx';
+      break;
+    case 'mariadb':
+      files = [{ path: paths.config, content: renderMyCnf(plan, service.host) }];
+      spec = engineSpec(service.id, mariadbEngine, paths);
+      binaryHint = 'mariadbd';
+      break;
+    case 'app': {
+      const env = appEnvironment(plan, service, paths);
+      files = [
+        { path: env.TANDEM_DB_PASSWORD_FILE!, content: plan.secrets.dbAppPassword, mode: 0o600 },
+        { path: env.TANDEM_SESSION_SECRET_FILE!, content: plan.secrets.sessionSecret, mode: 0o600 },
+        {
+          path: paths.config,
+          content: `${JSON.stringify({ argv: plan.app.start, cwd: plan.app.codeDir, env }, null, 2)}\n`,
+        },
+      ];
+      spec = {
+        id: service.id,
+        argv: plan.app.start,
+        cwd: plan.app.codeDir,
+        env,
+        stopSignal: 'SIGTERM',
+        stopTimeoutMs: 10_000,
+      };
+      binaryHint = path.basename(plan.app.start[0]!);
+      break;
+    }
+  }
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify({ files: files.map((f) => [f.path, f.content]), spec }))
+    .digest('hex')
+    .slice(0, 16);
+  return {
+    service,
+    paths,
+    files,
+    spec,
+    binaryHint,
+    reloadable: spec.reloadSignal !== undefined && service.kind !== 'app',
+    fingerprint,
+  };
+}
+
+/** Writes the unit's files; returns true when any content changed. */
+export function writeUnitFiles(unit: ServiceUnit): boolean {
+  let changed = false;
+  fs.mkdirSync(unit.paths.dir, { recursive: true });
+  for (const f of unit.files) {
+    let current: string | undefined;
+    try {
+      current = fs.readFileSync(f.path, 'utf8');
+    } catch {}
+    if (current === f.content) continue;
+    fs.mkdirSync(path.dirname(f.path), { recursive: true });
+    const tmp = `${f.path}.tmp`;
+    fs.writeFileSync(tmp, f.content, { mode: f.mode ?? 0o644 });
+    fs.renameSync(tmp, f.path);
+    changed = true;
+  }
+  return changed;
+}
+
+const APPLIED = 'applied.json';
+
+export function appliedFingerprint(unit: ServiceUnit): string | undefined {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(unit.paths.dir, APPLIED), 'utf8')) as { fingerprint: string })
+      .fingerprint;
+  } catch {
+    return undefined;
+  }
+}
+
+export function recordApplied(unit: ServiceUnit): void {
+  fs.writeFileSync(
+    path.join(unit.paths.dir, APPLIED),
+    JSON.stringify({ fingerprint: unit.fingerprint, at: new Date().toISOString() }),
+  );
+}
+
+/** Polls `check` until it passes or `timeoutMs` runs out. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 50,
+  hint?: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await sleep(everyMs);
+  }
+  throw new TandemError('TANDEM_NOT_READY', `${what} was not ready within ${Math.round(timeoutMs / 1000)} s`, hint);
+}
+
+/** The readiness check of each kind: the engine answers where the Plan says it listens. */
+export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
+  const { address, port, kind } = unit.service;
+  switch (kind) {
+    case 'app':
+      return (await httpGet(`http://${address}:${port}/healthz`, { timeoutMs: 1000 })).status === 200;
+    case 'nginx':
+      return (
+        (await httpGet(`http://${address}:${port}/healthz`, { timeoutMs: 1000, headers: { host: plan.domain } }))
+          .status === 200
+      );
+    default:
+      return probeTcp(address, port);
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * `up`: bring every service of the Plan to its desired state, in dependency order,
+ * each step idempotent with a readiness check. A second run changes nothing.
+ */
+import fs from 'node:fs';
+import type { Plan } from '../config/types.ts';
+import { TandemError } from '../errors.ts';
+import { bindError } from '../hosts/net.ts';
+import { run } from '../hosts/process.ts';
+import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
+import { checkCommandOf } from './check.ts';
+import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate, pingable } from './database.ts';
+import { missingEngines } from './doctor.ts';
+import { type Emit, silent, step } from './events.ts';
+import { backendStates } from './lb.ts';
+import { startOrder } from './order.ts';
+import {
+  appEnvironment,
+  appliedFingerprint,
+  isReady,
+  recordApplied,
+  type ServiceUnit,
+  unitOf,
+  waitFor,
+  writeUnitFiles,
+} from './services.ts';
+
+export interface UpResult {
+  readonly changed: boolean;
+  readonly url: string;
+}
+
+/** Refuses to start anything when an engine is missing or a needed address:port is taken. */
+async function preflight(units: readonly ServiceUnit[]): Promise<void> {
+  const missing = missingEngines();
+  if (missing.length > 0) {
+    throw new TandemError(
+      'TANDEM_MISSING_ENGINE',
+      `missing: ${missing.map((m) => `${m.binary} (Debian package ${m.debianPackage})`).join(', ')}`,
+      `install them: apt-get install -y ${missing.map((m) => m.debianPackage).join(' ')} (or run \`tandem doctor\`)`,
+    );
+  }
+  const taken: string[] = [];
+  for (const unit of units) {
+    if (readSupervisor(unit.paths)) continue;
+    const { address, port, id } = unit.service;
+    const err = await bindError(address, port);
+    if (err) taken.push(`${address}:${port} (for ${id}): ${err}`);
+  }
+  if (taken.length > 0) {
+    throw new TandemError(
+      'TANDEM_ADDRESS_IN_USE',
+      `cannot listen where the plan says; nothing was started:\n  ${taken.join('\n  ')}`,
+      'stop whatever holds those ports, or choose another network.subnet / port in tandem.config.ts',
+    );
+  }
+}
+
+/** Brings one service to its desired state. Returns what changed, or undefined for nothing. */
+async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | undefined> {
+  const running = readSupervisor(unit.paths);
+  const previous = new Map(
+    unit.files.map((f) => [f.path, fs.existsSync(f.path) ? fs.readFileSync(f.path, 'utf8') : undefined]),
+  );
+  const filesChanged = writeUnitFiles(unit);
+  const check = checkCommandOf(unit);
+  if (filesChanged && check) {
+    try {
+      await run(check, { timeoutMs: 20_000 });
+    } catch (err) {
+      // Leave the service as it was: put the old files back.
+      for (const [file, content] of previous) if (content !== undefined) fs.writeFileSync(file, content);
+      throw err;
+    }
+  }
+  let did: string | undefined;
+  if (unit.service.kind === 'mariadb' && (await initialise(unit.paths))) did = 'initialised';
+  const stale = appliedFingerprint(unit) !== unit.fingerprint;
+  if (running && running.state !== 'stopping' && !stale) {
+    // Up already, with this exact config.
+  } else if (running && unit.reloadable) {
+    reloadSupervised(unit.paths);
+    did = 'reloaded with the new config';
+  } else {
+    if (running) await stopSupervised(unit.paths);
+    else reapOrphan(unit.paths, unit.binaryHint);
+    await startSupervised(unit.paths, unit.spec);
+    did = did ? `${did}, started` : running ? 'restarted with the new config' : 'started';
+  }
+  const ready = unit.service.kind === 'mariadb' ? () => pingable(unit.paths) : () => isReady(plan, unit);
+  await waitFor(
+    unit.service.id,
+    ready,
+    unit.service.kind === 'mariadb' ? 60_000 : 20_000,
+    50,
+    `see its logs: ${unit.paths.output} and ${unit.paths.log}`,
+  );
+  recordApplied(unit);
+  return did;
+}
+
+export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResult> {
+  const emit = opts.emit ?? silent;
+  const units = startOrder(plan.services).map((s) => unitOf(plan, s));
+  await step(emit, 'preflight', async () => {
+    await preflight(units);
+    return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services` };
+  });
+  fs.mkdirSync(plan.stateDir, { recursive: true });
+  let changed = false;
+  const ensure = async (unit: ServiceUnit) => {
+    changed =
+      (await step(emit, unit.service.id, async () => {
+        const did = await ensureService(plan, unit);
+        return { changed: did !== undefined, detail: did ?? 'unchanged' };
+      })) || changed;
+  };
+  const dbUnits = units.filter((u) => u.service.kind === 'mariadb');
+  for (const unit of dbUnits) await ensure(unit);
+  if (dbUnits.length > 0) {
+    changed = (await step(emit, 'db users and schema', () => bootstrapPrimary(plan))) || changed;
+    for (const replica of plan.db.replicas) {
+      changed =
+        (await step(emit, `db replication ${plan.db.primary} → ${replica}`, () => attachReplica(plan, replica))) ||
+        changed;
+    }
+    changed = (await step(emit, 'db semi-sync', () => enableSemiSync(plan))) || changed;
+    const firstApp = units.find((u) => u.service.kind === 'app');
+    if (firstApp) {
+      await step(emit, 'db migrations', async () => {
+        const detail = await migrate(plan, appEnvironment(plan, firstApp.service, firstApp.paths));
+        return { changed: /applied [1-9]/.test(detail), detail };
+      });
+    }
+  }
+  for (const unit of units.filter((u) => u.service.kind !== 'mariadb')) await ensure(unit);
+  await step(emit, 'load balancer sees the servers', async () => {
+    const wanted = plan.lb.backends.length * plan.services.filter((s) => s.kind === 'haproxy').length;
+    await waitFor(
+      'every backend UP in HAProxy',
+      async () => (await backendStates(plan)).filter((b) => b.status.startsWith('UP')).length === wanted,
+      20_000,
+      100,
+    );
+    return { changed: false, detail: `${wanted} server(s) UP` };
+  });
+  fs.writeFileSync(
+    `${plan.stateDir}/stack.json`,
+    JSON.stringify({ name: plan.name, url: plan.url, upAt: new Date().toISOString() }),
+  );
+  return { changed, url: plan.url };
+}

@@ -1,0 +1,114 @@
+/**
+ * HAProxy 2.6 configuration for one load-balancer host. HAProxy runs in the
+ * foreground under tandem's supervisor in master-worker mode (`-W -db`, reload by
+ * SIGUSR2), so there is no `daemon`, no pidfile and no syslog.
+ */
+import { servicePaths } from '../config/paths.ts';
+import type { Plan, PlanService } from '../config/types.ts';
+import { header, serviceOn } from './service.ts';
+
+/** Port of the stats page and the Prometheus `/metrics` endpoint on every LB host. */
+export const HAPROXY_METRICS_PORT = 8405;
+
+/** Name of the backend over the web servers (the runtime API addresses servers as `web/<host>`). */
+export const HAPROXY_BACKEND = 'web';
+
+/** Path the health checks ask for on every web server (proxied through to the app). */
+export const READINESS_PATH = '/readyz';
+
+/**
+ * One thread: the LB shares a 2-core machine with nginx, the apps, MariaDB and the
+ * benchmark client, so a second thread only adds lock contention.
+ */
+const NBTHREAD = 1;
+
+/**
+ * Old workers left by a reload (and a soft-stop) finish their sessions within this
+ * bound; matches `timeout server`, so no request that could still succeed is cut.
+ */
+const HARD_STOP_AFTER = '30s';
+
+/** The HAProxy service on `hostName`; throws when that host is not a load balancer. */
+export function haproxyServiceFor(plan: Plan, hostName: string): PlanService {
+  return serviceOn(plan, hostName, 'haproxy').service;
+}
+
+/** Full `haproxy.cfg` for the load balancer `lbHostName`. */
+export function renderHaproxy(plan: Plan, lbHostName: string): string {
+  const { host, service } = serviceOn(plan, lbHostName, 'haproxy');
+  const paths = servicePaths(service);
+  const { lb } = plan;
+  const hasBackups = lb.backends.some((b) => b.backup);
+
+  const servers = lb.backends.map((b) => `    server ${b.name} ${b.address}:${b.port}${b.backup ? ' backup' : ''}`);
+
+  const lines = [
+    header('#', `HAProxy for ${host.name} (${host.address}) of stack ${plan.name}`),
+    'global',
+    // Only abnormal requests are logged (see `option dontlog-normal`), to stdout: the
+    // supervisor captures it. There is no syslog on these hosts.
+    '    log stdout format raw local0 info',
+    `    stats socket ${paths.socket} mode 600 level admin expose-fd listeners`,
+    '    stats timeout 30s',
+    `    maxconn ${lb.maxconn}`,
+    `    nbthread ${NBTHREAD}`,
+    `    hard-stop-after ${HARD_STOP_AFTER}`,
+    '',
+    'defaults',
+    '    mode http',
+    '    log global',
+    '    option forwardfor',
+    '    option redispatch 1',
+    '    retries 3',
+    '    retry-on all-retryable-errors',
+    '    timeout connect 2s',
+    '    timeout client 30s',
+    '    timeout server 30s',
+    '    timeout http-request 5s',
+    '    timeout http-keep-alive 10s',
+    '    timeout queue 5s',
+    '    timeout check 1s',
+    '',
+    'frontend www',
+    `    bind ${host.address}:${lb.port}`,
+    '    option httplog',
+    // Log only requests that failed, timed out, were retried or redispatched: cheap
+    // under load, and exactly the lines a chaos run needs.
+    '    option dontlog-normal',
+    '    unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid',
+    '    http-request set-header X-Request-Id %[unique-id]',
+    // Plain HTTP for now; overwrite whatever a client claims.
+    '    http-request set-header X-Forwarded-Proto http',
+    '    http-response set-header X-Request-Id %[unique-id]',
+    `    default_backend ${HAPROXY_BACKEND}`,
+    '',
+    `backend ${HAPROXY_BACKEND}`,
+    `    balance ${lb.balance}`,
+    // With several backups, all of them share the load once the active server is down.
+    ...(hasBackups ? ['    option allbackups'] : []),
+    // Connections to the web servers leave from this host's address (on loopback they
+    // would leave from 127.0.0.1), so nginx's set_real_ip_from matches the LB.
+    `    source ${host.address}`,
+    // Every backend is tandem's own nginx with keep-alive; `always` shares idle
+    // connections across clients. nginx's idle timeout (75 s) is far above HAProxy's
+    // idle-pool purge, so a reused connection is not closed under us.
+    '    http-reuse always',
+    '    option httpchk',
+    `    http-check send meth GET uri ${READINESS_PATH} ver HTTP/1.1 hdr Host ${plan.domain}`,
+    '    http-check expect status 200',
+    // Anything beyond a connection failure replays the request: never for a POST.
+    '    http-request disable-l7-retry if METH_POST',
+    '    default-server check inter 1s fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down',
+    ...servers,
+    '',
+    'frontend stats',
+    `    bind ${host.address}:${HAPROXY_METRICS_PORT}`,
+    '    no log',
+    '    http-request use-service prometheus-exporter if { path /metrics }',
+    '    stats enable',
+    '    stats uri /stats',
+    '    stats refresh 5s',
+    '',
+  ];
+  return lines.join('\n');
+}

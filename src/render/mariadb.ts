@@ -1,0 +1,92 @@
+/**
+ * MariaDB 10.11 option file for one database host, primary or replica by
+ * `plan.db.primary`. Read with `--defaults-file`, so only this file counts (not
+ * Debian's /etc/mysql). Semi-sync is compiled in but left disabled here: the
+ * orchestrator enables it at runtime once a replica is attached, otherwise the first
+ * write would block for the whole `rpl_semi_sync_master_timeout`.
+ */
+import path from 'node:path';
+import { servicePaths } from '../config/paths.ts';
+import type { Plan } from '../config/types.ts';
+import { header, serviceOn } from './service.ts';
+
+/**
+ * mariadbd's own pid file. Not `servicePaths().pid` (the supervisor writes that one
+ * and mariadbd deletes its pid file on shutdown; two writers would race).
+ */
+export function mariadbPidFile(dataDir: string): string {
+  return path.join(dataDir, 'mariadbd.pid');
+}
+
+/** `my.cnf` for the database host `dbHostName`. */
+export function renderMyCnf(plan: Plan, dbHostName: string): string {
+  const { host, service } = serviceOn(plan, dbHostName, 'mariadb');
+  const paths = servicePaths(service);
+  const { db } = plan;
+  const serverId = db.serverIds[host.name];
+  if (serverId === undefined) throw new Error(`database host ${host.name} has no server_id in the plan`);
+  const isPrimary = host.name === db.primary;
+  const role = isPrimary ? 'primary' : `replica of ${db.primary}`;
+
+  const lines = [
+    header('#', `MariaDB for ${host.name} (${host.address}, ${role}) of stack ${plan.name}`),
+    '',
+    // `mariadb --defaults-file=<this file>` and `mariadb-admin` connect as root over the
+    // socket (root authenticates by unix_socket: no password anywhere on disk).
+    '[client]',
+    'user = root',
+    `socket = ${paths.socket}`,
+    '',
+    '[mariadbd]',
+    'user = root',
+    `datadir = ${paths.data}`,
+    `socket = ${paths.socket}`,
+    `pid-file = ${mariadbPidFile(paths.data)}`,
+    `log_error = ${paths.log}`,
+    `bind_address = ${host.address}`,
+    `port = ${service.port}`,
+    'skip_name_resolve = ON',
+    'character_set_server = utf8mb4',
+    'collation_server = utf8mb4_general_ci',
+    'max_connections = 300',
+    'performance_schema = OFF',
+    '',
+    '# Durability: nothing acknowledged is lost on a crash.',
+    'sync_binlog = 1',
+    'innodb_flush_log_at_trx_commit = 1',
+    `innodb_buffer_pool_size = ${db.bufferPoolMb}M`,
+    '# Small redo log: a fresh datadir initialises fast.',
+    'innodb_log_file_size = 32M',
+    '',
+    '# Replication: GTID, every host able to become primary.',
+    `server_id = ${serverId}`,
+    `report_host = ${host.address}`,
+    `report_port = ${service.port}`,
+    `log_bin = ${path.join(paths.data, 'binlog')}`,
+    `relay_log = ${path.join(paths.data, 'relay-bin')}`,
+    'log_slave_updates = ON',
+    'binlog_format = ROW',
+    'gtid_strict_mode = ON',
+    'gtid_domain_id = 0',
+    'max_binlog_size = 64M',
+    'binlog_expire_logs_seconds = 604800',
+    '# A replica notices a silent primary within 10 s (heartbeat every 5 s).',
+    'slave_net_timeout = 10',
+    '# Parallel apply: a replica catches up quickly before a promotion.',
+    'slave_parallel_threads = 4',
+    'slave_parallel_mode = optimistic',
+    '# A replica restarted by the supervisor resumes replication (skip_slave_start stays OFF).',
+    '',
+    '# Read-your-writes: the OK packet carries the session last_gtid.',
+    'session_track_system_variables = autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid',
+    '',
+    '# Semi-sync: lossless wait point; enabled at runtime by the orchestrator.',
+    'rpl_semi_sync_master_enabled = OFF',
+    'rpl_semi_sync_slave_enabled = OFF',
+    'rpl_semi_sync_master_wait_point = AFTER_SYNC',
+    `rpl_semi_sync_master_timeout = ${db.semiSyncTimeoutMs}`,
+    ...(isPrimary ? [] : ['', '# Replica: only the replication threads write.', 'read_only = ON']),
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,146 @@
+/**
+ * nginx 1.22 main configuration for one web host: tandem's own file, not Debian's
+ * (no default server on :80, no TLSv1/1.1). nginx runs in the foreground under the
+ * supervisor (`daemon off`), every writable path inside the service directory.
+ */
+import path from 'node:path';
+import { servicePaths } from '../config/paths.ts';
+import type { Plan } from '../config/types.ts';
+import { header, lbAddresses, serviceOn } from './service.ts';
+
+/** Name of the upstream block over the app servers. */
+const UPSTREAM = 'app';
+
+/** Location of the stub_status page the nginx exporter scrapes. */
+export const NGINX_STATUS_PATH = '/nginx_status';
+
+/**
+ * Temp directories nginx needs, relative to the service's data directory. nginx creates
+ * the last path component itself (also under `nginx -t`); the data directory must exist.
+ */
+export const NGINX_TEMP_DIRS = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'] as const;
+
+/**
+ * nginx's own pid file. Deliberately not `servicePaths().pid`: the supervisor writes
+ * that one, and nginx deletes its pid file when it exits; two writers on one file
+ * would race.
+ */
+export function nginxPidFile(dataDir: string): string {
+  return path.join(dataDir, 'nginx.pid');
+}
+
+/** Full `nginx.conf` for the web host `webHostName`. */
+export function renderNginx(plan: Plan, webHostName: string): string {
+  const { host, service } = serviceOn(plan, webHostName, 'nginx');
+  const paths = servicePaths(service);
+  const upstreams = plan.web.upstreams[host.name] ?? [];
+  if (upstreams.length === 0) throw new Error(`web host ${host.name} has no app upstream in the plan`);
+  const trusted = lbAddresses(plan);
+  const temp = (name: (typeof NGINX_TEMP_DIRS)[number]) => path.join(paths.data, name);
+  // Exactly the app's limit: nginx refuses a larger body from its Content-Length
+  // before reading it, so an oversized upload never reaches (or ties up) the app.
+  const bodyLimit = plan.app.bodyLimit;
+
+  const lines = [
+    header('#', `nginx for ${host.name} (${host.address}) of stack ${plan.name}`),
+    'daemon off;',
+    'master_process on;',
+    `worker_processes ${plan.web.workers};`,
+    // The hard open-files limit here is 20000.
+    'worker_rlimit_nofile 16384;',
+    // Bounds a graceful stop (SIGQUIT) and the old workers of a reload (SIGHUP).
+    'worker_shutdown_timeout 30s;',
+    `pid ${nginxPidFile(paths.data)};`,
+    `error_log ${paths.log} warn;`,
+    '',
+    'events {',
+    '    worker_connections 4096;',
+    '}',
+    '',
+    'http {',
+    '    include /etc/nginx/mime.types;',
+    '    default_type application/octet-stream;',
+    '    server_tokens off;',
+    // Request logging is HAProxy's job (abnormal requests only); off here for speed.
+    '    access_log off;',
+    '    sendfile on;',
+    '    tcp_nopush on;',
+    '    tcp_nodelay on;',
+    '',
+    `    client_body_temp_path ${temp('client_body')};`,
+    `    proxy_temp_path ${temp('proxy')};`,
+    `    fastcgi_temp_path ${temp('fastcgi')};`,
+    `    uwsgi_temp_path ${temp('uwsgi')};`,
+    `    scgi_temp_path ${temp('scgi')};`,
+    '',
+    // Client side (the LBs): idle connections live well beyond HAProxy's idle-pool
+    // purge, so HAProxy's `http-reuse always` never sends on a socket we just closed.
+    '    keepalive_timeout 75s;',
+    '    keepalive_requests 10000;',
+    '    client_header_timeout 10s;',
+    '    client_body_timeout 10s;',
+    '    send_timeout 30s;',
+    `    client_max_body_size ${bodyLimit};`,
+    // Bodies up to the limit stay in memory instead of a temp file.
+    `    client_body_buffer_size ${bodyLimit};`,
+    '',
+    // After realip, $remote_addr is the client, so $proxy_add_x_forwarded_for would name
+    // it twice; append the LB's address instead to keep the chain true.
+    '    map $http_x_forwarded_for $tandem_forwarded_for {',
+    '        "" $realip_remote_addr;',
+    '        default "$http_x_forwarded_for, $realip_remote_addr";',
+    '    }',
+    // HAProxy sets X-Forwarded-Proto (https once TLS terminates there); direct hits use our scheme.
+    '    map $http_x_forwarded_proto $tandem_forwarded_proto {',
+    '        "" $scheme;',
+    '        default $http_x_forwarded_proto;',
+    '    }',
+    '',
+    `    upstream ${UPSTREAM} {`,
+    ...upstreams.map((u) => `        server ${u.address}:${u.port} max_fails=1 fail_timeout=2s;`),
+    '        keepalive 64;',
+    // Below the app's keepAliveTimeout (65 s): nginx drops an idle socket before Node
+    // does, so it never reuses one Node has closed (sporadic 502s otherwise).
+    '        keepalive_timeout 30s;',
+    '        keepalive_requests 10000;',
+    '    }',
+    '',
+    '    server {',
+    `        listen ${host.address}:${plan.web.port};`,
+    `        server_name ${[...plan.hostnames, '_'].join(' ')};`,
+    '',
+    '        location / {',
+    // The real client address comes from the LB's X-Forwarded-For (its last entry: the
+    // address HAProxy saw, whatever a client forged before it). Only in this location:
+    // the status page below must judge the connection's own peer address.
+    ...trusted.map((a) => `            set_real_ip_from ${a};`),
+    '            real_ip_header X-Forwarded-For;',
+    `            proxy_pass http://${UPSTREAM};`,
+    '            proxy_http_version 1.1;',
+    '            proxy_set_header Connection "";',
+    '            proxy_set_header Host $host;',
+    '            proxy_set_header X-Forwarded-For $tandem_forwarded_for;',
+    '            proxy_set_header X-Forwarded-Proto $tandem_forwarded_proto;',
+    '            proxy_set_header X-Real-IP $remote_addr;',
+    // On loopback a connection would otherwise leave from 127.0.0.1.
+    `            proxy_bind ${host.address};`,
+    '            proxy_connect_timeout 2s;',
+    '            proxy_send_timeout 30s;',
+    '            proxy_read_timeout 30s;',
+    // `non_idempotent` is absent: a POST is not replayed once sent.
+    '            proxy_next_upstream error timeout;',
+    '            proxy_next_upstream_tries 2;',
+    '        }',
+    '',
+    `        location = ${NGINX_STATUS_PATH} {`,
+    '            stub_status;',
+    `            allow ${host.address};`,
+    '            allow 127.0.0.1;',
+    '            deny all;',
+    '        }',
+    '    }',
+    '}',
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,137 @@
+/**
+ * The whole design on loopback hosts with real HAProxy, nginx, MariaDB and the
+ * foobar.com app, driven through the `tandem` CLI.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { failed, runLoad } from '../support/load.ts';
+import { serviceOf, sleep, TestStack } from '../support/stack.ts';
+
+const stack = new TestStack('stack', { name: 'itest', network: { subnet: '127.63.0.0/24' } });
+const LB = 'http://127.63.0.11';
+const HOST = 'www.foobar.com';
+
+async function get(path: string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${LB}${path}`, { headers: { host: HOST, ...headers }, signal: AbortSignal.timeout(5000) });
+  return { status: res.status, body: await res.text(), headers: res.headers };
+}
+
+describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () => {
+  let firstUp = '';
+  before(async () => {
+    firstUp = (await stack.up()).stdout;
+  });
+  after(() => stack.cleanup());
+
+  it('ends by printing the site URL, after steps for every service', () => {
+    assert.match(firstUp, /site: http:\/\/127\.63\.0\.11\//);
+    for (const id of ['server-2/mariadb', 'server-1/mariadb', 'server-1/app', 'server-2/nginx', 'lb-1/haproxy']) {
+      assert.match(firstUp, new RegExp(`✓ ${id}`));
+    }
+  });
+
+  it('round-robins successive requests between server-1 and server-2', async () => {
+    const servers: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = await get('/whoami');
+      assert.equal(r.status, 200);
+      servers.push((JSON.parse(r.body) as { server: string }).server);
+    }
+    for (let i = 1; i < servers.length; i++)
+      assert.notEqual(servers[i], servers[i - 1], `alternation broke: ${servers}`);
+    assert.deepEqual(new Set(servers), new Set(['server-1', 'server-2']));
+  });
+
+  it('a post written through the LB is readable from both servers and the replica catches up', async () => {
+    const id = `itest-${Date.now()}`;
+    const res = await fetch(`${LB}/posts`, {
+      method: 'POST',
+      headers: { host: HOST, 'content-type': 'application/json' },
+      body: JSON.stringify({ id, body: 'hello from the test' }),
+    });
+    assert.equal(res.status, 201);
+    const cookie = res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await get(`/posts/${id}`, { cookie });
+      assert.equal(r.status, 200, r.body);
+      assert.equal((JSON.parse(r.body) as { body: string }).body, 'hello from the test');
+      seen.add(r.headers.get('x-served-by') ?? '');
+    }
+    assert.deepEqual(seen, new Set(['server-1', 'server-2']));
+    // The replica's GTID position reaches the primary's.
+    let status = await stack.status();
+    for (let i = 0; i < 50 && status.db.replication.lagTransactions !== 0; i++) {
+      await sleep(100);
+      status = await stack.status();
+    }
+    const [primary, replica] = [
+      status.db.instances.find((d) => d.role === 'primary'),
+      status.db.instances.find((d) => d.role === 'replica'),
+    ];
+    assert.equal(status.db.primary, 'server-2');
+    assert.equal(status.db.replication.running, true);
+    assert.equal(status.db.replication.lagTransactions, 0);
+    assert.ok(primary?.gtid && primary.gtid === replica?.gtid, `primary ${primary?.gtid} vs replica ${replica?.gtid}`);
+    assert.equal(replica?.readOnly, true);
+    assert.equal(primary?.semiSync, true);
+  });
+
+  it('kill -9 of one app process under load: 0 failed requests, and the supervisor brings it back', async () => {
+    const before = serviceOf(await stack.status(), 'server-1/app');
+    assert.equal(before.state, 'running');
+    const load = runLoad({
+      url: LB,
+      host: HOST,
+      paths: ['/whoami', '/'],
+      concurrency: 8,
+      durationMs: 6000,
+      maxRequests: 20_000,
+    });
+    await sleep(1500);
+    process.kill(before.pid!, 'SIGKILL');
+    const outcomes = await load;
+    const bad = failed(outcomes);
+    assert.ok(outcomes.length > 500, `only ${outcomes.length} requests ran`);
+    assert.equal(bad.length, 0, `${bad.length} of ${outcomes.length} failed: ${JSON.stringify(bad.slice(0, 3))}`);
+    let now = serviceOf(await stack.status(), 'server-1/app');
+    for (let i = 0; i < 50 && now.state !== 'running'; i++) {
+      await sleep(200);
+      now = serviceOf(await stack.status(), 'server-1/app');
+    }
+    assert.equal(now.state, 'running');
+    assert.notEqual(now.pid, before.pid);
+    assert.ok(now.restarts >= 1);
+  });
+
+  it('up a second time changes nothing and says so', async () => {
+    const r = await stack.run('up');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /nothing to change/);
+    assert.doesNotMatch(r.stdout, /✓/);
+  });
+
+  it('down then up keeps the data', async () => {
+    const id = `keep-${Date.now()}`;
+    const res = await fetch(`${LB}/posts`, {
+      method: 'POST',
+      headers: { host: HOST, 'content-type': 'application/json' },
+      body: JSON.stringify({ id, body: 'survives down/up' }),
+    });
+    assert.equal(res.status, 201);
+    const cookie = res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    const down = await stack.run('down');
+    assert.equal(down.code, 0, down.stderr);
+    await assert.rejects(get('/whoami'));
+    await stack.up();
+    const r = await get(`/posts/${id}`, { cookie });
+    assert.equal(r.status, 200);
+    assert.equal((JSON.parse(r.body) as { body: string }).body, 'survives down/up');
+  });
+});

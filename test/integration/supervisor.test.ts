@@ -1,0 +1,73 @@
+/** The supervisor restarts a crashed process with backoff and stops it cleanly. */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { servicePaths } from '../../src/config/paths.ts';
+import { isAlive, readSupervisor, reapOrphan, startSupervised, stopSupervised } from '../../src/hosts/supervise.ts';
+import { sleep } from '../support/stack.ts';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-sup-'));
+const paths = servicePaths({ dir: path.join(root, 'h1', 'app'), kind: 'app' });
+
+describe('supervisor', () => {
+  after(async () => {
+    await stopSupervised(paths).catch(() => {});
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('restarts a killed process, counts restarts, then stops it and itself', async () => {
+    const state = await startSupervised(paths, {
+      id: 'h1/app',
+      argv: ['sleep', '300'],
+      cwd: root,
+      stopSignal: 'SIGTERM',
+    });
+    assert.equal(state.state, 'running');
+    const first = state.pid!;
+    assert.ok(isAlive(first));
+    process.kill(first, 'SIGKILL');
+    let now = readSupervisor(paths);
+    for (let i = 0; i < 100 && (now?.pid === first || now?.state !== 'running'); i++) {
+      await sleep(20);
+      now = readSupervisor(paths);
+    }
+    assert.equal(now?.state, 'running');
+    assert.notEqual(now?.pid, first);
+    assert.equal(now?.restarts, 1);
+    assert.equal(fs.readFileSync(paths.pid, 'utf8').trim(), String(now?.pid));
+    assert.match(fs.readFileSync(paths.output, 'utf8'), /exited \(SIGKILL\); restarting in 200 ms/);
+
+    assert.equal(await stopSupervised(paths), true);
+    assert.equal(isAlive(now?.pid), false);
+    assert.equal(isAlive(now?.supervisorPid), false);
+    assert.equal(readSupervisor(paths), undefined);
+  });
+
+  it('backs off exponentially while a process keeps failing at once', async () => {
+    await startSupervised(paths, { id: 'h1/app', argv: ['false'], cwd: root, stopSignal: 'SIGTERM' });
+    await sleep(1800);
+    const log = fs.readFileSync(paths.output, 'utf8');
+    assert.match(log, /code 1\); restarting in 200 ms/);
+    assert.match(log, /code 1\); restarting in 400 ms/);
+    assert.match(log, /code 1\); restarting in 800 ms/);
+    await stopSupervised(paths);
+  });
+
+  it('reaps an engine whose supervisor was killed, by its recorded pid', async () => {
+    const state = await startSupervised(paths, {
+      id: 'h1/app',
+      argv: ['sleep', '301'],
+      cwd: root,
+      stopSignal: 'SIGTERM',
+    });
+    process.kill(state.supervisorPid, 'SIGKILL');
+    await sleep(100);
+    assert.equal(readSupervisor(paths), undefined);
+    assert.ok(isAlive(state.pid));
+    assert.equal(reapOrphan(paths, 'sleep'), state.pid);
+    await sleep(50);
+    assert.equal(isAlive(state.pid), false);
+  });
+});

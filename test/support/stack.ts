@@ -1,0 +1,104 @@
+/**
+ * Test support: a stack in its own temp project folder and subnet, driven through
+ * the public CLI, torn down (destroy) when the test ends, also when it fails.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { servicePaths } from '../../src/config/paths.ts';
+import type { StackConfig } from '../../src/config/types.ts';
+import { isAlive } from '../../src/hosts/supervise.ts';
+import type { StackStatus } from '../../src/orchestrate/status.ts';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(REPO, 'bin/tandem.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(args: string[], cwd: string, timeoutMs = 180_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd, timeout: timeoutMs, maxBuffer: 8 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 99
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export class TestStack {
+  readonly dir: string;
+  readonly configFile: string;
+
+  constructor(
+    readonly label: string,
+    config: StackConfig,
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `tandem-${label}-`));
+    this.configFile = path.join(this.dir, 'tandem.config.ts');
+    fs.writeFileSync(this.configFile, `export default ${JSON.stringify(config, null, 2)};\n`);
+  }
+
+  run(...args: string[]): Promise<CliResult> {
+    return cli([...args, '--config', this.configFile], this.dir);
+  }
+
+  async up(): Promise<CliResult> {
+    const r = await this.run('up');
+    if (r.code !== 0) throw new Error(`tandem up failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+    return r;
+  }
+
+  async status(): Promise<StackStatus> {
+    const r = await this.run('status', '--json');
+    if (r.code !== 0) throw new Error(`tandem status failed (${r.code}):\n${r.stderr}`);
+    return JSON.parse(r.stdout) as StackStatus;
+  }
+
+  /** destroy, then make sure no process this stack started is left, whatever happened. */
+  async cleanup(): Promise<void> {
+    const r = await this.run('destroy', '--yes').catch(() => undefined);
+    if (r?.code !== 0) process.stderr.write(`destroy failed: ${r?.stdout}\n${r?.stderr}\n`);
+    killLeftovers(path.join(this.dir, '.tandem'));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Kills, by recorded PID, any supervisor or engine still running from a state folder. */
+export function killLeftovers(stateDir: string): void {
+  const hostsDir = path.join(stateDir, 'hosts');
+  if (!fs.existsSync(hostsDir)) return;
+  for (const host of fs.readdirSync(hostsDir)) {
+    for (const kind of fs.readdirSync(path.join(hostsDir, host))) {
+      const paths = servicePaths({ dir: path.join(hostsDir, host, kind), kind: kind as 'app' });
+      try {
+        const sup = JSON.parse(fs.readFileSync(paths.supervisor, 'utf8')) as {
+          supervisorPid: number;
+          pid: number | null;
+        };
+        for (const pid of [sup.supervisorPid, sup.pid]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+  }
+}
+
+export function serviceOf(status: StackStatus, id: string) {
+  const svc = status.hosts.flatMap((h) => h.services).find((s) => s.id === id);
+  if (!svc) throw new Error(`no service ${id} in status`);
+  return svc;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

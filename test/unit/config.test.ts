@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolve } from '../../src/config/resolve.ts';
+import type { Secrets, StackConfig } from '../../src/config/types.ts';
+import { validateConfig } from '../../src/config/validate.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { startOrder } from '../../src/orchestrate/order.ts';
+
+const secrets: Secrets = {
+  dbRootPassword: 'r',
+  dbAppPassword: 'a',
+  dbReplicationPassword: 'p',
+  dbMonitorPassword: 'm',
+  sessionSecret: 's',
+};
+const opts = { projectDir: '/srv/site', secrets, bundledAppDir: '/opt/tandem/src/app' };
+
+describe('validateConfig', () => {
+  it('accepts the default (empty) config', () => {
+    assert.deepEqual(validateConfig({}), []);
+  });
+
+  it('GIVEN several mistakes THEN reports every one with the path of the bad value', () => {
+    const issues = validateConfig({
+      colour: 'blue',
+      lb: { balance: 'random', port: 70000 },
+      hosts: [
+        { name: 'lb-1', roles: ['lb'], address: '127.60.0.5' },
+        { name: 'server-1', roles: ['web', 'app', 'db', 'cache'], address: '127.60.0.5' },
+      ],
+    });
+    assert.deepEqual(issues, [
+      {
+        path: 'colour',
+        message:
+          'unknown key (expected one of: name, domain, aliases, hosting, stateDir, network, hosts, lb, web, app, database)',
+      },
+      { path: 'lb/balance', message: "should be one of roundrobin, leastconn, source, got 'random'" },
+      { path: 'lb/port', message: 'should be a port number 1-65535, got 70000' },
+      { path: 'hosts/1/roles/3', message: "unknown role 'cache' (expected one of lb, web, app, db)" },
+      { path: 'hosts/1/address', message: '127.60.0.5 is already the address of hosts/0' },
+      { path: 'database/primary', message: 'is required: name the db host that starts as primary (one of server-1)' },
+    ]);
+  });
+
+  it('names a primary that is not a db host', () => {
+    const issues = validateConfig({ database: { primary: 'lb-1' } });
+    assert.deepEqual(issues, [
+      { path: 'database/primary', message: "'lb-1' is not a host with the 'db' role (db hosts: server-1, server-2)" },
+    ]);
+  });
+
+  it('rejects wrong types, duplicate names, non-loopback addresses and missing roles', () => {
+    const issues = validateConfig({
+      aliases: 'www',
+      web: { workers: 0 },
+      hosts: [
+        { name: 'a', roles: ['lb', 'web', 'app', 'db'], address: '10.0.0.1' },
+        { name: 'a', roles: [] },
+      ],
+      database: { primary: 'a' },
+    });
+    assert.deepEqual(
+      issues.map((i) => i.path),
+      ['aliases', 'web/workers', 'hosts/0/address', 'hosts/1/name', 'hosts/1/roles'],
+    );
+  });
+});
+
+describe('resolve', () => {
+  it('GIVEN the default config THEN yields the textbook design as a frozen plan', () => {
+    const plan = resolve({}, opts);
+    assert.ok(Object.isFrozen(plan) && Object.isFrozen(plan.hosts[0]));
+    assert.deepEqual(
+      plan.hosts.map((h) => [h.name, h.address, h.roles.join('+')]),
+      [
+        ['lb-1', '127.60.0.11', 'lb'],
+        ['server-1', '127.60.0.12', 'db+app+web'],
+        ['server-2', '127.60.0.13', 'db+app+web'],
+      ],
+    );
+    assert.equal(plan.url, 'http://127.60.0.11/');
+    assert.deepEqual(plan.hostnames, ['foobar.com', 'www.foobar.com']);
+    assert.equal(plan.db.primary, 'server-2');
+    assert.deepEqual(plan.db.replicas, ['server-1']);
+    assert.equal(plan.stateDir, '/srv/site/.tandem');
+    assert.deepEqual(plan.web.upstreams['server-1'], [{ address: '127.60.0.12', port: 3000 }]);
+    assert.deepEqual(
+      plan.lb.backends.map((b) => [b.name, b.backup]),
+      [
+        ['server-1', false],
+        ['server-2', false],
+      ],
+    );
+    assert.equal(plan.app.codeDir, '/opt/tandem/src/app');
+  });
+
+  it('starts the primary before its replica, databases before apps, nginx after its app', () => {
+    const order = startOrder(resolve({}, opts).services).map((s) => s.id);
+    assert.deepEqual(order, [
+      'server-2/mariadb',
+      'server-1/mariadb',
+      'server-1/app',
+      'server-2/app',
+      'server-1/nginx',
+      'server-2/nginx',
+      'lb-1/haproxy',
+    ]);
+  });
+
+  it('active-passive marks all but the first server as backup', () => {
+    const plan = resolve({ lb: { mode: 'active-passive', balance: 'leastconn' } }, opts);
+    assert.deepEqual(
+      plan.lb.backends.map((b) => b.backup),
+      [false, true],
+    );
+    assert.equal(plan.lb.balance, 'leastconn');
+  });
+
+  it('expresses the three-tier variant: nginx proxies to every app host', () => {
+    const config: StackConfig = {
+      hosts: [
+        { name: 'lb-1', roles: ['lb'] },
+        { name: 'web-1', roles: ['web'] },
+        { name: 'app-1', roles: ['app'] },
+        { name: 'app-2', roles: ['app'] },
+        { name: 'db-1', roles: ['db'] },
+        { name: 'db-2', roles: ['db'] },
+        { name: 'db-3', roles: ['db'] },
+      ],
+      database: { primary: 'db-1' },
+    };
+    const plan = resolve(config, opts);
+    assert.deepEqual(
+      plan.web.upstreams['web-1']?.map((u) => u.address),
+      ['127.60.0.13', '127.60.0.14'],
+    );
+    assert.deepEqual(plan.db.replicas, ['db-2', 'db-3']);
+    assert.deepEqual(plan.db.serverIds, { 'db-1': 1, 'db-2': 2, 'db-3': 3 });
+  });
+
+  it('throws a ConfigError carrying every issue', () => {
+    assert.throws(
+      () => resolve({ hosts: [{ name: 'x', roles: ['lb'] }] } as StackConfig, opts),
+      (err: unknown) => err instanceof ConfigError && err.issues.length === 3,
+    );
+  });
+});

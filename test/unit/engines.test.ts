@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { servicePaths } from '../../src/config/paths.ts';
+import { engines, haproxyEngine, mariadbEngine, nginxEngine } from '../../src/engines/index.ts';
+
+const lb = servicePaths({ dir: '/s/hosts/lb-1/haproxy', kind: 'haproxy' });
+const web = servicePaths({ dir: '/s/hosts/server-1/nginx', kind: 'nginx' });
+const db = servicePaths({ dir: '/s/hosts/server-1/mariadb', kind: 'mariadb' });
+
+describe('haproxyEngine', () => {
+  it('checks and runs the config in master-worker mode, in the foreground', () => {
+    assert.deepEqual(haproxyEngine.checkCommand(lb), [
+      '/usr/sbin/haproxy',
+      '-c',
+      '-f',
+      '/s/hosts/lb-1/haproxy/haproxy.cfg',
+    ]);
+    assert.deepEqual(haproxyEngine.runCommand(lb), [
+      '/usr/sbin/haproxy',
+      '-W',
+      '-db',
+      '-f',
+      '/s/hosts/lb-1/haproxy/haproxy.cfg',
+    ]);
+  });
+
+  it('reloads on SIGUSR2 and soft-stops on SIGUSR1', () => {
+    assert.equal(haproxyEngine.reloadSignal, 'SIGUSR2');
+    assert.equal(haproxyEngine.stopSignal, 'SIGUSR1');
+    assert.equal(haproxyEngine.debianPackage, 'haproxy');
+  });
+});
+
+describe('nginxEngine', () => {
+  it('tests and runs the config with the service directory as prefix', () => {
+    assert.deepEqual(nginxEngine.checkCommand(web), [
+      '/usr/sbin/nginx',
+      '-t',
+      '-c',
+      '/s/hosts/server-1/nginx/nginx.conf',
+      '-p',
+      '/s/hosts/server-1/nginx',
+    ]);
+    assert.deepEqual(nginxEngine.runCommand(web), [
+      '/usr/sbin/nginx',
+      '-c',
+      '/s/hosts/server-1/nginx/nginx.conf',
+      '-p',
+      '/s/hosts/server-1/nginx',
+    ]);
+  });
+
+  it('reloads on SIGHUP and stops gracefully on SIGQUIT', () => {
+    assert.equal(nginxEngine.reloadSignal, 'SIGHUP');
+    assert.equal(nginxEngine.stopSignal, 'SIGQUIT');
+    assert.equal(nginxEngine.reopenLogsSignal, 'SIGUSR1');
+    assert.equal(nginxEngine.debianPackage, 'nginx');
+  });
+});
+
+describe('mariadbEngine', () => {
+  const defaultsFile = '--defaults-file=/s/hosts/server-1/mariadb/my.cnf';
+
+  it('checks, runs and installs with the rendered option file first on the command line', () => {
+    assert.deepEqual(mariadbEngine.checkCommand(db), ['/usr/sbin/mariadbd', defaultsFile, '--help', '--verbose']);
+    assert.deepEqual(mariadbEngine.runCommand(db), ['/usr/sbin/mariadbd', defaultsFile]);
+    assert.deepEqual(mariadbEngine.installCommand(db), [
+      '/usr/bin/mariadb-install-db',
+      defaultsFile,
+      '--auth-root-authentication-method=socket',
+      '--skip-test-db',
+      '--skip-name-resolve',
+    ]);
+  });
+
+  it('builds client and ping commands', () => {
+    assert.deepEqual(mariadbEngine.clientCommand(db, 'SELECT 1'), [
+      '/usr/bin/mariadb',
+      defaultsFile,
+      '-N',
+      '-B',
+      '-e',
+      'SELECT 1',
+    ]);
+    assert.deepEqual(mariadbEngine.clientCommand(db), ['/usr/bin/mariadb', defaultsFile, '-N', '-B']);
+    assert.deepEqual(mariadbEngine.pingCommand(db), [
+      '/usr/bin/mariadb-admin',
+      defaultsFile,
+      '--connect-timeout=2',
+      'ping',
+    ]);
+  });
+
+  it('has no reload signal and stops on SIGTERM', () => {
+    assert.equal(mariadbEngine.reloadSignal, null);
+    assert.equal(mariadbEngine.stopSignal, 'SIGTERM');
+  });
+});
+
+describe('engines', () => {
+  it('names each engine after its service kind and lists its main binary for doctor', () => {
+    for (const [kind, engine] of Object.entries(engines)) {
+      assert.equal(engine.name, kind);
+      assert.ok(engine.binaries.some((b) => b.path === engine.binary && b.debianPackage === engine.debianPackage));
+      assert.ok(engine.stopGraceMs > 0);
+    }
+    assert.deepEqual(
+      mariadbEngine.binaries.map((b) => b.path),
+      ['/usr/sbin/mariadbd', '/usr/bin/mariadb-install-db', '/usr/bin/mariadb', '/usr/bin/mariadb-admin'],
+    );
+  });
+});

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { servicePaths } from '../../src/config/paths.ts';
+import { nginxEngine } from '../../src/engines/nginx.ts';
+import { NGINX_TEMP_DIRS, nginxPidFile, renderNginx } from '../../src/render/nginx.ts';
+import {
+  DEFAULT_STACK,
+  installed,
+  linesOf,
+  planOf,
+  removeTempDirs,
+  run,
+  servicesOf,
+  THREE_TIER_STACK,
+  writeStack,
+} from './fixtures/plans.ts';
+
+after(removeTempDirs);
+
+/** Trimmed lines, so assertions do not depend on indentation. */
+function directives(text: string): string[] {
+  return linesOf(text).map((l) => l.trim());
+}
+
+describe('renderNginx', () => {
+  it('listens on the web host address for the site names and proxies to the local app', () => {
+    const plan = planOf(DEFAULT_STACK);
+    const d = directives(renderNginx(plan, 'server-1'));
+
+    assert.ok(d.includes('listen 127.60.0.12:80;'));
+    assert.ok(d.includes('server_name foobar.com www.foobar.com _;'));
+    assert.deepEqual(
+      d.filter((l) => l.startsWith('server 127.')),
+      ['server 127.60.0.12:3000 max_fails=1 fail_timeout=2s;'],
+    );
+    assert.ok(d.includes('proxy_bind 127.60.0.12;'));
+    assert.equal(d.filter((l) => l.startsWith('listen ')).length, 1);
+    assert.ok(!d.some((l) => l.includes('default_server')));
+  });
+
+  it('runs in the foreground with every writable path inside the service directory', () => {
+    const plan = planOf(DEFAULT_STACK);
+    const service = servicesOf(plan, 'nginx').find((s) => s.host === 'server-2')!;
+    const paths = servicePaths(service);
+    const d = directives(renderNginx(plan, 'server-2'));
+
+    assert.ok(d.includes('daemon off;'));
+    assert.ok(d.includes('master_process on;'));
+    assert.ok(d.includes('worker_processes 1;'));
+    assert.ok(d.includes(`pid ${nginxPidFile(paths.data)};`));
+    assert.ok(d.includes(`error_log ${paths.log} warn;`));
+    assert.ok(d.includes('access_log off;'));
+    for (const name of NGINX_TEMP_DIRS) {
+      assert.ok(d.includes(`${name}_temp_path ${path.join(paths.data, name)};`), `${name}_temp_path`);
+    }
+    const pathDirectives = d.filter((l) => /^(pid|error_log|\w+_temp_path) /.test(l));
+    assert.equal(pathDirectives.length, 2 + NGINX_TEMP_DIRS.length);
+    for (const l of pathDirectives) assert.ok(l.split(' ')[1]!.startsWith(`${paths.dir}/`), l);
+  });
+
+  it('keeps upstream connections alive, idle for less than the app keeps them (65 s)', () => {
+    const d = directives(renderNginx(planOf(DEFAULT_STACK), 'server-1'));
+    for (const expected of [
+      'keepalive 64;',
+      'proxy_http_version 1.1;',
+      'proxy_set_header Connection "";',
+      'proxy_set_header Host $host;',
+      'proxy_set_header X-Forwarded-For $tandem_forwarded_for;',
+      'proxy_set_header X-Forwarded-Proto $tandem_forwarded_proto;',
+      'proxy_set_header X-Real-IP $remote_addr;',
+      'proxy_next_upstream error timeout;',
+      'client_header_timeout 10s;',
+      'client_body_timeout 10s;',
+    ]) {
+      assert.ok(d.includes(expected), `missing: ${expected}`);
+    }
+    const upstreamBlock = d.slice(d.indexOf('upstream app {'), d.indexOf('}', d.indexOf('upstream app {')));
+    const idle = upstreamBlock.find((l) => l.startsWith('keepalive_timeout '));
+    assert.equal(idle, 'keepalive_timeout 30s;');
+    assert.ok(Number.parseInt(idle!.split(' ')[1]!, 10) < 65);
+  });
+
+  it('trusts X-Forwarded-For from the load balancers only, and guards the status page', () => {
+    const d = directives(renderNginx(planOf(DEFAULT_STACK), 'server-1'));
+
+    assert.deepEqual(
+      d.filter((l) => l.startsWith('set_real_ip_from ')),
+      ['set_real_ip_from 127.60.0.11;'],
+    );
+    assert.ok(d.includes('real_ip_header X-Forwarded-For;'));
+    const status = d.slice(d.indexOf('location = /nginx_status {'));
+    assert.deepEqual(status.slice(0, 6), [
+      'location = /nginx_status {',
+      'stub_status;',
+      'allow 127.60.0.12;',
+      'allow 127.0.0.1;',
+      'deny all;',
+      '}',
+    ]);
+  });
+
+  it('limits bodies to exactly the app limit and takes the worker count from the plan', () => {
+    const d = directives(renderNginx(planOf({ app: { bodyLimit: 1_000_000 }, web: { workers: 2 } }), 'server-1'));
+
+    assert.ok(d.includes('client_max_body_size 1000000;'));
+    assert.ok(d.includes('worker_processes 2;'));
+  });
+
+  it('proxies to every app host in the three-tier variant, leaving from its own address', () => {
+    const d = directives(renderNginx(planOf(THREE_TIER_STACK), 'web-2'));
+
+    assert.deepEqual(
+      d.filter((l) => l.startsWith('server 127.')),
+      ['server 127.62.0.14:3000 max_fails=1 fail_timeout=2s;', 'server 127.62.0.15:3000 max_fails=1 fail_timeout=2s;'],
+    );
+    assert.ok(d.includes('listen 127.62.0.13:80;'));
+    assert.ok(d.includes('proxy_bind 127.62.0.13;'));
+  });
+
+  it('refuses a host without the web role', () => {
+    assert.throws(() => renderNginx(planOf(THREE_TIER_STACK), 'app-1'), /app-1 runs no nginx service/);
+  });
+});
+
+describe('nginx -t on the rendered config', {
+  skip: !installed(nginxEngine.binary) && 'nginx is not installed',
+}, () => {
+  for (const [name, config] of [
+    ['default', DEFAULT_STACK],
+    ['three-tier', THREE_TIER_STACK],
+  ] as const) {
+    it(`accepts every web host of the ${name} stack`, () => {
+      const plan = planOf(config);
+      writeStack(plan);
+      const services = servicesOf(plan, 'nginx');
+      assert.ok(services.length >= 2);
+      for (const service of services) {
+        const r = run(nginxEngine.checkCommand(servicePaths(service)));
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /test is successful/);
+      }
+    });
+  }
+
+  it('fails on a bogus directive, so the check can fail', () => {
+    const plan = planOf(DEFAULT_STACK);
+    writeStack(plan);
+    const paths = servicePaths(servicesOf(plan, 'nginx')[0]!);
+    fs.appendFileSync(paths.config, 'bogus_directive on;\n');
+
+    const r = run(nginxEngine.checkCommand(paths));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /unknown directive "bogus_directive"/);
+  });
+});
