@@ -4,7 +4,7 @@
  * in the database, cookies are signed with the shared secret.
  */
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Db, DbOptions } from '../db/index.ts';
 import { installErrorHandler } from './errors.ts';
 import dbPlugin from './plugins/db.ts';
@@ -36,13 +36,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
     bodyLimit,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     logger: options.logger ?? { level: 'error' },
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Fastify's default strips unknown fields silently; we reject them.
     ajv: { customOptions: { removeAdditional: false } },
   });
   const sessions = new Sessions(options.sessionSecret);
 
   installErrorHandler(app);
+  // Which server answered, on every response (chaos and tests record it).
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('x-served-by', options.host);
+  });
   app.register(formbody, { bodyLimit });
   app.register(dbPlugin, { db: options.db });
   app.register(metricsPlugin, { host: options.host });

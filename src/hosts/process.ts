@@ -18,7 +18,8 @@ export class ProcessError extends TandemError {
   }
 }
 
-const SECRETISH = /(password|identified by|secret)/i;
+/** Arguments or output lines that may carry a secret value: never shown. */
+const SECRETISH = /identified by|password\s*[=:(]|secret\s*[=:]/i;
 
 /** Never show a secret: SQL or arguments that carry one are shortened. */
 function showArgv(argv: readonly string[]): string {

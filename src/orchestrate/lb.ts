@@ -8,6 +8,8 @@ export interface BackendServerState {
   readonly server: string;
   /** HAProxy's status: UP, DOWN, MAINT, DRAIN, "UP 1/3"… */
   readonly status: string;
+  /** Result of the last health check: L7OK once a check has passed; INI before the first. */
+  readonly check: string;
 }
 
 export async function backendStates(plan: Plan): Promise<BackendServerState[]> {
@@ -20,7 +22,12 @@ export async function backendStates(plan: Plan): Promise<BackendServerState[]> {
     for (const line of lines.slice(1)) {
       const cells = line.split(',');
       if (cells[col('pxname')] !== 'web' || ['FRONTEND', 'BACKEND'].includes(cells[col('svname')] ?? '')) continue;
-      out.push({ lb: svc.host, server: cells[col('svname')] ?? '', status: cells[col('status')] ?? '' });
+      out.push({
+        lb: svc.host,
+        server: cells[col('svname')] ?? '',
+        status: cells[col('status')] ?? '',
+        check: (cells[col('check_status')] ?? '').replace(/^\* ?/, ''),
+      });
     }
   }
   return out;

@@ -132,7 +132,7 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
 /** Writes the unit's files; returns true when any content changed. */
 export function writeUnitFiles(unit: ServiceUnit): boolean {
   let changed = false;
-  fs.mkdirSync(unit.paths.dir, { recursive: true });
+  fs.mkdirSync(unit.paths.data, { recursive: true });
   for (const f of unit.files) {
     let current: string | undefined;
     try {

@@ -128,8 +128,9 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     const firstApp = units.find((u) => u.service.kind === 'app');
     if (firstApp) {
       await step(emit, 'db migrations', async () => {
+        writeUnitFiles(firstApp); // the migration reads the app's password file
         const detail = await migrate(plan, appEnvironment(plan, firstApp.service, firstApp.paths));
-        return { changed: /applied [1-9]/.test(detail), detail };
+        return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
       });
     }
   }
@@ -138,11 +139,12 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     const wanted = plan.lb.backends.length * plan.services.filter((s) => s.kind === 'haproxy').length;
     await waitFor(
       'every backend UP in HAProxy',
-      async () => (await backendStates(plan)).filter((b) => b.status.startsWith('UP')).length === wanted,
+      // HAProxy starts servers UP before any check ran: wait for a passed check.
+      async () => (await backendStates(plan)).filter((b) => b.status.startsWith('UP') && b.check === 'L7OK').length === wanted,
       20_000,
       100,
     );
-    return { changed: false, detail: `${wanted} server(s) UP` };
+    return { changed: false, detail: `${wanted} server(s) UP, health checks passing` };
   });
   fs.writeFileSync(
     `${plan.stateDir}/stack.json`,

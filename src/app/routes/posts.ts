@@ -10,8 +10,10 @@ interface PostRow extends PostView {}
 
 const LATEST = 'SELECT uid, body, server, created_at FROM posts ORDER BY seq DESC LIMIT ?';
 const ONE = 'SELECT uid, body, server, created_at FROM posts WHERE uid = ?';
-// `seq = seq` keeps an existing row untouched: affectedRows 1 = inserted, 0 = already there.
-const INSERT = 'INSERT INTO posts (uid, body, author_id, server) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE seq = seq';
+// IGNORE skips a duplicate uid: affectedRows 1 = inserted, 0 = already there. (ON DUPLICATE
+// KEY UPDATE would report 1 either way: mysql2 sets CLIENT_FOUND_ROWS.) Inputs are
+// validated first, so IGNORE's other effect, truncating bad data with a warning, cannot bite.
+const INSERT = 'INSERT IGNORE INTO posts (uid, body, author_id, server) VALUES (?, ?, ?, ?)';
 // The binlog position covers the original insert, so it serves as the retry's GTID token.
 const EXISTING = 'SELECT body, @@global.gtid_binlog_pos AS pos FROM posts WHERE uid = ?';
 const SESSION_USER = 'SELECT user_id FROM sessions WHERE id_hash = ? AND expires_at > NOW(3)';

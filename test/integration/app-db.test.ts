@@ -1,0 +1,265 @@
+/**
+ * The foobar.com app against a real MariaDB primary + replica: migrations, sessions
+ * across two app instances, idempotent posts, read-your-writes through the GTID cookie,
+ * and the real entry points (migrate.ts, server.ts) as the supervisor runs them.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../../src/app/build.ts';
+import type { DbOptions } from '../../src/db/index.ts';
+import { type Cluster, startCluster } from '../support/mariadb.ts';
+
+const APP_DIR = join(import.meta.dirname, '../../src/app');
+const options = {
+  primaryAddress: '127.61.2.11',
+  replicaAddress: '127.61.2.12',
+  database: 'foobar',
+  user: 'foobar',
+  password: 'foobar-pass',
+  userHost: '127.61.2.%',
+};
+const SOURCE_ADDRESS = '127.61.2.10';
+
+/** Collects cookies from responses, like a browser would. */
+class Jar {
+  private readonly cookies = new Map<string, string>();
+
+  take(res: LightMyRequestResponse): this {
+    const raw = res.headers['set-cookie'];
+    for (const line of raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq);
+      if (/Max-Age=0/.test(line)) this.cookies.delete(name);
+      else this.cookies.set(name, pair!.slice(eq + 1));
+    }
+    return this;
+  }
+
+  get header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  get(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.cookies.has(name);
+  }
+}
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs an app entry from src/app, as the supervisor does; bounded in time. */
+function runEntry(file: string, env: Record<string, string>, timeoutMs = 30_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: APP_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('foobar.com app on MariaDB', () => {
+  let cluster: Cluster | undefined;
+  let appA: FastifyInstance | undefined;
+  let appB: FastifyInstance | undefined;
+  let env: Record<string, string>;
+
+  before(async () => {
+    cluster = await startCluster(options);
+    const passwordFile = join(cluster.root, 'db-password');
+    const secretFile = join(cluster.root, 'session-secret');
+    await writeFile(passwordFile, `${options.password}\n`, { mode: 0o600 });
+    await writeFile(secretFile, 'integration-session-secret-0123456789\n', { mode: 0o600 });
+    env = {
+      TANDEM_HOST: 'server-1',
+      TANDEM_APP_ADDRESS: '127.61.2.10',
+      TANDEM_APP_PORT: '0',
+      TANDEM_DB_PRIMARY: `${options.primaryAddress}:3306`,
+      TANDEM_DB_REPLICAS: `${options.replicaAddress}:3306`,
+      TANDEM_DB_NAME: options.database,
+      TANDEM_DB_USER: options.user,
+      TANDEM_DB_PASSWORD_FILE: passwordFile,
+      TANDEM_DB_SOURCE_ADDRESS: SOURCE_ADDRESS,
+      TANDEM_SESSION_SECRET_FILE: secretFile,
+    };
+    const migrated = await runEntry('migrate.ts', env);
+    assert.equal(migrated.code, 0, migrated.stderr);
+
+    const db: DbOptions = {
+      primary: { host: options.primaryAddress },
+      replicas: [{ host: options.replicaAddress }],
+      user: options.user,
+      password: options.password,
+      database: options.database,
+      localAddress: SOURCE_ADDRESS,
+      gtidWaitTimeoutMs: 300,
+    };
+    const secret = 'integration-session-secret-0123456789';
+    appA = buildApp({ host: 'server-1', sessionSecret: secret, db, logger: false });
+    appB = buildApp({ host: 'server-2', sessionSecret: secret, db, logger: false });
+    await Promise.all([appA.ready(), appB.ready()]);
+  });
+
+  after(async () => {
+    await Promise.allSettled([appA?.close(), appB?.close()]);
+    await cluster?.destroy();
+  });
+
+  test('migrate is idempotent, and fails clearly with a bad password', async () => {
+    const again = await runEntry('migrate.ts', env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /is current \(0 applied, 1 already\)/);
+    assert.equal(await cluster!.primary.sql(`SELECT COUNT(*) FROM ${options.database}.schema_migrations`), '1');
+
+    const badFile = join(cluster!.root, 'bad-password');
+    await writeFile(badFile, 'wrong');
+    const bad = await runEntry('migrate.ts', { ...env, TANDEM_DB_PASSWORD_FILE: badFile });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /migrate: cannot connect to the primary 127\.61\.2\.11:3306 as foobar: Access denied/);
+    assert.ok(!bad.stderr.includes('wrong'.repeat(1) + '\n'));
+  });
+
+  test('sign-up on one server, session valid on the other, sign-out everywhere', async () => {
+    const jar = new Jar();
+    const creds = { username: 'alice_1', password: 'correct horse battery' };
+    const signup = await appA!.inject({ method: 'POST', url: '/signup', payload: creds });
+    assert.equal(signup.statusCode, 201, signup.body);
+    jar.take(signup);
+    assert.ok(jar.has('sid') && jar.has('gtid'));
+
+    const meB = await appB!.inject({ method: 'GET', url: '/me', headers: { cookie: jar.header } });
+    assert.equal(meB.statusCode, 200, meB.body);
+    assert.equal(meB.json().username, 'alice_1');
+
+    const taken = await appB!.inject({ method: 'POST', url: '/signup', payload: creds });
+    assert.equal(taken.statusCode, 409);
+    assert.equal(taken.json().error, 'USERNAME_TAKEN');
+
+    const wrong = await appB!.inject({ method: 'POST', url: '/signin', payload: { ...creds, password: 'wrong password' } });
+    assert.equal(wrong.statusCode, 401);
+    assert.equal(wrong.json().error, 'INVALID_CREDENTIALS');
+
+    const jar2 = new Jar();
+    const signin = await appB!.inject({ method: 'POST', url: '/signin', payload: creds });
+    assert.equal(signin.statusCode, 200);
+    jar2.take(signin);
+    assert.equal((await appA!.inject({ method: 'GET', url: '/me', headers: { cookie: jar2.header } })).json().username, 'alice_1');
+
+    const signout = await appA!.inject({ method: 'POST', url: '/signout', headers: { cookie: jar2.header } });
+    assert.equal(signout.statusCode, 200);
+    const staleSid = jar2.get('sid');
+    jar2.take(signout);
+    assert.ok(!jar2.has('sid'));
+    // Even replaying the old session id on the other server (with the sign-out's GTID
+    // token, which the same browser now holds): the session is gone.
+    const replay = `${jar2.header}; sid=${staleSid}`;
+    assert.equal((await appB!.inject({ method: 'GET', url: '/me', headers: { cookie: replay } })).statusCode, 401);
+    // The first session is untouched.
+    assert.equal((await appB!.inject({ method: 'GET', url: '/me', headers: { cookie: jar.header } })).statusCode, 200);
+  });
+
+  test('a client-supplied post id makes the write idempotent across servers', async () => {
+    const post = { id: 'retry-me-1', body: 'hello once' };
+    const first = await appA!.inject({ method: 'POST', url: '/posts', payload: post });
+    assert.equal(first.statusCode, 201);
+    assert.deepEqual(first.json(), { id: 'retry-me-1', server: 'server-1', created: true });
+    const retry = await appB!.inject({ method: 'POST', url: '/posts', payload: post });
+    assert.equal(retry.statusCode, 201);
+    assert.deepEqual(retry.json(), { id: 'retry-me-1', server: 'server-2', created: false });
+    assert.equal(await cluster!.primary.sql(`SELECT COUNT(*) FROM ${options.database}.posts WHERE uid = 'retry-me-1'`), '1');
+
+    const conflict = await appB!.inject({ method: 'POST', url: '/posts', payload: { id: 'retry-me-1', body: 'something else' } });
+    assert.equal(conflict.statusCode, 409);
+  });
+
+  test('read-your-writes: the GTID cookie makes the other server wait or read the primary', async () => {
+    await cluster!.pauseReplication();
+    try {
+      const jar = new Jar();
+      const res = await appA!.inject({ method: 'POST', url: '/posts', payload: { id: 'ryw-1', body: 'see me' } });
+      assert.equal(res.statusCode, 201);
+      jar.take(res);
+      // Without the token the lagging replica answers: not there yet.
+      assert.equal((await appB!.inject({ method: 'GET', url: '/posts/ryw-1' })).statusCode, 404);
+      // With it, server-2 serves the user their own write.
+      const mine = await appB!.inject({ method: 'GET', url: '/posts/ryw-1', headers: { cookie: jar.header } });
+      assert.equal(mine.statusCode, 200);
+      assert.equal(mine.json().body, 'see me');
+      const list = await appB!.inject({ method: 'GET', url: '/api/posts?limit=5', headers: { cookie: jar.header } });
+      assert.ok(list.json().posts.some((p: { id: string }) => p.id === 'ryw-1'));
+    } finally {
+      await cluster!.resumeReplication();
+    }
+  });
+
+  test('a form post redirects home, and the home page shows it escaped', async () => {
+    const jar = new Jar();
+    const res = await appA!.inject({
+      method: 'POST',
+      url: '/posts',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ id: 'form-1', body: '<b>bold</b> & more' }).toString(),
+    });
+    assert.equal(res.statusCode, 303);
+    assert.equal(res.headers.location, '/');
+    jar.take(res);
+    const home = await appB!.inject({ method: 'GET', url: '/', headers: { cookie: jar.header } });
+    assert.equal(home.statusCode, 200);
+    assert.match(String(home.headers['content-type']), /^text\/html/);
+    assert.ok(home.body.includes('&lt;b&gt;bold&lt;/b&gt; &amp; more'));
+    assert.ok(home.body.includes('served by server-2'));
+  });
+
+  test('readyz is 200 with the database up', async () => {
+    const res = await appA!.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json().db.primary, true);
+  });
+
+  test('server.ts listens from src/app with the env contract and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+      cwd: APP_DIR,
+      env: { ...process.env, ...env, TANDEM_APP_PORT: '39123' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 20_000;
+      for (let i = 0; i < 200 && Date.now() < deadline && !stdout.includes('listening'); i++) {
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(stdout, /server-1: listening on http:\/\/127\.61\.2\.10:39123/, stderr);
+      const who = await fetch('http://127.61.2.10:39123/whoami');
+      assert.equal((await who.json()).server, 'server-1');
+      const home = await fetch('http://127.61.2.10:39123/');
+      assert.equal(home.status, 200);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+});
