@@ -31,7 +31,7 @@ type ReadFile = (path: string) => string;
 
 /** Parses `addr:port` (port 3306 when left out). */
 export function parseEndpoint(value: string): DbEndpoint | undefined {
-  const match = /^([A-Za-z0-9.\-]+)(?::(\d{1,5}))?$/.exec(value.trim());
+  const match = /^([A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(value.trim());
   if (!match) return undefined;
   const port = match[2] === undefined ? 3306 : Number(match[2]);
   if (port < 1 || port > 65535) return undefined;
@@ -92,7 +92,8 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   const user = required('TANDEM_DB_USER');
   const password = secretFile('TANDEM_DB_PASSWORD_FILE');
   const sessionSecret = secretFile('TANDEM_SESSION_SECRET_FILE');
-  if (sessionSecret !== '' && sessionSecret.length < 16) problems.push('TANDEM_SESSION_SECRET_FILE: the secret should be at least 16 characters');
+  if (sessionSecret !== '' && sessionSecret.length < 16)
+    problems.push('TANDEM_SESSION_SECRET_FILE: the secret should be at least 16 characters');
   const localAddress = env.TANDEM_DB_SOURCE_ADDRESS?.trim() || undefined;
 
   if (problems.length > 0) throw new ConfigError(problems);

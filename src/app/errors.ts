@@ -30,7 +30,9 @@ export function installErrorHandler(app: FastifyInstance): void {
       request.log.error({ err: { code: err.code, message: err.message } }, 'database error');
       if (status === 503) reply.header('retry-after', '1');
       // The SQL error text stays in the log; the client gets the stable code.
-      return reply.code(status).send({ error: err.code, message: status === 503 ? 'database unavailable, try again' : 'database error' });
+      return reply
+        .code(status)
+        .send({ error: err.code, message: status === 503 ? 'database unavailable, try again' : 'database error' });
     }
     const fe = err as FastifyError;
     if (fe.validation) {

@@ -5,11 +5,11 @@
  * Same environment as server.ts (only the TANDEM_DB_* variables are needed).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
-import { connect } from 'node:net';
+import mysql from 'mysql2/promise';
 import { ConfigError, parseEndpoint } from './config.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -42,7 +42,10 @@ async function main(): Promise<void> {
   let user: string;
   try {
     primary = parseEndpoint(env('TANDEM_DB_PRIMARY'));
-    if (!primary) throw new ConfigError([`TANDEM_DB_PRIMARY: should be addr:port, got ${JSON.stringify(process.env.TANDEM_DB_PRIMARY)}`]);
+    if (!primary)
+      throw new ConfigError([
+        `TANDEM_DB_PRIMARY: should be addr:port, got ${JSON.stringify(process.env.TANDEM_DB_PRIMARY)}`,
+      ]);
     database = env('TANDEM_DB_NAME');
     user = env('TANDEM_DB_USER');
     const file = env('TANDEM_DB_PASSWORD_FILE');

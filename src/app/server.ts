@@ -57,7 +57,9 @@ async function main(): Promise<void> {
   try {
     await app.listen({ host: config.address, port: config.port });
   } catch (err) {
-    process.stderr.write(`${config.host}: cannot listen on ${config.address}:${config.port}: ${(err as Error).message}\n`);
+    process.stderr.write(
+      `${config.host}: cannot listen on ${config.address}:${config.port}: ${(err as Error).message}\n`,
+    );
     process.exit(1);
   }
   process.stdout.write(`${config.host}: listening on http://${config.address}:${config.port} (pid ${process.pid})\n`);

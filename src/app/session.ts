@@ -37,13 +37,22 @@ export class Sessions {
   /** Remembers the GTID of a write so the same user's next reads wait for it. */
   setGtid(reply: FastifyReply, gtid: string | null, request: FastifyRequest): void {
     if (gtid === null || !isGtidPosition(gtid)) return;
-    this.append(reply, serializeCookie(GTID_COOKIE, this.signer.sign(GTID_COOKIE, gtid), { maxAgeSeconds: GTID_TTL_SECONDS, secure: isHttps(request) }));
+    this.append(
+      reply,
+      serializeCookie(GTID_COOKIE, this.signer.sign(GTID_COOKIE, gtid), {
+        maxAgeSeconds: GTID_TTL_SECONDS,
+        secure: isHttps(request),
+      }),
+    );
   }
 
   setSession(reply: FastifyReply, sessionId: string, request: FastifyRequest): void {
     this.append(
       reply,
-      serializeCookie(SESSION_COOKIE, this.signer.sign(SESSION_COOKIE, sessionId), { maxAgeSeconds: SESSION_TTL_SECONDS, secure: isHttps(request) }),
+      serializeCookie(SESSION_COOKIE, this.signer.sign(SESSION_COOKIE, sessionId), {
+        maxAgeSeconds: SESSION_TTL_SECONDS,
+        secure: isHttps(request),
+      }),
     );
   }
 

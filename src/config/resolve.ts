@@ -91,7 +91,14 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const created = ROLE_ORDER.flatMap((role) =>
     having(role).map((h) => {
       const kind = SERVICE_OF_ROLE[role];
-      return { id: `${h.name}/${kind}`, host: h.name, kind, address: h.address, port: portOf[kind], dir: path.join(h.dir, kind) };
+      return {
+        id: `${h.name}/${kind}`,
+        host: h.name,
+        kind,
+        address: h.address,
+        port: portOf[kind],
+        dir: path.join(h.dir, kind),
+      };
     }),
   );
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>

@@ -1,10 +1,21 @@
 import { connect, type Socket } from 'node:net';
-import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import mysql from 'mysql2/promise';
 import { ReplicaHealth } from './backoff.ts';
 import { DbClosedError, DbTimeoutError, isConnectionFailure, toDbError } from './errors.ts';
 import { isGtidPosition, trackedLastGtid } from './gtid.ts';
-import type { Db, DbEndpoint, DbEvent, DbHealth, DbOptions, ReadOptions, ReadResult, SqlParam, Tx, WriteResult } from './types.ts';
+import type {
+  Db,
+  DbEndpoint,
+  DbEvent,
+  DbHealth,
+  DbOptions,
+  ReadOptions,
+  ReadResult,
+  SqlParam,
+  Tx,
+  WriteResult,
+} from './types.ts';
 
 /** A TCP stream factory for mysql2 that connects from `localAddress`. */
 function boundStream(host: string, port: number, localAddress: string): () => Socket {
@@ -93,7 +104,12 @@ export function createDb(options: DbOptions): Db {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new DbTimeoutError(`database ${server.name} did not answer within ${queryTimeoutMs} ms`, { server: server.name })),
+        () =>
+          reject(
+            new DbTimeoutError(`database ${server.name} did not answer within ${queryTimeoutMs} ms`, {
+              server: server.name,
+            }),
+          ),
         queryTimeoutMs,
       );
     });
@@ -114,7 +130,12 @@ export function createDb(options: DbOptions): Db {
     conn.release();
   }
 
-  async function readOn<T>(server: Server, sql: string, params: SqlParam[], minGtid?: string): Promise<T[] | typeof GTID_WAIT_TIMEOUT> {
+  async function readOn<T>(
+    server: Server,
+    sql: string,
+    params: SqlParam[],
+    minGtid?: string,
+  ): Promise<T[] | typeof GTID_WAIT_TIMEOUT> {
     const conn = await acquire(server);
     try {
       if (minGtid !== undefined) {
@@ -175,7 +196,11 @@ export function createDb(options: DbOptions): Db {
     }
   }
 
-  async function read<T = RowDataPacket>(sql: string, params: SqlParam[] = [], readOptions: ReadOptions = {}): Promise<ReadResult<T>> {
+  async function read<T = RowDataPacket>(
+    sql: string,
+    params: SqlParam[] = [],
+    readOptions: ReadOptions = {},
+  ): Promise<ReadResult<T>> {
     const { minGtid } = readOptions;
     if (minGtid !== undefined && !isGtidPosition(minGtid)) {
       throw new TypeError(`minGtid is not a GTID position: ${JSON.stringify(minGtid.slice(0, 80))}`);
@@ -278,10 +303,19 @@ export function createDb(options: DbOptions): Db {
         clearTimeout(replica.probe);
         emit({ kind: 'replica-restored', server: replica.name });
       }
-      return { server: replica.name, host: replica.host, healthy: error === undefined, ...(error !== undefined ? { error } : {}) };
+      return {
+        server: replica.name,
+        host: replica.host,
+        healthy: error === undefined,
+        ...(error !== undefined ? { error } : {}),
+      };
     });
     return {
-      primary: { server: primary.name, ok: primaryError === undefined, ...(primaryError !== undefined ? { error: primaryError } : {}) },
+      primary: {
+        server: primary.name,
+        ok: primaryError === undefined,
+        ...(primaryError !== undefined ? { error: primaryError } : {}),
+      },
       replicas: replicaHealth,
     };
   }

@@ -50,7 +50,10 @@ export class DbQueryError extends DbError {
   readonly errno: number | undefined;
   readonly sqlState: string | undefined;
 
-  constructor(message: string, options: { cause?: unknown; server?: string; sqlCode?: string; errno?: number; sqlState?: string } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; server?: string; sqlCode?: string; errno?: number; sqlState?: string } = {},
+  ) {
     super('DB_QUERY', message, options);
     this.sqlCode = options.sqlCode;
     this.errno = options.errno;

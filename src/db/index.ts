@@ -1,4 +1,5 @@
 export { createDb } from './client.ts';
+export type { DbErrorCode } from './errors.ts';
 export {
   DbClosedError,
   DbError,
@@ -8,6 +9,16 @@ export {
   DbUnavailableError,
   isConnectionFailure,
 } from './errors.ts';
-export type { DbErrorCode } from './errors.ts';
 export { isGtidPosition } from './gtid.ts';
-export type { Db, DbEndpoint, DbEvent, DbHealth, DbOptions, ReadOptions, ReadResult, SqlParam, Tx, WriteResult } from './types.ts';
+export type {
+  Db,
+  DbEndpoint,
+  DbEvent,
+  DbHealth,
+  DbOptions,
+  ReadOptions,
+  ReadResult,
+  SqlParam,
+  Tx,
+  WriteResult,
+} from './types.ts';

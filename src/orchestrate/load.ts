@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
 import { resolve } from '../config/resolve.ts';
 import type { Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
@@ -19,11 +20,18 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
       'run tandem in the project folder, or pass --config <file>',
     );
   }
-  const mod = (await import(pathToFileURL(abs).href)) as { default?: unknown };
-  if (mod.default === undefined) {
+  // tsImport loads the file as ESM TypeScript wherever it lives (a folder without a
+  // package.json of type module would otherwise treat it as CommonJS).
+  const mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as { default?: unknown };
+  let config = mod.default;
+  // Loaded as CommonJS (no `"type": "module"` nearby): the ESM default sits one level down.
+  if (config && typeof config === 'object' && (config as { __esModule?: boolean }).__esModule) {
+    config = (config as { default?: unknown }).default;
+  }
+  if (config === undefined) {
     throw new ConfigError(`${file} has no default export: write \`export default defineStack({...})\``);
   }
-  return mod.default as StackConfig;
+  return config as StackConfig;
 }
 
 /**

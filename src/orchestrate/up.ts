@@ -140,7 +140,8 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     await waitFor(
       'every backend UP in HAProxy',
       // HAProxy starts servers UP before any check ran: wait for a passed check.
-      async () => (await backendStates(plan)).filter((b) => b.status.startsWith('UP') && b.check === 'L7OK').length === wanted,
+      async () =>
+        (await backendStates(plan)).filter((b) => b.status.startsWith('UP') && b.check === 'L7OK').length === wanted,
       20_000,
       100,
     );

@@ -62,7 +62,11 @@ interface RunResult {
 /** Runs an app entry from src/app, as the supervisor does; bounded in time. */
 function runEntry(file: string, env: Record<string, string>, timeoutMs = 30_000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: APP_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: APP_DIR,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -153,7 +157,11 @@ describe('foobar.com app on MariaDB', () => {
     assert.equal(taken.statusCode, 409);
     assert.equal(taken.json().error, 'USERNAME_TAKEN');
 
-    const wrong = await appB!.inject({ method: 'POST', url: '/signin', payload: { ...creds, password: 'wrong password' } });
+    const wrong = await appB!.inject({
+      method: 'POST',
+      url: '/signin',
+      payload: { ...creds, password: 'wrong password' },
+    });
     assert.equal(wrong.statusCode, 401);
     assert.equal(wrong.json().error, 'INVALID_CREDENTIALS');
 
@@ -161,7 +169,10 @@ describe('foobar.com app on MariaDB', () => {
     const signin = await appB!.inject({ method: 'POST', url: '/signin', payload: creds });
     assert.equal(signin.statusCode, 200);
     jar2.take(signin);
-    assert.equal((await appA!.inject({ method: 'GET', url: '/me', headers: { cookie: jar2.header } })).json().username, 'alice_1');
+    assert.equal(
+      (await appA!.inject({ method: 'GET', url: '/me', headers: { cookie: jar2.header } })).json().username,
+      'alice_1',
+    );
 
     const signout = await appA!.inject({ method: 'POST', url: '/signout', headers: { cookie: jar2.header } });
     assert.equal(signout.statusCode, 200);
@@ -184,9 +195,16 @@ describe('foobar.com app on MariaDB', () => {
     const retry = await appB!.inject({ method: 'POST', url: '/posts', payload: post });
     assert.equal(retry.statusCode, 201);
     assert.deepEqual(retry.json(), { id: 'retry-me-1', server: 'server-2', created: false });
-    assert.equal(await cluster!.primary.sql(`SELECT COUNT(*) FROM ${options.database}.posts WHERE uid = 'retry-me-1'`), '1');
+    assert.equal(
+      await cluster!.primary.sql(`SELECT COUNT(*) FROM ${options.database}.posts WHERE uid = 'retry-me-1'`),
+      '1',
+    );
 
-    const conflict = await appB!.inject({ method: 'POST', url: '/posts', payload: { id: 'retry-me-1', body: 'something else' } });
+    const conflict = await appB!.inject({
+      method: 'POST',
+      url: '/posts',
+      payload: { id: 'retry-me-1', body: 'something else' },
+    });
     assert.equal(conflict.statusCode, 409);
   });
 

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createDb, DbQueryError, DbUnavailableError, type Db, type DbEvent } from '../../src/db/index.ts';
+import { createDb, type Db, type DbEvent, DbQueryError, DbUnavailableError } from '../../src/db/index.ts';
 import { type Cluster, eventually, startCluster } from '../support/mariadb.ts';
 
 const options = {
@@ -78,7 +78,10 @@ describe('db client (MariaDB primary + replica)', () => {
       // WHEN reading with it, MASTER_GTID_WAIT times out and the primary answers
       const fresh = await db!.read<{ name: string }>('SELECT name FROM items WHERE id = ?', [2], { minGtid: gtid });
       assert.equal(fresh.role, 'primary');
-      assert.deepEqual(fresh.rows.map((r) => r.name), ['two']);
+      assert.deepEqual(
+        fresh.rows.map((r) => r.name),
+        ['two'],
+      );
       assert.ok(events.some((e) => e.kind === 'read-fallback' && e.reason === 'gtid-wait-timeout'));
     } finally {
       await cluster!.resumeReplication();
@@ -87,7 +90,10 @@ describe('db client (MariaDB primary + replica)', () => {
     const { gtid } = await db!.write('UPDATE items SET name = ? WHERE id = ?', ['deux', 2]);
     const caughtUp = await db!.read<{ name: string }>('SELECT name FROM items WHERE id = ?', [2], { minGtid: gtid! });
     assert.equal(caughtUp.role, 'replica');
-    assert.deepEqual(caughtUp.rows.map((r) => r.name), ['deux']);
+    assert.deepEqual(
+      caughtUp.rows.map((r) => r.name),
+      ['deux'],
+    );
   });
 
   test('transactions commit on the primary with a GTID, and roll back on error', async () => {

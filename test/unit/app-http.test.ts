@@ -16,7 +16,14 @@ describe('app without a database', () => {
       sessionSecret: 'unit-test-secret-0123456789',
       bodyLimit: 4096,
       logger: false,
-      db: { primary: { host: '127.0.0.1', port: 1 }, replicas: [], user: 'u', password: 'p', database: 'd', connectTimeoutMs: 200 },
+      db: {
+        primary: { host: '127.0.0.1', port: 1 },
+        replicas: [],
+        user: 'u',
+        password: 'p',
+        database: 'd',
+        connectTimeoutMs: 200,
+      },
     });
     await app.ready();
   });
@@ -89,7 +96,12 @@ describe('app without a database', () => {
   });
 
   test('an unsupported content type is 415', async () => {
-    const res = await app.inject({ method: 'POST', url: '/posts', headers: { 'content-type': 'application/xml' }, payload: '<hi/>' });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/posts',
+      headers: { 'content-type': 'application/xml' },
+      payload: '<hi/>',
+    });
     assert.equal(res.statusCode, 415);
   });
 
@@ -117,7 +129,10 @@ describe('app without a database', () => {
     assert.equal(res.statusCode, 200);
     assert.match(res.body, /process_cpu_user_seconds_total/);
     assert.match(res.body, /http_requests_total\{method="GET",route="\/whoami",status="200",server="server-1"\} \d+/);
-    assert.match(res.body, /http_request_duration_seconds_bucket\{le="0.001",server="server-1",method="GET",route="\/whoami",status="200"\}/);
+    assert.match(
+      res.body,
+      /http_request_duration_seconds_bucket\{le="0.001",server="server-1",method="GET",route="\/whoami",status="200"\}/,
+    );
   });
 
   test('keep-alive outlives nginx upstream keepalive', () => {

@@ -8,13 +8,23 @@ import { hashPassword, verifyPassword } from '../../src/app/passwords.ts';
 
 describe('HTML', () => {
   test('escapeHtml escapes the five characters and leaves the rest', () => {
-    assert.equal(escapeHtml(`<script>alert("x&y")</script>'`), '&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#39;');
+    assert.equal(
+      escapeHtml(`<script>alert("x&y")</script>'`),
+      '&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;&#39;',
+    );
     assert.equal(escapeHtml('plain text ü'), 'plain text ü');
   });
 
   test('renderHome escapes post bodies and server names', () => {
     const html = renderHome(
-      [{ uid: 'p1', body: '<img src=x onerror=alert(1)>', server: 'server-"2"', created_at: new Date('2024-01-02T03:04:05Z') }],
+      [
+        {
+          uid: 'p1',
+          body: '<img src=x onerror=alert(1)>',
+          server: 'server-"2"',
+          created_at: new Date('2024-01-02T03:04:05Z'),
+        },
+      ],
       'server-1',
       'form-id',
     );
@@ -38,8 +48,18 @@ describe('cookies', () => {
   });
 
   test('parse and serialise', () => {
-    assert.deepEqual([...parseCookies('a=1; b=x.y ;c=')], [['a', '1'], ['b', 'x.y'], ['c', '']]);
-    assert.equal(serializeCookie('sid', 'v', { maxAgeSeconds: 5, secure: true }), 'sid=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=5; Secure');
+    assert.deepEqual(
+      [...parseCookies('a=1; b=x.y ;c=')],
+      [
+        ['a', '1'],
+        ['b', 'x.y'],
+        ['c', ''],
+      ],
+    );
+    assert.equal(
+      serializeCookie('sid', 'v', { maxAgeSeconds: 5, secure: true }),
+      'sid=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=5; Secure',
+    );
   });
 });
 
@@ -98,7 +118,10 @@ describe('environment contract', () => {
   });
 
   test('empty replicas, default body limit, no source address', () => {
-    const config = loadAppConfig({ ...base, TANDEM_DB_REPLICAS: '', TANDEM_DB_SOURCE_ADDRESS: undefined, TANDEM_BODY_LIMIT: '2048' }, readFile);
+    const config = loadAppConfig(
+      { ...base, TANDEM_DB_REPLICAS: '', TANDEM_DB_SOURCE_ADDRESS: undefined, TANDEM_BODY_LIMIT: '2048' },
+      readFile,
+    );
     assert.deepEqual(config.db.replicas, []);
     assert.equal(config.db.localAddress, undefined);
     assert.equal(config.bodyLimit, 2048);
@@ -106,7 +129,17 @@ describe('environment contract', () => {
 
   test('collects every problem, naming the variable, never the secret', () => {
     assert.throws(
-      () => loadAppConfig({ ...base, TANDEM_HOST: '', TANDEM_APP_PORT: '70000', TANDEM_DB_PRIMARY: 'a b', TANDEM_DB_PASSWORD_FILE: '/missing' }, readFile),
+      () =>
+        loadAppConfig(
+          {
+            ...base,
+            TANDEM_HOST: '',
+            TANDEM_APP_PORT: '70000',
+            TANDEM_DB_PRIMARY: 'a b',
+            TANDEM_DB_PASSWORD_FILE: '/missing',
+          },
+          readFile,
+        ),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         assert.deepEqual(err.problems, [

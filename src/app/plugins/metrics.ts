@@ -26,7 +26,11 @@ async function metricsPlugin(app: FastifyInstance, options: { host: string }): P
 
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, never the raw URL: bounded label values.
-    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
   });

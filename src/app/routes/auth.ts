@@ -73,10 +73,15 @@ export default async function authRoutes(app: FastifyInstance, options: { sessio
     const { sessionId, minGtid } = sessions.read(request);
     if (sessionId === undefined) throw new HttpError(401, 'NOT_SIGNED_IN', 'not signed in');
     const key = sessionKey(sessionId);
-    let { rows } = await app.db.read<{ id: number; username: string }>(CURRENT_USER, [key], minGtid !== undefined ? { minGtid } : {});
+    let { rows } = await app.db.read<{ id: number; username: string }>(
+      CURRENT_USER,
+      [key],
+      minGtid !== undefined ? { minGtid } : {},
+    );
     // A validly signed id the replica does not know yet (token cookie expired or lost): ask
     // the primary before saying no. Forging one needs the secret, so this is not a lever.
-    if (rows.length === 0) ({ rows } = await app.db.read<{ id: number; username: string }>(CURRENT_USER, [key], { primary: true }));
+    if (rows.length === 0)
+      ({ rows } = await app.db.read<{ id: number; username: string }>(CURRENT_USER, [key], { primary: true }));
     const user = rows[0];
     if (!user) throw new HttpError(401, 'NOT_SIGNED_IN', 'session expired or signed out');
     return { id: user.id, username: user.username };

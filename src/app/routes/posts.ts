@@ -23,7 +23,10 @@ function toJson(row: PostRow): { id: string; body: string; server: string; creat
   return { id: row.uid, body: row.body, server: row.server, createdAt };
 }
 
-export default async function postRoutes(app: FastifyInstance, options: { host: string; sessions: Sessions }): Promise<void> {
+export default async function postRoutes(
+  app: FastifyInstance,
+  options: { host: string; sessions: Sessions },
+): Promise<void> {
   const { host, sessions } = options;
 
   app.get('/', async (request, reply) => {
@@ -36,21 +39,34 @@ export default async function postRoutes(app: FastifyInstance, options: { host: 
 
   app.get<{ Querystring: { limit: number } }>(
     '/api/posts',
-    { schema: { ...listPostsSchema, response: { 200: { type: 'object', properties: { posts: { type: 'array', items: postJson } } } } } },
+    {
+      schema: {
+        ...listPostsSchema,
+        response: { 200: { type: 'object', properties: { posts: { type: 'array', items: postJson } } } },
+      },
+    },
     async (request) => {
       const { minGtid } = sessions.read(request);
-      const { rows } = await app.db.read<PostRow>(LATEST, [request.query.limit], minGtid !== undefined ? { minGtid } : {});
+      const { rows } = await app.db.read<PostRow>(
+        LATEST,
+        [request.query.limit],
+        minGtid !== undefined ? { minGtid } : {},
+      );
       return { posts: rows.map(toJson) };
     },
   );
 
-  app.get<{ Params: { id: string } }>('/posts/:id', { schema: { ...postParamsSchema, response: { 200: postJson } } }, async (request) => {
-    const { minGtid } = sessions.read(request);
-    const { rows } = await app.db.read<PostRow>(ONE, [request.params.id], minGtid !== undefined ? { minGtid } : {});
-    const row = rows[0];
-    if (!row) throw new HttpError(404, 'NOT_FOUND', `no post ${request.params.id}`);
-    return toJson(row);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/posts/:id',
+    { schema: { ...postParamsSchema, response: { 200: postJson } } },
+    async (request) => {
+      const { minGtid } = sessions.read(request);
+      const { rows } = await app.db.read<PostRow>(ONE, [request.params.id], minGtid !== undefined ? { minGtid } : {});
+      const row = rows[0];
+      if (!row) throw new HttpError(404, 'NOT_FOUND', `no post ${request.params.id}`);
+      return toJson(row);
+    },
+  );
 
   app.post<{ Body: { id?: string; body: string } }>('/posts', { schema: createPostSchema }, async (request, reply) => {
     const { sessionId } = sessions.read(request);

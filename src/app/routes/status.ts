@@ -16,7 +16,14 @@ export default async function statusRoutes(app: FastifyInstance, options: { host
   const check = async (): Promise<{ at: number; ready: boolean; detail: unknown }> => {
     const health = await app.db.health();
     const ready = health.primary.ok || health.replicas.some((r) => r.healthy);
-    return { at: Date.now(), ready, detail: { primary: health.primary.ok, replicas: health.replicas.map((r) => ({ server: r.server, healthy: r.healthy })) } };
+    return {
+      at: Date.now(),
+      ready,
+      detail: {
+        primary: health.primary.ok,
+        replicas: health.replicas.map((r) => ({ server: r.server, healthy: r.healthy })),
+      },
+    };
   };
 
   app.get('/readyz', async (_request, reply) => {
