@@ -25,8 +25,20 @@ const HEAD =
   '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>foobar.com</title></head><body>';
 
 /** `formId` makes a resubmitted form idempotent (the same post id twice is one post). */
+// Collapsed reads hand the same rows array to many requests: render its list once.
+const renderedLists = new WeakMap<readonly PostView[], string>();
+
+function renderList(posts: readonly PostView[]): string {
+  let items = renderedLists.get(posts);
+  if (items === undefined) {
+    items = '';
+    for (const post of posts) items += renderPost(post);
+    renderedLists.set(posts, items);
+  }
+  return items;
+}
+
 export function renderHome(posts: readonly PostView[], server: string, formId: string): string {
-  let items = '';
-  for (const post of posts) items += renderPost(post);
+  const items = renderList(posts);
   return `${HEAD}<h1>foobar.com</h1><form method="post" action="/posts"><input type="hidden" name="id" value="${escapeHtml(formId)}"><textarea name="body" maxlength="2000" required></textarea><button>Post</button></form><ul>${items}</ul><footer>served by ${escapeHtml(server)}</footer></body></html>`;
 }

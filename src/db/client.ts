@@ -196,11 +196,25 @@ export function createDb(options: DbOptions): Db {
     }
   }
 
-  async function read<T = RowDataPacket>(
+  const inFlight = new Map<string, Promise<ReadResult<unknown>>>();
+
+  function read<T = RowDataPacket>(
     sql: string,
     params: SqlParam[] = [],
     readOptions: ReadOptions = {},
   ): Promise<ReadResult<T>> {
+    if (options.coalesceReads === false || readOptions.minGtid !== undefined || readOptions.primary) {
+      return readNow<T>(sql, params, readOptions);
+    }
+    const key = `${sql}\u0000${JSON.stringify(params)}`;
+    const joined = inFlight.get(key);
+    if (joined) return joined as Promise<ReadResult<T>>;
+    const started = readNow<T>(sql, params, readOptions).finally(() => inFlight.delete(key));
+    inFlight.set(key, started);
+    return started;
+  }
+
+  async function readNow<T>(sql: string, params: SqlParam[], readOptions: ReadOptions): Promise<ReadResult<T>> {
     const { minGtid } = readOptions;
     if (minGtid !== undefined && !isGtidPosition(minGtid)) {
       throw new TypeError(`minGtid is not a GTID position: ${JSON.stringify(minGtid.slice(0, 80))}`);

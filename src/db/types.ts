@@ -32,6 +32,14 @@ export interface DbOptions {
   minBackoffMs?: number;
   /** @default 10000 */
   maxBackoffMs?: number;
+  /**
+   * Request collapsing: a read without `minGtid` that is identical (same SQL, same
+   * parameters) to one already in flight joins it instead of running again, so a burst
+   * of page views costs one query. The joined result is at most one query's latency
+   * older than a fresh one; reads with `minGtid` or `primary` never join. Rows of a
+   * joined read are shared between callers: treat them as read-only. @default true
+   */
+  coalesceReads?: boolean;
   /** Receives health changes; the client never logs by itself. */
   onEvent?: (event: DbEvent) => void;
 }

@@ -96,6 +96,28 @@ describe('db client (MariaDB primary + replica)', () => {
     );
   });
 
+  test('identical reads in flight together collapse into one query; read-your-writes reads never join', async () => {
+    await cluster!.waitForReplica();
+    const selects = async () =>
+      Number((await cluster!.replica.sql("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")).split('\t').pop());
+    const before = await selects();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => db!.read('SELECT id, name FROM items ORDER BY id')),
+    );
+    const collapsed = (await selects()) - before;
+    assert.ok(collapsed < 20, `20 identical reads executed ${collapsed} statements`);
+    assert.ok(
+      results.every((r) => r.rows === results[0]!.rows),
+      'joined reads share one result',
+    );
+    const { gtid } = await db!.write('INSERT INTO items (id, name) VALUES (?, ?)', [50, 'fifty']);
+    const before2 = await selects();
+    await Promise.all(Array.from({ length: 5 }, () => db!.read('SELECT id FROM items', [], { minGtid: gtid! })));
+    // each read-your-writes read runs its own MASTER_GTID_WAIT and its own SELECT
+    assert.equal((await selects()) - before2, 10);
+    await db!.write('DELETE FROM items WHERE id = ?', [50]);
+  });
+
   test('transactions commit on the primary with a GTID, and roll back on error', async () => {
     const { value, gtid } = await db!.transaction(async (tx) => {
       await tx.write('INSERT INTO items (id, name) VALUES (?, ?)', [3, 'three']);
