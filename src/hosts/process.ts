@@ -81,6 +81,11 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<{ s
         );
       },
     );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    if (opts.input !== undefined) {
+      // A command that exits before reading its input (e.g. cannot connect) closes the
+      // pipe: its exit status tells what happened, not the EPIPE.
+      child.stdin?.on('error', () => {});
+      child.stdin?.end(opts.input);
+    }
   });
 }

@@ -11,6 +11,7 @@ import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { mariadbEngine } from '../engines/mariadb.ts';
+import { TandemError } from '../errors.ts';
 import { run } from '../hosts/process.ts';
 import { sleep } from '../hosts/supervise.ts';
 
@@ -158,8 +159,10 @@ export async function attachReplica(plan: Plan, replica: string): Promise<boolea
 }
 
 /**
- * Semi-sync with the lossless wait point, turned on only once a replica is
- * attached (with none, the first write would block for the whole timeout).
+ * Semi-sync with the lossless wait point. The option files turn it on (with no wait
+ * while no replica is connected); this step turns it on in a server started from an
+ * older file, restarts the replicas' IO threads so they register as semi-sync, and
+ * checks that the primary counts an acknowledging replica.
  */
 export async function enableSemiSync(plan: Plan): Promise<boolean> {
   if (!plan.db.semiSync || plan.db.replicas.length === 0) return false;
@@ -179,11 +182,21 @@ export async function enableSemiSync(plan: Plan): Promise<boolean> {
   }
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    const [clients] = await sql(primary, "SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'");
-    if (Number(clients?.Value ?? 0) >= 1) return changed;
+    const rows = await sql(
+      primary,
+      "SHOW STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_status')",
+    );
+    const value = (name: string) => rows.find((r) => r.Variable_name === name)?.Value;
+    if (Number(value('Rpl_semi_sync_master_clients') ?? 0) >= 1 && value('Rpl_semi_sync_master_status') === 'ON') {
+      return changed;
+    }
     await sleep(100);
   }
-  throw new Error('semi-sync: no replica acknowledged within 10 s (Rpl_semi_sync_master_clients = 0)');
+  throw new TandemError(
+    'TANDEM_NOT_READY',
+    'semi-sync: no replica acknowledged within 10 s (Rpl_semi_sync_master_clients = 0)',
+    `see the replicas' logs (${plan.db.replicas.map((r) => dbPaths(plan, r).log).join(', ')})`,
+  );
 }
 
 /** The app's migrations, run once against the primary with the app's own environment. */

@@ -1,9 +1,11 @@
 /**
  * MariaDB 10.11 option file for one database host, primary or replica by
  * `plan.db.primary`. Read with `--defaults-file`, so only this file counts (not
- * Debian's /etc/mysql). Semi-sync is compiled in but left disabled here: the
- * orchestrator enables it at runtime once a replica is attached, otherwise the first
- * write would block for the whole `rpl_semi_sync_master_timeout`.
+ * Debian's /etc/mysql). Semi-sync is on in the file on every db host (so it survives
+ * a crash-restart by the supervisor, and any host can become primary), with
+ * `rpl_semi_sync_master_wait_no_slave = OFF`: while no replica is connected the
+ * primary does not wait at all (the first-write stall of ENGINES.md), and it waits
+ * again for acknowledgements as soon as a replica reconnects.
  */
 import path from 'node:path';
 import { servicePaths } from '../config/paths.ts';
@@ -80,9 +82,10 @@ export function renderMyCnf(plan: Plan, dbHostName: string): string {
     '# Read-your-writes: the OK packet carries the session last_gtid.',
     'session_track_system_variables = autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid',
     '',
-    '# Semi-sync: lossless wait point; enabled at runtime by the orchestrator.',
-    'rpl_semi_sync_master_enabled = OFF',
-    'rpl_semi_sync_slave_enabled = OFF',
+    '# Semi-sync: lossless wait point. With no replica connected, do not wait at all.',
+    `rpl_semi_sync_master_enabled = ${db.semiSync ? 'ON' : 'OFF'}`,
+    `rpl_semi_sync_slave_enabled = ${db.semiSync ? 'ON' : 'OFF'}`,
+    'rpl_semi_sync_master_wait_no_slave = OFF',
     'rpl_semi_sync_master_wait_point = AFTER_SYNC',
     `rpl_semi_sync_master_timeout = ${db.semiSyncTimeoutMs}`,
     ...(isPrimary ? [] : ['', '# Replica: only the replication threads write.', 'read_only = ON']),

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { failed, runLoad } from '../support/load.ts';
 import { serviceOf, sleep, TestStack } from '../support/stack.ts';
 
-const stack = new TestStack('stack', { name: 'itest', network: { subnet: '127.63.0.0/24' } });
+const CONFIG = { name: 'itest', network: { subnet: '127.63.0.0/24' } };
+const stack = new TestStack('stack', CONFIG);
 const LB = 'http://127.63.0.11';
 const HOST = 'www.foobar.com';
 
@@ -112,6 +113,26 @@ describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () =>
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /nothing to change/);
     assert.doesNotMatch(r.stdout, /✓/);
+  });
+
+  it('plan shows a config change as a diff; up applies it by reloading HAProxy only', async () => {
+    const same = await stack.run('plan');
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stdout, /no differences from what runs/);
+    stack.writeConfig({ ...CONFIG, lb: { balance: 'leastconn' } });
+    const planned = await stack.run('plan');
+    assert.match(planned.stdout, /changed +lb-1\/haproxy +hosts\/lb-1\/haproxy\/haproxy\.cfg/);
+    assert.match(planned.stdout, /^ +- +balance roundrobin$/m);
+    assert.match(planned.stdout, /^ +\+ +balance leastconn$/m);
+    const pidsBefore = (await stack.status()).hosts.flatMap((h) => h.services.map((s) => [s.id, s.pid]));
+    const applied = await stack.run('up');
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /✓ lb-1\/haproxy +reloaded with the new config/);
+    assert.equal(applied.stdout.match(/✓/g)?.length, 1, applied.stdout);
+    const pidsAfter = (await stack.status()).hosts.flatMap((h) => h.services.map((s) => [s.id, s.pid]));
+    assert.deepEqual(pidsAfter, pidsBefore, 'no process was restarted (HAProxy reloads in place)');
+    assert.equal((await get('/whoami')).status, 200);
+    assert.match((await stack.run('plan')).stdout, /no differences from what runs/);
   });
 
   it('down then up keeps the data', async () => {

@@ -49,6 +49,10 @@ export class TestStack {
   ) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `tandem-${label}-`));
     this.configFile = path.join(this.dir, 'tandem.config.ts');
+    this.writeConfig(config);
+  }
+
+  writeConfig(config: StackConfig): void {
     fs.writeFileSync(this.configFile, `export default ${JSON.stringify(config, null, 2)};\n`);
   }
 

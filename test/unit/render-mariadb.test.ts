@@ -72,7 +72,7 @@ describe('renderMyCnf', () => {
     assert.deepEqual(Object.fromEntries(section(text, 'client')), { user: 'root', socket: paths.socket });
   });
 
-  it('sets durable GTID replication, semi-sync off until the orchestrator enables it', () => {
+  it('sets durable GTID replication, semi-sync on with no wait while no replica is connected', () => {
     const o = serverOptions(planOf(DEFAULT_STACK), 'server-2');
     const expected: Record<string, string> = {
       log_slave_updates: 'ON',
@@ -88,8 +88,9 @@ describe('renderMyCnf', () => {
       max_connections: '300',
       slave_parallel_threads: '4',
       slave_parallel_mode: 'optimistic',
-      rpl_semi_sync_master_enabled: 'OFF',
-      rpl_semi_sync_slave_enabled: 'OFF',
+      rpl_semi_sync_master_enabled: 'ON',
+      rpl_semi_sync_slave_enabled: 'ON',
+      rpl_semi_sync_master_wait_no_slave: 'OFF',
       rpl_semi_sync_master_wait_point: 'AFTER_SYNC',
       rpl_semi_sync_master_timeout: '10000',
       performance_schema: 'OFF',

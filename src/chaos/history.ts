@@ -1,0 +1,118 @@
+/**
+ * The recorded history of a chaos run: every operation, fault, heal and sample, with
+ * epoch-ms timestamps. Written as JSON lines (one record per line) to
+ * `<stateDir>/chaos/<scenario>-<timestamp>.jsonl`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type OpKind = 'page' | 'api' | 'write' | 'read-own';
+
+export const OP_KINDS: readonly OpKind[] = ['page', 'api', 'write', 'read-own'];
+
+/**
+ * ok: the expected answer. fail: an HTTP error status. timeout / error: no answer
+ * (timed out, connection refused or reset). For a write, anything but ok leaves it
+ * indeterminate: it may or may not have been applied.
+ */
+export type Outcome = 'ok' | 'fail' | 'timeout' | 'error';
+
+export interface Op {
+  readonly kind: OpKind;
+  /** Post id, for writes and read-own. */
+  readonly id?: string;
+  /** Epoch ms. */
+  readonly start: number;
+  readonly end: number;
+  readonly outcome: Outcome;
+  readonly status?: number;
+  readonly error?: string;
+  /** x-served-by of the answer. */
+  readonly server?: string;
+}
+
+export interface FaultEvent {
+  readonly id: string;
+  readonly kind: string;
+  readonly target: string;
+  readonly at: number;
+  readonly pids: readonly number[];
+}
+
+export interface HealEvent {
+  readonly faultId: string;
+  readonly at: number;
+  readonly doneAt: number;
+  readonly detail: string;
+}
+
+/** One sample of one database: up (answered) and read_only. */
+export interface DbSample {
+  readonly at: number;
+  readonly host: string;
+  readonly up: boolean;
+  readonly readOnly?: boolean;
+}
+
+/** One sample of the load balancer's view of one server. */
+export interface LbSample {
+  readonly at: number;
+  readonly lb: string;
+  readonly server: string;
+  readonly status: string;
+}
+
+/** The database after healing: every post this run wrote (matched by its body marker). */
+export interface FinalState {
+  readonly readAt: number;
+  readonly from: string;
+  readonly posts: readonly { readonly uid: string; readonly body: string }[];
+  readonly error?: string;
+}
+
+export interface History {
+  readonly scenario: string;
+  readonly runId: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly ops: readonly Op[];
+  readonly faults: readonly FaultEvent[];
+  readonly heals: readonly HealEvent[];
+  readonly dbSamples: readonly DbSample[];
+  readonly lbSamples: readonly LbSample[];
+  readonly final?: FinalState;
+}
+
+/** The body a write carries: finds it again in the final state, also under another uid. */
+export function writeBody(runId: string, id: string): string {
+  return `chaos ${runId} ${id}`;
+}
+
+/** The post id a body marker names, or undefined for a post not written by this run. */
+export function idOfBody(runId: string, body: string): string | undefined {
+  const prefix = `chaos ${runId} `;
+  return body.startsWith(prefix) ? body.slice(prefix.length) : undefined;
+}
+
+/** JSON lines, one record per line, each with its `type`. */
+export function historyLines(h: History, result?: unknown): string {
+  const lines: unknown[] = [
+    { type: 'run', scenario: h.scenario, runId: h.runId, startedAt: h.startedAt, endedAt: h.endedAt },
+    ...h.faults.map((f) => ({ type: 'fault', ...f })),
+    ...h.heals.map((x) => ({ type: 'heal', ...x })),
+    ...h.ops.map((o) => ({ type: 'op', ...o })),
+    ...h.dbSamples.map((s) => ({ type: 'db', ...s })),
+    ...h.lbSamples.map((s) => ({ type: 'lb', ...s })),
+  ];
+  if (h.final) lines.push({ type: 'final', ...h.final });
+  if (result !== undefined) lines.push({ type: 'result', ...(result as object) });
+  return `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;
+}
+
+export function writeHistory(dir: string, h: History, result?: unknown): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = new Date(h.startedAt).toISOString().replace(/[:.]/g, '-');
+  const file = path.join(dir, `${h.scenario}-${stamp}.jsonl`);
+  fs.writeFileSync(file, historyLines(h, result));
+  return file;
+}

@@ -1,0 +1,142 @@
+/**
+ * Sending fault signals to a service's processes: the hosts-layer half of `tandem
+ * chaos`. Finds an engine's whole process tree (nginx and HAProxy run a master and
+ * workers: kill -9 of the master alone leaves a worker serving, so a crash means
+ * the tree), and records each PID with its start time so that a later process
+ * (`tandem chaos heal`) never signals a PID the kernel has since reused.
+ */
+import fs from 'node:fs';
+import type { ServicePaths } from '../config/paths.ts';
+import { isAlive, readSupervisor } from './supervise.ts';
+
+/** A process as a fault saw it: the PID plus its start time (clock ticks since boot). */
+export interface ProcessRef {
+  readonly pid: number;
+  readonly startTime: number;
+}
+
+/** Fields of /proc/<pid>/stat after the command name (which may contain spaces). */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process's start time, or undefined when it is gone. */
+export function processStartTime(pid: number): number | undefined {
+  const fields = statFields(pid);
+  // Field 22 of stat is starttime; fields[] starts at field 3 (state).
+  return fields ? Number(fields[19]) : undefined;
+}
+
+export function refOf(pid: number): ProcessRef | undefined {
+  const startTime = processStartTime(pid);
+  return startTime === undefined ? undefined : { pid, startTime };
+}
+
+/** True when the PID still names the very process the ref was taken from. */
+export function sameProcess(ref: ProcessRef): boolean {
+  return isAlive(ref.pid) && processStartTime(ref.pid) === ref.startTime;
+}
+
+/** Parent PID of every process on the machine (one pass over /proc). */
+function parentMap(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ppid = Number(statFields(Number(entry))?.[1]);
+    if (!Number.isFinite(ppid)) continue;
+    const list = children.get(ppid) ?? [];
+    list.push(Number(entry));
+    children.set(ppid, list);
+  }
+  return children;
+}
+
+/** `pid` and all its descendants, parents before children. */
+export function processTree(pid: number): number[] {
+  if (!isAlive(pid)) return [];
+  const children = parentMap();
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The engine's PID: from its live supervisor, else from the pid file it left. */
+function enginePid(paths: ServicePaths): number | undefined {
+  const sup = readSupervisor(paths);
+  if (sup?.pid && isAlive(sup.pid)) return sup.pid;
+  try {
+    const pid = Number(fs.readFileSync(paths.pid, 'utf8').trim());
+    return isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface SignalResult {
+  /** Processes signalled (engine tree; with `withSupervisor`, the supervisor first). */
+  readonly processes: readonly ProcessRef[];
+}
+
+/**
+ * kill -9 of the engine's whole process tree. The supervisor restarts it with
+ * backoff, unless `withSupervisor`: then the supervisor dies first and the service
+ * stays down until `tandem up` (a dead machine, for this service).
+ */
+export function killService(paths: ServicePaths, opts: { withSupervisor: boolean }): SignalResult {
+  const processes: ProcessRef[] = [];
+  const sup = readSupervisor(paths);
+  if (opts.withSupervisor && sup) {
+    const ref = refOf(sup.supervisorPid);
+    if (ref && signal(ref.pid, 'SIGKILL')) processes.push(ref);
+  }
+  const pid = enginePid(paths) ?? sup?.pid ?? undefined;
+  if (pid) {
+    // Stop the tree first so no worker is respawned or keeps serving while we walk it.
+    const tree = processTree(pid);
+    const refs = tree.map(refOf).filter((r): r is ProcessRef => r !== undefined);
+    for (const r of refs) signal(r.pid, 'SIGSTOP');
+    for (const r of refs) if (signal(r.pid, 'SIGKILL')) processes.push(r);
+  }
+  return { processes };
+}
+
+/** SIGSTOP of the engine's whole process tree (the supervisor sees nothing: no restart). */
+export function pauseService(paths: ServicePaths): SignalResult {
+  const pid = enginePid(paths);
+  if (!pid) return { processes: [] };
+  const refs = processTree(pid)
+    .map(refOf)
+    .filter((r): r is ProcessRef => r !== undefined);
+  const processes = refs.filter((r) => signal(r.pid, 'SIGSTOP'));
+  return { processes };
+}
+
+/** SIGCONT to each process that is still the one paused. Returns the PIDs resumed. */
+export function resumeProcesses(refs: readonly ProcessRef[]): number[] {
+  return refs.filter((r) => sameProcess(r) && signal(r.pid, 'SIGCONT')).map((r) => r.pid);
+}
+
+/** True when the service's engine runs under a live supervisor. */
+export function serviceRunning(paths: ServicePaths): boolean {
+  const sup = readSupervisor(paths);
+  return sup !== undefined && isAlive(sup.pid);
+}
