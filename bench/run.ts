@@ -51,7 +51,7 @@ const median = (xs: number[]) => {
 };
 
 async function main() {
-  const stack = new TestStack('bench', { name: 'bench', network: { subnet: '127.70.0.0/24' } });
+  const stack = new TestStack('bench', { name: 'bench', hosting: 'loopback', network: { subnet: '127.70.0.0/24' } });
   try {
     const t0 = performance.now();
     await stack.up();

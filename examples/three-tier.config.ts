@@ -4,7 +4,7 @@ import { defineStack } from '../src/config/index.ts';
 export default defineStack({
   name: 'threetier',
   stateDir: '../.tandem-three-tier',
-  network: { subnet: '127.62.0.0/24' },
+  network: { subnet: '10.78.0.0/24' },
   hosts: [
     { name: 'lb-1', roles: ['lb'] },
     { name: 'web-1', roles: ['web'] },

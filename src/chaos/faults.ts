@@ -109,13 +109,16 @@ export function inject(plan: Plan, spec: FaultSpec, now: () => number = Date.now
   if (stayDown && !target.host && target.services.length !== 1) {
     throw new TandemError('TANDEM_USAGE', `kill-host needs a host or one service, not '${spec.target}'`);
   }
-  const at = now();
+  let at: number | undefined;
   const processes: (ProcessRef & { service: string })[] = [];
   for (const service of target.services) {
     const paths = servicePaths(service);
     const result = spec.kind === 'pause' ? pauseService(paths) : killService(paths, { withSupervisor: stayDown });
+    // The moment the first engine was signalled (finding process trees takes a few ms).
+    if (result.processes.length > 0) at ??= result.at;
     processes.push(...result.processes.map((p) => ({ ...p, service: service.id })));
   }
+  at ??= now();
   if (processes.length === 0) {
     throw new TandemError(
       'TANDEM_STATE',
@@ -131,8 +134,8 @@ export function inject(plan: Plan, spec: FaultSpec, now: () => number = Date.now
     processes,
     stayDown,
   };
-  // A plain kill is healed by the supervisor; it is recorded only so `heal` waits for it.
-  writeActive(plan, [...readActive(plan), fault]);
+  // A plain kill needs no undoing: the supervisor restarts the engine.
+  if (fault.kind !== 'kill') writeActive(plan, [...readActive(plan), fault]);
   return fault;
 }
 

@@ -29,6 +29,10 @@ export interface Op {
   readonly error?: string;
   /** x-served-by of the answer. */
   readonly server?: string;
+  /** 2 when a write was retried with the same id after its first try failed. */
+  readonly attempts?: number;
+  /** What went wrong with the first try of a retried write. */
+  readonly firstFailure?: string;
 }
 
 export interface FaultEvent {

@@ -43,8 +43,11 @@ export function formatStatus(s: StackStatus): string {
     }
   }
   const lines = [`stack ${s.name} (${s.hosting})  ${s.url}`, '', table(rows), ''];
+  if (s.lb.vip) lines.push(`floating IP: ${s.lb.vip.address} held by ${s.lb.vip.holder ?? 'NO load balancer'}`);
   if (s.lb.backends.length > 0) {
-    lines.push(`load balancer: ${s.lb.backends.map((b) => `${b.server} ${b.status}`).join(', ')}`);
+    const byLb = new Map<string, string[]>();
+    for (const b of s.lb.backends) byLb.set(b.lb, [...(byLb.get(b.lb) ?? []), `${b.server} ${b.status}`]);
+    for (const [lb, servers] of byLb) lines.push(`load balancer ${lb}: ${servers.join(', ')}`);
   } else lines.push('load balancer: not answering');
   const lag = s.db.replication.lagTransactions;
   lines.push(

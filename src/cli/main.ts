@@ -2,6 +2,7 @@
  * The `tandem` command: turns arguments into orchestrate/ calls and events into
  * output. User errors (TandemError) print a message and exit 1; bugs print a stack.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import { TandemError } from '../errors.ts';
@@ -11,6 +12,7 @@ import { loadPlan } from '../orchestrate/load.ts';
 import { planFiles } from '../orchestrate/plan-diff.ts';
 import { status } from '../orchestrate/status.ts';
 import { up } from '../orchestrate/up.ts';
+import { runChaos } from './chaos.ts';
 import { formatEvent, formatStatus } from './format.ts';
 
 const USAGE = `usage: tandem <command> [--config tandem.config.ts] [--json]
@@ -21,6 +23,7 @@ const USAGE = `usage: tandem <command> [--config tandem.config.ts] [--json]
   down      stop everything, keep data
   destroy   stop everything and remove the state folder (asks unless --yes)
   doctor    what is missing on this machine, and how to get it (--json)
+  chaos     inject faults under a recorded load and judge the promises (tandem chaos help)
 `;
 
 interface Args {
@@ -29,10 +32,19 @@ interface Args {
   json: boolean;
   yes: boolean;
   out: string | undefined;
+  /** Arguments after `chaos`, for src/cli/chaos.ts to parse. */
+  rest: string[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { command: undefined, config: 'tandem.config.ts', json: false, yes: false, out: undefined };
+  const args: Args = {
+    command: undefined,
+    config: 'tandem.config.ts',
+    json: false,
+    yes: false,
+    out: undefined,
+    rest: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -45,6 +57,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--json') args.json = true;
     else if (a === '--yes' || a === '-y') args.yes = true;
     else if (a === '--out') args.out = value();
+    else if (args.command === 'chaos' && a !== '--help' && a !== '-h') args.rest.push(a);
     else if (a === '--help' || a === '-h') args.command = 'help';
     else if (a.startsWith('-')) throw new TandemError('TANDEM_USAGE', `unknown option ${a}`, USAGE);
     else if (args.command === undefined) args.command = a;
@@ -109,6 +122,15 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       );
       return 0;
     }
+    case 'ca': {
+      const plan = await loadPlan(args.config, { createSecrets: false });
+      if (!plan.tls.enabled) throw new TandemError('TANDEM_USAGE', 'TLS is off for this stack', 'set tls: { enabled: true }');
+      const file = plan.tls.userSupplied ? plan.tls.cert : plan.tls.caCert;
+      if (!fs.existsSync(file)) throw new TandemError('TANDEM_STATE', `no certificate yet at ${file}`, 'run `tandem up` first');
+      if (args.json) out(JSON.stringify({ caCert: file, userSupplied: plan.tls.userSupplied }));
+      else out(file);
+      return 0;
+    }
     case 'down': {
       const plan = await loadPlan(args.config, { createSecrets: false });
       const { stopped } = await down(plan, { emit });
@@ -141,6 +163,8 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       out(`tandem: removed ${plan.stateDir}`);
       return 0;
     }
+    case 'chaos':
+      return runChaos(args.rest, { config: args.config, json: args.json }, out);
     default:
       throw new TandemError('TANDEM_USAGE', `unknown command '${args.command}'`, USAGE);
   }

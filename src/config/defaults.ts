@@ -3,9 +3,17 @@ import type { HostConfig } from './types.ts';
 
 export const DEFAULT_HOSTS: readonly HostConfig[] = Object.freeze([
   { name: 'lb-1', roles: ['lb'] },
+  { name: 'lb-2', roles: ['lb'] },
   { name: 'server-1', roles: ['web', 'app', 'db'] },
   { name: 'server-2', roles: ['web', 'app', 'db'] },
 ]);
+
+/** Loopback has no floating IP, so its default has a single load balancer. */
+export const DEFAULT_LOOPBACK_HOSTS: readonly HostConfig[] = Object.freeze(DEFAULT_HOSTS.filter((h) => h.name !== 'lb-2'));
+
+export function defaultHostsFor(hosting: 'loopback' | 'netns'): readonly HostConfig[] {
+  return hosting === 'netns' ? DEFAULT_HOSTS : DEFAULT_LOOPBACK_HOSTS;
+}
 
 /** The primary when the user keeps the default hosts. */
 export const DEFAULT_PRIMARY = 'server-2';
@@ -16,10 +24,23 @@ export const DEFAULTS = {
   aliases: ['www'],
   hosting: 'loopback',
   stateDir: '.tandem',
-  subnet: '127.60.0.0/24',
+  subnet: { loopback: '127.60.0.0/24', netns: '10.77.0.0/24' },
   /** Host addresses are handed out from this offset in the subnet. */
   firstHostOffset: 11,
-  lb: { balance: 'roundrobin', mode: 'active-active', port: 80, maxconn: 4096 },
+  /** netns: the bridge (root namespace) is .1, the client .2, the VIP .10. */
+  bridgeOffset: 1,
+  clientOffset: 2,
+  vipOffset: 10,
+  lb: {
+    balance: 'roundrobin',
+    mode: 'active-active',
+    port: 80,
+    maxconn: 4096,
+    httpsPort: 443,
+    preempt: false,
+    advertIntervalMs: 100,
+    exposeHostAddresses: false,
+  },
   web: { port: 80, workers: 1 },
   app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'] },
   database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 10000, bufferPoolMb: 128 },

@@ -28,6 +28,8 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   nginx: 'nginx.conf',
   mariadb: 'my.cnf',
   app: 'app.env.json',
+  keepalived: 'keepalived.conf',
+  dnsmasq: 'dnsmasq.conf',
 };
 
 export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): ServicePaths {
@@ -42,4 +44,9 @@ export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): Servic
     data: path.join(d, 'data'),
     socket: path.join(d, service.kind === 'haproxy' ? 'admin.sock' : `${service.kind}.sock`),
   };
+}
+
+/** Files that belong to a host rather than to one of its services (netns). */
+export function hostPaths(host: { readonly dir: string }): { readonly firewall: string } {
+  return { firewall: path.join(host.dir, 'firewall.nft') };
 }

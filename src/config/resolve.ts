@@ -2,10 +2,11 @@
  * `resolve()`: a valid StackConfig plus the stack's secrets → one frozen Plan with
  * every host, address, port, directory and service spelled out. Pure: no I/O.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { DEFAULT_HOSTS, DEFAULT_PRIMARY, DEFAULTS } from './defaults.ts';
-import type { HostConfig, Plan, PlanBackend, PlanHost, PlanService, Role, Secrets, StackConfig } from './types.ts';
+import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
+import type { Hosting, HostConfig, Plan, PlanBackend, PlanHost, PlanService, Role, Secrets, StackConfig } from './types.ts';
 import { formatIpv4, formatIssues, parseIpv4, parseSubnet, validateConfig } from './validate.ts';
 
 export interface ResolveOptions {
@@ -14,6 +15,8 @@ export interface ResolveOptions {
   secrets: Secrets;
   /** Directory of the bundled foobar.com app (the default code base). */
   bundledAppDir: string;
+  /** What an unset `hosting` means on this machine (netns when root). @default 'loopback' */
+  defaultHosting?: Hosting;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -24,10 +27,10 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function assignAddresses(hosts: readonly HostConfig[], subnetText: string): Map<string, string> {
+function assignAddresses(hosts: readonly HostConfig[], subnetText: string, reserved: readonly string[]): Map<string, string> {
   const subnet = parseSubnet(subnetText);
   if (!subnet) throw new ConfigError(`network/subnet: '${subnetText}' is not a subnet`);
-  const taken = new Set(hosts.map((h) => h.address).filter((a): a is string => a !== undefined));
+  const taken = new Set([...reserved, ...hosts.map((h) => h.address).filter((a): a is string => a !== undefined)]);
   const result = new Map<string, string>();
   let next = subnet.base + DEFAULTS.firstHostOffset;
   const end = subnet.base + 2 ** (32 - subnet.bits) - 1;
@@ -54,20 +57,45 @@ const SERVICE_OF_ROLE: Record<Role, PlanService['kind']> = {
 };
 const ROLE_ORDER: Role[] = ['db', 'app', 'web', 'lb'];
 
+/** Interface names are at most 15 characters: `tn` + 5 hex of the state folder + a suffix. */
+function linkPrefix(stateDir: string): string {
+  return `tn${createHash('sha1').update(stateDir).digest('hex').slice(0, 5)}`;
+}
+
 export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
-  const issues = validateConfig(config);
+  const issues = validateConfig(config, opts.defaultHosting);
   if (issues.length > 0)
     throw new ConfigError(`the config has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
 
-  const hostsConfig = config.hosts ?? DEFAULT_HOSTS;
+  const hosting: Hosting = config.hosting ?? opts.defaultHosting ?? 'loopback';
+  const netns = hosting === 'netns';
+  const hostsConfig = config.hosts ?? defaultHostsFor(hosting);
   const stateDir = path.resolve(opts.projectDir, config.stateDir ?? DEFAULTS.stateDir);
-  const addresses = assignAddresses(hostsConfig, config.network?.subnet ?? DEFAULTS.subnet);
-  const hosts: PlanHost[] = hostsConfig.map((h) => ({
+  const name = config.name ?? DEFAULTS.name;
+  const subnetText = config.network?.subnet ?? DEFAULTS.subnet[hosting];
+  const subnet = parseSubnet(subnetText)!;
+  const at = (offset: number) => formatIpv4(subnet.base + offset);
+  const vip = netns ? (config.network?.vip ?? at(DEFAULTS.vipOffset)) : undefined;
+  const reserved = netns ? [at(DEFAULTS.bridgeOffset), at(DEFAULTS.clientOffset), vip!] : [];
+  const addresses = assignAddresses(hostsConfig, subnetText, reserved);
+  const prefix = linkPrefix(stateDir);
+  const hosts: PlanHost[] = hostsConfig.map((h, i) => ({
     name: h.name,
     address: addresses.get(h.name)!,
     roles: ROLE_ORDER.filter((r) => h.roles.includes(r)),
     dir: path.join(stateDir, 'hosts', h.name),
+    ...(netns ? { namespace: `tandem-${name}-${h.name}`, link: `${prefix}h${i}` } : {}),
   }));
+  const client: PlanHost | undefined = netns
+    ? {
+        name: 'client',
+        address: at(DEFAULTS.clientOffset),
+        roles: [],
+        dir: path.join(stateDir, 'hosts', 'client'),
+        namespace: `tandem-${name}-client`,
+        link: `${prefix}c`,
+      }
+    : undefined;
   const having = (role: Role) => hosts.filter((h) => h.roles.includes(role));
 
   const lb = { ...DEFAULTS.lb, ...config.lb };
@@ -82,25 +110,27 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     app: appPort,
     nginx: web.port,
     haproxy: lb.port,
+    keepalived: 0,
+    dnsmasq: 53,
   };
   const upstreams: Record<string, { address: string; port: number }[]> = {};
   for (const h of having('web')) {
     const apps = h.roles.includes('app') ? [h] : having('app');
     upstreams[h.name] = apps.map((a) => ({ address: a.address, port: appPort }));
   }
-  const created = ROLE_ORDER.flatMap((role) =>
-    having(role).map((h) => {
-      const kind = SERVICE_OF_ROLE[role];
-      return {
-        id: `${h.name}/${kind}`,
-        host: h.name,
-        kind,
-        address: h.address,
-        port: portOf[kind],
-        dir: path.join(h.dir, kind),
-      };
-    }),
-  );
+  const serviceAt = (h: PlanHost, kind: PlanService['kind']) => ({
+    id: `${h.name}/${kind}`,
+    host: h.name,
+    kind,
+    address: h.address,
+    port: portOf[kind],
+    dir: path.join(h.dir, kind),
+  });
+  const created = ROLE_ORDER.flatMap((role) => having(role).map((h) => serviceAt(h, SERVICE_OF_ROLE[role])));
+  if (netns) {
+    created.push(...having('lb').map((h) => serviceAt(h, 'keepalived')));
+    created.push(serviceAt(client!, 'dnsmasq'));
+  }
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
     created.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
   const appHostsOf = (web: string) =>
@@ -110,6 +140,8 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     app: () => idsOf('mariadb'),
     nginx: (host) => idsOf('app', appHostsOf(host)),
     haproxy: () => idsOf('nginx'),
+    keepalived: (host) => idsOf('haproxy', [host]),
+    dnsmasq: () => [],
   };
   const services: PlanService[] = created.map((s) => ({ ...s, after: afterOf[s.kind](s.host) }));
   const backends: PlanBackend[] = having('web').map((h, i) => ({
@@ -120,19 +152,77 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   }));
   const domain = config.domain ?? DEFAULTS.domain;
   const aliases = config.aliases ?? [...DEFAULTS.aliases];
-  const lbHost = having('lb')[0]!;
+  const lbHosts = having('lb');
+  const hostnames = [domain, ...aliases.map((a) => `${a}.${domain}`)];
+  const tlsEnabled = config.tls?.enabled ?? netns;
+  const tlsDir = path.join(stateDir, 'tls');
+  const userCert = config.tls?.cert !== undefined;
+  // netns: the client resolves the domain through dnsmasq; loopback: no DNS, the LB's address.
+  const siteName = hostnames.includes(`www.${domain}`) ? `www.${domain}` : domain;
+  const publicHost = netns ? siteName : lbHosts[0]!.address;
+  const scheme = tlsEnabled ? 'https' : 'http';
+  const publicPort = tlsEnabled ? lb.httpsPort : lb.port;
   const plan: Plan = {
-    name: config.name ?? DEFAULTS.name,
+    name,
     domain,
-    hostnames: [domain, ...aliases.map((a) => `${a}.${domain}`)],
-    hosting: config.hosting ?? 'loopback',
+    hostnames,
+    hosting,
     projectDir: opts.projectDir,
     stateDir,
     secretsFile: path.join(stateDir, 'secrets.json'),
-    url: `http://${lbHost.address}${lb.port === 80 ? '' : `:${lb.port}`}/`,
+    url: `${scheme}://${publicHost}${publicPort === (tlsEnabled ? 443 : 80) ? '' : `:${publicPort}`}/`,
     hosts,
+    ...(client ? { client } : {}),
     services,
-    lb: { balance: lb.balance, mode: lb.mode, port: lb.port, maxconn: lb.maxconn, backends },
+    network: {
+      subnet: `${formatIpv4(subnet.base)}/${subnet.bits}`,
+      prefixLength: subnet.bits,
+      ...(netns ? { bridge: `${prefix}br`, bridgeAddress: at(DEFAULTS.bridgeOffset) } : {}),
+      hostInterface: 'eth0',
+    },
+    lb: {
+      balance: lb.balance,
+      mode: lb.mode,
+      port: lb.port,
+      maxconn: lb.maxconn,
+      httpsPort: lb.httpsPort,
+      backends,
+      ...(vip ? { vip } : {}),
+      bindHostAddresses: !netns || lb.exposeHostAddresses,
+      ...(netns
+        ? {
+            vrrp: {
+              routerId: 1 + (Number.parseInt(prefix.slice(2), 16) % 254),
+              advertIntervalMs: lb.advertIntervalMs,
+              preempt: lb.preempt,
+              priorities: Object.fromEntries(lbHosts.map((h, i) => [h.name, 150 - 50 * i])),
+            },
+          }
+        : {}),
+    },
+    tls: {
+      enabled: tlsEnabled,
+      dir: tlsDir,
+      caCert: path.join(tlsDir, 'ca.crt'),
+      caKey: path.join(tlsDir, 'ca.key'),
+      cert: userCert ? path.resolve(opts.projectDir, config.tls!.cert!) : path.join(tlsDir, 'site.crt'),
+      key: userCert ? path.resolve(opts.projectDir, config.tls!.key!) : path.join(tlsDir, 'site.key'),
+      pem: path.join(tlsDir, 'site.pem'),
+      userSupplied: userCert,
+    },
+    dns: {
+      enabled: netns,
+      records: netns
+        ? [
+            ...hostnames.map((n) => ({ name: n, address: vip! })),
+            ...hosts.flatMap((h) => [
+              { name: h.name, address: h.address },
+              { name: `${h.name}.${domain}`, address: h.address },
+            ]),
+          ]
+        : [],
+    },
+    firewall: { enabled: netns, sshFrom: config.firewall?.sshFrom ?? [] },
     web: { port: web.port, workers: web.workers, upstreams },
     app: {
       port: appPort,
@@ -158,7 +248,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
 
 /** Convenience lookups over a Plan. */
 export function hostOf(plan: Plan, name: string): PlanHost {
-  const host = plan.hosts.find((h) => h.name === name);
+  const host = plan.hosts.find((h) => h.name === name) ?? (plan.client?.name === name ? plan.client : undefined);
   if (!host) throw new Error(`no host named ${name} in the plan`);
   return host;
 }

@@ -6,7 +6,7 @@
 export type Role = 'lb' | 'web' | 'app' | 'db';
 export type Balance = 'roundrobin' | 'leastconn' | 'source';
 export type LbMode = 'active-active' | 'active-passive';
-export type Hosting = 'loopback';
+export type Hosting = 'loopback' | 'netns';
 
 export interface HostConfig {
   /** Host name, e.g. `server-1`. Letters, digits and dashes. */
@@ -27,13 +27,25 @@ export interface StackConfig {
   domain?: string;
   /** Extra names in front of the domain that also serve the site. @default ['www'] */
   aliases?: string[];
-  /** Where hosts live. Only `loopback` exists so far. @default 'loopback' */
+  /**
+   * Where hosts live. `netns`: every host a network namespace on a bridge, with its own
+   * firewall, a floating IP for the LBs and a `client` namespace playing the internet
+   * (needs root). `loopback`: every host a 127.x.y.z address; no isolation.
+   * @default 'netns' when running as root, else 'loopback'
+   */
   hosting?: Hosting;
   /** The stack's state folder, relative to the config file. @default '.tandem' */
   stateDir?: string;
   network?: {
-    /** Addresses are handed out from here, from .11 upwards. @default '127.60.0.0/24' */
+    /**
+     * Addresses are handed out from here, from .11 upwards. netns: a private subnet
+     * (.1 is the bridge in the root namespace, .2 the client, .10 the VIP);
+     * loopback: inside 127.0.0.0/8.
+     * @default '10.77.0.0/24' (netns), '127.60.0.0/24' (loopback)
+     */
     subnet?: string;
+    /** The floating IP the domain points to (netns). @default .10 of the subnet */
+    vip?: string;
   };
   /** The hosts and what runs on each. @default lb-1 (lb), server-1 and server-2 (web, app, db) */
   hosts?: HostConfig[];
@@ -46,6 +58,29 @@ export interface StackConfig {
     port?: number;
     /** HAProxy `maxconn` (the hard open-files limit here is 20000). @default 4096 */
     maxconn?: number;
+    /** Public HTTPS port (when TLS is on). @default 443 */
+    httpsPort?: number;
+    /**
+     * Whether the first LB takes the VIP back when it returns after a failover. Off by
+     * default: a VIP that moves back costs a second interruption. @default false
+     */
+    preempt?: boolean;
+    /** VRRP advertisement interval in ms (VRRPv3 allows centiseconds). @default 100 */
+    advertIntervalMs?: number;
+    /** Also serve the site on each LB's own address, not only the VIP. @default false */
+    exposeHostAddresses?: boolean;
+  };
+  tls?: {
+    /** HTTPS at the load balancer (port 80 answers 308 to https). @default true on netns, false on loopback */
+    enabled?: boolean;
+    /** Your own certificate (PEM) instead of one from tandem's local CA. Needs `key`. */
+    cert?: string;
+    /** The key of `cert` (PEM). */
+    key?: string;
+  };
+  firewall?: {
+    /** Addresses or subnets allowed to reach SSH (22) on every host. @default [] (none) */
+    sshFrom?: string[];
   };
   web?: {
     /** nginx listen port on each web host. @default 80 */
@@ -86,7 +121,7 @@ export function defineStack(config: StackConfig): StackConfig {
 
 // ---------------------------------------------------------------- Plan
 
-export type ServiceKind = 'haproxy' | 'nginx' | 'app' | 'mariadb';
+export type ServiceKind = 'haproxy' | 'nginx' | 'app' | 'mariadb' | 'keepalived' | 'dnsmasq';
 
 export interface PlanHost {
   readonly name: string;
@@ -94,6 +129,10 @@ export interface PlanHost {
   readonly roles: readonly Role[];
   /** Absolute: `<stateDir>/hosts/<name>` */
   readonly dir: string;
+  /** netns: the host's network namespace, e.g. `tandem-foobar-lb-1`. */
+  readonly namespace?: string;
+  /** netns: the root-namespace end of the host's veth pair (≤ 15 characters). */
+  readonly link?: string;
 }
 
 export interface PlanService {
@@ -146,14 +185,63 @@ export interface Plan {
   /** The public URL of the site. */
   readonly url: string;
   readonly hosts: readonly PlanHost[];
+  /** netns: the namespace that plays the internet (curl, nmap, load run here). */
+  readonly client?: PlanHost;
   readonly services: readonly PlanService[];
+  readonly network: {
+    readonly subnet: string;
+    readonly prefixLength: number;
+    /** netns: the bridge in the root namespace and its address (the hosts' gateway). */
+    readonly bridge?: string;
+    readonly bridgeAddress?: string;
+    /** Interface name of every host inside its namespace. */
+    readonly hostInterface: string;
+  };
   readonly lb: {
     readonly balance: Balance;
     readonly mode: LbMode;
     readonly port: number;
     readonly maxconn: number;
+    readonly httpsPort: number;
     /** The web servers HAProxy balances over. */
     readonly backends: readonly PlanBackend[];
+    /** netns: the floating IP the domain points to, held by one LB at a time. */
+    readonly vip?: string;
+    /** Addresses HAProxy binds the public ports on: the VIP, and/or the LBs' own. */
+    readonly bindHostAddresses: boolean;
+    /** netns: keepalived settings (VRRPv3, unicast between the LBs). */
+    readonly vrrp?: {
+      readonly routerId: number;
+      readonly advertIntervalMs: number;
+      readonly preempt: boolean;
+      /** Per LB host: the first LB is preferred. */
+      readonly priorities: Readonly<Record<string, number>>;
+    };
+  };
+  readonly tls: {
+    readonly enabled: boolean;
+    /** Absolute folder of the CA and site material: `<stateDir>/tls`. */
+    readonly dir: string;
+    readonly caCert: string;
+    /** The CA's private key (mode 0600); absent when the user supplies the certificate. */
+    readonly caKey: string;
+    readonly cert: string;
+    readonly key: string;
+    /** cert + key concatenated, as HAProxy's `crt` wants it (mode 0600). */
+    readonly pem: string;
+    /** The user supplied cert and key: tandem makes no CA. */
+    readonly userSupplied: boolean;
+  };
+  readonly dns: {
+    /** netns: dnsmasq in the client namespace answers the zone. */
+    readonly enabled: boolean;
+    /** name → address records: the domain names → VIP, host names → host addresses. */
+    readonly records: readonly { readonly name: string; readonly address: string }[];
+  };
+  readonly firewall: {
+    /** netns only: each host gets a default-drop nftables ruleset. */
+    readonly enabled: boolean;
+    readonly sshFrom: readonly string[];
   };
   readonly web: {
     readonly port: number;

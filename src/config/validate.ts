@@ -2,8 +2,8 @@
  * Checks a user's StackConfig and collects *every* problem, each with the path of
  * the bad value (`hosts/1/address: ...`), before anything starts.
  */
-import { DEFAULT_HOSTS, DEFAULT_PRIMARY } from './defaults.ts';
-import type { StackConfig } from './types.ts';
+import { DEFAULT_PRIMARY, defaultHostsFor } from './defaults.ts';
+import type { Hosting, StackConfig } from './types.ts';
 
 export interface ConfigIssue {
   /** Slash-separated path to the bad value, e.g. `hosts/1/address`. */
@@ -25,10 +25,23 @@ const TOP: Shape = {
   web: 'object',
   app: 'object',
   database: 'object',
+  tls: 'object',
+  firewall: 'object',
 };
 const NESTED: Record<string, Shape> = {
-  network: { subnet: 'string' },
-  lb: { balance: 'string', mode: 'string', port: 'number', maxconn: 'number' },
+  network: { subnet: 'string', vip: 'string' },
+  lb: {
+    balance: 'string',
+    mode: 'string',
+    port: 'number',
+    maxconn: 'number',
+    httpsPort: 'number',
+    preempt: 'boolean',
+    advertIntervalMs: 'number',
+    exposeHostAddresses: 'boolean',
+  },
+  tls: { enabled: 'boolean', cert: 'string', key: 'string' },
+  firewall: { sshFrom: 'string[]' },
   web: { port: 'number', workers: 'number' },
   app: { port: 'number', codeDir: 'string', start: 'string[]', bodyLimit: 'number' },
   database: {
@@ -108,8 +121,15 @@ function checkOneOf(value: unknown, allowed: string[], path: string, issues: Con
   }
 }
 
-/** Validates the raw (possibly untyped) user config; returns every issue found. */
-export function validateConfig(raw: unknown): ConfigIssue[] {
+export function isPrivateIpv4(n: number): boolean {
+  return n >>> 24 === 10 || (n >>> 20) === (172 << 4) + 1 || n >>> 16 === (192 << 8) + 168;
+}
+
+/**
+ * Validates the raw (possibly untyped) user config; returns every issue found.
+ * `defaultHosting` is what an unset `hosting` means on this machine.
+ */
+export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback'): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return [{ path: '(root)', message: 'the config should be an object (defineStack({...}))' }];
@@ -127,11 +147,33 @@ export function validateConfig(raw: unknown): ConfigIssue[] {
   if (typeof c.domain === 'string' && !/^([a-z0-9-]+\.)+[a-z]{2,}$/.test(c.domain)) {
     issues.push({ path: 'domain', message: `'${c.domain}' is not a domain name` });
   }
-  checkOneOf(c.hosting, ['loopback'], 'hosting', issues);
+  checkOneOf(c.hosting, ['loopback', 'netns'], 'hosting', issues);
+  const hosting: Hosting = c.hosting === 'netns' || c.hosting === 'loopback' ? c.hosting : defaultHosting;
   checkOneOf(c.lb?.balance, ['roundrobin', 'leastconn', 'source'], 'lb/balance', issues);
   checkOneOf(c.lb?.mode, ['active-active', 'active-passive'], 'lb/mode', issues);
   checkPort(c.lb?.port, 'lb/port', issues);
-  checkPositive(c.lb?.maxconn, 'lb/maxconn', issues, 16000);
+  // HAProxy needs about two files per connection; the hard open-files limit here is 20000.
+  checkPositive(c.lb?.maxconn, 'lb/maxconn', issues, 9000);
+  checkPort(c.lb?.httpsPort, 'lb/httpsPort', issues);
+  if (typeof c.lb?.advertIntervalMs === 'number' && (c.lb.advertIntervalMs < 10 || c.lb.advertIntervalMs > 40950 || c.lb.advertIntervalMs % 10 !== 0)) {
+    issues.push({ path: 'lb/advertIntervalMs', message: `should be a multiple of 10 from 10 to 40950 (VRRPv3 centiseconds), got ${c.lb.advertIntervalMs}` });
+  }
+  if ((c.tls?.cert === undefined) !== (c.tls?.key === undefined)) {
+    issues.push({ path: c.tls?.cert === undefined ? 'tls/cert' : 'tls/key', message: 'cert and key go together: give both or neither' });
+  }
+  if (hosting === 'loopback') {
+    for (const [value, path] of [[c.network?.vip, 'network/vip'], [c.firewall, 'firewall']] as const) {
+      if (value !== undefined) issues.push({ path, message: 'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)' });
+    }
+  }
+  if (c.firewall?.sshFrom) {
+    c.firewall.sshFrom.forEach((cidr, i) => {
+      const [addr, bits] = cidr.split('/');
+      if (parseIpv4(addr ?? '') === undefined || (bits !== undefined && !(Number(bits) >= 0 && Number(bits) <= 32))) {
+        issues.push({ path: `firewall/sshFrom/${i}`, message: `'${cidr}' is not an IPv4 address or subnet` });
+      }
+    });
+  }
   checkPort(c.web?.port, 'web/port', issues);
   checkPositive(c.web?.workers, 'web/workers', issues, 64);
   checkPort(c.app?.port, 'app/port', issues);
@@ -148,21 +190,27 @@ export function validateConfig(raw: unknown): ConfigIssue[] {
   let subnet: { base: number; bits: number } | undefined;
   if (typeof c.network?.subnet === 'string') {
     subnet = parseSubnet(c.network.subnet);
-    if (!subnet)
-      issues.push({
-        path: 'network/subnet',
-        message: `'${c.network.subnet}' is not an IPv4 subnet like 127.60.0.0/24`,
-      });
-    else if (subnet.base >>> 24 !== 127) {
+    if (!subnet) {
+      issues.push({ path: 'network/subnet', message: `'${c.network.subnet}' is not an IPv4 subnet like 10.77.0.0/24` });
+    } else if (hosting === 'loopback' && subnet.base >>> 24 !== 127) {
       issues.push({ path: 'network/subnet', message: 'loopback hosting needs a subnet inside 127.0.0.0/8' });
+    } else if (hosting === 'netns' && !isPrivateIpv4(subnet.base)) {
+      issues.push({ path: 'network/subnet', message: 'netns hosting needs a private subnet (10/8, 172.16/12 or 192.168/16)' });
     }
   }
-  if (c.hosts === undefined || Array.isArray(c.hosts)) checkHosts(c, issues);
+  if (typeof c.network?.vip === 'string') {
+    const vip = parseIpv4(c.network.vip);
+    const net = subnet ?? parseSubnet(hosting === 'netns' ? '10.77.0.0/24' : '127.60.0.0/24')!;
+    const mask = (0xffffffff << (32 - net.bits)) >>> 0;
+    if (vip === undefined) issues.push({ path: 'network/vip', message: `'${c.network.vip}' is not an IPv4 address` });
+    else if ((vip & mask) >>> 0 !== net.base) issues.push({ path: 'network/vip', message: `${c.network.vip} is not inside the subnet` });
+  }
+  if (c.hosts === undefined || Array.isArray(c.hosts)) checkHosts(c, issues, hosting);
   return issues;
 }
 
-function checkHosts(c: StackConfig, issues: ConfigIssue[]): void {
-  const hosts = c.hosts ?? DEFAULT_HOSTS;
+function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): void {
+  const hosts = c.hosts ?? defaultHostsFor(hosting);
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
   hosts.forEach((h, i) => {
@@ -193,8 +241,10 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[]): void {
     if (typeof h.address === 'string') {
       const n = parseIpv4(h.address);
       if (n === undefined) issues.push({ path: `${at}/address`, message: `'${h.address}' is not an IPv4 address` });
-      else if (n >>> 24 !== 127)
+      else if (hosting === 'loopback' && n >>> 24 !== 127)
         issues.push({ path: `${at}/address`, message: 'loopback hosting needs an address inside 127.0.0.0/8' });
+      else if (hosting === 'netns' && !isPrivateIpv4(n))
+        issues.push({ path: `${at}/address`, message: 'netns hosting needs a private address (10/8, 172.16/12 or 192.168/16)' });
       else if (h.address === '127.0.0.1')
         issues.push({
           path: `${at}/address`,
@@ -227,11 +277,11 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[]): void {
       message: `'${primary}' is not a host with the 'db' role (db hosts: ${dbHosts.map((h) => h.name).join(', ')})`,
     });
   }
-  if (withRole('lb').length > 1) {
-    issues.push({
-      path: 'hosts',
-      message: 'more than one load balancer needs a floating IP, which comes with netns hosting (not yet available)',
-    });
+  if (hosting === 'loopback' && withRole('lb').length > 1) {
+    issues.push({ path: 'hosts', message: 'more than one load balancer needs a floating IP: use netns hosting' });
+  }
+  if (withRole('lb').length > 2) {
+    issues.push({ path: 'hosts', message: 'at most two load balancers (one VRRP pair)' });
   }
 }
 

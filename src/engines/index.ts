@@ -1,16 +1,32 @@
+import { dnsmasqEngine } from './dnsmasq.ts';
 import { haproxyEngine } from './haproxy.ts';
+import { keepalivedEngine } from './keepalived.ts';
 import { mariadbEngine } from './mariadb.ts';
+import { nftablesEngine } from './nftables.ts';
 import { nginxEngine } from './nginx.ts';
-import type { Engine } from './types.ts';
+import { tlsTool } from './tls.ts';
+import type { Engine, Tool } from './types.ts';
 
+export type { KeepalivedEngine } from './keepalived.ts';
 export type { MariadbEngine } from './mariadb.ts';
+export type { NftablesTool } from './nftables.ts';
 export type { NginxEngine } from './nginx.ts';
-export type { Engine, EngineBinary } from './types.ts';
-export { haproxyEngine, mariadbEngine, nginxEngine };
+export type { TlsTool } from './tls.ts';
+export type { Engine, EngineBinary, Tool } from './types.ts';
+export { CA_DAYS, renderSiteExtensions, SITE_DAYS, siteCsrPath, siteExtensionsPath } from './tls.ts';
+export { dnsmasqEngine, haproxyEngine, keepalivedEngine, mariadbEngine, nftablesEngine, nginxEngine, tlsTool };
 
 /** The engine behind each service kind that runs a third-party program (the app is tandem's own). */
-export const engines: Readonly<Record<'haproxy' | 'nginx' | 'mariadb', Engine>> = {
+export const engines: Readonly<Record<'haproxy' | 'nginx' | 'mariadb' | 'keepalived' | 'dnsmasq', Engine>> = {
   haproxy: haproxyEngine,
   nginx: nginxEngine,
   mariadb: mariadbEngine,
+  keepalived: keepalivedEngine,
+  dnsmasq: dnsmasqEngine,
+};
+
+/** Programs tandem runs to completion rather than supervises (for `tandem doctor`). */
+export const tools: Readonly<Record<'nftables' | 'openssl', Tool>> = {
+  nftables: nftablesEngine,
+  openssl: tlsTool,
 };

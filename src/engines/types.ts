@@ -11,15 +11,28 @@ export interface EngineBinary {
   readonly debianPackage: string;
 }
 
-export interface Engine {
+/** A program tandem runs to completion (nft, openssl): only builders of its argv. */
+export interface Tool {
+  /** e.g. `nftables`. */
+  readonly name: string;
+  /** The main program. */
+  readonly binary: string;
+  /** The Debian package to install when `binary` is missing (`tandem doctor`). */
+  readonly debianPackage: string;
+  /** Every program the builders use, for `tandem doctor`. */
+  readonly binaries: readonly EngineBinary[];
+}
+
+export interface Engine extends Tool {
   /** Matches the service kind, e.g. `haproxy`. */
   readonly name: string;
   /** The long-running program. */
   readonly binary: string;
-  /** The Debian package to install when `binary` is missing (`tandem doctor`). */
-  readonly debianPackage: string;
-  /** Every program the builders below use, for `tandem doctor`. */
-  readonly binaries: readonly EngineBinary[];
+  /**
+   * netns: start `runCommand` in the root namespace, not with `ip netns exec`: the
+   * engine enters the host's namespace itself (keepalived, whose config names it).
+   */
+  readonly startsInRootNamespace?: boolean;
   /** Validates the rendered config without starting anything; exit 0 = valid. */
   checkCommand(paths: ServicePaths): string[];
   /** Runs the engine in the foreground (the supervisor owns the process). */

@@ -94,6 +94,8 @@ function enginePid(paths: ServicePaths): number | undefined {
 export interface SignalResult {
   /** Processes signalled (engine tree; with `withSupervisor`, the supervisor first). */
   readonly processes: readonly ProcessRef[];
+  /** Epoch ms of the signal to the engine. */
+  readonly at: number;
 }
 
 /**
@@ -105,29 +107,33 @@ export function killService(paths: ServicePaths, opts: { withSupervisor: boolean
   const processes: ProcessRef[] = [];
   const sup = readSupervisor(paths);
   if (opts.withSupervisor && sup) {
+    // The supervisor first, so it cannot restart the engine.
     const ref = refOf(sup.supervisorPid);
     if (ref && signal(ref.pid, 'SIGKILL')) processes.push(ref);
   }
   const pid = enginePid(paths) ?? sup?.pid ?? undefined;
-  if (pid) {
-    // Stop the tree first so no worker is respawned or keeps serving while we walk it.
-    const tree = processTree(pid);
-    const refs = tree.map(refOf).filter((r): r is ProcessRef => r !== undefined);
-    for (const r of refs) signal(r.pid, 'SIGSTOP');
-    for (const r of refs) if (signal(r.pid, 'SIGKILL')) processes.push(r);
-  }
-  return { processes };
+  // Walk the tree before the first signal, then kill it parents first in one quick
+  // loop: the master dies before it could notice a worker's death and respawn it.
+  const refs = pid
+    ? processTree(pid)
+        .map(refOf)
+        .filter((r): r is ProcessRef => r !== undefined)
+    : [];
+  const at = Date.now();
+  for (const r of refs) if (signal(r.pid, 'SIGKILL')) processes.push(r);
+  return { processes, at };
 }
 
 /** SIGSTOP of the engine's whole process tree (the supervisor sees nothing: no restart). */
 export function pauseService(paths: ServicePaths): SignalResult {
   const pid = enginePid(paths);
-  if (!pid) return { processes: [] };
+  if (!pid) return { processes: [], at: Date.now() };
   const refs = processTree(pid)
     .map(refOf)
     .filter((r): r is ProcessRef => r !== undefined);
+  const at = Date.now();
   const processes = refs.filter((r) => signal(r.pid, 'SIGSTOP'));
-  return { processes };
+  return { processes, at };
 }
 
 /** SIGCONT to each process that is still the one paused. Returns the PIDs resumed. */

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServicePaths } from '../config/paths.ts';
+import { inNamespace } from './netns.ts';
 
 const SUPERVISOR = fileURLToPath(new URL('./supervisor.mjs', import.meta.url));
 
@@ -19,6 +20,8 @@ export interface SupervisedSpec {
   readonly stopSignal: NodeJS.Signals;
   readonly reloadSignal?: NodeJS.Signals;
   readonly stopTimeoutMs?: number;
+  /** netns: the supervisor (and so the engine) runs inside this network namespace. */
+  readonly namespace?: string;
 }
 
 export interface SupervisorState {
@@ -86,7 +89,9 @@ export async function startSupervised(paths: ServicePaths, spec: SupervisedSpec)
     { mode: 0o600 },
   );
   fs.rmSync(paths.supervisor, { force: true });
-  const child = spawn(process.execPath, [SUPERVISOR, specFile], { detached: true, stdio: 'ignore' });
+  // `ip netns exec` execs (no fork): the PID we get is the supervisor's.
+  const argv = inNamespace({ namespace: spec.namespace }, [process.execPath, SUPERVISOR, specFile]);
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore' });
   child.unref();
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {

@@ -12,6 +12,7 @@ import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { mariadbEngine } from '../engines/mariadb.ts';
 import { TandemError } from '../errors.ts';
+import { inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import { sleep } from '../hosts/supervise.ts';
 
@@ -200,10 +201,12 @@ export async function enableSemiSync(plan: Plan): Promise<boolean> {
 }
 
 /** The app's migrations, run once against the primary with the app's own environment. */
-export async function migrate(plan: Plan, appEnv: Record<string, string>): Promise<string> {
+export async function migrate(plan: Plan, appHost: string, appEnv: Record<string, string>): Promise<string> {
   const migrateScript = path.join(plan.app.codeDir, 'migrate.ts');
   if (!fs.existsSync(migrateScript)) return 'the code base has no migrate.ts';
-  const { stdout } = await run([process.execPath, '--import', 'tsx', 'migrate.ts'], {
+  // From an app host: the database's grants (and firewall) admit app hosts.
+  const argv = inNamespace(hostOf(plan, appHost), [process.execPath, '--import', 'tsx', 'migrate.ts']);
+  const { stdout } = await run(argv, {
     cwd: plan.app.codeDir,
     env: appEnv,
     timeoutMs: 60_000,

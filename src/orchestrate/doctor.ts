@@ -6,15 +6,26 @@ export interface Requirement {
   readonly binary: string;
   readonly debianPackage: string;
   readonly why: string;
-  /** Needed by `up`; the rest only by `bench`. */
-  readonly forUp: boolean;
+  /** Needed by `up` on every hosting, on netns only, or only by `bench` and tests. */
+  readonly needed: 'always' | 'netns' | 'tools';
 }
+
+const NETNS_ENGINES = new Set(['keepalived', 'dnsmasq', 'nftables']);
 
 export const REQUIREMENTS: readonly Requirement[] = [
   ...Object.values(engines).flatMap((e) =>
-    e.binaries.map((b) => ({ binary: b.path, debianPackage: b.debianPackage, why: e.name, forUp: true })),
+    e.binaries.map((b) => ({
+      binary: b.path,
+      debianPackage: b.debianPackage,
+      why: e.name,
+      needed: NETNS_ENGINES.has(e.name) ? ('netns' as const) : ('always' as const),
+    })),
   ),
-  { binary: '/usr/bin/wrk', debianPackage: 'wrk', why: 'benchmarks (npm run bench)', forUp: false },
+  { binary: '/usr/sbin/ip', debianPackage: 'iproute2', why: 'network namespaces', needed: 'netns' },
+  { binary: '/usr/bin/curl', debianPackage: 'curl', why: 'probes and the client', needed: 'netns' },
+  { binary: '/usr/bin/openssl', debianPackage: 'openssl', why: 'the local certificate authority', needed: 'always' },
+  { binary: '/usr/bin/wrk', debianPackage: 'wrk', why: 'benchmarks (npm run bench)', needed: 'tools' },
+  { binary: '/usr/bin/nmap', debianPackage: 'nmap', why: 'firewall scans in the tests', needed: 'tools' },
 ];
 
 function executable(file: string): boolean {
@@ -26,8 +37,9 @@ function executable(file: string): boolean {
   }
 }
 
-export function missingEngines(all = false): Requirement[] {
-  return REQUIREMENTS.filter((r) => (all || r.forUp) && !executable(r.binary));
+/** What `up` needs and lacks for this hosting. */
+export function missingEngines(hosting: 'loopback' | 'netns'): Requirement[] {
+  return REQUIREMENTS.filter((r) => (r.needed === 'always' || r.needed === hosting) && !executable(r.binary));
 }
 
 export interface DoctorReport {
@@ -48,7 +60,7 @@ export function doctor(): DoctorReport {
   });
   const root = process.getuid?.() === 0;
   checks.push({
-    what: 'running as root (binds ports below 1024)',
+    what: 'running as root (network namespaces; ports below 1024)',
     ok: root,
     fix: root ? undefined : 'run as root, or set lb.port / web.port above 1024',
   });

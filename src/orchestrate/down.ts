@@ -3,10 +3,18 @@ import fs from 'node:fs';
 import { servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
 import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
+import { teardownNetwork } from '../hosts/netns.ts';
 import { type Emit, silent, step } from './events.ts';
 import { startOrder } from './order.ts';
 
-const BINARY: Record<string, string> = { haproxy: 'haproxy', nginx: 'nginx', mariadb: 'mariadbd', app: 'node' };
+const BINARY: Record<string, string> = {
+  haproxy: 'haproxy',
+  nginx: 'nginx',
+  mariadb: 'mariadbd',
+  app: 'node',
+  keepalived: 'keepalived',
+  dnsmasq: 'dnsmasq',
+};
 
 export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ stopped: number }> {
   const emit = opts.emit ?? silent;
@@ -23,6 +31,9 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
         detail: did ? 'stopped' : orphan ? `killed orphan pid ${orphan}` : 'was not running',
       };
     });
+  }
+  if (plan.hosting === 'netns') {
+    await step(emit, 'remove namespaces, links and bridge', () => teardownNetwork(plan));
   }
   return { stopped };
 }

@@ -2,6 +2,7 @@
 import { servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
 import { unixRequest } from '../hosts/net.ts';
+import { holderOf } from '../hosts/netns.ts';
 
 export interface BackendServerState {
   readonly lb: string;
@@ -31,4 +32,10 @@ export async function backendStates(plan: Plan): Promise<BackendServerState[]> {
     }
   }
   return out;
+}
+
+/** The LB that currently holds the floating IP (netns), or undefined. */
+export async function vipHolder(plan: Plan): Promise<string | undefined> {
+  if (!plan.lb.vip) return undefined;
+  return holderOf(plan, plan.lb.vip, plan.hosts.filter((h) => h.roles.includes('lb')));
 }

@@ -4,12 +4,17 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import { resolve } from '../config/resolve.ts';
-import type { Plan, StackConfig } from '../config/types.ts';
+import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
 import { ConfigError, TandemError } from '../errors.ts';
 import { loadOrCreateSecrets, placeholderSecrets } from '../hosts/secrets.ts';
 
 export const BUNDLED_APP_DIR = fileURLToPath(new URL('../app/', import.meta.url)).replace(/\/$/, '');
+
+/** netns (full fidelity) when root can create namespaces here; loopback otherwise. */
+export function defaultHostingHere(): Hosting {
+  return process.getuid?.() === 0 ? 'netns' : 'loopback';
+}
 
 export async function loadConfigFile(file: string): Promise<StackConfig> {
   const abs = path.resolve(file);
@@ -40,7 +45,8 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
  */
 export async function loadPlan(file: string, opts: { createSecrets: boolean }): Promise<Plan> {
   const config = await loadConfigFile(file);
-  const issues = validateConfig(config);
+  const defaultHosting = defaultHostingHere();
+  const issues = validateConfig(config, defaultHosting);
   if (issues.length > 0) {
     throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
   }
@@ -49,5 +55,5 @@ export async function loadPlan(file: string, opts: { createSecrets: boolean }): 
   const secretsFile = path.join(stateDir, 'secrets.json');
   const secrets =
     opts.createSecrets || fs.existsSync(secretsFile) ? loadOrCreateSecrets(secretsFile).secrets : placeholderSecrets();
-  return resolve(config, { projectDir, secrets, bundledAppDir: BUNDLED_APP_DIR });
+  return resolve(config, { projectDir, secrets, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });
 }

@@ -14,12 +14,18 @@ import { mariadbEngine } from '../engines/mariadb.ts';
 import { nginxEngine } from '../engines/nginx.ts';
 import type { Engine } from '../engines/types.ts';
 import { TandemError } from '../errors.ts';
-import { httpGet, probeTcp } from '../hosts/net.ts';
+import { httpGet, probeTcp, unixRequest } from '../hosts/net.ts';
+import { httpStatusFrom, inNamespace } from '../hosts/netns.ts';
+import { run } from '../hosts/process.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
-import { sleep } from '../hosts/supervise.ts';
+import { readSupervisor, sleep } from '../hosts/supervise.ts';
 import { renderHaproxy } from '../render/haproxy.ts';
 import { renderMyCnf } from '../render/mariadb.ts';
 import { renderNginx } from '../render/nginx.ts';
+import { renderKeepalived } from '../render/keepalived.ts';
+import { renderDnsmasq } from '../render/dnsmasq.ts';
+import { keepalivedEngine } from '../engines/keepalived.ts';
+import { dnsmasqEngine } from '../engines/dnsmasq.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -60,9 +66,10 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
   };
 }
 
-function engineSpec(id: string, engine: Engine, paths: ServicePaths): SupervisedSpec {
+function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?: string): SupervisedSpec {
   return {
     id,
+    namespace,
     argv: engine.runCommand(paths),
     cwd: paths.dir,
     stopSignal: engine.stopSignal,
@@ -73,23 +80,24 @@ function engineSpec(id: string, engine: Engine, paths: ServicePaths): Supervised
 
 export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
   const paths = servicePaths(service);
+  const ns = hostOf(plan, service.host).namespace;
   let files: ServiceFile[];
   let spec: SupervisedSpec;
   let binaryHint: string;
   switch (service.kind) {
     case 'haproxy':
       files = [{ path: paths.config, content: renderHaproxy(plan, service.host) }];
-      spec = engineSpec(service.id, haproxyEngine, paths);
+      spec = engineSpec(service.id, haproxyEngine, paths, ns);
       binaryHint = 'haproxy';
       break;
     case 'nginx':
       files = [{ path: paths.config, content: renderNginx(plan, service.host) }];
-      spec = engineSpec(service.id, nginxEngine, paths);
+      spec = engineSpec(service.id, nginxEngine, paths, ns);
       binaryHint = 'nginx';
       break;
     case 'mariadb':
       files = [{ path: paths.config, content: renderMyCnf(plan, service.host) }];
-      spec = engineSpec(service.id, mariadbEngine, paths);
+      spec = engineSpec(service.id, mariadbEngine, paths, ns);
       binaryHint = 'mariadbd';
       break;
     case 'app': {
@@ -104,6 +112,7 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
       ];
       spec = {
         id: service.id,
+        namespace: ns,
         argv: plan.app.start,
         cwd: plan.app.codeDir,
         env,
@@ -113,6 +122,16 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
       binaryHint = path.basename(plan.app.start[0]!);
       break;
     }
+    case 'keepalived':
+      files = [{ path: paths.config, content: renderKeepalived(plan, service.host) }];
+      spec = engineSpec(service.id, keepalivedEngine, paths, ns);
+      binaryHint = 'keepalived';
+      break;
+    case 'dnsmasq':
+      files = [{ path: paths.config, content: renderDnsmasq(plan) }];
+      spec = engineSpec(service.id, dnsmasqEngine, paths, ns);
+      binaryHint = 'dnsmasq';
+      break;
   }
   const fingerprint = createHash('sha256')
     .update(JSON.stringify({ files: files.map((f) => [f.path, f.content]), spec }))
@@ -182,17 +201,29 @@ export async function waitFor(
   throw new TandemError('TANDEM_NOT_READY', `${what} was not ready within ${Math.round(timeoutMs / 1000)} s`, hint);
 }
 
+/** An HTTP GET as a neighbour would make it: from inside the host's namespace on netns. */
+async function httpStatus(plan: Plan, hostName: string, url: string, headers: Record<string, string> = {}): Promise<number> {
+  if (plan.hosting === 'netns') return httpStatusFrom(hostOf(plan, hostName), url, headers);
+  return (await httpGet(url, { timeoutMs: 1000, headers })).status;
+}
+
 /** The readiness check of each kind: the engine answers where the Plan says it listens. */
 export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
-  const { address, port, kind } = unit.service;
+  const { address, port, kind, host } = unit.service;
   switch (kind) {
     case 'app':
-      return (await httpGet(`http://${address}:${port}/healthz`, { timeoutMs: 1000 })).status === 200;
+      return (await httpStatus(plan, host, `http://${address}:${port}/healthz`)) === 200;
     case 'nginx':
-      return (
-        (await httpGet(`http://${address}:${port}/healthz`, { timeoutMs: 1000, headers: { host: plan.domain } }))
-          .status === 200
-      );
+      return (await httpStatus(plan, host, `http://${address}:${port}/healthz`, { host: plan.domain })) === 200;
+    case 'haproxy':
+      // Its admin socket answers once it has parsed its config and bound its ports.
+      return (await unixRequest(unit.paths.socket, 'show info')).includes('Name: HAProxy');
+    case 'dnsmasq': {
+      const { stdout } = await run(inNamespace(hostOf(plan, host), ['getent', 'hosts', plan.domain]), { timeoutMs: 3000 });
+      return stdout.includes(plan.lb.vip ?? '');
+    }
+    case 'keepalived':
+      return readSupervisor(unit.paths)?.state === 'running';
     default:
       return probeTcp(address, port);
   }

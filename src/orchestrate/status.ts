@@ -2,7 +2,7 @@
 import type { Plan } from '../config/types.ts';
 import { readSupervisor } from '../hosts/supervise.ts';
 import { type DbPosition, dbPositions } from './database.ts';
-import { type BackendServerState, backendStates } from './lb.ts';
+import { type BackendServerState, backendStates, vipHolder } from './lb.ts';
 import { isReady, unitOf } from './services.ts';
 
 export interface ServiceStatus {
@@ -26,7 +26,11 @@ export interface StackStatus {
     readonly roles: readonly string[];
     readonly services: readonly ServiceStatus[];
   }[];
-  readonly lb: { readonly backends: readonly BackendServerState[] };
+  readonly lb: {
+    readonly backends: readonly BackendServerState[];
+    /** netns: the floating IP and the LB holding it (null: nobody — the site is down). */
+    readonly vip: { readonly address: string; readonly holder: string | null } | null;
+  };
   readonly db: {
     readonly primary: string;
     readonly replication: { readonly running: boolean; readonly lagTransactions: number | null };
@@ -67,7 +71,7 @@ export async function status(plan: Plan): Promise<StackStatus> {
       roles: h.roles,
       services: services.filter((s) => s.id.startsWith(`${h.name}/`)),
     })),
-    lb: { backends },
+    lb: { backends, vip: plan.lb.vip ? { address: plan.lb.vip, holder: (await vipHolder(plan)) ?? null } : null },
     db: {
       primary: plan.db.primary,
       replication: {

@@ -8,7 +8,12 @@ import { TandemError } from '../errors.ts';
 import { bindError } from '../hosts/net.ts';
 import { run } from '../hosts/process.ts';
 import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
+import { hostOf } from '../config/resolve.ts';
+import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { checkCommandOf } from './check.ts';
+import { applyFirewall } from './firewall.ts';
+import { ensureTls } from './tls.ts';
+import { vipHolder } from './lb.ts';
 import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate, pingable } from './database.ts';
 import { missingEngines } from './doctor.ts';
 import { type Emit, silent, step } from './events.ts';
@@ -31,8 +36,15 @@ export interface UpResult {
 }
 
 /** Refuses to start anything when an engine is missing or a needed address:port is taken. */
-async function preflight(units: readonly ServiceUnit[]): Promise<void> {
-  const missing = missingEngines();
+async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<void> {
+  if (plan.hosting === 'netns' && process.getuid?.() !== 0) {
+    throw new TandemError(
+      'TANDEM_USAGE',
+      'netns hosting creates network namespaces, which needs root',
+      "run as root, or set hosting: 'loopback' in tandem.config.ts (no isolation, no VIP)",
+    );
+  }
+  const missing = missingEngines(plan.hosting);
   if (missing.length > 0) {
     throw new TandemError(
       'TANDEM_MISSING_ENGINE',
@@ -40,6 +52,8 @@ async function preflight(units: readonly ServiceUnit[]): Promise<void> {
       `install them: apt-get install -y ${missing.map((m) => m.debianPackage).join(' ')} (or run \`tandem doctor\`)`,
     );
   }
+  // netns: every address lives in a namespace tandem creates; only the subnet can clash.
+  if (plan.hosting === 'netns') return;
   const taken: string[] = [];
   for (const unit of units) {
     if (readSupervisor(unit.paths)) continue;
@@ -66,7 +80,8 @@ async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | un
   const check = checkCommandOf(unit);
   if (filesChanged && check) {
     try {
-      await run(check, { timeoutMs: 20_000 });
+      // In the host's namespace: nginx -t binds its listen addresses to check them.
+      await run(inNamespace(hostOf(plan, unit.service.host), check), { timeoutMs: 20_000 });
     } catch (err) {
       // Leave the service as it was: put the old files back.
       for (const [file, content] of previous) if (content !== undefined) fs.writeFileSync(file, content);
@@ -103,11 +118,18 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   const emit = opts.emit ?? silent;
   const units = startOrder(plan.services).map((s) => unitOf(plan, s));
   await step(emit, 'preflight', async () => {
-    await preflight(units);
-    return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services` };
+    await preflight(plan, units);
+    return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services, ${plan.hosting} hosting` };
   });
   fs.mkdirSync(plan.stateDir, { recursive: true });
   let changed = false;
+  if (plan.hosting === 'netns') {
+    changed = (await step(emit, `network ${plan.network.subnet} on ${plan.network.bridge}`, () => ensureNetwork(plan))) || changed;
+    for (const host of plan.hosts) {
+      changed = (await step(emit, `firewall ${host.name}`, () => applyFirewall(plan, host))) || changed;
+    }
+  }
+  if (plan.tls.enabled) changed = (await step(emit, 'tls certificate', () => ensureTls(plan))) || changed;
   const ensure = async (unit: ServiceUnit) => {
     changed =
       (await step(emit, unit.service.id, async () => {
@@ -129,7 +151,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     if (firstApp) {
       await step(emit, 'db migrations', async () => {
         writeUnitFiles(firstApp); // the migration reads the app's password file
-        const detail = await migrate(plan, appEnvironment(plan, firstApp.service, firstApp.paths));
+        const detail = await migrate(plan, firstApp.service.host, appEnvironment(plan, firstApp.service, firstApp.paths));
         return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
       });
     }
@@ -147,6 +169,13 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     );
     return { changed: false, detail: `${wanted} server(s) UP, health checks passing` };
   });
+  if (plan.lb.vip) {
+    await step(emit, `floating IP ${plan.lb.vip}`, async () => {
+      let holder: string | undefined;
+      await waitFor(`a load balancer holding ${plan.lb.vip}`, async () => (holder = await vipHolder(plan)) !== undefined, 10_000, 100);
+      return { changed: false, detail: `held by ${holder}` };
+    });
+  }
   fs.writeFileSync(
     `${plan.stateDir}/stack.json`,
     JSON.stringify({ name: plan.name, url: plan.url, upAt: new Date().toISOString() }),

@@ -2,6 +2,11 @@
  * HAProxy 2.6 configuration for one load-balancer host. HAProxy runs in the
  * foreground under tandem's supervisor in master-worker mode (`-W -db`, reload by
  * SIGUSR2), so there is no `daemon`, no pidfile and no syslog.
+ *
+ * netns hosting: the public ports are bound on the floating IP (and on the LB's own
+ * address when `lb.bindHostAddresses`). Both LBs bind the VIP all the time, the backup
+ * before it owns it: hosts/ sets `net.ipv4.ip_nonlocal_bind=1` in every LB namespace,
+ * so the backup serves the moment keepalived moves the address to it.
  */
 import { servicePaths } from '../config/paths.ts';
 import type { Plan, PlanService } from '../config/types.ts';
@@ -28,6 +33,31 @@ const NBTHREAD = 1;
  */
 const HARD_STOP_AFTER = '30s';
 
+/**
+ * Mozilla's "intermediate" profile (TLS 1.2 and 1.3; ECDHE with AES-GCM and
+ * CHACHA20-POLY1305, so no DH parameters are needed).
+ */
+const TLS_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+const TLS_CIPHERSUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'].join(':');
+const TLS_CURVES = 'X25519:prime256v1:secp384r1';
+
+/** HSTS for two years, as Mozilla recommends; sent on HTTPS responses only. */
+export const HSTS = 'max-age=63072000; includeSubDomains';
+
+/** Addresses the public ports are bound on: the VIP and/or the LB's own address. */
+export function haproxyPublicAddresses(plan: Plan, lbHostName: string): string[] {
+  const { host } = serviceOn(plan, lbHostName, 'haproxy');
+  const { vip, bindHostAddresses } = plan.lb;
+  return [...(vip ? [vip] : []), ...(bindHostAddresses || !vip ? [host.address] : [])];
+}
+
 /** The HAProxy service on `hostName`; throws when that host is not a load balancer. */
 export function haproxyServiceFor(plan: Plan, hostName: string): PlanService {
   return serviceOn(plan, hostName, 'haproxy').service;
@@ -37,7 +67,8 @@ export function haproxyServiceFor(plan: Plan, hostName: string): PlanService {
 export function renderHaproxy(plan: Plan, lbHostName: string): string {
   const { host, service } = serviceOn(plan, lbHostName, 'haproxy');
   const paths = servicePaths(service);
-  const { lb } = plan;
+  const { lb, tls } = plan;
+  const addresses = haproxyPublicAddresses(plan, lbHostName);
   const hasBackups = lb.backends.some((b) => b.backup);
 
   const servers = lb.backends.map((b) => `    server ${b.name} ${b.address}:${b.port}${b.backup ? ' backup' : ''}`);
@@ -53,6 +84,15 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     `    maxconn ${lb.maxconn}`,
     `    nbthread ${NBTHREAD}`,
     `    hard-stop-after ${HARD_STOP_AFTER}`,
+    ...(tls.enabled
+      ? [
+          `    ssl-default-bind-ciphers ${TLS_CIPHERS}`,
+          `    ssl-default-bind-ciphersuites ${TLS_CIPHERSUITES}`,
+          `    ssl-default-bind-curves ${TLS_CURVES}`,
+          // No session tickets: resumption keys are never rotated by a restart-free LB.
+          '    ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets',
+        ]
+      : []),
     '',
     'defaults',
     '    mode http',
@@ -70,15 +110,28 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    timeout check 1s',
     '',
     'frontend www',
-    `    bind ${host.address}:${lb.port}`,
+    ...addresses.map((a) => `    bind ${a}:${lb.port}`),
+    ...(tls.enabled
+      ? addresses.map((a) => `    bind ${a}:${lb.httpsPort} ssl crt ${tls.pem} alpn h2,http/1.1 ssl-min-ver TLSv1.2`)
+      : []),
     '    option httplog',
     // Log only requests that failed, timed out, were retried or redispatched: cheap
     // under load, and exactly the lines a chaos run needs.
     '    option dontlog-normal',
     '    unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid',
     '    http-request set-header X-Request-Id %[unique-id]',
-    // Plain HTTP for now; overwrite whatever a client claims.
-    '    http-request set-header X-Forwarded-Proto http',
+    ...(tls.enabled
+      ? [
+          // Plain HTTP only ever answers a permanent redirect that keeps the method.
+          '    http-request redirect scheme https code 308 unless { ssl_fc }',
+          // Overwrite whatever a client claims.
+          '    http-request set-header X-Forwarded-Proto https',
+          `    http-response set-header Strict-Transport-Security "${HSTS}" if { ssl_fc }`,
+        ]
+      : [
+          // Plain HTTP; overwrite whatever a client claims.
+          '    http-request set-header X-Forwarded-Proto http',
+        ]),
     '    http-response set-header X-Request-Id %[unique-id]',
     `    default_backend ${HAPROXY_BACKEND}`,
     '',

@@ -3,11 +3,14 @@
  * result to a folder and diffs it; hosts/ writes it into place.
  */
 
-import { servicePaths } from '../config/paths.ts';
+import { hostPaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, ServiceKind } from '../config/types.ts';
+import { renderDnsmasq } from './dnsmasq.ts';
 import { renderHaproxy } from './haproxy.ts';
+import { renderKeepalived } from './keepalived.ts';
 import { renderMyCnf } from './mariadb.ts';
+import { renderNftables } from './nftables.ts';
 import { renderNginx } from './nginx.ts';
 
 export interface RenderedFile {
@@ -20,11 +23,16 @@ const RENDERERS: Partial<Record<ServiceKind, (plan: Plan, hostName: string) => s
   haproxy: renderHaproxy,
   nginx: renderNginx,
   mariadb: renderMyCnf,
+  keepalived: renderKeepalived,
+  dnsmasq: (plan) => renderDnsmasq(plan),
 };
 
-/** The config file of every engine on `hostName`, in the Plan's service order. */
+/**
+ * The config file of every engine on `hostName` (the client included), in the Plan's
+ * service order, then the host's firewall ruleset when the Plan has firewalls.
+ */
 export function renderHostFiles(plan: Plan, hostName: string): RenderedFile[] {
-  hostOf(plan, hostName);
+  const host = hostOf(plan, hostName);
   const files: RenderedFile[] = [];
   for (const service of plan.services) {
     if (service.host !== hostName) continue;
@@ -32,9 +40,21 @@ export function renderHostFiles(plan: Plan, hostName: string): RenderedFile[] {
     const render = RENDERERS[service.kind];
     if (render) files.push({ path: servicePaths(service).config, content: render(plan, hostName) });
   }
+  if (plan.firewall.enabled) files.push({ path: hostPaths(host).firewall, content: renderNftables(plan, hostName) });
   return files;
 }
 
-export { HAPROXY_BACKEND, HAPROXY_METRICS_PORT, haproxyServiceFor, READINESS_PATH, renderHaproxy } from './haproxy.ts';
+export { dnsmasqPidFile, dnsmasqServiceFor, renderDnsmasq } from './dnsmasq.ts';
+export {
+  HAPROXY_BACKEND,
+  HAPROXY_METRICS_PORT,
+  HSTS,
+  haproxyPublicAddresses,
+  haproxyServiceFor,
+  READINESS_PATH,
+  renderHaproxy,
+} from './haproxy.ts';
+export { keepalivedServiceFor, renderKeepalived, VRRP_INSTANCE } from './keepalived.ts';
 export { mariadbPidFile, renderMyCnf } from './mariadb.ts';
+export { type FirewallRule, firewallRules, NFT_FAMILY, NFT_TABLE, renderNftables } from './nftables.ts';
 export { NGINX_STATUS_PATH, NGINX_TEMP_DIRS, nginxPidFile, renderNginx } from './nginx.ts';

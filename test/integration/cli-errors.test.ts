@@ -14,6 +14,7 @@ describe('tandem with bad input', () => {
 
   it('GIVEN an unknown key, two hosts on one address and no primary THEN exits 1 naming each path and starts nothing', async () => {
     const stack = new TestStack('badcfg', {
+      hosting: 'loopback',
       colour: 'blue',
       hosts: [
         { name: 'lb-1', roles: ['lb'], address: '127.65.0.11' },
@@ -37,7 +38,7 @@ describe('tandem with bad input', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(8181, '127.66.0.11', () => r()));
     try {
-      const stack = new TestStack('taken', { network: { subnet: '127.66.0.0/24' }, lb: { port: 8181 } });
+      const stack = new TestStack('taken', { hosting: 'loopback', network: { subnet: '127.66.0.0/24' }, lb: { port: 8181 } });
       stacks.push(stack);
       const r = await stack.run('up');
       assert.equal(r.code, 1);

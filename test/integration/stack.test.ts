@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { StackConfig } from '../../src/config/types.ts';
 import { failed, runLoad } from '../support/load.ts';
 import { serviceOf, sleep, TestStack } from '../support/stack.ts';
 
-const CONFIG = { name: 'itest', network: { subnet: '127.63.0.0/24' } };
+const CONFIG: StackConfig = { name: 'itest', hosting: 'loopback', network: { subnet: '127.63.0.0/24' } };
 const stack = new TestStack('stack', CONFIG);
 const LB = 'http://127.63.0.11';
 const HOST = 'www.foobar.com';

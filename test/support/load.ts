@@ -2,7 +2,8 @@
  * A bounded HTTP load: `concurrency` workers issue requests until `durationMs` or
  * `maxRequests` is reached, recording every outcome. Never unbounded.
  */
-import { Agent, request } from 'node:http';
+import * as http from 'node:http';
+import * as https from 'node:https';
 
 export interface Outcome {
   readonly start: number;
@@ -19,11 +20,16 @@ export interface LoadOptions {
   readonly concurrency: number;
   readonly durationMs: number;
   readonly maxRequests: number;
+  /** A request unanswered for this long counts as failed. @default 5000 */
+  readonly timeoutMs?: number;
 }
 
-function get(agent: Agent, url: URL, host: string): Promise<{ status: number; server?: string }> {
+type Agent = http.Agent;
+
+function get(agent: Agent, url: URL, host: string, timeoutMs: number): Promise<{ status: number; server?: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { agent, headers: { host }, timeout: 5000 }, (res) => {
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    const req = request(url, { agent, headers: { host }, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => {
@@ -47,7 +53,10 @@ function get(agent: Agent, url: URL, host: string): Promise<{ status: number; se
 }
 
 export async function runLoad(opts: LoadOptions): Promise<Outcome[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const secure = opts.url.startsWith('https:');
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, maxSockets: opts.concurrency })
+    : new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
   const outcomes: Outcome[] = [];
   const deadline = Date.now() + opts.durationMs;
   let issued = 0;
@@ -57,7 +66,7 @@ export async function runLoad(opts: LoadOptions): Promise<Outcome[]> {
       issued++;
       const start = Date.now();
       try {
-        const r = await get(agent, new URL(path, opts.url), opts.host);
+        const r = await get(agent, new URL(path, opts.url), opts.host, opts.timeoutMs ?? 5000);
         outcomes.push({ start, end: Date.now(), status: r.status, server: r.server });
       } catch (err) {
         outcomes.push({ start, end: Date.now(), status: 0, error: (err as Error).message });

@@ -33,7 +33,7 @@ describe('validateConfig', () => {
       {
         path: 'colour',
         message:
-          'unknown key (expected one of: name, domain, aliases, hosting, stateDir, network, hosts, lb, web, app, database)',
+          'unknown key (expected one of: name, domain, aliases, hosting, stateDir, network, hosts, lb, web, app, database, tls, firewall)',
       },
       { path: 'lb/balance', message: "should be one of roundrobin, leastconn, source, got 'random'" },
       { path: 'lb/port', message: 'should be a port number 1-65535, got 70000' },
@@ -144,5 +144,68 @@ describe('resolve', () => {
       () => resolve({ hosts: [{ name: 'x', roles: ['lb'] }] } as StackConfig, opts),
       (err: unknown) => err instanceof ConfigError && err.issues.length === 3,
     );
+  });
+});
+
+describe('netns hosting in the model', () => {
+  const netns = { ...opts, defaultHosting: 'netns' as const };
+
+  it('GIVEN the default config as root THEN two LBs share a VIP, the client resolves the domain to it, HTTPS is on', () => {
+    const plan = resolve({}, netns);
+    assert.equal(plan.hosting, 'netns');
+    assert.deepEqual(
+      plan.hosts.map((h) => [h.name, h.address, h.namespace]),
+      [
+        ['lb-1', '10.77.0.11', 'tandem-foobar-lb-1'],
+        ['lb-2', '10.77.0.12', 'tandem-foobar-lb-2'],
+        ['server-1', '10.77.0.13', 'tandem-foobar-server-1'],
+        ['server-2', '10.77.0.14', 'tandem-foobar-server-2'],
+      ],
+    );
+    assert.equal(plan.lb.vip, '10.77.0.10');
+    assert.equal(plan.client?.address, '10.77.0.2');
+    assert.equal(plan.network.bridgeAddress, '10.77.0.1');
+    assert.ok(plan.hosts.every((h) => (h.link?.length ?? 99) <= 15), 'interface names fit IFNAMSIZ');
+    assert.equal(plan.url, 'https://www.foobar.com/');
+    assert.deepEqual(plan.lb.vrrp?.priorities, { 'lb-1': 150, 'lb-2': 100 });
+    assert.equal(plan.lb.vrrp?.preempt, false);
+    assert.deepEqual(
+      plan.dns.records.filter((r) => r.address === '10.77.0.10').map((r) => r.name),
+      ['foobar.com', 'www.foobar.com'],
+    );
+    assert.ok(plan.services.some((s) => s.id === 'lb-2/keepalived' && s.after.includes('lb-2/haproxy')));
+    assert.ok(plan.services.some((s) => s.id === 'client/dnsmasq'));
+    assert.equal(plan.firewall.enabled, true);
+  });
+
+  it('rejects what each hosting cannot do, naming the path', () => {
+    assert.deepEqual(
+      validateConfig({ hosting: 'netns', network: { subnet: '127.9.0.0/24', vip: '10.1.1.1' } }).map((i) => i.path),
+      ['network/subnet', 'network/vip'],
+    );
+    assert.deepEqual(
+      validateConfig({ hosting: 'loopback', network: { vip: '127.60.0.10' }, firewall: { sshFrom: ['10.0.0.0/8'] } }).map(
+        (i) => i.message,
+      ),
+      [
+        'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)',
+        'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)',
+      ],
+    );
+    assert.deepEqual(validateConfig({ tls: { cert: 'site.crt' } }), [
+      { path: 'tls/key', message: 'cert and key go together: give both or neither' },
+    ]);
+    const twoLbs = {
+      hosts: [
+        { name: 'lb-1', roles: ['lb'] },
+        { name: 'lb-2', roles: ['lb'] },
+        { name: 's', roles: ['web', 'app', 'db'] },
+      ],
+      database: { primary: 's' },
+    } as StackConfig;
+    assert.deepEqual(validateConfig({ ...twoLbs, hosting: 'loopback' }), [
+      { path: 'hosts', message: 'more than one load balancer needs a floating IP: use netns hosting' },
+    ]);
+    assert.deepEqual(validateConfig({ ...twoLbs, hosting: 'netns' }), []);
   });
 });

@@ -1,0 +1,210 @@
+/**
+ * The checker: pure functions over a recorded history and the final database state.
+ * Finds failed requests by kind, acknowledged writes missing afterwards (lost),
+ * writes applied twice (duplicated), read-your-writes violations, the outage window
+ * and recovery time, and moments when two databases accepted writes at once.
+ */
+import type { DbSample, History, LbSample, Op, OpKind } from './history.ts';
+import { idOfBody, OP_KINDS } from './history.ts';
+
+export interface KindCounts {
+  readonly total: number;
+  readonly ok: number;
+  readonly failed: number;
+}
+
+export interface Window {
+  /** ms since the run started. */
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+export interface CheckResult {
+  readonly ops: number;
+  readonly failed: number;
+  readonly byKind: Readonly<Record<OpKind, KindCounts>>;
+  /** The first few failures, for the report. */
+  readonly sampleFailures: readonly (Op & { readonly atMs: number })[];
+  readonly writes: {
+    readonly acknowledged: number;
+    /** Not acknowledged (error status, timeout, reset): may or may not have been applied. */
+    readonly indeterminate: number;
+    /** Of those, how many the final state holds. */
+    readonly indeterminateApplied: number;
+    /** Acknowledged, yet missing from the final state. */
+    readonly lost: readonly string[];
+    /** Present more than once in the final state. */
+    readonly duplicated: readonly string[];
+    /** Retried once with the same id after the first try failed (see load.ts). */
+    readonly retried: number;
+  };
+  /** read-own operations that did not find the write acknowledged just before. */
+  readonly rywViolations: readonly string[];
+  /** First to last failure (by start time); null when nothing failed. */
+  readonly outage: (Window & { readonly durationMs: number }) | null;
+  /**
+   * From the first fault until every kind of request worked again (per kind: the first
+   * success after its last failure). 0 when nothing failed; null when some kind was
+   * still failing at the end (never recovered).
+   */
+  readonly recoveryMs: number | null;
+  /** Same, for writes alone: when writes worked again after the fault. */
+  readonly writeRecoveryMs: number | null;
+  /** Intervals when two or more databases were up with read_only = 0. */
+  readonly writableOverlaps: readonly (Window & { readonly hosts: readonly string[] })[];
+  /** The final state could not be read: lost/duplicated are unknown. */
+  readonly finalStateError?: string;
+}
+
+const isFailure = (op: Op) => op.outcome !== 'ok';
+
+export function countByKind(ops: readonly Op[]): Record<OpKind, KindCounts> {
+  const out = {} as Record<OpKind, KindCounts>;
+  for (const kind of OP_KINDS) {
+    const of = ops.filter((o) => o.kind === kind);
+    const failed = of.filter(isFailure).length;
+    out[kind] = { total: of.length, ok: of.length - failed, failed };
+  }
+  return out;
+}
+
+/** First to last failed operation, by start time; null when none failed. */
+export function outageWindow(ops: readonly Op[], t0: number): CheckResult['outage'] {
+  const failed = ops.filter(isFailure);
+  if (failed.length === 0) return null;
+  const from = Math.min(...failed.map((o) => o.start));
+  const to = Math.max(...failed.map((o) => o.start));
+  return { fromMs: from - t0, toMs: to - t0, durationMs: to - from };
+}
+
+/**
+ * From `faultAt` to the end of the first successful operation started after the last
+ * failure. 0 when none failed after the fault; null when none succeeded after the last.
+ */
+export function recoveryTime(ops: readonly Op[], faultAt: number | undefined): number | null {
+  if (faultAt === undefined) return 0;
+  const failures = ops.filter((o) => isFailure(o) && o.end >= faultAt);
+  if (failures.length === 0) return 0;
+  const lastFailure = Math.max(...failures.map((o) => o.start));
+  const after = ops.filter((o) => o.outcome === 'ok' && o.start > lastFailure);
+  if (after.length === 0) return null;
+  return Math.max(0, Math.min(...after.map((o) => o.end)) - faultAt);
+}
+
+/**
+ * Recovery of the whole workload: the slowest kind's recovery, so that reads that kept
+ * working cannot hide writes that never came back (null when any kind did not recover).
+ */
+export function recoveryOfEveryKind(ops: readonly Op[], faultAt: number | undefined): number | null {
+  let worst = 0;
+  for (const kind of OP_KINDS) {
+    const r = recoveryTime(
+      ops.filter((o) => o.kind === kind),
+      faultAt,
+    );
+    if (r === null) return null;
+    worst = Math.max(worst, r);
+  }
+  return worst;
+}
+
+export function lostAndDuplicated(
+  ops: readonly Op[],
+  runId: string,
+  posts: readonly { uid: string; body: string }[],
+): { lost: string[]; duplicated: string[]; indeterminateApplied: number } {
+  const copies = new Map<string, number>();
+  for (const p of posts) {
+    const id = idOfBody(runId, p.body);
+    if (id !== undefined) copies.set(id, (copies.get(id) ?? 0) + 1);
+  }
+  const writes = ops.filter((o) => o.kind === 'write' && o.id !== undefined);
+  const lost = writes.filter((o) => o.outcome === 'ok' && !copies.has(o.id!)).map((o) => o.id!);
+  const duplicated = [...copies].filter(([, n]) => n > 1).map(([id]) => id);
+  const indeterminateApplied = writes.filter((o) => o.outcome !== 'ok' && copies.has(o.id!)).length;
+  return { lost, duplicated, indeterminateApplied };
+}
+
+/** A read-back that answered "not found" (or another post) after its write was acknowledged. */
+export function rywViolations(ops: readonly Op[]): string[] {
+  const acked = new Set(ops.filter((o) => o.kind === 'write' && o.outcome === 'ok').map((o) => o.id));
+  return ops
+    .filter((o) => o.kind === 'read-own' && acked.has(o.id) && o.outcome === 'fail' && o.status === 404)
+    .map((o) => o.id!);
+}
+
+/**
+ * Intervals when two or more databases were writable (up, read_only = 0). Each host's
+ * sample holds until its next sample; a host not yet sampled counts as unknown (not writable).
+ */
+export function writableOverlaps(samples: readonly DbSample[], t0: number): CheckResult['writableOverlaps'] {
+  const sorted = [...samples].sort((a, b) => a.at - b.at);
+  const writable = new Map<string, boolean>();
+  const out: { fromMs: number; toMs: number; hosts: string[] }[] = [];
+  let open: { from: number; hosts: Set<string> } | undefined;
+  for (const s of sorted) {
+    writable.set(s.host, s.up && s.readOnly === false);
+    const now = [...writable].filter(([, w]) => w).map(([h]) => h);
+    if (now.length >= 2) {
+      if (!open) open = { from: s.at, hosts: new Set(now) };
+      else for (const h of now) open.hosts.add(h);
+    } else if (open) {
+      out.push({ fromMs: open.from - t0, toMs: s.at - t0, hosts: [...open.hosts].sort() });
+      open = undefined;
+    }
+  }
+  if (open) {
+    const last = sorted[sorted.length - 1]!;
+    out.push({ fromMs: open.from - t0, toMs: last.at - t0, hosts: [...open.hosts].sort() });
+  }
+  return out;
+}
+
+/**
+ * When the load balancer first reported `server` down (DOWN or MAINT) at or after
+ * `after`; undefined when it never did.
+ */
+export function markedDownAt(samples: readonly LbSample[], server: string, after: number): number | undefined {
+  return samples
+    .filter((s) => s.server === server && s.at >= after && /^(DOWN|MAINT)/.test(s.status))
+    .map((s) => s.at)
+    .sort((a, b) => a - b)[0];
+}
+
+/** Failed operations that started at or after `t`. */
+export function failedSince(ops: readonly Op[], t: number): Op[] {
+  return ops.filter((o) => isFailure(o) && o.start >= t);
+}
+
+export function check(history: History): CheckResult {
+  const t0 = history.startedAt;
+  const { ops } = history;
+  const faultAt = history.faults.length > 0 ? Math.min(...history.faults.map((f) => f.at)) : undefined;
+  const failures = ops.filter(isFailure).sort((a, b) => a.start - b.start);
+  const final = history.final;
+  const finalOk = final !== undefined && final.error === undefined;
+  const { lost, duplicated, indeterminateApplied } = finalOk
+    ? lostAndDuplicated(ops, history.runId, final.posts)
+    : { lost: [], duplicated: [], indeterminateApplied: 0 };
+  const writes = ops.filter((o) => o.kind === 'write');
+  return {
+    ops: ops.length,
+    failed: failures.length,
+    byKind: countByKind(ops),
+    sampleFailures: failures.slice(0, 5).map((o) => ({ ...o, atMs: o.start - t0 })),
+    writes: {
+      acknowledged: writes.filter((o) => o.outcome === 'ok').length,
+      indeterminate: writes.filter((o) => o.outcome !== 'ok').length,
+      indeterminateApplied,
+      lost,
+      duplicated,
+      retried: writes.filter((o) => (o.attempts ?? 1) > 1).length,
+    },
+    rywViolations: rywViolations(ops),
+    outage: outageWindow(ops, t0),
+    recoveryMs: recoveryOfEveryKind(ops, faultAt),
+    writeRecoveryMs: recoveryTime(writes, faultAt),
+    writableOverlaps: writableOverlaps(history.dbSamples, t0),
+    ...(finalOk ? {} : { finalStateError: final?.error ?? 'the final state was not read' }),
+  };
+}

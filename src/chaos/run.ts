@@ -1,0 +1,215 @@
+/**
+ * Runs one scenario on a running stack: samplers and load start, the fault lands at
+ * its time (and is healed at its time, or after the load), everything is healed with
+ * `up()`, the final database state is read from the primary, and the checker judges
+ * the history against the scenario's promise.
+ */
+import type { Plan } from '../config/types.ts';
+import { TandemError } from '../errors.ts';
+import { dbPaths, lit, sql } from '../orchestrate/database.ts';
+import type { Emit } from '../orchestrate/events.ts';
+import { backendStates } from '../orchestrate/lb.ts';
+import { type CheckResult, check } from './checker.ts';
+import {
+  type ActiveFault,
+  chaosDir,
+  heal,
+  healAll,
+  inject,
+  networkFaultsSupported,
+  readActive,
+  unsupportedFault,
+} from './faults.ts';
+import type { FaultEvent, FinalState, HealEvent, History } from './history.ts';
+import { writeBody, writeHistory } from './history.ts';
+import { runLoad } from './load.ts';
+import { startSampling } from './samplers.ts';
+import type { Scenario } from './scenarios.ts';
+
+export type Verdict = 'kept' | 'broken' | 'unsupported';
+
+export interface ScenarioReport {
+  readonly scenario: string;
+  readonly description: string;
+  readonly promise: string;
+  readonly verdict: Verdict;
+  readonly reason: string;
+  /** Why this stack cannot keep the promise yet (an expected failure), if it cannot. */
+  readonly knownGap?: string;
+  readonly figures: Readonly<Record<string, number | string | null>>;
+  readonly check?: CheckResult;
+  readonly faults: readonly FaultEvent[];
+  readonly heals: readonly HealEvent[];
+  readonly historyFile?: string;
+  readonly durationMs: number;
+}
+
+export interface RunOptions {
+  readonly emit?: Emit;
+  /** Progress lines ("fault: kill server-1/app"). */
+  readonly log?: (line: string) => void;
+  /** Overrides the scenario's load duration (ms). */
+  readonly durationMs?: number;
+}
+
+const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+
+/** Refuses to start on a stack with faults still active or servers not all UP. */
+async function preflight(plan: Plan): Promise<void> {
+  const active = readActive(plan);
+  if (active.length > 0) {
+    throw new TandemError(
+      'TANDEM_STATE',
+      `${active.length} fault(s) still active (${active.map((f) => `${f.kind} ${f.target}`).join(', ')})`,
+      'run `tandem chaos heal` first',
+    );
+  }
+  const states = await backendStates(plan).catch(() => []);
+  const up = states.filter((s) => s.status.startsWith('UP') && s.check === 'L7OK');
+  const wanted = plan.lb.backends.length * plan.services.filter((s) => s.kind === 'haproxy').length;
+  if (up.length !== wanted) {
+    throw new TandemError(
+      'TANDEM_NOT_READY',
+      `the load balancer sees ${up.length} of ${wanted} servers UP: a chaos run needs the whole stack healthy`,
+      'run `tandem up` (or `tandem chaos heal`) and try again',
+    );
+  }
+}
+
+/** Every post this run wrote, read from the primary after healing. */
+async function readFinalState(plan: Plan, runId: string): Promise<FinalState> {
+  const from = plan.db.primary;
+  const text = `SELECT uid, body FROM \`${plan.db.name}\`.posts WHERE body LIKE ${lit(`${writeBody(runId, '')}%`)}`;
+  let error = '';
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const rows = await sql(dbPaths(plan, from), text, 10_000);
+      return { readAt: Date.now(), from, posts: rows.map((r) => ({ uid: r.uid ?? '', body: r.body ?? '' })) };
+    } catch (err) {
+      error = (err as Error).message;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  return { readAt: Date.now(), from, posts: [], error };
+}
+
+function unsupportedReport(plan: Plan, scenario: Scenario): ScenarioReport {
+  const kind = scenario.faults(plan)[0]?.kind ?? 'partition';
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    promise: scenario.promise,
+    verdict: 'unsupported',
+    reason: unsupportedFault(plan, kind).message,
+    figures: {},
+    faults: [],
+    heals: [],
+    durationMs: 0,
+  };
+}
+
+export async function runScenario(plan: Plan, scenario: Scenario, opts: RunOptions = {}): Promise<ScenarioReport> {
+  const log = opts.log ?? (() => {});
+  if (scenario.needsNetwork && !networkFaultsSupported(plan)) return unsupportedReport(plan, scenario);
+  await preflight(plan);
+  const specs = scenario.faults(plan);
+  const durationMs = opts.durationMs ?? scenario.durationMs;
+  const runId = `c${Date.now().toString(36)}`;
+  const startedAt = Date.now();
+  const sampling = startSampling(plan);
+  const abort = new AbortController();
+  log(`${scenario.name}: load for ${durationMs / 1000} s through ${plan.url} (run ${runId})`);
+  const load = runLoad({
+    url: plan.url,
+    host: plan.domain,
+    runId,
+    concurrency: 8,
+    durationMs,
+    maxOps: 50_000,
+    ratePerSec: scenario.ratePerSec ?? 300,
+    timeoutMs: 10_000,
+    retryWrites: true,
+    signal: abort.signal,
+  });
+  const faults: FaultEvent[] = [];
+  const heals: HealEvent[] = [];
+  const active: ActiveFault[] = [];
+  let ops: Awaited<typeof load>;
+  try {
+    await sleepUntil(startedAt + scenario.faultAtMs);
+    for (const spec of specs) {
+      const fault = inject(plan, spec);
+      active.push(fault);
+      faults.push({
+        id: fault.id,
+        kind: fault.kind,
+        target: fault.target,
+        at: fault.at,
+        pids: fault.processes.map((p) => p.pid),
+      });
+      log(
+        `  +${fault.at - startedAt} ms  ${fault.kind} ${fault.target} (pids ${fault.processes.map((p) => p.pid).join(' ')})`,
+      );
+    }
+    if (scenario.healAtMs !== null) {
+      await sleepUntil(startedAt + scenario.healAtMs);
+      for (const fault of active.splice(0)) {
+        const h = await heal(plan, fault, { emit: opts.emit });
+        heals.push(h);
+        log(`  +${h.at - startedAt} ms  healed ${fault.kind} ${fault.target}: ${h.detail}`);
+      }
+    }
+    ops = await load;
+  } catch (err) {
+    // Stop the load, then put the stack back before reporting the error.
+    abort.abort();
+    await load;
+    await sampling.stop();
+    await healAll(plan, { emit: opts.emit }).catch(() => {});
+    throw err;
+  }
+  await sampling.stop();
+  const endedAt = Date.now();
+  // Whatever is still broken comes back now: `up()` restores the declared state.
+  const healStart = Date.now();
+  const healed = await healAll(plan, { emit: opts.emit });
+  for (const h of healed) heals.push(h);
+  log(`  +${Date.now() - startedAt} ms  stack healed (tandem up, ${Date.now() - healStart} ms)`);
+  const final = await readFinalState(plan, runId);
+  const history: History = {
+    scenario: scenario.name,
+    runId,
+    startedAt,
+    endedAt,
+    ops,
+    faults,
+    heals,
+    dbSamples: sampling.dbSamples,
+    lbSamples: sampling.lbSamples,
+    final,
+  };
+  const result = check(history);
+  const faultAt = faults[0]?.at ?? startedAt;
+  const verdict = scenario.judge({ check: result, history, faultAt, plan });
+  const knownGap = scenario.knownGap?.(plan);
+  const report: ScenarioReport = {
+    scenario: scenario.name,
+    description: scenario.description,
+    promise: scenario.promise,
+    verdict: verdict.kept ? 'kept' : 'broken',
+    reason: verdict.reason,
+    ...(knownGap ? { knownGap } : {}),
+    figures: verdict.figures,
+    check: result,
+    faults,
+    heals,
+    durationMs: endedAt - startedAt,
+  };
+  const historyFile = writeHistory(chaosDir(plan), history, {
+    verdict: report.verdict,
+    reason: report.reason,
+    figures: report.figures,
+    check: result,
+  });
+  return { ...report, historyFile };
+}

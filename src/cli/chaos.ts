@@ -1,0 +1,178 @@
+/**
+ * `tandem chaos`: run a named scenario under a recorded load and judge its promise,
+ * or inject and heal faults by hand.
+ */
+import {
+  FAULT_KINDS,
+  type FaultKind,
+  heal,
+  healAll,
+  inject,
+  readActive,
+  renderMatrix,
+  renderScenarioReport,
+  runScenario,
+  SCENARIOS,
+  type ScenarioReport,
+  scenarioNamed,
+  targetNames,
+} from '../chaos/index.ts';
+import type { Plan } from '../config/types.ts';
+import { TandemError } from '../errors.ts';
+import type { StackEvent } from '../orchestrate/events.ts';
+import { loadPlan } from '../orchestrate/load.ts';
+import { formatEvent } from './format.ts';
+
+export const CHAOS_USAGE = `usage: tandem chaos <command> [--config tandem.config.ts] [--json]
+
+  run <scenario>|all     run a scenario under a recorded load, heal, check, report;
+                         exits 1 unless every promise was kept  [--duration <seconds>]
+  list                   the scenarios and their promises
+  kill <target>          kill -9 the target's engines (their supervisors restart them)
+  kill-host <target>     kill every engine of the target and its supervisor: down until heal
+  pause <target>         SIGSTOP the target's engines (whole process trees)
+  resume [<target>]      SIGCONT what pause stopped
+  partition <target>     cut the target off (netns hosting only)
+  slow-link <target>     delay the target's link (netns hosting only)
+  heal                   undo every active fault and bring the stack back (tandem up)
+  active                 the faults injected and not yet healed
+
+  targets: server-1, server-1/app, server-1/nginx, lb-1/haproxy, db:primary, db:replica
+`;
+
+type Out = (text: string) => void;
+
+function parse(args: readonly string[]): { positional: string[]; durationMs?: number } {
+  const positional: string[] = [];
+  let durationMs: number | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--duration') {
+      const v = Number(args[++i]);
+      if (!Number.isFinite(v) || v <= 0)
+        throw new TandemError('TANDEM_USAGE', '--duration needs a number of seconds', CHAOS_USAGE);
+      durationMs = v * 1000;
+    } else if (a.startsWith('-')) throw new TandemError('TANDEM_USAGE', `unknown option ${a}`, CHAOS_USAGE);
+    else positional.push(a);
+  }
+  return { positional, ...(durationMs ? { durationMs } : {}) };
+}
+
+function emitter(json: boolean, out: Out): (e: StackEvent) => void {
+  // While healing, only what `up` actually changed is worth a line.
+  return json
+    ? () => {}
+    : (e) => {
+        if (e.kind === 'step' && e.status === 'done' && !e.changed) return;
+        const line = formatEvent(e);
+        if (line) out(`  ${line}`);
+      };
+}
+
+async function run(
+  plan: Plan,
+  names: string[],
+  durationMs: number | undefined,
+  json: boolean,
+  out: Out,
+): Promise<number> {
+  const wanted = names[0] === 'all' ? SCENARIOS : names.map((n) => scenarioNamed(n));
+  const unknown = names.filter((n, i) => n !== 'all' && !wanted[i]);
+  if (names.length === 0 || unknown.length > 0) {
+    throw new TandemError(
+      'TANDEM_USAGE',
+      names.length === 0 ? 'which scenario?' : `no scenario ${unknown.join(', ')}`,
+      `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}, all`,
+    );
+  }
+  const reports: ScenarioReport[] = [];
+  for (const scenario of wanted) {
+    const report = await runScenario(plan, scenario!, {
+      emit: emitter(json, out),
+      log: json ? undefined : out,
+      ...(durationMs ? { durationMs } : {}),
+    });
+    reports.push(report);
+    if (!json) out(`\n${renderScenarioReport(report)}\n`);
+  }
+  if (json) out(JSON.stringify(reports.length === 1 && names[0] !== 'all' ? reports[0] : reports, null, 2));
+  else if (reports.length > 1) out(renderMatrix(reports));
+  return reports.every((r) => r.verdict === 'kept') ? 0 : 1;
+}
+
+export async function runChaos(args: string[], opts: { config: string; json: boolean }, out: Out): Promise<number> {
+  const { positional, durationMs } = parse(args);
+  const [command, ...rest] = positional;
+  if (command === undefined || command === 'help') {
+    out(CHAOS_USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === 'list') {
+    if (opts.json)
+      out(
+        JSON.stringify(
+          SCENARIOS.map(({ name, description, promise }) => ({ name, description, promise })),
+          null,
+          2,
+        ),
+      );
+    else for (const s of SCENARIOS) out(`${s.name.padEnd(22)} ${s.promise}\n${''.padEnd(22)} ${s.description}`);
+    return 0;
+  }
+  const plan = await loadPlan(opts.config, { createSecrets: false });
+  const emit = emitter(opts.json, out);
+  switch (command) {
+    case 'run':
+      return run(plan, rest, durationMs, opts.json, out);
+    case 'heal': {
+      const records = await healAll(plan, { emit });
+      out(
+        opts.json ? JSON.stringify({ healed: records }) : `tandem: healed ${records.length} fault(s); the stack is up.`,
+      );
+      return 0;
+    }
+    case 'active': {
+      const active = readActive(plan);
+      if (opts.json) out(JSON.stringify(active, null, 2));
+      else if (active.length === 0) out('no active faults');
+      else
+        for (const f of active)
+          out(
+            `${new Date(f.at).toISOString()}  ${f.kind} ${f.target}  pids ${f.processes.map((p) => p.pid).join(' ')}`,
+          );
+      return 0;
+    }
+    case 'resume': {
+      const paused = readActive(plan).filter(
+        (f) => f.kind === 'pause' && (rest[0] === undefined || f.target === rest[0]),
+      );
+      if (paused.length === 0)
+        throw new TandemError(
+          'TANDEM_STATE',
+          `nothing paused${rest[0] ? ` for ${rest[0]}` : ''}`,
+          'see `tandem chaos active`',
+        );
+      for (const f of paused) {
+        const h = await heal(plan, f, { emit });
+        out(opts.json ? JSON.stringify(h) : `tandem: ${f.target}: ${h.detail}`);
+      }
+      return 0;
+    }
+    default: {
+      if (!FAULT_KINDS.includes(command as FaultKind))
+        throw new TandemError('TANDEM_USAGE', `unknown chaos command '${command}'`, CHAOS_USAGE);
+      const target = rest[0];
+      if (!target)
+        throw new TandemError('TANDEM_USAGE', `${command} needs a target`, `targets: ${targetNames(plan).join(', ')}`);
+      const fault = inject(plan, { kind: command as FaultKind, target });
+      if (opts.json) out(JSON.stringify(fault));
+      else {
+        out(
+          `tandem: ${fault.kind} ${fault.target}: pids ${fault.processes.map((p) => `${p.pid} (${p.service})`).join(', ')}`,
+        );
+        out(fault.kind === 'kill' ? '  its supervisor restarts it' : '  undo with: tandem chaos heal');
+      }
+      return 0;
+    }
+  }
+}

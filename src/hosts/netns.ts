@@ -1,0 +1,186 @@
+/**
+ * netns hosting: every host is a Linux network namespace with one veth on a bridge in
+ * the root namespace; a `client` namespace plays the internet. The bridge gets an
+ * address in the subnet *before anything else*, so the root namespace has a connected
+ * route for the subnet and never sends its traffic out of the machine.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Plan, PlanHost } from '../config/types.ts';
+import { TandemError } from '../errors.ts';
+import { run } from './process.ts';
+
+const IP = '/usr/sbin/ip';
+
+/** argv that runs `argv` inside the host's namespace (pure). `ip netns exec` execs: the PID stays. */
+export function inNamespace(host: Pick<PlanHost, 'namespace'>, argv: readonly string[]): string[] {
+  return host.namespace ? [IP, 'netns', 'exec', host.namespace, ...argv] : [...argv];
+}
+
+/** Every namespace host of the plan, the client included. */
+export function namespaceHosts(plan: Plan): PlanHost[] {
+  return [...plan.hosts, ...(plan.client ? [plan.client] : [])].filter((h) => h.namespace);
+}
+
+async function ip(args: string[], allowFail = false): Promise<string> {
+  try {
+    return (await run([IP, ...args], { timeoutMs: 10_000 })).stdout;
+  } catch (err) {
+    if (allowFail) return '';
+    throw err;
+  }
+}
+
+export async function listNamespaces(): Promise<string[]> {
+  const out = await ip(['netns', 'list'], true);
+  return out
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter(Boolean);
+}
+
+async function linkExists(name: string, namespace?: string): Promise<boolean> {
+  const args = namespace ? ['-n', namespace, 'link', 'show', name] : ['link', 'show', name];
+  try {
+    await run([IP, ...args], { timeoutMs: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses a subnet that the root namespace already routes somewhere other than this
+ * stack's bridge (another network, another stack): using it would send traffic there.
+ */
+export async function checkSubnetFree(plan: Plan): Promise<void> {
+  const out = await ip(['-4', 'route', 'show', 'to', 'match', plan.network.subnet.split('/')[0]!]);
+  const clash = out
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('default'))
+    .filter((l) => !l.includes(`dev ${plan.network.bridge} `) && !l.endsWith(`dev ${plan.network.bridge}`));
+  if (clash.length > 0) {
+    throw new TandemError(
+      'TANDEM_ADDRESS_IN_USE',
+      `the subnet ${plan.network.subnet} is already routed on this machine: ${clash.join('; ')}`,
+      'choose another network.subnet in tandem.config.ts (a private range nothing else uses)',
+    );
+  }
+}
+
+/** Per-namespace resolv.conf: `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf. */
+export function resolvConfPath(namespace: string): string {
+  return path.join('/etc/netns', namespace, 'resolv.conf');
+}
+
+/** Creates (or repairs) bridge, namespaces, veths and addresses. Returns true when anything changed. */
+export async function ensureNetwork(plan: Plan): Promise<boolean> {
+  const { bridge, bridgeAddress, prefixLength, hostInterface } = plan.network;
+  if (!bridge || !bridgeAddress) return false;
+  let changed = false;
+  if (!(await linkExists(bridge))) {
+    await checkSubnetFree(plan);
+    await ip(['link', 'add', bridge, 'type', 'bridge']);
+    changed = true;
+  }
+  // First the bridge's address: from here on the subnet is a connected route here.
+  await ip(['addr', 'replace', `${bridgeAddress}/${prefixLength}`, 'dev', bridge]);
+  await ip(['link', 'set', bridge, 'up']);
+  const existing = new Set(await listNamespaces());
+  for (const host of namespaceHosts(plan)) {
+    const ns = host.namespace!;
+    const link = host.link!;
+    if (!existing.has(ns)) {
+      await ip(['netns', 'add', ns]);
+      changed = true;
+    }
+    if (!(await linkExists(hostInterface, ns))) {
+      // A half-made pair from a crashed run: remove its root end first.
+      if (await linkExists(link)) await ip(['link', 'del', link]);
+      await ip(['link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`]);
+      await ip(['link', 'set', `${link}p`, 'netns', ns]);
+      await ip(['-n', ns, 'link', 'set', `${link}p`, 'name', hostInterface]);
+      changed = true;
+    }
+    await ip(['link', 'set', link, 'master', bridge, 'up']);
+    await ip(['-n', ns, 'addr', 'replace', `${host.address}/${prefixLength}`, 'dev', hostInterface]);
+    await ip(['-n', ns, 'link', 'set', hostInterface, 'up']);
+    await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+    if (host.roles.includes('lb')) {
+      // The backup LB's HAProxy binds the VIP before it owns it.
+      await run(inNamespace(host, ['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1']));
+    }
+  }
+  if (plan.client?.namespace && plan.dns.enabled) {
+    const file = resolvConfPath(plan.client.namespace);
+    const content = `# written by tandem: the client resolves through the stack's dnsmasq\nnameserver ${plan.client.address}\n`;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== content) fs.writeFileSync(file, content);
+  }
+  return changed;
+}
+
+/** Removes namespaces (their veth ends go with them), the bridge and the resolv.conf folder. */
+export async function teardownNetwork(plan: Plan): Promise<boolean> {
+  const { bridge } = plan.network;
+  if (!bridge) return false;
+  let changed = false;
+  const existing = new Set(await listNamespaces());
+  for (const host of namespaceHosts(plan)) {
+    if (existing.has(host.namespace!)) {
+      await ip(['netns', 'del', host.namespace!]);
+      changed = true;
+    }
+    if (await linkExists(host.link!)) await ip(['link', 'del', host.link!], true);
+  }
+  if (await linkExists(bridge)) {
+    await ip(['link', 'del', bridge]);
+    changed = true;
+  }
+  if (plan.client?.namespace) {
+    fs.rmSync(path.dirname(resolvConfPath(plan.client.namespace)), { recursive: true, force: true });
+  }
+  return changed;
+}
+
+/** Takes a host's link down (host death) or up again. */
+export async function setLink(host: PlanHost, up: boolean): Promise<void> {
+  if (!host.link) throw new TandemError('TANDEM_USAGE', `${host.name} has no link: cutting links needs netns hosting`);
+  await ip(['link', 'set', host.link, up ? 'up' : 'down']);
+}
+
+/** Which namespace host currently has `address` configured (the VIP holder). */
+export async function holderOf(plan: Plan, address: string, candidates: readonly PlanHost[]): Promise<string | undefined> {
+  for (const host of candidates) {
+    if (!host.namespace) continue;
+    const out = await ip(['-n', host.namespace, '-4', '-o', 'addr', 'show', 'dev', plan.network.hostInterface], true);
+    if (out.includes(` ${address}/`)) return host.name;
+  }
+  return undefined;
+}
+
+/** HTTP status of a GET made from inside the host (0 when nothing answered). */
+export async function httpStatusFrom(
+  host: PlanHost,
+  url: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 1000,
+): Promise<number> {
+  const argv = inNamespace(host, [
+    'curl',
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--max-time',
+    String(timeoutMs / 1000),
+    ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]),
+    url,
+  ]);
+  try {
+    return Number((await run(argv, { timeoutMs: timeoutMs + 2000 })).stdout.trim()) || 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,23 @@
+/** netns: one default-drop nftables ruleset per host, derived from the Plan. */
+import fs from 'node:fs';
+import { hostPaths } from '../config/paths.ts';
+import type { Plan, PlanHost } from '../config/types.ts';
+import { nftablesEngine } from '../engines/nftables.ts';
+import { inNamespace } from '../hosts/netns.ts';
+import { run } from '../hosts/process.ts';
+import { renderNftables } from '../render/nftables.ts';
+
+/** Checks and applies the host's ruleset inside its namespace. True when it changed. */
+export async function applyFirewall(plan: Plan, host: PlanHost): Promise<boolean> {
+  const file = hostPaths(host).firewall;
+  const content = renderNftables(plan, host.name);
+  const loaded = await run(inNamespace(host, nftablesEngine.listCommand()))
+    .then(() => true)
+    .catch(() => false);
+  if (loaded && fs.existsSync(file) && fs.readFileSync(file, 'utf8') === content) return false;
+  fs.mkdirSync(host.dir, { recursive: true });
+  fs.writeFileSync(file, content);
+  await run(inNamespace(host, nftablesEngine.checkCommand(file)));
+  await run(inNamespace(host, nftablesEngine.applyCommand(file)));
+  return true;
+}

@@ -1,0 +1,158 @@
+/**
+ * One nftables ruleset per host (netns hosting), derived from the Plan: input and
+ * forward drop by default; a host accepts replies, its own loopback traffic, ping, and
+ * only the flows its roles need. `firewallRules()` is the structured list (`tandem plan`
+ * shows it, tests read it); `renderNftables()` turns it into the file `nft -f` loads.
+ *
+ * IPv4 only: the stack uses no IPv6, and an `inet` table with `policy drop` drops it.
+ * ARP is another family (`arp`), untouched: gratuitous ARPs for the VIP pass.
+ */
+import { hostOf } from '../config/resolve.ts';
+import type { Plan, PlanHost } from '../config/types.ts';
+import { HAPROXY_METRICS_PORT } from './haproxy.ts';
+import { header, lbAddresses } from './service.ts';
+
+/** The table tandem owns in every namespace (`nft list table inet tandem`). */
+export const NFT_FAMILY = 'inet';
+export const NFT_TABLE = 'tandem';
+
+const SSH_PORT = 22;
+
+/** One `accept` rule of a host's input chain. */
+export interface FirewallRule {
+  /** What the rule lets in and why, e.g. `web: from load balancers`. */
+  readonly comment: string;
+  readonly protocol: 'tcp' | 'udp' | 'vrrp';
+  /** Destination ports (tcp and udp only). */
+  readonly ports: readonly number[];
+  /** Source addresses or subnets; `undefined`: anyone. Never empty (such a rule is left out). */
+  readonly from?: readonly string[];
+  /** Destination addresses on this host; `undefined`: any of them. */
+  readonly to?: readonly string[];
+}
+
+const addressesOf = (hosts: readonly PlanHost[]) => hosts.map((h) => h.address);
+
+/**
+ * The accept rules of `hostName` beyond the fixed ones every host has (replies,
+ * loopback, ping). Local traffic (nginx → the app on the same host, the app → its own
+ * MariaDB) arrives over `lo` and needs no rule, so a host never lists itself.
+ */
+export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
+  const host = hostOf(plan, hostName);
+  const others = (role: PlanHost['roles'][number]) =>
+    plan.hosts.filter((h) => h.roles.includes(role) && h.name !== host.name);
+  const rules: FirewallRule[] = [];
+  const add = (rule: FirewallRule) => {
+    if (rule.from?.length !== 0) rules.push(rule);
+  };
+  const has = (role: PlanHost['roles'][number]) => host.roles.includes(role);
+  const { lb } = plan;
+
+  if (has('lb')) {
+    const publicAddresses = [...(lb.vip ? [lb.vip] : []), ...(lb.bindHostAddresses || !lb.vip ? [host.address] : [])];
+    const ports = plan.tls.enabled ? [lb.port, lb.httpsPort] : [lb.port];
+    add({
+      comment: `lb: ${plan.tls.enabled ? 'HTTP and HTTPS' : 'HTTP'} from anyone`,
+      protocol: 'tcp',
+      ports,
+      to: publicAddresses,
+    });
+    if (lb.vrrp) add({ comment: 'lb: VRRP from the peer load balancer', protocol: 'vrrp', ports: [], from: addressesOf(others('lb')) });
+    // The stats page and /metrics: for tandem itself (the root namespace, behind the
+    // bridge address) until a monitor host exists; then from the monitor as well.
+    if (plan.network.bridgeAddress) {
+      add({
+        comment: 'lb: stats and metrics from tandem (root namespace)',
+        protocol: 'tcp',
+        ports: [HAPROXY_METRICS_PORT],
+        from: [plan.network.bridgeAddress],
+        to: [host.address],
+      });
+    }
+  }
+  if (has('web')) {
+    add({ comment: 'web: from load balancers', protocol: 'tcp', ports: [plan.web.port], from: lbAddresses(plan) });
+  }
+  if (has('app')) {
+    const webs = plan.hosts.filter(
+      (h) => h.name !== host.name && (plan.web.upstreams[h.name] ?? []).some((u) => u.address === host.address),
+    );
+    add({ comment: 'app: from the web servers that proxy to it', protocol: 'tcp', ports: [plan.app.port], from: addressesOf(webs) });
+  }
+  if (has('db')) {
+    add({ comment: 'db: from app hosts', protocol: 'tcp', ports: [plan.db.port], from: addressesOf(others('app')) });
+    add({ comment: 'db: replication between database hosts', protocol: 'tcp', ports: [plan.db.port], from: addressesOf(others('db')) });
+  }
+  if (plan.firewall.sshFrom.length > 0) {
+    add({ comment: 'ssh: from firewall.sshFrom', protocol: 'tcp', ports: [SSH_PORT], from: plan.firewall.sshFrom });
+  }
+  return rules;
+}
+
+/** `{ a, b }` for several values, `a` for one. */
+function set(values: readonly (string | number)[]): string {
+  return values.length === 1 ? String(values[0]) : `{ ${values.join(', ')} }`;
+}
+
+const isV6 = (address: string) => address.includes(':');
+
+/** The nft statements of one rule: one per address family that its addresses use. */
+function ruleLines(rule: FirewallRule): string[] {
+  const families = new Set([...(rule.from ?? []), ...(rule.to ?? [])].map((a) => (isV6(a) ? 'ip6' : 'ip')));
+  if (families.size === 0) families.add('ip');
+  const lines: string[] = [];
+  for (const family of families) {
+    const pick = (list: readonly string[] | undefined) => list?.filter((a) => (family === 'ip6') === isV6(a));
+    const from = pick(rule.from);
+    const to = pick(rule.to);
+    // An address list with nothing of this family would mean "anyone": skip instead.
+    if ((rule.from && from!.length === 0) || (rule.to && to!.length === 0)) continue;
+    const parts = [
+      ...(from ? [`${family} saddr ${set(from)}`] : []),
+      ...(to ? [`${family} daddr ${set(to)}`] : []),
+      ...(rule.protocol === 'vrrp'
+        ? [family === 'ip' ? 'ip protocol vrrp' : 'meta l4proto vrrp']
+        : // Without an address match the family still has to be pinned: IPv4 only.
+          [...(from || to ? [] : ['meta nfproto ipv4']), `${rule.protocol} dport ${set(rule.ports)}`]),
+      'accept',
+      `comment ${JSON.stringify(rule.comment)}`,
+    ];
+    lines.push(`        ${parts.join(' ')}`);
+  }
+  return lines;
+}
+
+/** The ruleset file of `hostName`; loading it twice with `nft -f` leaves one copy. */
+export function renderNftables(plan: Plan, hostName: string): string {
+  const host = hostOf(plan, hostName);
+  const lines = [
+    header('#', `nftables for ${host.name} (${host.address}) of stack ${plan.name}`),
+    // One transaction: create the table if missing, delete it, define it afresh. The
+    // first load and every later one give the same ruleset, with no window in between.
+    `table ${NFT_FAMILY} ${NFT_TABLE}`,
+    `delete table ${NFT_FAMILY} ${NFT_TABLE}`,
+    '',
+    `table ${NFT_FAMILY} ${NFT_TABLE} {`,
+    '    chain input {',
+    '        type filter hook input priority filter; policy drop;',
+    '        ct state established,related accept comment "replies to connections this host made"',
+    '        ct state invalid drop comment "packets no connection explains"',
+    '        iif "lo" accept comment "local traffic: nginx to its app, the app to its MariaDB, probes inside the host"',
+    '        icmp type echo-request accept comment "ping"',
+    ...firewallRules(plan, hostName).flatMap(ruleLines),
+    '    }',
+    '',
+    // No host routes for another: nothing is forwarded.
+    '    chain forward {',
+    '        type filter hook forward priority filter; policy drop;',
+    '    }',
+    '',
+    '    chain output {',
+    '        type filter hook output priority filter; policy accept;',
+    '    }',
+    '}',
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,114 @@
+/**
+ * `tandem chaos` on one real stack (loopback hosts, real engines), through the CLI:
+ * each scenario injects its fault under a recorded load, heals, and judges its promise.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { ScenarioReport } from '../../src/chaos/run.ts';
+import { TestStack } from '../support/stack.ts';
+
+const stack = new TestStack('chaos', { name: 'chaos', network: { subnet: '127.67.0.0/24' } });
+
+async function scenario(name: string): Promise<{ code: number; report: ScenarioReport; stderr: string }> {
+  const r = await stack.run('chaos', 'run', name, '--json');
+  let report: ScenarioReport;
+  try {
+    report = JSON.parse(r.stdout) as ScenarioReport;
+  } catch {
+    throw new Error(`chaos run ${name} printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return { code: r.code, report, stderr: r.stderr };
+}
+
+/** A scenario's whole story, for assertion messages. */
+const story = (r: ScenarioReport) =>
+  `${r.scenario}: ${r.verdict} — ${r.reason}\n${JSON.stringify({ figures: r.figures, failures: r.check?.sampleFailures }, null, 2)}`;
+
+async function assertNoActiveFaults(): Promise<void> {
+  const r = await stack.run('chaos', 'active', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+}
+
+describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, () => {
+  before(() => stack.up());
+  after(() => stack.cleanup());
+
+  it('kill-app: kill -9 of one app under load fails 0 requests', async () => {
+    const { code, report } = await scenario('kill-app');
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.equal(report.check!.failed, 0, story(report));
+    assert.ok(report.check!.ops > 500, `only ${report.check!.ops} operations ran`);
+    assert.ok(report.check!.writes.acknowledged > 100);
+    assert.equal(report.faults.length, 1);
+    assert.ok(fs.existsSync(report.historyFile!), 'the history is written');
+    const lines = fs.readFileSync(report.historyFile!, 'utf8').trim().split('\n');
+    assert.ok(lines.some((l) => l.includes('"type":"fault"')) && lines.some((l) => l.includes('"type":"final"')));
+  });
+
+  it('kill-web: kill -9 of one nginx (master and workers) under load fails 0 requests', async () => {
+    const { code, report } = await scenario('kill-web');
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.ok(report.faults[0]!.pids.length >= 2, `nginx master and worker: ${report.faults[0]!.pids}`);
+  });
+
+  it('kill-db-replica: 0 failed requests and reads keep working while the replica is dead', async () => {
+    const { code, report } = await scenario('kill-db-replica');
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.ok(Number(report.figures.readsOkAfterFault) > 100, story(report));
+    await assertNoActiveFaults();
+  });
+
+  it('kill-server: no failed request after the LB marks the server down; reports how many failed before', async () => {
+    const { code, report } = await scenario('kill-server');
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.equal(report.figures.failedAfterMarkedDown, 0);
+    assert.equal(typeof report.figures.failedBeforeMarkedDown, 'number');
+    assert.ok(Number(report.figures.markedDownAfterMs) < 3000, story(report));
+    await assertNoActiveFaults();
+  });
+
+  // Expected to fail until database failover exists (its own issue): the run is real,
+  // and the test pins that the report says "broken", honestly, with the known gap.
+  it('kill-db-primary runs and reports its promise broken (expected to fail until DB failover)', async () => {
+    const { code, report } = await scenario('kill-db-primary');
+    assert.equal(report.verdict, 'broken', story(report));
+    assert.equal(code, 1);
+    assert.match(report.knownGap ?? '', /failover/);
+    assert.ok(Number(report.figures.failedWrites) > 0, story(report));
+    // Safety still holds: nothing acknowledged was lost, nothing doubled.
+    assert.deepEqual(report.check!.writes.lost, []);
+    assert.deepEqual(report.check!.writes.duplicated, []);
+    assert.deepEqual(report.check!.writableOverlaps, []);
+    await assertNoActiveFaults();
+  });
+
+  it('network scenarios say they are not supported on loopback instead of pretending', async () => {
+    const { code, report } = await scenario('partition-db-primary');
+    assert.equal(report.verdict, 'unsupported');
+    assert.equal(code, 1);
+    assert.match(report.reason, /partition needs netns hosting/);
+    const r = await stack.run('chaos', 'slow-link', 'server-1');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /slow-link needs netns hosting/);
+  });
+
+  it('hands-on: pause a target, see it active, heal it from another process', async () => {
+    const paused = await stack.run('chaos', 'pause', 'server-1/app', '--json');
+    assert.equal(paused.code, 0, paused.stderr);
+    const fault = JSON.parse(paused.stdout) as { processes: { pid: number }[] };
+    const pid = fault.processes[0]!.pid;
+    assert.match(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'), /^\d+ \(.*\) T /, 'stopped');
+    const active = await stack.run('chaos', 'active', '--json');
+    assert.equal((JSON.parse(active.stdout) as unknown[]).length, 1);
+    const healed = await stack.run('chaos', 'heal');
+    assert.equal(healed.code, 0, healed.stderr);
+    assert.doesNotMatch(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'), /^\d+ \(.*\) T /, 'running again');
+    await assertNoActiveFaults();
+  });
+});

@@ -1,0 +1,236 @@
+/** The chaos checker on hand-made histories: it must catch each kind of violation. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { check, markedDownAt, recoveryTime, writableOverlaps } from '../../src/chaos/checker.ts';
+import type { DbSample, History, Op } from '../../src/chaos/history.ts';
+import { idOfBody, writeBody } from '../../src/chaos/history.ts';
+import { SCENARIOS, safetyBreach } from '../../src/chaos/scenarios.ts';
+
+const T0 = 1_000_000;
+const RUN = 'ctest';
+
+const ok = (kind: Op['kind'], at: number, id?: string): Op => ({
+  kind,
+  ...(id ? { id } : {}),
+  start: T0 + at,
+  end: T0 + at + 5,
+  outcome: 'ok',
+  status: kind === 'write' ? 201 : 200,
+  server: 'server-1',
+});
+const failed = (kind: Op['kind'], at: number, status = 502, id?: string): Op => ({
+  kind,
+  ...(id ? { id } : {}),
+  start: T0 + at,
+  end: T0 + at + 5,
+  outcome: 'fail',
+  status,
+});
+const post = (id: string) => ({ uid: id, body: writeBody(RUN, id) });
+
+/** Both databases sampled every 200 ms: server-2 the writable primary, server-1 read-only. */
+function healthyDbSamples(untilMs: number): DbSample[] {
+  const out: DbSample[] = [];
+  for (let t = 0; t <= untilMs; t += 200) {
+    out.push({ at: T0 + t, host: 'server-2', up: true, readOnly: false });
+    out.push({ at: T0 + t + 10, host: 'server-1', up: true, readOnly: true });
+  }
+  return out;
+}
+
+/** GIVEN a clean run: 3 writes, each read back, pages and API reads, one fault at 2 s. */
+function cleanHistory(): History {
+  const ops: Op[] = [];
+  for (let i = 1; i <= 3; i++) {
+    ops.push(ok('write', i * 1000, `w${i}`), ok('read-own', i * 1000 + 10, `w${i}`));
+    ops.push(ok('page', i * 1000 + 20), ok('api', i * 1000 + 30));
+  }
+  return {
+    scenario: 'test',
+    runId: RUN,
+    startedAt: T0,
+    endedAt: T0 + 4000,
+    ops,
+    faults: [{ id: 'f1', kind: 'kill', target: 'server-1/app', at: T0 + 2000, pids: [42] }],
+    heals: [],
+    dbSamples: healthyDbSamples(4000),
+    lbSamples: [],
+    final: { readAt: T0 + 5000, from: 'server-2', posts: [post('w1'), post('w2'), post('w3')] },
+  };
+}
+
+describe('chaos checker', () => {
+  it('passes a clean history: nothing failed, lost, duplicated, stale or doubly writable', () => {
+    const r = check(cleanHistory());
+    assert.equal(r.ops, 12);
+    assert.equal(r.failed, 0);
+    assert.deepEqual(r.byKind.write, { total: 3, ok: 3, failed: 0 });
+    assert.deepEqual(r.writes.lost, []);
+    assert.deepEqual(r.writes.duplicated, []);
+    assert.deepEqual(r.rywViolations, []);
+    assert.deepEqual(r.writableOverlaps, []);
+    assert.equal(r.outage, null);
+    assert.equal(r.recoveryMs, 0);
+    assert.equal(safetyBreach(r), undefined);
+  });
+
+  it('catches a lost write: acknowledged, yet missing from the final state', () => {
+    const h = cleanHistory();
+    const r = check({ ...h, final: { ...h.final!, posts: [post('w1'), post('w3')] } });
+    assert.deepEqual(r.writes.lost, ['w2']);
+    assert.match(safetyBreach(r) ?? '', /1 acknowledged write\(s\) lost/);
+  });
+
+  it('does not call an unacknowledged write lost, and counts it applied when it is there', () => {
+    const h = cleanHistory();
+    const ops = [
+      ...h.ops,
+      failed('write', 2500, 502, 'w4'),
+      { ...failed('write', 2600, 0, 'w5'), outcome: 'timeout' as const },
+    ];
+    const r = check({ ...h, ops, final: { ...h.final!, posts: [...h.final!.posts, post('w4')] } });
+    assert.deepEqual(r.writes.lost, []);
+    assert.equal(r.writes.indeterminate, 2);
+    assert.equal(r.writes.indeterminateApplied, 1);
+  });
+
+  it('catches a duplicated write: the same body marker twice under different uids', () => {
+    const h = cleanHistory();
+    const r = check({
+      ...h,
+      final: { ...h.final!, posts: [...h.final!.posts, { uid: 'other', body: writeBody(RUN, 'w2') }] },
+    });
+    assert.deepEqual(r.writes.duplicated, ['w2']);
+    assert.match(safetyBreach(r) ?? '', /duplicated/);
+  });
+
+  it('catches a read-your-writes violation: an acknowledged write read back as 404', () => {
+    const h = cleanHistory();
+    const ops = h.ops.map((o) => (o.kind === 'read-own' && o.id === 'w3' ? failed('read-own', 3010, 404, 'w3') : o));
+    const r = check({ ...h, ops });
+    assert.deepEqual(r.rywViolations, ['w3']);
+    assert.equal(r.byKind['read-own'].failed, 1);
+    assert.match(safetyBreach(r) ?? '', /read-your-writes/);
+  });
+
+  it('a read-back that failed with a 502 is a failed request, not a violation', () => {
+    const h = cleanHistory();
+    const ops = h.ops.map((o) => (o.kind === 'read-own' && o.id === 'w3' ? failed('read-own', 3010, 502, 'w3') : o));
+    assert.deepEqual(check({ ...h, ops }).rywViolations, []);
+  });
+
+  it('catches two writable primaries, with the window and the hosts', () => {
+    const h = cleanHistory();
+    // server-1 loses read_only from 1.4 s to 2.2 s (samples at 1.41, 1.61, 1.81, 2.01; back at 2.21).
+    const dbSamples = h.dbSamples.map((s) =>
+      s.host === 'server-1' && s.at >= T0 + 1400 && s.at < T0 + 2200 ? { ...s, readOnly: false } : s,
+    );
+    const r = check({ ...h, dbSamples });
+    assert.equal(r.writableOverlaps.length, 1);
+    assert.deepEqual(r.writableOverlaps[0], { fromMs: 1410, toMs: 2210, hosts: ['server-1', 'server-2'] });
+    assert.match(safetyBreach(r) ?? '', /two databases were writable/);
+  });
+
+  it('a database that is down or read-only is not writable', () => {
+    const samples: DbSample[] = [
+      { at: T0, host: 'a', up: true, readOnly: false },
+      { at: T0 + 1, host: 'b', up: false },
+      { at: T0 + 2, host: 'c', up: true, readOnly: true },
+    ];
+    assert.deepEqual(writableOverlaps(samples, T0), []);
+  });
+
+  it('measures the outage window (first to last failure) and the recovery time', () => {
+    const h = cleanHistory();
+    const ops = [
+      ...h.ops,
+      failed('page', 2010),
+      failed('api', 2100),
+      failed('write', 2300, 502, 'w9'),
+      ok('page', 2400),
+    ];
+    const r = check({ ...h, ops });
+    assert.deepEqual(r.outage, { fromMs: 2010, toMs: 2300, durationMs: 290 });
+    // Fault at 2000. Per kind, the first success after its last failure: page 2405,
+    // api 3035, write 3005 — every kind works again at 3035.
+    assert.equal(r.recoveryMs, 1035);
+    assert.equal(r.writeRecoveryMs, 1005);
+    assert.equal(r.byKind.page.failed, 1);
+    assert.equal(r.failed, 3);
+  });
+
+  it('reports no recovery when requests were still failing at the end', () => {
+    const ops = [ok('write', 1000, 'a'), failed('write', 2500, 502, 'b'), failed('write', 3000, 502, 'c')];
+    assert.equal(recoveryTime(ops, T0 + 2000), null);
+    // Reads that kept working do not hide writes that never came back.
+    const r = check({ ...cleanHistory(), ops: [...ops, ok('page', 3500)] });
+    assert.equal(r.recoveryMs, null);
+  });
+
+  it('finds when the load balancer marked a server down', () => {
+    const samples = [
+      { at: T0 + 1900, lb: 'lb-1', server: 'server-1', status: 'UP' },
+      { at: T0 + 2100, lb: 'lb-1', server: 'server-1', status: 'UP 1/2' },
+      { at: T0 + 2300, lb: 'lb-1', server: 'server-2', status: 'DOWN' },
+      { at: T0 + 2400, lb: 'lb-1', server: 'server-1', status: 'DOWN' },
+    ];
+    assert.equal(markedDownAt(samples, 'server-1', T0 + 2000), T0 + 2400);
+    assert.equal(markedDownAt(samples, 'server-3', T0), undefined);
+  });
+
+  it('a final state that could not be read breaks the safety promise (lost writes unknown)', () => {
+    const h = cleanHistory();
+    const r = check({ ...h, final: { readAt: T0, from: 'server-2', posts: [], error: 'refused' } });
+    assert.equal(r.finalStateError, 'refused');
+    assert.match(safetyBreach(r) ?? '', /final state unreadable/);
+  });
+
+  it('body markers round-trip to their write id', () => {
+    assert.equal(idOfBody(RUN, writeBody(RUN, 'x-1')), 'x-1');
+    assert.equal(idOfBody(RUN, 'hello'), undefined);
+  });
+});
+
+describe('chaos scenarios', () => {
+  it('has every scenario the issue names, each with a promise', () => {
+    assert.deepEqual(
+      SCENARIOS.map((s) => s.name),
+      [
+        'kill-app',
+        'kill-web',
+        'kill-server',
+        'kill-lb',
+        'pause-app',
+        'kill-db-replica',
+        'kill-db-primary',
+        'partition-db-primary',
+        'slow-link',
+      ],
+    );
+    for (const s of SCENARIOS) {
+      assert.ok(s.promise.length > 0);
+      assert.ok(s.faultAtMs < s.durationMs);
+    }
+  });
+
+  it('kill-server is judged on the failures after the LB marked the server down', () => {
+    const scenario = SCENARIOS.find((s) => s.name === 'kill-server')!;
+    const h = cleanHistory();
+    const ops = [...h.ops, failed('page', 2050), failed('write', 2100, 502, 'w8')];
+    const lbSamples = [{ at: T0 + 2200, lb: 'lb-1', server: 'server-1', status: 'DOWN' }];
+    const history = { ...h, ops, lbSamples };
+    const plan = {
+      db: { primary: 'server-2' },
+      hosts: [
+        { name: 'server-1', roles: ['web'] },
+        { name: 'server-2', roles: ['web'] },
+      ],
+    } as unknown as Parameters<typeof scenario.judge>[0]['plan'];
+    const v = scenario.judge({ check: check(history), history, faultAt: T0 + 2000, plan });
+    assert.equal(v.kept, true, v.reason);
+    assert.equal(v.figures.failedBeforeMarkedDown, 2);
+    assert.equal(v.figures.markedDownAfterMs, 200);
+    const later = { ...history, ops: [...ops, failed('api', 2500)] };
+    assert.equal(scenario.judge({ check: check(later), history: later, faultAt: T0 + 2000, plan }).kept, false);
+  });
+});
