@@ -113,10 +113,13 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     keepalived: 0,
     dnsmasq: 53,
   };
-  const upstreams: Record<string, { address: string; port: number }[]> = {};
+  const upstreams: Record<string, { address: string; port: number; backup: boolean }[]> = {};
   for (const h of having('web')) {
-    const apps = h.roles.includes('app') ? [h] : having('app');
-    upstreams[h.name] = apps.map((a) => ({ address: a.address, port: appPort }));
+    const local = h.roles.includes('app');
+    // The local app first; the others as backups, so a POST arriving while the local
+    // app restarts is passed on instead of failing (nothing was sent yet).
+    const apps = local ? [h, ...having('app').filter((a) => a !== h)] : having('app');
+    upstreams[h.name] = apps.map((a) => ({ address: a.address, port: appPort, backup: local && a !== h }));
   }
   const serviceAt = (h: PlanHost, kind: PlanService['kind']) => ({
     id: `${h.name}/${kind}`,
@@ -134,7 +137,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
     created.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
   const appHostsOf = (web: string) =>
-    hosts.filter((a) => upstreams[web]!.some((u) => u.address === a.address)).map((a) => a.name);
+    hosts.filter((a) => upstreams[web]!.some((u) => u.address === a.address && !u.backup)).map((a) => a.name);
   const afterOf: Record<PlanService['kind'], (host: string) => string[]> = {
     mariadb: (host) => (host === primary ? [] : idsOf('mariadb', [primary])),
     app: () => idsOf('mariadb'),

@@ -246,8 +246,11 @@ export interface Plan {
   readonly web: {
     readonly port: number;
     readonly workers: number;
-    /** Per web host: the app servers its nginx proxies to (local app when there is one). */
-    readonly upstreams: Readonly<Record<string, readonly { address: string; port: number }[]>>;
+    /**
+     * Per web host: the app servers its nginx proxies to. With a local app, that one,
+     * and the others as `backup` (taken only while the local one refuses connections).
+     */
+    readonly upstreams: Readonly<Record<string, readonly { address: string; port: number; backup: boolean }[]>>;
   };
   readonly app: {
     readonly port: number;

@@ -7,10 +7,14 @@
  * keepalived refuses to start ("daemon is already running") while its pid file names a
  * live process, so a stale one must be removed once the old process is known dead.
  *
- * It must be started in the root namespace: the rendered config names the namespace
- * (`net_namespace`) and keepalived moves itself there after opening the kernel's proc
+ * It must be started in the root namespace with the LB's namespace as argument
+ * (`--namespace`): keepalived moves itself there after opening the kernel's proc
  * connector, which `vrrp_track_process` needs and which exists in the initial network
- * namespace only (see render/keepalived.ts).
+ * namespace only (see render/keepalived.ts). keepalived never creates a missing
+ * namespace; it exits ("Unable to set network namespace").
+ *
+ * The check runs without a namespace: with one (`-s` or `net_namespace`), keepalived
+ * 2.2.7's `--config-test` reports nothing and exits 0 even on a broken file.
  */
 import path from 'node:path';
 import type { ServicePaths } from '../config/paths.ts';
@@ -37,8 +41,9 @@ export const keepalivedEngine: KeepalivedEngine = {
   // -t parses the file and exits non-zero on any error; it needs neither the
   // namespace nor the interface to exist.
   checkCommand: (paths: ServicePaths): string[] => [KEEPALIVED, '--config-test', '--use-file', paths.config],
-  runCommand: (paths: ServicePaths): string[] => [
+  runCommand: (paths: ServicePaths, namespace?: string): string[] => [
     KEEPALIVED,
+    ...(namespace ? [`--namespace=${namespace}`] : []),
     '--dont-fork',
     '--log-console',
     '--log-detail',

@@ -29,14 +29,17 @@ export interface Engine extends Tool {
   /** The long-running program. */
   readonly binary: string;
   /**
-   * netns: start `runCommand` in the root namespace, not with `ip netns exec`: the
-   * engine enters the host's namespace itself (keepalived, whose config names it).
+   * netns: start the engine in the root namespace, not with `ip netns exec`, and pass
+   * the host's namespace to `runCommand`: the engine enters it itself (keepalived).
    */
   readonly startsInRootNamespace?: boolean;
   /** Validates the rendered config without starting anything; exit 0 = valid. */
   checkCommand(paths: ServicePaths): string[];
-  /** Runs the engine in the foreground (the supervisor owns the process). */
-  runCommand(paths: ServicePaths): string[];
+  /**
+   * Runs the engine in the foreground (the supervisor owns the process). `namespace`:
+   * only for engines that `startsInRootNamespace`; the others ignore it.
+   */
+  runCommand(paths: ServicePaths, namespace?: string): string[];
   /** Signal to the main process that reloads the config without dropping traffic; null: cannot. */
   readonly reloadSignal: NodeJS.Signals | null;
   /** Signal to the main process for a graceful stop. */

@@ -6,10 +6,12 @@
  * `vrrp_track_process` learns of process exits from the kernel's proc connector, which
  * only exists in the initial network namespace. Started with `ip netns exec`, keepalived
  * logs "Failed to set/clear process event listen - errno 111" and the instance sits in
- * FAULT. Started in the root namespace with `net_namespace` (below), it opens the proc
- * connector first and then moves into the LB's namespace: exits are seen at once
- * (measured: VIP on the other LB 0.29 s after `kill -9` of the active HAProxy). A
- * `vrrp_script` is no alternative here: 2.2.7 allows whole seconds as its interval only.
+ * FAULT. Started in the root namespace with `--namespace` (engines/keepalived.ts), it
+ * opens the proc connector first and then moves into the LB's namespace: exits are seen
+ * at once (measured: the VIP is on the other LB ~80 ms after `kill -9` of the active
+ * HAProxy). A `vrrp_script` is no alternative: 2.2.7 takes whole seconds as its interval.
+ * The namespace is not named here (`net_namespace`): with one in the file, `keepalived
+ * -t` stops reporting errors and exits 0 on a broken file.
  * Namespaces share one PID space, so the tracked process is matched on HAProxy's own
  * command line, config path included, never on the bare name `haproxy`.
  */
@@ -61,8 +63,8 @@ export function renderKeepalived(plan: Plan, lbHostName: string): string {
 
   const lines = [
     header('#', `keepalived for ${host.name} (${host.address}) of stack ${plan.name}`),
-    // Started in the root namespace, keepalived moves itself here (see the file comment).
-    `net_namespace ${host.namespace}`,
+    // Runs in namespace ${host.namespace}, entered by keepalived itself (--namespace).
+    `# namespace ${host.namespace}`,
     '',
     'global_defs {',
     `    router_id tandem-${plan.name}-${host.name}`,

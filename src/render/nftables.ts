@@ -95,32 +95,19 @@ function set(values: readonly (string | number)[]): string {
   return values.length === 1 ? String(values[0]) : `{ ${values.join(', ')} }`;
 }
 
-const isV6 = (address: string) => address.includes(':');
-
-/** The nft statements of one rule: one per address family that its addresses use. */
-function ruleLines(rule: FirewallRule): string[] {
-  const families = new Set([...(rule.from ?? []), ...(rule.to ?? [])].map((a) => (isV6(a) ? 'ip6' : 'ip')));
-  if (families.size === 0) families.add('ip');
-  const lines: string[] = [];
-  for (const family of families) {
-    const pick = (list: readonly string[] | undefined) => list?.filter((a) => (family === 'ip6') === isV6(a));
-    const from = pick(rule.from);
-    const to = pick(rule.to);
-    // An address list with nothing of this family would mean "anyone": skip instead.
-    if ((rule.from && from!.length === 0) || (rule.to && to!.length === 0)) continue;
-    const parts = [
-      ...(from ? [`${family} saddr ${set(from)}`] : []),
-      ...(to ? [`${family} daddr ${set(to)}`] : []),
-      ...(rule.protocol === 'vrrp'
-        ? [family === 'ip' ? 'ip protocol vrrp' : 'meta l4proto vrrp']
-        : // Without an address match the family still has to be pinned: IPv4 only.
-          [...(from || to ? [] : ['meta nfproto ipv4']), `${rule.protocol} dport ${set(rule.ports)}`]),
-      'accept',
-      `comment ${JSON.stringify(rule.comment)}`,
-    ];
-    lines.push(`        ${parts.join(' ')}`);
-  }
-  return lines;
+/** The nft statement of one rule (IPv4: the config accepts IPv4 addresses and subnets only). */
+function ruleLine(rule: FirewallRule): string {
+  const parts = [
+    ...(rule.from ? [`ip saddr ${set(rule.from)}`] : []),
+    ...(rule.to ? [`ip daddr ${set(rule.to)}`] : []),
+    ...(rule.protocol === 'vrrp'
+      ? ['ip protocol vrrp']
+      : // Without an address match, pin the family anyway: IPv4 only.
+        [...(rule.from || rule.to ? [] : ['meta nfproto ipv4']), `${rule.protocol} dport ${set(rule.ports)}`]),
+    'accept',
+    `comment ${JSON.stringify(rule.comment)}`,
+  ];
+  return `        ${parts.join(' ')}`;
 }
 
 /** The ruleset file of `hostName`; loading it twice with `nft -f` leaves one copy. */
@@ -140,7 +127,7 @@ export function renderNftables(plan: Plan, hostName: string): string {
     '        ct state invalid drop comment "packets no connection explains"',
     '        iif "lo" accept comment "local traffic: nginx to its app, the app to its MariaDB, probes inside the host"',
     '        icmp type echo-request accept comment "ping"',
-    ...firewallRules(plan, hostName).flatMap(ruleLines),
+    ...firewallRules(plan, hostName).map(ruleLine),
     '    }',
     '',
     // No host routes for another: nothing is forwarded.

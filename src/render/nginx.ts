@@ -35,14 +35,6 @@ export function renderNginx(plan: Plan, webHostName: string): string {
   const paths = servicePaths(service);
   const upstreams = plan.web.upstreams[host.name] ?? [];
   if (upstreams.length === 0) throw new Error(`web host ${host.name} has no app upstream in the plan`);
-  // The other app servers, as `backup`: when the local app is down (connection
-  // refused), nginx passes the request on to one of them. For a POST that is safe:
-  // nginx passes a non-idempotent request on only if nothing was sent yet. Without
-  // them a POST arriving while the local app restarts is a 502 that HAProxy must not
-  // replay (`tandem chaos run kill-app`: 10 failed writes per kill).
-  const backups = plan.services.filter(
-    (s) => s.kind === 'app' && !upstreams.some((u) => u.address === s.address && u.port === s.port),
-  );
   const trusted = lbAddresses(plan);
   const temp = (name: (typeof NGINX_TEMP_DIRS)[number]) => path.join(paths.data, name);
   // Exactly the app's limit: nginx refuses a larger body from its Content-Length
@@ -105,8 +97,9 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     '    }',
     '',
     `    upstream ${UPSTREAM} {`,
-    ...upstreams.map((u) => `        server ${u.address}:${u.port} max_fails=1 fail_timeout=2s;`),
-    ...backups.map((b) => `        server ${b.address}:${b.port} backup;`),
+    // Backups (the other app servers) take over only while the local app refuses
+    // connections: a POST then goes on, since nothing was sent yet (kill-app chaos).
+    ...upstreams.map((u) => `        server ${u.address}:${u.port}${u.backup ? ' backup' : ' max_fails=1 fail_timeout=2s'};`),
     '        keepalive 64;',
     // Below the app's keepAliveTimeout (65 s): nginx drops an idle socket before Node
     // does, so it never reuses one Node has closed (sporadic 502s otherwise).

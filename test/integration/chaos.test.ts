@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ScenarioReport } from '../../src/chaos/run.ts';
 import { TestStack } from '../support/stack.ts';
 
-const stack = new TestStack('chaos', { name: 'chaos', network: { subnet: '127.67.0.0/24' } });
+const stack = new TestStack('chaos', { name: 'chaos', hosting: 'loopback', network: { subnet: '127.67.0.0/24' } });
 
 async function scenario(name: string): Promise<{ code: number; report: ScenarioReport; stderr: string }> {
   const r = await stack.run('chaos', 'run', name, '--json');

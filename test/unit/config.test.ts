@@ -84,7 +84,10 @@ describe('resolve', () => {
     assert.equal(plan.db.primary, 'server-2');
     assert.deepEqual(plan.db.replicas, ['server-1']);
     assert.equal(plan.stateDir, '/srv/site/.tandem');
-    assert.deepEqual(plan.web.upstreams['server-1'], [{ address: '127.60.0.12', port: 3000 }]);
+    assert.deepEqual(plan.web.upstreams['server-1'], [
+      { address: '127.60.0.12', port: 3000, backup: false },
+      { address: '127.60.0.13', port: 3000, backup: true },
+    ]);
     assert.deepEqual(
       plan.lb.backends.map((b) => [b.name, b.backup]),
       [

@@ -26,7 +26,7 @@ describe('renderKeepalived', () => {
     const lines = linesOf(renderKeepalived(plan, 'lb-1'));
 
     for (const expected of [
-      'net_namespace tandem-foobar-lb-1',
+      '# namespace tandem-foobar-lb-1',
       '    router_id tandem-foobar-lb-1',
       '    vrrp_version 3',
       '    script_user root',
@@ -49,7 +49,10 @@ describe('renderKeepalived', () => {
     assert.ok(lb2.includes('    priority 100'));
     assert.ok(lb2.includes('    unicast_src_ip 10.77.0.12'));
     assert.ok(lb2.includes('        10.77.0.11'));
-    assert.ok(lb2.includes('net_namespace tandem-foobar-lb-2'));
+    assert.ok(lb2.includes('# namespace tandem-foobar-lb-2'));
+    // keepalived enters the namespace from its command line: with `net_namespace` in the
+    // file, `keepalived -t` would pass a broken file.
+    assert.ok(!lines.some((l) => l.startsWith('net_namespace')));
   });
 
   it("tracks this host's HAProxy by its full command line, never the other LB's", () => {
@@ -104,10 +107,10 @@ describe('keepalived -t on the rendered config', {
     const plan = netnsPlanOf(DEFAULT_STACK);
     writeStack(plan);
     const paths = servicePaths(keepalivedServiceFor(plan, 'lb-1'));
-    fs.writeFileSync(paths.config, fs.readFileSync(paths.config, 'utf8').replace('global_defs {\n', 'global_defs {\n    bogus_keyword 1\n'));
+    fs.writeFileSync(paths.config, fs.readFileSync(paths.config, 'utf8').replace('    state BACKUP\n', '    state BACKUP\n    bogus_keyword 1\n'));
 
     const r = run(keepalivedEngine.checkCommand(paths));
-    assert.notEqual(r.status, 0, JSON.stringify(r) + fs.readFileSync(paths.config, 'utf8'));
+    assert.notEqual(r.status, 0, JSON.stringify(r));
     assert.match(r.stderr, /bogus_keyword/);
   });
 });
