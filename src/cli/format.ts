@@ -34,7 +34,7 @@ export function formatStatus(s: StackStatus): string {
     for (const svc of h.services) {
       rows.push([
         h.name,
-        `${svc.address}:${svc.port}`,
+        svc.port ? `${svc.address}:${svc.port}` : svc.address,
         svc.kind,
         svc.state,
         String(svc.pid ?? '-'),

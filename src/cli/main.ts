@@ -124,9 +124,11 @@ async function runCommand(args: Args, out: Out): Promise<number> {
     }
     case 'ca': {
       const plan = await loadPlan(args.config, { createSecrets: false });
-      if (!plan.tls.enabled) throw new TandemError('TANDEM_USAGE', 'TLS is off for this stack', 'set tls: { enabled: true }');
+      if (!plan.tls.enabled)
+        throw new TandemError('TANDEM_USAGE', 'TLS is off for this stack', 'set tls: { enabled: true }');
       const file = plan.tls.userSupplied ? plan.tls.cert : plan.tls.caCert;
-      if (!fs.existsSync(file)) throw new TandemError('TANDEM_STATE', `no certificate yet at ${file}`, 'run `tandem up` first');
+      if (!fs.existsSync(file))
+        throw new TandemError('TANDEM_STATE', `no certificate yet at ${file}`, 'run `tandem up` first');
       if (args.json) out(JSON.stringify({ caCert: file, userSupplied: plan.tls.userSupplied }));
       else out(file);
       return 0;

@@ -9,7 +9,9 @@ export const DEFAULT_HOSTS: readonly HostConfig[] = Object.freeze([
 ]);
 
 /** Loopback has no floating IP, so its default has a single load balancer. */
-export const DEFAULT_LOOPBACK_HOSTS: readonly HostConfig[] = Object.freeze(DEFAULT_HOSTS.filter((h) => h.name !== 'lb-2'));
+export const DEFAULT_LOOPBACK_HOSTS: readonly HostConfig[] = Object.freeze(
+  DEFAULT_HOSTS.filter((h) => h.name !== 'lb-2'),
+);
 
 export function defaultHostsFor(hosting: 'loopback' | 'netns'): readonly HostConfig[] {
   return hosting === 'netns' ? DEFAULT_HOSTS : DEFAULT_LOOPBACK_HOSTS;

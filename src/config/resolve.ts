@@ -6,7 +6,17 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
-import type { Hosting, HostConfig, Plan, PlanBackend, PlanHost, PlanService, Role, Secrets, StackConfig } from './types.ts';
+import type {
+  HostConfig,
+  Hosting,
+  Plan,
+  PlanBackend,
+  PlanHost,
+  PlanService,
+  Role,
+  Secrets,
+  StackConfig,
+} from './types.ts';
 import { formatIpv4, formatIssues, parseIpv4, parseSubnet, validateConfig } from './validate.ts';
 
 export interface ResolveOptions {
@@ -27,7 +37,11 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function assignAddresses(hosts: readonly HostConfig[], subnetText: string, reserved: readonly string[]): Map<string, string> {
+function assignAddresses(
+  hosts: readonly HostConfig[],
+  subnetText: string,
+  reserved: readonly string[],
+): Map<string, string> {
   const subnet = parseSubnet(subnetText);
   if (!subnet) throw new ConfigError(`network/subnet: '${subnetText}' is not a subnet`);
   const taken = new Set([...reserved, ...hosts.map((h) => h.address).filter((a): a is string => a !== undefined)]);

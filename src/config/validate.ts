@@ -122,7 +122,7 @@ function checkOneOf(value: unknown, allowed: string[], path: string, issues: Con
 }
 
 export function isPrivateIpv4(n: number): boolean {
-  return n >>> 24 === 10 || (n >>> 20) === (172 << 4) + 1 || n >>> 16 === (192 << 8) + 168;
+  return n >>> 24 === 10 || n >>> 20 === (172 << 4) + 1 || n >>> 16 === (192 << 8) + 168;
 }
 
 /**
@@ -155,15 +155,31 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
   // HAProxy needs about two files per connection; the hard open-files limit here is 20000.
   checkPositive(c.lb?.maxconn, 'lb/maxconn', issues, 9000);
   checkPort(c.lb?.httpsPort, 'lb/httpsPort', issues);
-  if (typeof c.lb?.advertIntervalMs === 'number' && (c.lb.advertIntervalMs < 10 || c.lb.advertIntervalMs > 40950 || c.lb.advertIntervalMs % 10 !== 0)) {
-    issues.push({ path: 'lb/advertIntervalMs', message: `should be a multiple of 10 from 10 to 40950 (VRRPv3 centiseconds), got ${c.lb.advertIntervalMs}` });
+  if (
+    typeof c.lb?.advertIntervalMs === 'number' &&
+    (c.lb.advertIntervalMs < 10 || c.lb.advertIntervalMs > 40950 || c.lb.advertIntervalMs % 10 !== 0)
+  ) {
+    issues.push({
+      path: 'lb/advertIntervalMs',
+      message: `should be a multiple of 10 from 10 to 40950 (VRRPv3 centiseconds), got ${c.lb.advertIntervalMs}`,
+    });
   }
   if ((c.tls?.cert === undefined) !== (c.tls?.key === undefined)) {
-    issues.push({ path: c.tls?.cert === undefined ? 'tls/cert' : 'tls/key', message: 'cert and key go together: give both or neither' });
+    issues.push({
+      path: c.tls?.cert === undefined ? 'tls/cert' : 'tls/key',
+      message: 'cert and key go together: give both or neither',
+    });
   }
   if (hosting === 'loopback') {
-    for (const [value, path] of [[c.network?.vip, 'network/vip'], [c.firewall, 'firewall']] as const) {
-      if (value !== undefined) issues.push({ path, message: 'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)' });
+    for (const [value, path] of [
+      [c.network?.vip, 'network/vip'],
+      [c.firewall, 'firewall'],
+    ] as const) {
+      if (value !== undefined)
+        issues.push({
+          path,
+          message: 'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)',
+        });
     }
   }
   if (c.firewall?.sshFrom) {
@@ -195,7 +211,10 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
     } else if (hosting === 'loopback' && subnet.base >>> 24 !== 127) {
       issues.push({ path: 'network/subnet', message: 'loopback hosting needs a subnet inside 127.0.0.0/8' });
     } else if (hosting === 'netns' && !isPrivateIpv4(subnet.base)) {
-      issues.push({ path: 'network/subnet', message: 'netns hosting needs a private subnet (10/8, 172.16/12 or 192.168/16)' });
+      issues.push({
+        path: 'network/subnet',
+        message: 'netns hosting needs a private subnet (10/8, 172.16/12 or 192.168/16)',
+      });
     }
   }
   if (typeof c.network?.vip === 'string') {
@@ -203,7 +222,8 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
     const net = subnet ?? parseSubnet(hosting === 'netns' ? '10.77.0.0/24' : '127.60.0.0/24')!;
     const mask = (0xffffffff << (32 - net.bits)) >>> 0;
     if (vip === undefined) issues.push({ path: 'network/vip', message: `'${c.network.vip}' is not an IPv4 address` });
-    else if ((vip & mask) >>> 0 !== net.base) issues.push({ path: 'network/vip', message: `${c.network.vip} is not inside the subnet` });
+    else if ((vip & mask) >>> 0 !== net.base)
+      issues.push({ path: 'network/vip', message: `${c.network.vip} is not inside the subnet` });
   }
   if (c.hosts === undefined || Array.isArray(c.hosts)) checkHosts(c, issues, hosting);
   return issues;
@@ -244,7 +264,10 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
       else if (hosting === 'loopback' && n >>> 24 !== 127)
         issues.push({ path: `${at}/address`, message: 'loopback hosting needs an address inside 127.0.0.0/8' });
       else if (hosting === 'netns' && !isPrivateIpv4(n))
-        issues.push({ path: `${at}/address`, message: 'netns hosting needs a private address (10/8, 172.16/12 or 192.168/16)' });
+        issues.push({
+          path: `${at}/address`,
+          message: 'netns hosting needs a private address (10/8, 172.16/12 or 192.168/16)',
+        });
       else if (h.address === '127.0.0.1')
         issues.push({
           path: `${at}/address`,

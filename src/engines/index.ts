@@ -12,8 +12,8 @@ export type { MariadbEngine } from './mariadb.ts';
 export type { NftablesTool } from './nftables.ts';
 export type { NginxEngine } from './nginx.ts';
 export type { TlsTool } from './tls.ts';
-export type { Engine, EngineBinary, Tool } from './types.ts';
 export { CA_DAYS, renderSiteExtensions, SITE_DAYS, siteCsrPath, siteExtensionsPath } from './tls.ts';
+export type { Engine, EngineBinary, Tool } from './types.ts';
 export { dnsmasqEngine, haproxyEngine, keepalivedEngine, mariadbEngine, nftablesEngine, nginxEngine, tlsTool };
 
 /** The engine behind each service kind that runs a third-party program (the app is tandem's own). */

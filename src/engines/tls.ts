@@ -25,15 +25,24 @@ type TlsPaths = Pick<Plan['tls'], 'caCert' | 'caKey' | 'cert' | 'key'>;
 
 /** The signing request sits next to the site key; it is not kept secret. */
 export function siteCsrPath(tls: Pick<Plan['tls'], 'key'>): string {
-  return tls.key.replace(/\.key$/, '') + '.csr';
+  return `${tls.key.replace(/\.key$/, '')}.csr`;
 }
 
 /** The extension file `siteCertCommand` reads (written next to the key by the caller). */
 export function siteExtensionsPath(tls: Pick<Plan['tls'], 'key'>): string {
-  return tls.key.replace(/\.key$/, '') + '.ext';
+  return `${tls.key.replace(/\.key$/, '')}.ext`;
 }
 
-const ecKey = (out: string) => [OPENSSL, 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', out];
+const ecKey = (out: string) => [
+  OPENSSL,
+  'genpkey',
+  '-algorithm',
+  'EC',
+  '-pkeyopt',
+  'ec_paramgen_curve:P-256',
+  '-out',
+  out,
+];
 
 /** Extensions of the site certificate: a TLS server for exactly the Plan's names. */
 export function renderSiteExtensions(plan: Pick<Plan, 'hostnames'>): string {

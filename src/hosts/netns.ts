@@ -150,7 +150,11 @@ export async function setLink(host: PlanHost, up: boolean): Promise<void> {
 }
 
 /** Which namespace host currently has `address` configured (the VIP holder). */
-export async function holderOf(plan: Plan, address: string, candidates: readonly PlanHost[]): Promise<string | undefined> {
+export async function holderOf(
+  plan: Plan,
+  address: string,
+  candidates: readonly PlanHost[],
+): Promise<string | undefined> {
   for (const host of candidates) {
     if (!host.namespace) continue;
     const out = await ip(['-n', host.namespace, '-4', '-o', 'addr', 'show', 'dev', plan.network.hostInterface], true);

@@ -1,6 +1,6 @@
 /** `doctor`: what this machine lacks to run a stack, and how to get it. */
 import fs from 'node:fs';
-import { engines } from '../engines/index.ts';
+import { engines, tools } from '../engines/index.ts';
 
 export interface Requirement {
   readonly binary: string;
@@ -13,7 +13,7 @@ export interface Requirement {
 const NETNS_ENGINES = new Set(['keepalived', 'dnsmasq', 'nftables']);
 
 export const REQUIREMENTS: readonly Requirement[] = [
-  ...Object.values(engines).flatMap((e) =>
+  ...[...Object.values(engines), ...Object.values(tools)].flatMap((e) =>
     e.binaries.map((b) => ({
       binary: b.path,
       debianPackage: b.debianPackage,
@@ -23,7 +23,6 @@ export const REQUIREMENTS: readonly Requirement[] = [
   ),
   { binary: '/usr/sbin/ip', debianPackage: 'iproute2', why: 'network namespaces', needed: 'netns' },
   { binary: '/usr/bin/curl', debianPackage: 'curl', why: 'probes and the client', needed: 'netns' },
-  { binary: '/usr/bin/openssl', debianPackage: 'openssl', why: 'the local certificate authority', needed: 'always' },
   { binary: '/usr/bin/wrk', debianPackage: 'wrk', why: 'benchmarks (npm run bench)', needed: 'tools' },
   { binary: '/usr/bin/nmap', debianPackage: 'nmap', why: 'firewall scans in the tests', needed: 'tools' },
 ];

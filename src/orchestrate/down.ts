@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import { servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
-import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
 import { teardownNetwork } from '../hosts/netns.ts';
+import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
 import { type Emit, silent, step } from './events.ts';
 import { startOrder } from './order.ts';
 

@@ -37,5 +37,9 @@ export async function backendStates(plan: Plan): Promise<BackendServerState[]> {
 /** The LB that currently holds the floating IP (netns), or undefined. */
 export async function vipHolder(plan: Plan): Promise<string | undefined> {
   if (!plan.lb.vip) return undefined;
-  return holderOf(plan, plan.lb.vip, plan.hosts.filter((h) => h.roles.includes('lb')));
+  return holderOf(
+    plan,
+    plan.lb.vip,
+    plan.hosts.filter((h) => h.roles.includes('lb')),
+  );
 }

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
+import { dnsmasqEngine } from '../engines/dnsmasq.ts';
 import { haproxyEngine } from '../engines/haproxy.ts';
+import { keepalivedEngine } from '../engines/keepalived.ts';
 import { mariadbEngine } from '../engines/mariadb.ts';
 import { nginxEngine } from '../engines/nginx.ts';
 import type { Engine } from '../engines/types.ts';
@@ -19,13 +21,12 @@ import { httpStatusFrom, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { readSupervisor, sleep } from '../hosts/supervise.ts';
+import { renderDnsmasq } from '../render/dnsmasq.ts';
 import { renderHaproxy } from '../render/haproxy.ts';
+import { renderKeepalived } from '../render/keepalived.ts';
 import { renderMyCnf } from '../render/mariadb.ts';
 import { renderNginx } from '../render/nginx.ts';
-import { renderKeepalived } from '../render/keepalived.ts';
-import { renderDnsmasq } from '../render/dnsmasq.ts';
-import { keepalivedEngine } from '../engines/keepalived.ts';
-import { dnsmasqEngine } from '../engines/dnsmasq.ts';
+import { pingable } from './database.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -41,6 +42,8 @@ export interface ServiceUnit {
   readonly spec: SupervisedSpec;
   /** Identifies the engine process in /proc/<pid>/cmdline (orphan reaping). */
   readonly binaryHint: string;
+  /** Files a previous run may have left that would stop the engine from starting (pid files). */
+  readonly staleFiles: readonly string[];
   /** A config change is applied by a reload signal rather than a restart. */
   readonly reloadable: boolean;
   /** Hash over everything that, when changed, means the running service is stale. */
@@ -67,10 +70,13 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
 }
 
 function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?: string): SupervisedSpec {
+  // keepalived must start in the root namespace (its process tracking needs the
+  // kernel's process events, which exist only there) and enters the host's itself.
+  const own = engine.startsInRootNamespace === true;
   return {
     id,
-    namespace,
-    argv: engine.runCommand(paths),
+    namespace: own ? undefined : namespace,
+    argv: engine.runCommand(paths, own ? namespace : undefined),
     cwd: paths.dir,
     stopSignal: engine.stopSignal,
     reloadSignal: engine.reloadSignal ?? undefined,
@@ -143,6 +149,7 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
     files,
     spec,
     binaryHint,
+    staleFiles: service.kind === 'keepalived' ? Object.values(keepalivedEngine.pidFiles(paths)) : [],
     reloadable: spec.reloadSignal !== undefined && service.kind !== 'app',
     fingerprint,
   };
@@ -202,7 +209,12 @@ export async function waitFor(
 }
 
 /** An HTTP GET as a neighbour would make it: from inside the host's namespace on netns. */
-async function httpStatus(plan: Plan, hostName: string, url: string, headers: Record<string, string> = {}): Promise<number> {
+async function httpStatus(
+  plan: Plan,
+  hostName: string,
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
   if (plan.hosting === 'netns') return httpStatusFrom(hostOf(plan, hostName), url, headers);
   return (await httpGet(url, { timeoutMs: 1000, headers })).status;
 }
@@ -219,11 +231,16 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
       // Its admin socket answers once it has parsed its config and bound its ports.
       return (await unixRequest(unit.paths.socket, 'show info')).includes('Name: HAProxy');
     case 'dnsmasq': {
-      const { stdout } = await run(inNamespace(hostOf(plan, host), ['getent', 'hosts', plan.domain]), { timeoutMs: 3000 });
+      const { stdout } = await run(inNamespace(hostOf(plan, host), ['getent', 'hosts', plan.domain]), {
+        timeoutMs: 3000,
+      });
       return stdout.includes(plan.lb.vip ?? '');
     }
     case 'keepalived':
       return readSupervisor(unit.paths)?.state === 'running';
+    case 'mariadb':
+      // Over its socket: the firewall admits no TCP from tandem's own namespace.
+      return pingable(unit.paths);
     default:
       return probeTcp(address, port);
   }

@@ -65,7 +65,7 @@ export async function status(plan: Plan): Promise<StackStatus> {
     name: plan.name,
     url: plan.url,
     hosting: plan.hosting,
-    hosts: plan.hosts.map((h) => ({
+    hosts: [...plan.hosts, ...(plan.client ? [plan.client] : [])].map((h) => ({
       name: h.name,
       address: h.address,
       roles: h.roles,

@@ -3,21 +3,19 @@
  * each step idempotent with a readiness check. A second run changes nothing.
  */
 import fs from 'node:fs';
+import { hostOf } from '../config/resolve.ts';
 import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import { bindError } from '../hosts/net.ts';
+import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
-import { hostOf } from '../config/resolve.ts';
-import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { checkCommandOf } from './check.ts';
-import { applyFirewall } from './firewall.ts';
-import { ensureTls } from './tls.ts';
-import { vipHolder } from './lb.ts';
-import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate, pingable } from './database.ts';
+import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate } from './database.ts';
 import { missingEngines } from './doctor.ts';
 import { type Emit, silent, step } from './events.ts';
-import { backendStates } from './lb.ts';
+import { applyFirewall } from './firewall.ts';
+import { backendStates, vipHolder } from './lb.ts';
 import { startOrder } from './order.ts';
 import {
   appEnvironment,
@@ -29,6 +27,7 @@ import {
   waitFor,
   writeUnitFiles,
 } from './services.ts';
+import { ensureTls } from './tls.ts';
 
 export interface UpResult {
   readonly changed: boolean;
@@ -99,10 +98,12 @@ async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | un
   } else {
     if (running) await stopSupervised(unit.paths);
     else reapOrphan(unit.paths, unit.binaryHint);
+    // keepalived refuses to start while its pid file names a live process (even a zombie).
+    for (const file of unit.staleFiles) fs.rmSync(file, { force: true });
     await startSupervised(unit.paths, unit.spec);
     did = did ? `${did}, started` : running ? 'restarted with the new config' : 'started';
   }
-  const ready = unit.service.kind === 'mariadb' ? () => pingable(unit.paths) : () => isReady(plan, unit);
+  const ready = () => isReady(plan, unit);
   await waitFor(
     unit.service.id,
     ready,
@@ -124,7 +125,9 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   fs.mkdirSync(plan.stateDir, { recursive: true });
   let changed = false;
   if (plan.hosting === 'netns') {
-    changed = (await step(emit, `network ${plan.network.subnet} on ${plan.network.bridge}`, () => ensureNetwork(plan))) || changed;
+    changed =
+      (await step(emit, `network ${plan.network.subnet} on ${plan.network.bridge}`, () => ensureNetwork(plan))) ||
+      changed;
     for (const host of plan.hosts) {
       changed = (await step(emit, `firewall ${host.name}`, () => applyFirewall(plan, host))) || changed;
     }
@@ -151,7 +154,11 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     if (firstApp) {
       await step(emit, 'db migrations', async () => {
         writeUnitFiles(firstApp); // the migration reads the app's password file
-        const detail = await migrate(plan, firstApp.service.host, appEnvironment(plan, firstApp.service, firstApp.paths));
+        const detail = await migrate(
+          plan,
+          firstApp.service.host,
+          appEnvironment(plan, firstApp.service, firstApp.paths),
+        );
         return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
       });
     }
@@ -172,7 +179,12 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   if (plan.lb.vip) {
     await step(emit, `floating IP ${plan.lb.vip}`, async () => {
       let holder: string | undefined;
-      await waitFor(`a load balancer holding ${plan.lb.vip}`, async () => (holder = await vipHolder(plan)) !== undefined, 10_000, 100);
+      await waitFor(
+        `a load balancer holding ${plan.lb.vip}`,
+        async () => (holder = await vipHolder(plan)) !== undefined,
+        10_000,
+        100,
+      );
       return { changed: false, detail: `held by ${holder}` };
     });
   }

@@ -56,7 +56,8 @@ export function renderKeepalived(plan: Plan, lbHostName: string): string {
   const priority = vrrp.priorities[host.name];
   if (priority === undefined) throw new Error(`the plan gives ${host.name} no VRRP priority`);
   const peers = plan.hosts.filter((h) => h.roles.includes('lb') && h.name !== host.name).map((h) => h.address);
-  if (peers.length === 0) throw new Error(`keepalived on ${host.name} has no peer: a floating IP needs two load balancers`);
+  if (peers.length === 0)
+    throw new Error(`keepalived on ${host.name} has no peer: a floating IP needs two load balancers`);
   const haproxy = serviceOn(plan, host.name, 'haproxy').service;
   const haproxyArgv = haproxyEngine.runCommand(servicePaths(haproxy));
   const dev = plan.network.hostInterface;

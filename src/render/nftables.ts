@@ -58,7 +58,13 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
       ports,
       to: publicAddresses,
     });
-    if (lb.vrrp) add({ comment: 'lb: VRRP from the peer load balancer', protocol: 'vrrp', ports: [], from: addressesOf(others('lb')) });
+    if (lb.vrrp)
+      add({
+        comment: 'lb: VRRP from the peer load balancer',
+        protocol: 'vrrp',
+        ports: [],
+        from: addressesOf(others('lb')),
+      });
     // The stats page and /metrics: for tandem itself (the root namespace, behind the
     // bridge address) until a monitor host exists; then from the monitor as well.
     if (plan.network.bridgeAddress) {
@@ -78,11 +84,21 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
     const webs = plan.hosts.filter(
       (h) => h.name !== host.name && (plan.web.upstreams[h.name] ?? []).some((u) => u.address === host.address),
     );
-    add({ comment: 'app: from the web servers that proxy to it', protocol: 'tcp', ports: [plan.app.port], from: addressesOf(webs) });
+    add({
+      comment: 'app: from the web servers that proxy to it',
+      protocol: 'tcp',
+      ports: [plan.app.port],
+      from: addressesOf(webs),
+    });
   }
   if (has('db')) {
     add({ comment: 'db: from app hosts', protocol: 'tcp', ports: [plan.db.port], from: addressesOf(others('app')) });
-    add({ comment: 'db: replication between database hosts', protocol: 'tcp', ports: [plan.db.port], from: addressesOf(others('db')) });
+    add({
+      comment: 'db: replication between database hosts',
+      protocol: 'tcp',
+      ports: [plan.db.port],
+      from: addressesOf(others('db')),
+    });
   }
   if (plan.firewall.sshFrom.length > 0) {
     add({ comment: 'ssh: from firewall.sshFrom', protocol: 'tcp', ports: [SSH_PORT], from: plan.firewall.sshFrom });

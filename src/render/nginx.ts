@@ -99,7 +99,9 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     `    upstream ${UPSTREAM} {`,
     // Backups (the other app servers) take over only while the local app refuses
     // connections: a POST then goes on, since nothing was sent yet (kill-app chaos).
-    ...upstreams.map((u) => `        server ${u.address}:${u.port}${u.backup ? ' backup' : ' max_fails=1 fail_timeout=2s'};`),
+    ...upstreams.map(
+      (u) => `        server ${u.address}:${u.port}${u.backup ? ' backup' : ' max_fails=1 fail_timeout=2s'};`,
+    ),
     '        keepalive 64;',
     // Below the app's keepAliveTimeout (65 s): nginx drops an idle socket before Node
     // does, so it never reuses one Node has closed (sporadic 502s otherwise).

@@ -38,7 +38,11 @@ describe('tandem with bad input', () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(8181, '127.66.0.11', () => r()));
     try {
-      const stack = new TestStack('taken', { hosting: 'loopback', network: { subnet: '127.66.0.0/24' }, lb: { port: 8181 } });
+      const stack = new TestStack('taken', {
+        hosting: 'loopback',
+        network: { subnet: '127.66.0.0/24' },
+        lb: { port: 8181 },
+      });
       stacks.push(stack);
       const r = await stack.run('up');
       assert.equal(r.code, 1);

@@ -5,7 +5,8 @@ import { TestStack } from '../support/stack.ts';
 
 const stack = new TestStack('three-tier', {
   name: 'threetier',
-  hosting: 'loopback', network: { subnet: '127.64.0.0/24' },
+  hosting: 'loopback',
+  network: { subnet: '127.64.0.0/24' },
   hosts: [
     { name: 'lb-1', roles: ['lb'] },
     { name: 'web-1', roles: ['web'] },

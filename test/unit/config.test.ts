@@ -168,7 +168,10 @@ describe('netns hosting in the model', () => {
     assert.equal(plan.lb.vip, '10.77.0.10');
     assert.equal(plan.client?.address, '10.77.0.2');
     assert.equal(plan.network.bridgeAddress, '10.77.0.1');
-    assert.ok(plan.hosts.every((h) => (h.link?.length ?? 99) <= 15), 'interface names fit IFNAMSIZ');
+    assert.ok(
+      plan.hosts.every((h) => (h.link?.length ?? 99) <= 15),
+      'interface names fit IFNAMSIZ',
+    );
     assert.equal(plan.url, 'https://www.foobar.com/');
     assert.deepEqual(plan.lb.vrrp?.priorities, { 'lb-1': 150, 'lb-2': 100 });
     assert.equal(plan.lb.vrrp?.preempt, false);
@@ -187,9 +190,11 @@ describe('netns hosting in the model', () => {
       ['network/subnet', 'network/vip'],
     );
     assert.deepEqual(
-      validateConfig({ hosting: 'loopback', network: { vip: '127.60.0.10' }, firewall: { sshFrom: ['10.0.0.0/8'] } }).map(
-        (i) => i.message,
-      ),
+      validateConfig({
+        hosting: 'loopback',
+        network: { vip: '127.60.0.10' },
+        firewall: { sshFrom: ['10.0.0.0/8'] },
+      }).map((i) => i.message),
       [
         'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)',
         'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)',

@@ -183,7 +183,13 @@ describe('tlsTool', () => {
         '',
       ].join('\n'),
     );
-    assert.deepEqual(tlsTool.verifyCommand(tls), ['/usr/bin/openssl', 'verify', '-CAfile', '/s/tls/ca.crt', '/s/tls/site.crt']);
+    assert.deepEqual(tlsTool.verifyCommand(tls), [
+      '/usr/bin/openssl',
+      'verify',
+      '-CAfile',
+      '/s/tls/ca.crt',
+      '/s/tls/site.crt',
+    ]);
   });
 });
 

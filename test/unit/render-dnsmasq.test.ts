@@ -4,7 +4,16 @@ import { after, describe, it } from 'node:test';
 import { servicePaths } from '../../src/config/paths.ts';
 import { dnsmasqEngine } from '../../src/engines/dnsmasq.ts';
 import { dnsmasqPidFile, dnsmasqServiceFor, renderDnsmasq } from '../../src/render/dnsmasq.ts';
-import { DEFAULT_STACK, installed, linesOf, netnsPlanOf, planOf, removeTempDirs, run, writeStack } from './fixtures/plans.ts';
+import {
+  DEFAULT_STACK,
+  installed,
+  linesOf,
+  netnsPlanOf,
+  planOf,
+  removeTempDirs,
+  run,
+  writeStack,
+} from './fixtures/plans.ts';
 
 after(removeTempDirs);
 

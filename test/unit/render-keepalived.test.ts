@@ -107,7 +107,10 @@ describe('keepalived -t on the rendered config', {
     const plan = netnsPlanOf(DEFAULT_STACK);
     writeStack(plan);
     const paths = servicePaths(keepalivedServiceFor(plan, 'lb-1'));
-    fs.writeFileSync(paths.config, fs.readFileSync(paths.config, 'utf8').replace('    state BACKUP\n', '    state BACKUP\n    bogus_keyword 1\n'));
+    fs.writeFileSync(
+      paths.config,
+      fs.readFileSync(paths.config, 'utf8').replace('    state BACKUP\n', '    state BACKUP\n    bogus_keyword 1\n'),
+    );
 
     const r = run(keepalivedEngine.checkCommand(paths));
     assert.notEqual(r.status, 0, JSON.stringify(r));

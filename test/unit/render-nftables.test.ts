@@ -42,29 +42,34 @@ describe('firewallRules', () => {
     assert.deepEqual(firewallRules(plan, 'lb-2')[0]!.to, ['10.77.0.10', '10.77.0.12']);
   });
 
-  it('lets the LBs reach the web servers, and the other db host reach MariaDB (app and replication)', () => {
-    const rules = firewallRules(netnsPlanOf(DEFAULT_STACK), 'server-1');
+  it('lets the LBs reach nginx, the other nginx reach the app, and the other db host reach MariaDB', () => {
+    const plan = netnsPlanOf(DEFAULT_STACK);
+    const rules = firewallRules(plan, 'server-1');
 
     assert.deepEqual(
       rules.map((r) => [r.comment, r.ports, r.from]),
       [
         ['web: from load balancers', [80], ['10.77.0.11', '10.77.0.12']],
+        // server-2's nginx falls back to this app; server-1's own nginx comes over lo.
+        ['app: from the web servers that proxy to it', [3000], ['10.77.0.14']],
         ['db: from app hosts', [3306], ['10.77.0.14']],
         ['db: replication between database hosts', [3306], ['10.77.0.14']],
       ],
     );
-    // The app on server-1 is reached by its own nginx over lo: no rule.
-    assert.ok(!rules.some((r) => r.comment.startsWith('app:')));
   });
 
   it('derives every tier of the three-tier variant', () => {
     const plan = netnsPlanOf(NETNS_THREE_TIER_STACK);
-    const of = (host: string) => firewallRules(plan, host).map((r) => `${r.comment} ${r.ports.join(',')} ${r.from?.join(',') ?? '*'}`);
+    const of = (host: string) =>
+      firewallRules(plan, host).map((r) => `${r.comment} ${r.ports.join(',')} ${r.from?.join(',') ?? '*'}`);
     const [lb1, lb2, web1, web2, app1, app2, db1, db2] = plan.hosts.map((h) => h.address);
 
     assert.deepEqual(of('web-1'), [`web: from load balancers 80 ${lb1},${lb2}`]);
     assert.deepEqual(of('app-2'), [`app: from the web servers that proxy to it 3000 ${web1},${web2}`]);
-    assert.deepEqual(of('db-1'), [`db: from app hosts 3306 ${app1},${app2}`, `db: replication between database hosts 3306 ${db2}`]);
+    assert.deepEqual(of('db-1'), [
+      `db: from app hosts 3306 ${app1},${app2}`,
+      `db: replication between database hosts 3306 ${db2}`,
+    ]);
     assert.deepEqual(of('db-2').at(-1), `db: replication between database hosts 3306 ${db1}`);
   });
 
@@ -107,7 +112,11 @@ describe('renderNftables', () => {
   it('renders source sets and plain-HTTP LBs when TLS is off', () => {
     const plan = netnsPlanOf({ tls: { enabled: false } });
 
-    assert.ok(linesOf(renderNftables(plan, 'lb-2')).includes('        ip daddr 10.77.0.10 tcp dport 80 accept comment "lb: HTTP from anyone"'));
+    assert.ok(
+      linesOf(renderNftables(plan, 'lb-2')).includes(
+        '        ip daddr 10.77.0.10 tcp dport 80 accept comment "lb: HTTP from anyone"',
+      ),
+    );
     assert.ok(
       linesOf(renderNftables(plan, 'server-2')).includes(
         '        ip saddr { 10.77.0.11, 10.77.0.12 } tcp dport 80 accept comment "web: from load balancers"',
@@ -132,7 +141,10 @@ describe('nft -c on the rendered rulesets', {
   for (const [name, config] of [
     ['default', DEFAULT_STACK],
     ['three-tier', NETNS_THREE_TIER_STACK],
-    ['ssh and exposed LBs', { firewall: { sshFrom: ['10.77.0.1', '192.0.2.0/24'] }, lb: { exposeHostAddresses: true } }],
+    [
+      'ssh and exposed LBs',
+      { firewall: { sshFrom: ['10.77.0.1', '192.0.2.0/24'] }, lb: { exposeHostAddresses: true } },
+    ],
   ] as [string, StackConfig][]) {
     it(`accepts every host of the ${name} stack`, () => {
       const plan = netnsPlanOf(config);
