@@ -1,18 +1,28 @@
 /**
- * `npm run bench`: figures measured side by side in one run, on a fresh stack in its
- * own temp folder and subnet (127.70.0.0/24), torn down at the end.
+ * `npm run bench`: figures measured side by side in one run, on fresh stacks in their
+ * own temp folders and subnets, torn down at the end.
  *
+ * loopback stack (127.70.0.0/24):
  *   - cold `tandem up` on empty state (wall clock)
  *   - wrk on a constant endpoint (/whoami): the app directly vs LB → nginx → app
  *   - wrk on the database read page (/) through the whole stack
+ * netns stack (10.82.0.0/24, when root):
+ *   - cold `tandem up` of the full design (2 LBs, VIP, firewalls, TLS, DNS)
+ *   - HTTPS through the VIP from the client namespace vs plain HTTP to the app directly
+ *   - VIP failover when the active LB host dies, 5 times: failure window and share failed
  * Rounds alternate between targets so machine noise hits them alike; medians reported.
+ *
+ *   BENCH_PARTS=loopback,netns  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
-import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { clientLoad, exec, killHost, outage } from '../test/support/netns.ts';
 import { TestStack } from '../test/support/stack.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const PARTS = (process.env.BENCH_PARTS ?? 'loopback,netns').split(',');
+const FAILOVERS = Number(process.env.BENCH_FAILOVERS ?? 5);
 
 interface WrkResult {
   rps: number;
@@ -28,20 +38,22 @@ function toMs(text: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-function wrk(url: string, host: string): Promise<WrkResult> {
-  const args = ['-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-H', `Host: ${host}`, url];
-  return new Promise((resolve, reject) => {
-    execFile('wrk', args, { timeout: (SECONDS + 30) * 1000 }, (err, stdout) => {
-      if (err) return reject(err);
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
-      const p50 = /\s50%\s+(\S+)/.exec(stdout)?.[1] ?? '';
-      const p99 = /\s99%\s+(\S+)/.exec(stdout)?.[1] ?? '';
-      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
-      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-      const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-      resolve({ rps, p50ms: toMs(p50), p99ms: toMs(p99), errors });
-    });
-  });
+/** wrk, optionally inside a namespace (the client, or an app host). */
+async function wrk(url: string, host: string, namespace?: string): Promise<WrkResult> {
+  const argv = ['wrk', '-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-H', `Host: ${host}`, url];
+  const r = await exec(namespace ? ['ip', 'netns', 'exec', namespace, ...argv] : argv, (SECONDS + 30) * 1000);
+  if (r.code !== 0) throw new Error(`wrk failed: ${r.stderr}`);
+  const out = r.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return {
+    rps,
+    p50ms: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99ms: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    errors,
+  };
 }
 
 const median = (xs: number[]) => {
@@ -50,44 +62,60 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 
-async function main() {
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly namespace?: string;
+}
+
+/** Warm-up, then ROUNDS alternating rounds over the targets; medians per target. */
+async function compare(targets: readonly Target[], host: string) {
+  for (const t of targets) await wrk(t.url, host, t.namespace);
+  const results = targets.map(() => [] as WrkResult[]);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, t] of targets.entries()) results[i]!.push(await wrk(t.url, host, t.namespace));
+  }
+  const summary = targets.map((t, i) => ({
+    name: t.name,
+    rps: median(results[i]!.map((r) => r.rps)),
+    p50ms: median(results[i]!.map((r) => r.p50ms)),
+    p99ms: median(results[i]!.map((r) => r.p99ms)),
+    errors: results[i]!.reduce((a, r) => a + r.errors, 0),
+  }));
+  console.log('| path | req/s | p50 ms | p99 ms | errors |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
+  for (const s of summary) {
+    console.log(`| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50ms.toFixed(2)} | ${s.p99ms.toFixed(2)} | ${s.errors} |`);
+  }
+  console.log('');
+  return summary;
+}
+
+async function timedUp(stack: TestStack): Promise<number> {
+  const t0 = performance.now();
+  await stack.up();
+  return (performance.now() - t0) / 1000;
+}
+
+async function loopbackPart(): Promise<void> {
   const stack = new TestStack('bench', { name: 'bench', hosting: 'loopback', network: { subnet: '127.70.0.0/24' } });
   try {
-    const t0 = performance.now();
-    await stack.up();
-    const coldUpS = (performance.now() - t0) / 1000;
+    const coldUpS = await timedUp(stack);
     const lb = 'http://127.70.0.11';
-    const targets: Record<string, string> = {
-      'app direct  /whoami': 'http://127.70.0.12:3000/whoami',
-      'LB→nginx→app /whoami': `${lb}/whoami`,
-      'LB→nginx→app→db  /': `${lb}/`,
-    };
-    // Warm up every path (JIT, pools, keep-alive connections).
-    for (const url of Object.values(targets)) await wrk(url, 'www.foobar.com');
-    const results: Record<string, WrkResult[]> = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, url] of Object.entries(targets)) results[name]!.push(await wrk(url, 'www.foobar.com'));
-    }
-    const summary = Object.entries(results).map(([name, rs]) => ({
-      name,
-      rps: median(rs.map((r) => r.rps)),
-      p50ms: median(rs.map((r) => r.p50ms)),
-      p99ms: median(rs.map((r) => r.p99ms)),
-      errors: rs.reduce((a, r) => a + r.errors, 0),
-    }));
-    const [direct, viaLb, readPage] = summary as [(typeof summary)[0], (typeof summary)[0], (typeof summary)[0]];
-    console.log(`\ntandem bench — wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} alternating rounds, medians\n`);
-    console.log('| path | req/s | p50 ms | p99 ms | errors |');
-    console.log('| --- | ---: | ---: | ---: | ---: |');
-    for (const s of summary) {
-      console.log(`| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50ms.toFixed(2)} | ${s.p99ms.toFixed(2)} | ${s.errors} |`);
-    }
-    console.log('');
-    console.log(
-      `ratio LB path / app direct (constant endpoint): ${(viaLb.rps / direct.rps).toFixed(2)}  (target ≥ 0.75)`,
+    console.log(`\n## loopback — wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} alternating rounds, medians\n`);
+    const [direct, viaLb, readPage] = await compare(
+      [
+        { name: 'app direct /whoami', url: 'http://127.70.0.12:3000/whoami' },
+        { name: 'LB → nginx → app /whoami', url: `${lb}/whoami` },
+        { name: 'LB → nginx → app → db /', url: `${lb}/` },
+      ],
+      'www.foobar.com',
     );
     console.log(
-      `ratio read page / constant endpoint (both through the LB): ${(readPage.rps / viaLb.rps).toFixed(2)}  (target ≥ 0.5)`,
+      `ratio LB path / app direct (constant endpoint): ${(viaLb!.rps / direct!.rps).toFixed(2)}  (target ≥ 0.75)`,
+    );
+    console.log(
+      `ratio read page / constant endpoint (both through the LB): ${(readPage!.rps / viaLb!.rps).toFixed(2)}  (target ≥ 0.5)`,
     );
     console.log(`cold tandem up on empty state: ${coldUpS.toFixed(1)} s  (target ≤ 10 s)`);
   } finally {
@@ -95,4 +123,83 @@ async function main() {
   }
 }
 
-await main();
+async function netnsPart(): Promise<void> {
+  const name = 'benchns';
+  const ns = (host: string) => `tandem-${name}-${host}`;
+  const stack = new TestStack('benchns', { name, hosting: 'netns', network: { subnet: '10.82.0.0/24' } });
+  try {
+    const coldUpS = await timedUp(stack);
+    const stateDir = path.join(stack.dir, '.tandem');
+    const caFile = (await stack.run('ca')).stdout.trim();
+    console.log(`\n## netns — wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} alternating rounds, medians\n`);
+    const [direct, https] = await compare(
+      [
+        // From the app's own host: the firewall admits nobody else to the app port.
+        { name: 'app direct, plain HTTP /whoami', url: 'http://10.82.0.13:3000/whoami', namespace: ns('server-1') },
+        {
+          name: 'client → VIP, HTTPS → nginx → app /whoami',
+          url: 'https://www.foobar.com/whoami',
+          namespace: ns('client'),
+        },
+      ],
+      'www.foobar.com',
+    );
+    console.log(
+      `ratio HTTPS through the VIP / plain HTTP to the app directly: ${(https!.rps / direct!.rps).toFixed(2)}`,
+    );
+    console.log(`cold tandem up of the full netns design: ${coldUpS.toFixed(1)} s\n`);
+
+    const windows: number[] = [];
+    const shares: number[] = [];
+    console.log(
+      '| failover | killed host | failed | failure window ms | share failed in window | failed after VIP moved |',
+    );
+    console.log('| ---: | --- | ---: | ---: | ---: | ---: |');
+    for (let i = 1; i <= FAILOVERS; i++) {
+      const holder = JSON.parse((await stack.run('status', '--json')).stdout).lb.vip.holder as string;
+      const running = clientLoad({
+        clientNs: ns('client'),
+        caFile,
+        url: 'https://www.foobar.com/',
+        host: 'www.foobar.com',
+        paths: ['/whoami'],
+        durationMs: 4000,
+        concurrency: 4,
+        timeoutMs: 500,
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      const killedAt = Date.now();
+      const link = await killHost(stateDir, holder, ns(holder));
+      // When did the VIP land on the other LB? Poll its namespace (bounded: 5 s).
+      const other = holder === 'lb-1' ? 'lb-2' : 'lb-1';
+      let movedAt = 0;
+      for (let t = 0; t < 500 && !movedAt; t++) {
+        const { stdout } = await exec(['ip', '-n', ns(other), '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+        if (stdout.includes(' 10.82.0.10/')) movedAt = Date.now();
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+      const outcomes = await running;
+      const o = outage(outcomes);
+      const afterMove = outcomes.filter((x) => x.status !== 200 && movedAt && x.start > movedAt).length;
+      windows.push(o.windowMs);
+      shares.push(o.failedShare);
+      console.log(
+        `| ${i} | ${holder} | ${o.failed} of ${outcomes.length} | ${o.windowMs} | ${(o.failedShare * 100).toFixed(0)}% | ${afterMove} (VIP moved ${movedAt ? movedAt - killedAt : '?'} ms after the kill) |`,
+      );
+      await exec(['ip', 'link', 'set', link, 'up']);
+      await stack.up();
+    }
+    console.log('');
+    console.log(
+      `VIP failover when the active LB host dies: median failure window ${median(windows)} ms over ${FAILOVERS} runs, median share failed in the window ${(median(shares) * 100).toFixed(0)}%  (goal ≤ 500 ms; keepalived defaults ≈ 3600 ms)`,
+    );
+  } finally {
+    await stack.cleanup();
+  }
+}
+
+if (PARTS.includes('loopback')) await loopbackPart();
+if (PARTS.includes('netns')) {
+  if (process.getuid?.() === 0) await netnsPart();
+  else console.log('\n## netns — skipped: network namespaces need root');
+}

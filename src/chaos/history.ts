@@ -66,6 +66,12 @@ export interface LbSample {
   readonly status: string;
 }
 
+/** netns: which load balancer held the floating IP (null: none could be seen holding it). */
+export interface VipSample {
+  readonly at: number;
+  readonly holder: string | null;
+}
+
 /** The database after healing: every post this run wrote (matched by its body marker). */
 export interface FinalState {
   readonly readAt: number;
@@ -84,6 +90,8 @@ export interface History {
   readonly heals: readonly HealEvent[];
   readonly dbSamples: readonly DbSample[];
   readonly lbSamples: readonly LbSample[];
+  /** netns: the VIP's holder over time (absent on loopback hosting). */
+  readonly vipSamples?: readonly VipSample[];
   readonly final?: FinalState;
 }
 
@@ -107,6 +115,7 @@ export function historyLines(h: History, result?: unknown): string {
     ...h.ops.map((o) => ({ type: 'op', ...o })),
     ...h.dbSamples.map((s) => ({ type: 'db', ...s })),
     ...h.lbSamples.map((s) => ({ type: 'lb', ...s })),
+    ...(h.vipSamples ?? []).map((s) => ({ type: 'vip', ...s })),
   ];
   if (h.final) lines.push({ type: 'final', ...h.final });
   if (result !== undefined) lines.push({ type: 'result', ...(result as object) });

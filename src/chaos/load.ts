@@ -7,12 +7,16 @@
  * their own id, so they may be retried once with it (`retryWrites`), as an API client
  * of an idempotent endpoint would; the op then records `attempts: 2`.
  */
-import { Agent, request } from 'node:http';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type { Op, OpKind, Outcome } from './history.ts';
 import { writeBody } from './history.ts';
 
 export interface LoadOptions {
-  /** The public entry, e.g. `http://127.60.0.11/`. */
+  /**
+   * The public entry, e.g. `http://127.60.0.11/`, or `https://www.foobar.com/` (netns:
+   * resolved by the stack's DNS; HTTPS trusts the CA named by NODE_EXTRA_CA_CERTS).
+   */
   readonly url: string;
   /** Host header (the stack's domain). */
   readonly host: string;
@@ -33,6 +37,8 @@ export interface LoadOptions {
   readonly retryWrites: boolean;
   /** Stop early (e.g. the caller was interrupted). */
   readonly signal?: AbortSignal;
+  /** Called with each operation as it completes (the worker streams them). */
+  readonly onOp?: (op: Op) => void;
 }
 
 const DEFAULT_MIX: readonly (OpKind | 'ryw')[] = ['page', 'api', 'write', 'api', 'page', 'ryw'];
@@ -43,6 +49,8 @@ interface Answer {
   cookie?: string;
   body: string;
 }
+
+type Agent = http.Agent;
 
 function send(
   agent: Agent,
@@ -58,7 +66,9 @@ function send(
       headers['content-length'] = String(Buffer.byteLength(extra.body));
     }
     if (extra.cookie) headers.cookie = extra.cookie;
-    const req = request(new URL(path, opts.url), { agent, method, headers }, (res) => {
+    const url = new URL(path, opts.url);
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    const req = request(url, { agent, method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
@@ -135,7 +145,8 @@ async function operation(
 
 /** Runs the workload to its bounds and returns every operation, in completion order. */
 export async function runLoad(opts: LoadOptions): Promise<Op[]> {
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
+  const agentOptions = { keepAlive: true, maxSockets: opts.concurrency };
+  const agent = opts.url.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   const mix = opts.mix ?? DEFAULT_MIX;
   const ops: Op[] = [];
   const deadline = Date.now() + opts.durationMs;
@@ -143,6 +154,10 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
   let nextSlot = Date.now();
   let started = 0;
   let writes = 0;
+  const record = (op: Op) => {
+    ops.push(op);
+    opts.onOp?.(op);
+  };
   const more = () => Date.now() < deadline && started < opts.maxOps && !opts.signal?.aborted;
 
   const write = async (): Promise<Answer | undefined> => {
@@ -163,7 +178,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
       op = { ...second.op, start: op.start, attempts: 2, firstFailure: op.error ?? String(op.status) };
       answer = second.answer;
     }
-    ops.push(op);
+    record(op);
     return op.outcome === 'ok' ? { ...answer!, body: id } : undefined;
   };
 
@@ -183,7 +198,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
           () => send(agent, opts, 'GET', path),
           (a) => a.status === 200,
         );
-        ops.push(op);
+        record(op);
       } else if (what === 'write') {
         await write();
       } else {
@@ -199,7 +214,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
           () => send(agent, opts, 'GET', `/posts/${encodeURIComponent(id)}`, { cookie: written.cookie }),
           (a) => a.status === 200,
         );
-        ops.push(op);
+        record(op);
       }
     }
   };

@@ -1,28 +1,35 @@
 /**
  * Samplers that run beside the load: every database's `read_only` (to catch two
- * writable primaries) and the load balancer's view of each server (to know when it
- * marked a dead one down). Each loop is sequential per source, so a hung source
- * (a paused database) delays only its own samples.
+ * writable primaries), each load balancer's view of each server (to know when it
+ * marked a dead one down) and, on netns, which LB holds the floating IP. Each loop is
+ * sequential per source, so a hung or dead source (a paused database, a killed LB)
+ * delays or silences only its own samples.
  */
-import type { Plan } from '../config/types.ts';
+import type { Plan, PlanService } from '../config/types.ts';
 import { dbPaths, sql } from '../orchestrate/database.ts';
-import { backendStates } from '../orchestrate/lb.ts';
-import type { DbSample, LbSample } from './history.ts';
+import { backendStates, vipHolder } from '../orchestrate/lb.ts';
+import type { DbSample, LbSample, VipSample } from './history.ts';
 
 export interface Sampling {
   readonly dbSamples: DbSample[];
   readonly lbSamples: LbSample[];
+  readonly vipSamples: VipSample[];
   /** Stops sampling and waits for the loops to end. */
   stop(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function startSampling(plan: Plan, opts: { dbEveryMs?: number; lbEveryMs?: number } = {}): Sampling {
+export function startSampling(
+  plan: Plan,
+  opts: { dbEveryMs?: number; lbEveryMs?: number; vipEveryMs?: number } = {},
+): Sampling {
   const dbEvery = opts.dbEveryMs ?? 200;
   const lbEvery = opts.lbEveryMs ?? 100;
+  const vipEvery = opts.vipEveryMs ?? 100;
   const dbSamples: DbSample[] = [];
   const lbSamples: LbSample[] = [];
+  const vipSamples: VipSample[] = [];
   let stopped = false;
 
   const dbLoop = async (host: string) => {
@@ -39,25 +46,40 @@ export function startSampling(plan: Plan, opts: { dbEveryMs?: number; lbEveryMs?
     }
   };
 
-  const lbLoop = async () => {
+  // One loop per LB, over a plan that names only that LB: a dead one fails alone.
+  const lbLoop = async (lb: PlanService) => {
+    const one: Plan = { ...plan, services: [lb] };
     while (!stopped) {
       const at = Date.now();
       try {
-        for (const b of await backendStates(plan)) {
+        for (const b of await backendStates(one)) {
           lbSamples.push({ at, lb: b.lb, server: b.server, status: b.status });
         }
       } catch {
-        // The LB itself is down (kill-lb): no view to record.
+        // This LB is down (kill-lb, kill-host): no view to record.
       }
       await sleep(Math.max(0, lbEvery - (Date.now() - at)));
     }
   };
 
+  const vipLoop = async () => {
+    while (!stopped) {
+      const at = Date.now();
+      vipSamples.push({ at, holder: (await vipHolder(plan).catch(() => undefined)) ?? null });
+      await sleep(Math.max(0, vipEvery - (Date.now() - at)));
+    }
+  };
+
   const dbHosts = [plan.db.primary, ...plan.db.replicas].filter((h) => h);
-  const loops = [...dbHosts.map(dbLoop), ...(plan.services.some((s) => s.kind === 'haproxy') ? [lbLoop()] : [])];
+  const loops = [
+    ...dbHosts.map(dbLoop),
+    ...plan.services.filter((s) => s.kind === 'haproxy').map(lbLoop),
+    ...(plan.lb.vip ? [vipLoop()] : []),
+  ];
   return {
     dbSamples,
     lbSamples,
+    vipSamples,
     async stop() {
       stopped = true;
       await Promise.all(loops);

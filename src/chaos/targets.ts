@@ -4,9 +4,14 @@
  *   `server-1/app`      one service (kinds: haproxy, nginx, app, mariadb; aliases lb, web, db)
  *   `db:primary`        the primary's MariaDB
  *   `db:replica`        the first replica's MariaDB (`db:replica-2` for the second)
+ *   `lb:active`         netns: the load-balancer host holding the floating IP right now
+ *   `lb:standby`        netns: the other one (the first LB not holding it)
+ * A group (partition sides) is a comma-separated list of targets, each standing for the
+ * hosts it lives on: `db:primary`, `server-1,lb-1`.
  */
-import type { Plan, PlanService, ServiceKind } from '../config/types.ts';
+import type { Plan, PlanHost, PlanService, ServiceKind } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
+import { vipHolder } from '../orchestrate/lb.ts';
 
 export interface Target {
   /** As the user wrote it. */
@@ -32,6 +37,7 @@ export function targetNames(plan: Plan): string[] {
   names.push(...plan.services.map((s) => s.id));
   if (plan.db.primary) names.push('db:primary');
   if (plan.db.replicas.length > 0) names.push('db:replica');
+  if (plan.lb.vip) names.push('lb:active', 'lb:standby');
   return names;
 }
 
@@ -63,4 +69,48 @@ export function resolveTarget(plan: Plan, name: string): Target {
   const service = plan.services.find((s) => s.host === host.name && s.kind === kind);
   if (!service) throw unknown(plan, name);
   return { name, services: [service] };
+}
+
+/**
+ * Resolves the names that depend on the stack's state at this moment (`lb:active`,
+ * `lb:standby`) to a host name; any other name is returned as it is.
+ */
+export async function resolveLive(plan: Plan, name: string): Promise<string> {
+  if (name !== 'lb:active' && name !== 'lb:standby') return name;
+  const lbs = plan.hosts.filter((h) => h.roles.includes('lb'));
+  if (!plan.lb.vip || lbs.length < 2) {
+    throw new TandemError(
+      'TANDEM_USAGE',
+      `${name} needs a floating IP held by one of two load balancers (netns hosting); this stack has ${lbs.length} load balancer(s)${plan.lb.vip ? '' : ' and no VIP'}`,
+      `name the host instead: ${lbs.map((h) => h.name).join(', ')}`,
+    );
+  }
+  const holder = await vipHolder(plan);
+  if (!holder) {
+    throw new TandemError(
+      'TANDEM_STATE',
+      `no load balancer holds the floating IP ${plan.lb.vip} right now`,
+      'bring the stack up: tandem up (or tandem chaos heal)',
+    );
+  }
+  return name === 'lb:active' ? holder : lbs.find((h) => h.name !== holder)!.name;
+}
+
+/** The hosts a target lives on (a host; the host of a service). */
+export function hostsOfTarget(plan: Plan, name: string): PlanHost[] {
+  const target = resolveTarget(plan, name);
+  const names = target.host ? [target.host] : target.services.map((s) => s.host);
+  return plan.hosts.filter((h) => names.includes(h.name));
+}
+
+/** The hosts of a comma-separated group of targets (`lb:*` names already resolved). */
+export function hostsOfGroup(plan: Plan, group: string): PlanHost[] {
+  const names = new Set(
+    group
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean)
+      .flatMap((n) => hostsOfTarget(plan, n).map((h) => h.name)),
+  );
+  return plan.hosts.filter((h) => names.has(h.name));
 }

@@ -12,7 +12,6 @@ import { loadPlan } from '../orchestrate/load.ts';
 import { planFiles } from '../orchestrate/plan-diff.ts';
 import { status } from '../orchestrate/status.ts';
 import { up } from '../orchestrate/up.ts';
-import { runChaos } from './chaos.ts';
 import { formatEvent, formatStatus } from './format.ts';
 
 const USAGE = `usage: tandem <command> [--config tandem.config.ts] [--json]
@@ -165,8 +164,11 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       out(`tandem: removed ${plan.stateDir}`);
       return 0;
     }
-    case 'chaos':
+    case 'chaos': {
+      // Loaded on demand: the other commands need none of the chaos machinery.
+      const { runChaos } = await import('./chaos.ts');
       return runChaos(args.rest, { config: args.config, json: args.json }, out);
+    }
     default:
       throw new TandemError('TANDEM_USAGE', `unknown command '${args.command}'`, USAGE);
   }

@@ -71,9 +71,13 @@ const SERVICE_OF_ROLE: Record<Role, PlanService['kind']> = {
 };
 const ROLE_ORDER: Role[] = ['db', 'app', 'web', 'lb'];
 
-/** Interface names are at most 15 characters: `tn` + 5 hex of the state folder + a suffix. */
-function linkPrefix(stateDir: string): string {
-  return `tn${createHash('sha1').update(stateDir).digest('hex').slice(0, 5)}`;
+/**
+ * Interface names are at most 15 characters: `tn` + 5 hex of the stack's name + a
+ * suffix. Derived from the name, like the namespaces (`tandem-<name>-<host>`), so the
+ * next `up` of a stack finds and repairs whatever a crashed run of it left behind.
+ */
+export function linkPrefix(name: string): string {
+  return `tn${createHash('sha1').update(name).digest('hex').slice(0, 5)}`;
 }
 
 export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
@@ -92,7 +96,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const vip = netns ? (config.network?.vip ?? at(DEFAULTS.vipOffset)) : undefined;
   const reserved = netns ? [at(DEFAULTS.bridgeOffset), at(DEFAULTS.clientOffset), vip!] : [];
   const addresses = assignAddresses(hostsConfig, subnetText, reserved);
-  const prefix = linkPrefix(stateDir);
+  const prefix = linkPrefix(name);
   const hosts: PlanHost[] = hostsConfig.map((h, i) => ({
     name: h.name,
     address: addresses.get(h.name)!,

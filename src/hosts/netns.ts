@@ -157,7 +157,10 @@ export async function holderOf(
 ): Promise<string | undefined> {
   for (const host of candidates) {
     if (!host.namespace) continue;
-    const out = await ip(['-n', host.namespace, '-4', '-o', 'addr', 'show', 'dev', plan.network.hostInterface], true);
+    // `-br`: state and addresses on one line. A dead host's namespace may still carry the
+    // VIP its killed keepalived left; with its link down it holds nothing anyone reaches.
+    const out = await ip(['-n', host.namespace, '-4', '-br', 'addr', 'show', 'dev', plan.network.hostInterface], true);
+    if (/\s(DOWN|LOWERLAYERDOWN)\s/.test(out)) continue;
     if (out.includes(` ${address}/`)) return host.name;
   }
   return undefined;

@@ -3,13 +3,12 @@
  * pair holding a floating IP. Every client runs inside the `client` namespace.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StackConfig } from '../../src/config/types.ts';
-import type { Outcome } from '../support/load.ts';
-import { REPO, sleep, TestStack } from '../support/stack.ts';
+import { clientLoad, exec, inNs, killHost, outage } from '../support/netns.ts';
+import { sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'nstest';
 const SUBNET = '10.79.0';
@@ -18,101 +17,46 @@ const CONFIG: StackConfig = { name: NAME, hosting: 'netns', network: { subnet: `
 const CLIENT_NS = `tandem-${NAME}-client`;
 const stack = new TestStack('netns', CONFIG);
 
-function exec(argv: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      argv[0]!,
-      argv.slice(1),
-      { timeout: timeoutMs, maxBuffer: 32 << 20 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : 99
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    child.stdin?.end(); // openssl s_client would otherwise wait for input
-  });
-}
-
-const inNs = (ns: string, argv: string[], timeoutMs?: number) => exec(['ip', 'netns', 'exec', ns, ...argv], timeoutMs);
 const client = (argv: string[], timeoutMs?: number) => inNs(CLIENT_NS, argv, timeoutMs);
 
 let caFile = '';
 
-/** A bounded load from the client namespace, through DNS and HTTPS, as a user would. */
-async function clientLoad(durationMs: number): Promise<Outcome[]> {
-  const opts = {
+const load = (durationMs: number) =>
+  clientLoad({
+    clientNs: CLIENT_NS,
+    caFile,
     url: 'https://www.foobar.com/',
     host: 'www.foobar.com',
     paths: ['/whoami'],
-    concurrency: 4,
     durationMs,
-    maxRequests: 50_000,
-    timeoutMs: 500,
-  };
-  const r = await exec(
-    [
-      'ip',
-      'netns',
-      'exec',
-      CLIENT_NS,
-      'env',
-      `NODE_EXTRA_CA_CERTS=${caFile}`,
-      process.execPath,
-      '--import',
-      'tsx',
-      path.join(REPO, 'test/support/load-cli.ts'),
-      JSON.stringify(opts),
-    ],
-    durationMs + 30_000,
-  );
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as Outcome[];
-}
-
-/** The failure window: first failed request → first success after the last failure. */
-function outage(outcomes: Outcome[]): { failed: number; windowMs: number } {
-  const sorted = [...outcomes].sort((a, b) => a.start - b.start);
-  const bad = sorted.filter((o) => o.status !== 200);
-  if (bad.length === 0) return { failed: 0, windowMs: 0 };
-  const firstBad = bad[0]!.start;
-  const lastBad = bad[bad.length - 1]!;
-  const recovered = sorted.find((o) => o.status === 200 && o.start >= lastBad.start);
-  return { failed: bad.length, windowMs: (recovered?.end ?? lastBad.end) - firstBad };
-}
+  });
 
 async function vipHolder(): Promise<string | null> {
   return (await stack.status()).lb.vip?.holder ?? null;
 }
 
-function supervised(host: string): { supervisorPid: number; pid: number | null }[] {
-  const dir = path.join(stack.dir, '.tandem', 'hosts', host);
-  return fs
-    .readdirSync(dir)
-    .map((kind) => path.join(dir, kind, 'supervisor.json'))
-    .filter((f) => fs.existsSync(f))
-    .map((f) => JSON.parse(fs.readFileSync(f, 'utf8')));
-}
-
 describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeout: 600_000 }, () => {
+  let links: string[] = [];
   before(async () => {
     await stack.up();
     caFile = (await stack.run('ca')).stdout.trim();
+    // This stack's veths (their peers live in its namespaces) and its bridge.
+    const { stdout } = await exec(['ip', '-o', 'link', 'show']);
+    const mine = stdout.split('\n').filter((l) => l.includes(`link-netns tandem-${NAME}-`));
+    links = mine.map((l) => l.split(': ')[1]!.split('@')[0]!);
+    links.push(/ master (\S+) /.exec(mine[0] ?? '')?.[1] ?? 'missing-bridge');
   });
   after(async () => {
     await stack.cleanup();
-    // Nothing of the stack is left: namespaces, links, bridge.
+    // Nothing of the stack is left: namespaces, links, bridge, route.
     const { stdout: nss } = await exec(['ip', 'netns', 'list']);
     assert.doesNotMatch(nss, new RegExp(`tandem-${NAME}-`));
-    const { stdout: links } = await exec(['ip', '-o', 'link', 'show']);
     const routes = JSON.parse(
       (await exec(['ip', '-j', 'route', 'show', `${SUBNET}.0/24`])).stdout || '[]',
     ) as unknown[];
     assert.equal(routes.length, 0, 'no route for the subnet is left');
-    assert.doesNotMatch(links, /tn[0-9a-f]{5}(br|h\d|c)[:@]/, 'no bridge or veth is left');
+    assert.equal(links.length, 6, `found this stack's links: ${links}`);
+    for (const link of links) assert.notEqual((await exec(['ip', 'link', 'show', link])).code, 0, `${link} is left`);
   });
 
   it('serves https://www.foobar.com/ to the client, trusting tandem’s CA', async () => {
@@ -237,10 +181,10 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     const haproxy = JSON.parse(
       fs.readFileSync(path.join(stack.dir, '.tandem/hosts', holder, 'haproxy/supervisor.json'), 'utf8'),
     );
-    const load = clientLoad(5000);
+    const running = load(5000);
     await sleep(1500);
     process.kill(haproxy.pid, 'SIGKILL');
-    const outcomes = await load;
+    const outcomes = await running;
     const o = outage(outcomes);
     process.stdout.write(
       `# kill ${holder}/haproxy: ${o.failed} of ${outcomes.length} requests failed over ${o.windowMs} ms\n`,
@@ -256,14 +200,10 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
 
   it('killing the active LB host (processes and link) moves the VIP; traffic resumes', async () => {
     const holder = (await vipHolder())!;
-    const load = clientLoad(6000);
+    const running = load(6000);
     await sleep(1500);
-    // Host death: every process of the host (supervisors first, so nothing restarts), then its link.
-    for (const s of supervised(holder)) process.kill(s.supervisorPid, 'SIGKILL');
-    for (const s of supervised(holder)) if (s.pid) process.kill(s.pid, 'SIGKILL');
-    const hostLink = await linkOf(holder);
-    await exec(['ip', 'link', 'set', hostLink, 'down']);
-    const outcomes = await load;
+    const hostLink = await killHost(path.join(stack.dir, '.tandem'), holder, `tandem-${NAME}-${holder}`);
+    const outcomes = await running;
     const o = outage(outcomes);
     process.stdout.write(
       `# kill host ${holder}: ${o.failed} of ${outcomes.length} requests failed over ${o.windowMs} ms\n`,
@@ -280,14 +220,3 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     assert.ok(healed.hosts.find((h) => h.name === holder)?.services.every((s) => s.state === 'running'));
   });
 });
-
-async function linkOf(host: string): Promise<string> {
-  // The root end of the host's veth: its peer index is the host's eth0.
-  const { stdout } = await exec(['ip', '-n', `tandem-${NAME}-${host}`, '-o', 'link', 'show', 'eth0']);
-  const peer = /eth0@if(\d+)/.exec(stdout)?.[1];
-  const { stdout: all } = await exec(['ip', '-o', 'link', 'show']);
-  const line = all.split('\n').find((l) => l.startsWith(`${peer}:`));
-  const name = line?.split(': ')[1]?.split('@')[0];
-  if (!name) throw new Error(`no root link for ${host}`);
-  return name;
-}

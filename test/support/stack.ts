@@ -2,12 +2,13 @@
  * Test support: a stack in its own temp project folder and subnet, driven through
  * the public CLI, torn down (destroy) when the test ends, also when it fails.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { servicePaths } from '../../src/config/paths.ts';
+import { linkPrefix } from '../../src/config/resolve.ts';
 import type { StackConfig } from '../../src/config/types.ts';
 import { isAlive } from '../../src/hosts/supervise.ts';
 import type { StackStatus } from '../../src/orchestrate/status.ts';
@@ -43,10 +44,13 @@ export class TestStack {
   readonly dir: string;
   readonly configFile: string;
 
+  readonly name: string;
+
   constructor(
     readonly label: string,
     config: StackConfig,
   ) {
+    this.name = config.name ?? 'foobar';
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `tandem-${label}-`));
     this.configFile = path.join(this.dir, 'tandem.config.ts');
     this.writeConfig(config);
@@ -77,6 +81,7 @@ export class TestStack {
     const r = await this.run('destroy', '--yes').catch(() => undefined);
     if (r?.code !== 0) process.stderr.write(`destroy failed: ${r?.stdout}\n${r?.stderr}\n`);
     killLeftovers(path.join(this.dir, '.tandem'));
+    if (r?.code !== 0) removeNamespaces(this.name);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -87,8 +92,8 @@ export function killLeftovers(stateDir: string): void {
   if (!fs.existsSync(hostsDir)) return;
   for (const host of fs.readdirSync(hostsDir)) {
     for (const kind of fs.readdirSync(path.join(hostsDir, host))) {
-      const paths = servicePaths({ dir: path.join(hostsDir, host, kind), kind: kind as 'app' });
       try {
+        const paths = servicePaths({ dir: path.join(hostsDir, host, kind), kind: kind as 'app' });
         const sup = JSON.parse(fs.readFileSync(paths.supervisor, 'utf8')) as {
           supervisorPid: number;
           pid: number | null;
@@ -106,3 +111,12 @@ export function serviceOf(status: StackStatus, id: string) {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Last resort when destroy failed: delete the stack's namespaces (their veths go with them). */
+export function removeNamespaces(name: string): void {
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  for (const ns of list.split('\n').map((l) => l.split(' ')[0]!)) {
+    if (ns.startsWith(`tandem-${name}-`)) spawnSync('ip', ['netns', 'del', ns]);
+  }
+  spawnSync('ip', ['link', 'del', `${linkPrefix(name)}br`]);
+}

@@ -1,0 +1,138 @@
+/**
+ * Test and bench support for netns stacks: run commands inside a namespace, a bounded
+ * load from the client namespace (DNS + HTTPS, as a user), host death, outage windows.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Outcome } from './load.ts';
+import { REPO } from './stack.ts';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function exec(argv: string[], timeoutMs = 60_000): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      argv[0]!,
+      argv.slice(1),
+      { timeout: timeoutMs, maxBuffer: 32 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 99
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    child.stdin?.end(); // e.g. openssl s_client would otherwise wait for input
+  });
+}
+
+export const inNs = (ns: string, argv: string[], timeoutMs?: number) =>
+  exec(['ip', 'netns', 'exec', ns, ...argv], timeoutMs);
+
+export interface ClientLoadOptions {
+  readonly clientNs: string;
+  readonly caFile: string;
+  readonly url: string;
+  readonly host: string;
+  readonly paths: readonly string[];
+  readonly durationMs: number;
+  readonly concurrency?: number;
+  readonly timeoutMs?: number;
+}
+
+/** A bounded load from inside the client namespace; every request's outcome. */
+export async function clientLoad(o: ClientLoadOptions): Promise<Outcome[]> {
+  const opts = {
+    url: o.url,
+    host: o.host,
+    paths: o.paths,
+    concurrency: o.concurrency ?? 4,
+    durationMs: o.durationMs,
+    maxRequests: 100_000,
+    timeoutMs: o.timeoutMs ?? 500,
+  };
+  const r = await exec(
+    [
+      'ip',
+      'netns',
+      'exec',
+      o.clientNs,
+      'env',
+      `NODE_EXTRA_CA_CERTS=${o.caFile}`,
+      process.execPath,
+      '--import',
+      'tsx',
+      path.join(REPO, 'test/support/load-cli.ts'),
+      JSON.stringify(opts),
+    ],
+    o.durationMs + 30_000,
+  );
+  if (r.code !== 0) throw new Error(`client load failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Outcome[];
+}
+
+export interface Outage {
+  /** Requests that failed. */
+  readonly failed: number;
+  /** First failed request's start → end of the first success that started after the last failure. */
+  readonly windowMs: number;
+  /** Requests that started inside the window, and the share of them that failed. */
+  readonly inWindow: number;
+  readonly failedShare: number;
+}
+
+export function outage(outcomes: readonly Outcome[]): Outage {
+  const sorted = [...outcomes].sort((a, b) => a.start - b.start);
+  const bad = sorted.filter((o) => o.status !== 200);
+  if (bad.length === 0) return { failed: 0, windowMs: 0, inWindow: 0, failedShare: 0 };
+  const from = bad[0]!.start;
+  const lastBad = bad[bad.length - 1]!;
+  const recovered = sorted.find((o) => o.status === 200 && o.start >= lastBad.start);
+  const to = recovered?.end ?? lastBad.end;
+  const inWindow = sorted.filter((o) => o.start >= from && o.start <= to).length;
+  return { failed: bad.length, windowMs: to - from, inWindow, failedShare: bad.length / Math.max(1, inWindow) };
+}
+
+/** The root-namespace end of a host's veth (its peer is the host's eth0). */
+export async function linkOf(namespace: string): Promise<string> {
+  const { stdout } = await exec(['ip', '-n', namespace, '-o', 'link', 'show', 'eth0']);
+  const peer = /eth0@if(\d+)/.exec(stdout)?.[1];
+  const { stdout: all } = await exec(['ip', '-o', 'link', 'show']);
+  const line = all.split('\n').find((l) => l.startsWith(`${peer}:`));
+  const name = line?.split(': ')[1]?.split('@')[0];
+  if (!name) throw new Error(`no root link for ${namespace}`);
+  return name;
+}
+
+/**
+ * Host death: every supervisor of the host first (so nothing restarts), then every
+ * engine, then its link down. Returns the link, for `ip link set <link> up` to heal.
+ */
+export async function killHost(stateDir: string, host: string, namespace: string): Promise<string> {
+  const dir = path.join(stateDir, 'hosts', host);
+  const states = fs
+    .readdirSync(dir)
+    .map((kind) => path.join(dir, kind, 'supervisor.json'))
+    .filter((f) => fs.existsSync(f))
+    .map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as { supervisorPid: number; pid: number | null });
+  const kill = (pid: number | null) => {
+    try {
+      if (pid) process.kill(pid, 'SIGKILL');
+    } catch {}
+  };
+  for (const s of states) kill(s.supervisorPid);
+  for (const s of states) kill(s.pid);
+  // Workers and children of the engines (nginx workers, haproxy's worker) share the namespace.
+  const { stdout } = await exec(['ip', 'netns', 'pids', namespace]);
+  for (const pid of stdout.split('\n').filter(Boolean)) kill(Number(pid));
+  const link = await linkOf(namespace);
+  await exec(['ip', 'link', 'set', link, 'down']);
+  return link;
+}
