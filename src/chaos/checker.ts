@@ -4,7 +4,7 @@
  * writes applied twice (duplicated), read-your-writes violations, the outage window
  * and recovery time, and moments when two databases accepted writes at once.
  */
-import type { DbSample, History, LbSample, Op, OpKind } from './history.ts';
+import type { DbSample, History, LbSample, Op, OpKind, VipSample } from './history.ts';
 import { idOfBody, OP_KINDS } from './history.ts';
 
 export interface KindCounts {
@@ -174,6 +174,64 @@ export function markedDownAt(samples: readonly LbSample[], server: string, after
 /** Failed operations that started at or after `t`. */
 export function failedSince(ops: readonly Op[], t: number): Op[] {
   return ops.filter((o) => isFailure(o) && o.start >= t);
+}
+
+/**
+ * The failure window around a fault, as a user lives it: from the first failed request
+ * that was still running at the fault (or started after it) to the end of the first
+ * success that started after the last failure. Times in ms after the fault; undefined
+ * when nothing failed. `recoveredMs` is null when nothing succeeded afterwards.
+ */
+export function failureWindow(
+  ops: readonly Op[],
+  faultAt: number,
+): { firstFailureMs: number; lastFailureStartMs: number; recoveredMs: number | null; durationMs: number } | undefined {
+  const failures = ops.filter((o) => isFailure(o) && o.end >= faultAt);
+  if (failures.length === 0) return undefined;
+  const first = Math.max(faultAt, Math.min(...failures.map((o) => o.start)));
+  const last = Math.max(...failures.map((o) => o.start));
+  const after = ops.filter((o) => o.outcome === 'ok' && o.start > last);
+  const recovered = after.length > 0 ? Math.min(...after.map((o) => o.end)) : undefined;
+  return {
+    firstFailureMs: first - faultAt,
+    lastFailureStartMs: last - faultAt,
+    recoveredMs: recovered === undefined ? null : recovered - faultAt,
+    durationMs: (recovered ?? Math.max(...failures.map((o) => o.end))) - first,
+  };
+}
+
+/** Latency (ms) of the successful operations that started in [from, to): p50, p99, max. */
+export function latencies(
+  ops: readonly Op[],
+  from: number,
+  to: number,
+): { count: number; p50: number | null; p99: number | null; max: number | null } {
+  const ms = ops
+    .filter((o) => o.outcome === 'ok' && o.start >= from && o.start < to)
+    .map((o) => o.end - o.start)
+    .sort((a, b) => a - b);
+  const at = (q: number) => (ms.length === 0 ? null : ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!);
+  return { count: ms.length, p50: at(0.5), p99: at(0.99), max: ms.length === 0 ? null : ms[ms.length - 1]! };
+}
+
+/** Who held the VIP at `t`: the last sample at or before it (else the first one after). */
+export function vipHolderAt(samples: readonly VipSample[], t: number): string | undefined {
+  const sorted = [...samples].sort((a, b) => a.at - b.at);
+  const before = sorted.filter((s) => s.at <= t && s.holder !== null);
+  const pick = before[before.length - 1] ?? sorted.find((s) => s.at > t && s.holder !== null);
+  return pick?.holder ?? undefined;
+}
+
+/** The first sample after `after` in which another LB than `from` holds the VIP. */
+export function vipMovedAt(
+  samples: readonly VipSample[],
+  from: string | undefined,
+  after: number,
+): { at: number; holder: string } | undefined {
+  const moved = [...samples]
+    .sort((a, b) => a.at - b.at)
+    .find((s) => s.at >= after && s.holder !== null && s.holder !== from);
+  return moved ? { at: moved.at, holder: moved.holder! } : undefined;
 }
 
 export function check(history: History): CheckResult {

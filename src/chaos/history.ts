@@ -41,6 +41,10 @@ export interface FaultEvent {
   readonly target: string;
   readonly at: number;
   readonly pids: readonly number[];
+  /** The hosts the target named at that moment (`lb:active` → `lb-1`). */
+  readonly hosts?: readonly string[];
+  /** What the fault did, in one line. */
+  readonly detail?: string;
 }
 
 export interface HealEvent {

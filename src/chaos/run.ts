@@ -8,7 +8,7 @@ import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import { dbPaths, lit, sql } from '../orchestrate/database.ts';
 import type { Emit } from '../orchestrate/events.ts';
-import { backendStates } from '../orchestrate/lb.ts';
+import { backendStates, vipHolder } from '../orchestrate/lb.ts';
 import { type CheckResult, check } from './checker.ts';
 import {
   type ActiveFault,
@@ -22,9 +22,9 @@ import {
 } from './faults.ts';
 import type { FaultEvent, FinalState, HealEvent, History } from './history.ts';
 import { writeBody, writeHistory } from './history.ts';
-import { runLoad } from './load.ts';
 import { startSampling } from './samplers.ts';
-import type { Scenario } from './scenarios.ts';
+import { type Scenario, scenarioFor } from './scenarios.ts';
+import { entryOf, runWorkload } from './workload.ts';
 
 export type Verdict = 'kept' | 'broken' | 'unsupported';
 
@@ -52,6 +52,17 @@ export interface RunOptions {
   readonly durationMs?: number;
 }
 
+/** One line: what the fault did (`kill-host lb:active (lb-1): link down, pids 1 2 3`). */
+export function describeFault(fault: ActiveFault): string {
+  const resolved = fault.hosts?.length && fault.hosts.join(',') !== fault.target ? ` (${fault.hosts.join(', ')})` : '';
+  const parts: string[] = [];
+  if (fault.linksDown?.length) parts.push(`link down`);
+  if (fault.processes.length > 0) parts.push(`pids ${fault.processes.map((p) => p.pid).join(' ')}`);
+  if (fault.partition) parts.push(`drops to/from ${fault.partition.addresses.join(' ')} on ${fault.partition.hosts.join(', ')}`);
+  if (fault.slow) parts.push(`link limited to ${fault.slow.rate.rate} each way`);
+  return `${fault.kind} ${fault.target}${resolved}: ${parts.join(', ')}`;
+}
+
 const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
 
 /** Refuses to start on a stack with faults still active or servers not all UP. */
@@ -71,6 +82,13 @@ async function preflight(plan: Plan): Promise<void> {
     throw new TandemError(
       'TANDEM_NOT_READY',
       `the load balancer sees ${up.length} of ${wanted} servers UP: a chaos run needs the whole stack healthy`,
+      'run `tandem up` (or `tandem chaos heal`) and try again',
+    );
+  }
+  if (plan.lb.vip && !(await vipHolder(plan))) {
+    throw new TandemError(
+      'TANDEM_NOT_READY',
+      `no load balancer holds the floating IP ${plan.lb.vip}: a chaos run needs the whole stack healthy`,
       'run `tandem up` (or `tandem chaos heal`) and try again',
     );
   }
@@ -108,8 +126,9 @@ function unsupportedReport(plan: Plan, scenario: Scenario): ScenarioReport {
   };
 }
 
-export async function runScenario(plan: Plan, scenario: Scenario, opts: RunOptions = {}): Promise<ScenarioReport> {
+export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions = {}): Promise<ScenarioReport> {
   const log = opts.log ?? (() => {});
+  const scenario = scenarioFor(named, plan);
   if (scenario.needsNetwork && !networkFaultsSupported(plan)) return unsupportedReport(plan, scenario);
   await preflight(plan);
   const specs = scenario.faults(plan);
@@ -118,10 +137,11 @@ export async function runScenario(plan: Plan, scenario: Scenario, opts: RunOptio
   const startedAt = Date.now();
   const sampling = startSampling(plan);
   const abort = new AbortController();
-  log(`${scenario.name}: load for ${durationMs / 1000} s through ${plan.url} (run ${runId})`);
-  const load = runLoad({
-    url: plan.url,
-    host: plan.domain,
+  const entry = entryOf(plan);
+  log(
+    `${scenario.name}: load for ${durationMs / 1000} s through ${entry.url} (Host: ${entry.host}${plan.client ? `, from ${plan.client.namespace}` : ''}; run ${runId})`,
+  );
+  const load = runWorkload(plan, {
     runId,
     concurrency: 8,
     durationMs,
@@ -138,7 +158,7 @@ export async function runScenario(plan: Plan, scenario: Scenario, opts: RunOptio
   try {
     await sleepUntil(startedAt + scenario.faultAtMs);
     for (const spec of specs) {
-      const fault = inject(plan, spec);
+      const fault = await inject(plan, spec);
       active.push(fault);
       faults.push({
         id: fault.id,
@@ -146,10 +166,10 @@ export async function runScenario(plan: Plan, scenario: Scenario, opts: RunOptio
         target: fault.target,
         at: fault.at,
         pids: fault.processes.map((p) => p.pid),
+        ...(fault.hosts ? { hosts: fault.hosts } : {}),
+        detail: describeFault(fault),
       });
-      log(
-        `  +${fault.at - startedAt} ms  ${fault.kind} ${fault.target} (pids ${fault.processes.map((p) => p.pid).join(' ')})`,
-      );
+      log(`  +${fault.at - startedAt} ms  ${describeFault(fault)}`);
     }
     if (scenario.healAtMs !== null) {
       await sleepUntil(startedAt + scenario.healAtMs);
@@ -163,7 +183,7 @@ export async function runScenario(plan: Plan, scenario: Scenario, opts: RunOptio
   } catch (err) {
     // Stop the load, then put the stack back before reporting the error.
     abort.abort();
-    await load;
+    await load.catch(() => {});
     await sampling.stop();
     await healAll(plan, { emit: opts.emit }).catch(() => {});
     throw err;
@@ -186,6 +206,7 @@ export async function runScenario(plan: Plan, scenario: Scenario, opts: RunOptio
     heals,
     dbSamples: sampling.dbSamples,
     lbSamples: sampling.lbSamples,
+    ...(plan.lb.vip ? { vipSamples: sampling.vipSamples } : {}),
     final,
   };
   const result = check(history);

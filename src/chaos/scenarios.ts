@@ -5,8 +5,16 @@
  * violation, never two writable databases.
  */
 import type { Plan, Role } from '../config/types.ts';
-import { type CheckResult, failedSince, markedDownAt } from './checker.ts';
-import type { FaultSpec } from './faults.ts';
+import {
+  type CheckResult,
+  failedSince,
+  failureWindow,
+  latencies,
+  markedDownAt,
+  vipHolderAt,
+  vipMovedAt,
+} from './checker.ts';
+import { DEFAULT_SLOW_RATE, type FaultSpec } from './faults.ts';
 import type { History } from './history.ts';
 
 export interface PromiseInput {
@@ -14,6 +22,8 @@ export interface PromiseInput {
   readonly history: History;
   /** Epoch ms of the first fault. */
   readonly faultAt: number;
+  /** Epoch ms when the first fault was healed during the load; undefined: only after it. */
+  readonly healAt?: number;
   readonly plan: Plan;
 }
 
@@ -43,6 +53,16 @@ export interface Scenario {
   /** Why the current stack cannot keep it, when it cannot (expected to fail). */
   readonly knownGap?: (plan: Plan) => string | undefined;
   readonly judge: (input: PromiseInput) => Verdict;
+  /**
+   * What changes on netns hosting, where hosts have links and the LBs a floating IP
+   * (e.g. kill-lb kills the active LB's whole host there, its HAProxy on loopback).
+   */
+  readonly onNetns?: Partial<Omit<Scenario, 'name' | 'onNetns'>>;
+}
+
+/** The scenario as it runs on this plan's hosting. */
+export function scenarioFor(scenario: Scenario, plan: Plan): Scenario {
+  return plan.hosting === 'netns' && scenario.onNetns ? { ...scenario, ...scenario.onNetns } : scenario;
 }
 
 /** The safety part of every promise: returns what broke, or undefined. */
@@ -81,6 +101,79 @@ const SINGLE_LB = (plan: Plan) =>
     ? `one load balancer and no virtual IP on ${plan.hosting} hosting: nothing takes over while HAProxy restarts`
     : undefined;
 
+/** kill-lb on netns: how long requests may fail after the active LB's host dies. */
+export const KILL_LB_WINDOW_MS = 1000;
+
+/** partition-db-primary: how long the primary stays cut off (longer than the 30 s promise). */
+const PARTITION_MS = 32_000;
+
+/**
+ * The VIP moves, and requests fail only within `windowMs` of the fault: none that
+ * started later failed. Also reports the failure window and when the VIP moved.
+ */
+function failoverVerdict({ check, history, faultAt }: PromiseInput, windowMs: number): Verdict {
+  const killed = vipHolderAt(history.vipSamples ?? [], faultAt);
+  const movedAt = vipMovedAt(history.vipSamples ?? [], killed, faultAt);
+  const late = failedSince(history.ops, faultAt + windowMs);
+  const window = failureWindow(history.ops, faultAt);
+  const figures = {
+    failed: check.failed,
+    failedReads: check.byKind.page.failed + check.byKind.api.failed + check.byKind['read-own'].failed,
+    failedWrites: check.byKind.write.failed,
+    failedAfterWindow: late.length,
+    failureWindowMs: window?.durationMs ?? 0,
+    lastFailureStartMs: window ? window.lastFailureStartMs : null,
+    vipFrom: killed ?? null,
+    vipTo: movedAt?.holder ?? null,
+    vipMovedAfterMs: movedAt ? movedAt.at - faultAt : null,
+  };
+  const breach = safetyBreach(check);
+  if (breach) return { kept: false, reason: breach, figures };
+  if (!movedAt) return { kept: false, reason: `the VIP never moved away from ${killed ?? 'the killed LB'}`, figures };
+  if (late.length > 0)
+    return {
+      kept: false,
+      reason: `${late.length} request(s) started more than ${windowMs} ms after the fault failed`,
+      figures,
+    };
+  return {
+    kept: true,
+    reason: `the VIP moved to ${movedAt.holder} ${movedAt.at - faultAt} ms after the fault; ${check.failed} request(s) failed, all within ${window?.durationMs ?? 0} ms`,
+    figures,
+  };
+}
+
+/**
+ * While the primary is cut off, writes must work again within 30 s (that takes a
+ * failover); the partition lasts longer than that, so healing it cannot pass for one.
+ */
+function partitionVerdict({ check, history, faultAt, healAt }: PromiseInput): Verdict {
+  const end = healAt ?? history.endedAt;
+  const writes = history.ops.filter((o) => o.kind === 'write' && o.start >= faultAt && o.start < end);
+  const failedWrites = writes.filter((o) => o.outcome !== 'ok');
+  const lastFailure = Math.max(...failedWrites.map((o) => o.start));
+  const resumed = writes.find((o) => o.outcome === 'ok' && o.start > lastFailure && o.end - faultAt <= 30_000);
+  const afterHeal = history.ops.find((o) => o.kind === 'write' && o.outcome === 'ok' && o.start >= end);
+  const figures = {
+    failed: check.failed,
+    failedReads: check.byKind.page.failed + check.byKind.api.failed + check.byKind['read-own'].failed,
+    failedWrites: check.byKind.write.failed,
+    writesFailedWhileCut: failedWrites.length,
+    writesOkWhileCut: writes.length - failedWrites.length,
+    partitionMs: end - faultAt,
+    writesBackAfterHealMs: afterHeal ? afterHeal.end - end : null,
+  };
+  const breach = safetyBreach(check);
+  if (breach) return { kept: false, reason: breach, figures };
+  if (failedWrites.length > 0 && !resumed)
+    return {
+      kept: false,
+      reason: `writes failed from the partition on and did not resume while the primary was cut off (${Math.round((end - faultAt) / 1000)} s)`,
+      figures,
+    };
+  return { kept: true, reason: `writes kept working (${failedWrites.length} failed while cut off); none lost`, figures };
+}
+
 const NO_FAILOVER = () => 'no database failover yet (its own issue): writes wait for the primary to come back';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -114,7 +207,10 @@ export const SCENARIOS: readonly Scenario[] = [
     durationMs: 8000,
     judge: (input) => {
       const server = serverToKill(input.plan);
-      const downAt = markedDownAt(input.history.lbSamples, server, input.faultAt);
+      // With two LBs, what counts is the view of the one taking the traffic (the VIP holder).
+      const activeLb = vipHolderAt(input.history.vipSamples ?? [], input.faultAt);
+      const samples = input.history.lbSamples.filter((s) => !activeLb || s.lb === activeLb);
+      const downAt = markedDownAt(samples, server, input.faultAt);
       const breach = safetyBreach(input.check);
       const before =
         downAt === undefined ? input.check.failed : input.check.failed - failedSince(input.history.ops, downAt).length;
@@ -147,6 +243,14 @@ export const SCENARIOS: readonly Scenario[] = [
     durationMs: 8000,
     knownGap: SINGLE_LB,
     judge: (input) => zeroFailed(input),
+    onNetns: {
+      description:
+        'the active load balancer’s host dies (engines and supervisors killed, link down); back only after the load',
+      promise: `requests fail for at most ${KILL_LB_WINDOW_MS / 1000} s after the fault, none after (the standby LB takes over the VIP)`,
+      faults: () => [{ kind: 'kill-host', target: 'lb:active' }],
+      knownGap: SINGLE_LB,
+      judge: (input) => failoverVerdict(input, KILL_LB_WINDOW_MS),
+    },
   },
   {
     name: 'pause-app',
@@ -204,26 +308,36 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'partition-db-primary',
-    description: 'cut the primary database host off from every other host, then heal',
-    promise: 'never two writable databases; writes resume within 30 s; no acknowledged write lost',
-    faults: (plan) => [{ kind: 'partition', target: plan.db.primary }],
+    description: `cut the primary database’s host off from every other host for ${PARTITION_MS / 1000} s, then heal`,
+    promise: 'never two writable databases; writes resume within 30 s while the primary is cut off; no acknowledged write lost',
+    faults: () => [{ kind: 'partition', target: 'db:primary' }],
     faultAtMs: 2000,
-    healAtMs: 20_000,
-    durationMs: 35_000,
+    healAtMs: 2000 + PARTITION_MS,
+    durationMs: 2000 + PARTITION_MS + 6000,
+    ratePerSec: 150,
     needsNetwork: true,
     knownGap: NO_FAILOVER,
-    judge: (input) => zeroFailed(input),
+    judge: (input) => partitionVerdict(input),
   },
   {
     name: 'slow-link',
-    description: 'add 200 ms of delay on one server’s link under load, then heal',
-    promise: '0 failed requests',
-    faults: (plan) => [{ kind: 'slow-link', target: serverToKill(plan), delayMs: 200 }],
+    description: `limit one web server’s link to ${DEFAULT_SLOW_RATE} each way (tc tbf) for 4 s under load, then heal`,
+    promise: '0 failed requests (requests through the slow server take longer)',
+    faults: (plan) => [{ kind: 'slow-link', target: serverToKill(plan) }],
     faultAtMs: 2000,
     healAtMs: 6000,
     durationMs: 8000,
     needsNetwork: true,
-    judge: (input) => zeroFailed(input),
+    judge: (input) => {
+      const during = latencies(input.history.ops, input.faultAt, input.healAt ?? input.history.endedAt);
+      const before = latencies(input.history.ops, input.history.startedAt, input.faultAt);
+      return zeroFailed(input, {
+        p50BeforeMs: before.p50,
+        p50DuringMs: during.p50,
+        p99DuringMs: during.p99,
+        maxDuringMs: during.max,
+      });
+    },
   },
 ];
 

@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Plan } from '../config/types.ts';
 import { run } from '../hosts/process.ts';
+import { hostPaths } from '../config/paths.ts';
+import { renderNftables } from '../render/nftables.ts';
 import { unitOf } from './services.ts';
 
 export interface PlannedFile {
@@ -18,8 +20,12 @@ export interface PlannedFile {
 export async function planFiles(plan: Plan, outDir: string): Promise<PlannedFile[]> {
   fs.rmSync(outDir, { recursive: true, force: true });
   const out: PlannedFile[] = [];
-  for (const svc of plan.services) {
-    for (const file of unitOf(plan, svc).files) {
+  const firewalls = plan.firewall.enabled
+    ? plan.hosts.map((h) => ({ id: `${h.name}/firewall`, files: [{ path: hostPaths(h).firewall, content: renderNftables(plan, h.name) }] }))
+    : [];
+  const units = [...plan.services.map((svc) => ({ id: svc.id, files: unitOf(plan, svc).files })), ...firewalls];
+  for (const svc of units) {
+    for (const file of svc.files as readonly { path: string; content: string; mode?: number }[]) {
       // Secret files are not copied out: their content is never shown.
       if (file.mode === 0o600) continue;
       const rendered = path.join(outDir, path.relative(plan.stateDir, file.path));

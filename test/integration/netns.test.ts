@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StackConfig } from '../../src/config/types.ts';
 import { clientLoad, exec, inNs, killHost, outage } from '../support/netns.ts';
-import { sleep, TestStack } from '../support/stack.ts';
+import { processesUsing, sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'nstest';
 const SUBNET = '10.79.0';
@@ -57,6 +57,7 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     assert.equal(routes.length, 0, 'no route for the subnet is left');
     assert.equal(links.length, 6, `found this stack's links: ${links}`);
     for (const link of links) assert.notEqual((await exec(['ip', 'link', 'show', link])).code, 0, `${link} is left`);
+    assert.deepEqual(processesUsing(stack.dir), [], 'no process of the stack is left');
   });
 
   it('serves https://www.foobar.com/ to the client, trusting tandem’s CA', async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { StackConfig } from '../../src/config/types.ts';
 import { failed, runLoad } from '../support/load.ts';
-import { serviceOf, sleep, TestStack } from '../support/stack.ts';
+import { processesUsing, serviceOf, sleep, TestStack } from '../support/stack.ts';
 
 const CONFIG: StackConfig = { name: 'itest', hosting: 'loopback', network: { subnet: '127.63.0.0/24' } };
 const stack = new TestStack('stack', CONFIG);
@@ -23,7 +23,10 @@ describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () =>
   before(async () => {
     firstUp = (await stack.up()).stdout;
   });
-  after(() => stack.cleanup());
+  after(async () => {
+    await stack.cleanup();
+    assert.deepEqual(processesUsing(stack.dir), [], 'no process of the stack is left');
+  });
 
   it('ends by printing the site URL, after steps for every service', () => {
     assert.match(firstUp, /site: http:\/\/127\.63\.0\.11\//);

@@ -120,3 +120,19 @@ export function removeNamespaces(name: string): void {
   }
   spawnSync('ip', ['link', 'del', `${linkPrefix(name)}br`]);
 }
+
+/**
+ * PIDs of live processes whose command line or environment names `dir` (what a stack
+ * started: engines name their config there, apps get their secret files' paths).
+ */
+export function processesUsing(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const names = (file: string) => fs.readFileSync(`/proc/${entry}/${file}`, 'utf8').includes(dir);
+      if (names('cmdline') || names('environ')) pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
+}
