@@ -13,6 +13,6 @@ export {
 export type { History, Op } from './history.ts';
 export { runLoad } from './load.ts';
 export { renderMatrix, renderScenarioReport } from './report.ts';
-export { runScenario, type ScenarioReport } from './run.ts';
-export { SCENARIOS, type Scenario, scenarioNamed } from './scenarios.ts';
+export { describeFault, runScenario, type ScenarioReport } from './run.ts';
+export { SCENARIOS, type Scenario, scenarioFor, scenarioNamed } from './scenarios.ts';
 export { resolveTarget, targetNames } from './targets.ts';

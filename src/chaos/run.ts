@@ -190,6 +190,8 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   }
   await sampling.stop();
   const endedAt = Date.now();
+  // Healed during the load (the scenario's heal time), as opposed to after it.
+  const healAt = heals[0]?.at;
   // Whatever is still broken comes back now: `up()` restores the declared state.
   const healStart = Date.now();
   const healed = await healAll(plan, { emit: opts.emit });
@@ -211,7 +213,7 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   };
   const result = check(history);
   const faultAt = faults[0]?.at ?? startedAt;
-  const verdict = scenario.judge({ check: result, history, faultAt, plan });
+  const verdict = scenario.judge({ check: result, history, faultAt, plan, ...(healAt ? { healAt } : {}) });
   const knownGap = scenario.knownGap?.(plan);
   const report: ScenarioReport = {
     scenario: scenario.name,

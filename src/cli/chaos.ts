@@ -3,6 +3,7 @@
  * or inject and heal faults by hand.
  */
 import {
+  describeFault,
   FAULT_KINDS,
   type FaultKind,
   heal,
@@ -32,12 +33,16 @@ export const CHAOS_USAGE = `usage: tandem chaos <command> [--config tandem.confi
   kill-host <target>     kill every engine of the target and its supervisor: down until heal
   pause <target>         SIGSTOP the target's engines (whole process trees)
   resume [<target>]      SIGCONT what pause stopped
-  partition <target>     cut the target off (netns hosting only)
-  slow-link <target>     delay the target's link (netns hosting only)
+  partition <a> [<b>]    drop all traffic between group a and group b (default: everyone
+                         else) with nftables rules in a's namespaces (netns hosting only)
+  slow-link <host> [<rate>]  limit the host's link to <rate> each way, e.g. 1mbit
+                         (tc tbf; netns hosting only; this kernel has no netem: no delay/loss)
   heal                   undo every active fault and bring the stack back (tandem up)
   active                 the faults injected and not yet healed
 
-  targets: server-1, server-1/app, server-1/nginx, lb-1/haproxy, db:primary, db:replica
+  targets: server-1, server-1/app, server-1/nginx, lb-1/haproxy, db:primary, db:replica,
+           lb:active, lb:standby (netns: the LB holding the VIP now, and the other one);
+           a group is a comma-separated list: server-1,lb-1
 `;
 
 type Out = (text: string) => void;
@@ -164,12 +169,19 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
       const target = rest[0];
       if (!target)
         throw new TandemError('TANDEM_USAGE', `${command} needs a target`, `targets: ${targetNames(plan).join(', ')}`);
-      const fault = inject(plan, { kind: command as FaultKind, target });
+      const kind = command as FaultKind;
+      const extra = rest[1];
+      if (extra !== undefined && kind !== 'partition' && kind !== 'slow-link')
+        throw new TandemError('TANDEM_USAGE', `${command} takes one target, not '${rest.slice(1).join(' ')}'`, CHAOS_USAGE);
+      const fault = await inject(plan, {
+        kind,
+        target,
+        ...(kind === 'partition' && extra ? { peer: extra } : {}),
+        ...(kind === 'slow-link' && extra ? { rate: extra } : {}),
+      });
       if (opts.json) out(JSON.stringify(fault));
       else {
-        out(
-          `tandem: ${fault.kind} ${fault.target}: pids ${fault.processes.map((p) => `${p.pid} (${p.service})`).join(', ')}`,
-        );
+        out(`tandem: ${describeFault(fault)}`);
         out(fault.kind === 'kill' ? '  its supervisor restarts it' : '  undo with: tandem chaos heal');
       }
       return 0;
