@@ -17,7 +17,7 @@ import type {
   Secrets,
   StackConfig,
 } from './types.ts';
-import { formatIpv4, formatIssues, parseIpv4, parseSubnet, validateConfig } from './validate.ts';
+import { formatIpv4, formatIssues, parseSubnet, validateConfig } from './validate.ts';
 
 export interface ResolveOptions {
   /** Directory of the config file. */

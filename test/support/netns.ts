@@ -2,36 +2,12 @@
  * Test and bench support for netns stacks: run commands inside a namespace, a bounded
  * load from the client namespace (DNS + HTTPS, as a user), host death, outage windows.
  */
-import { execFile } from 'node:child_process';
+export { exec } from './exec.ts';
 import fs from 'node:fs';
 import path from 'node:path';
+import { exec } from './exec.ts';
 import type { Outcome } from './load.ts';
 import { REPO } from './stack.ts';
-
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function exec(argv: string[], timeoutMs = 60_000): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      argv[0]!,
-      argv.slice(1),
-      { timeout: timeoutMs, maxBuffer: 32 << 20 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : 99
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    child.stdin?.end(); // e.g. openssl s_client would otherwise wait for input
-  });
-}
 
 export const inNs = (ns: string, argv: string[], timeoutMs?: number) =>
   exec(['ip', 'netns', 'exec', ns, ...argv], timeoutMs);

@@ -2,7 +2,7 @@
  * Test support: a stack in its own temp project folder and subnet, driven through
  * the public CLI, torn down (destroy) when the test ends, also when it fails.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,33 +11,16 @@ import { servicePaths } from '../../src/config/paths.ts';
 import { linkPrefix } from '../../src/config/resolve.ts';
 import type { StackConfig } from '../../src/config/types.ts';
 import { isAlive } from '../../src/hosts/supervise.ts';
+import { type ExecResult, exec } from './exec.ts';
 import type { StackStatus } from '../../src/orchestrate/status.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(REPO, 'bin/tandem.js');
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = ExecResult;
 
 export function cli(args: string[], cwd: string, timeoutMs = 180_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd, timeout: timeoutMs, maxBuffer: 8 << 20 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === 'number'
-            ? (err as { code: number }).code
-            : 99
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return exec([process.execPath, BIN, ...args], timeoutMs, cwd);
 }
 
 export class TestStack {

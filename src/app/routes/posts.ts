@@ -6,7 +6,7 @@ import { type PostView, renderHome } from '../html.ts';
 import { createPostSchema, listPostsSchema, postJson, postParamsSchema } from '../schemas.ts';
 import { type Sessions, sessionKey } from '../session.ts';
 
-interface PostRow extends PostView {}
+type PostRow = PostView;
 
 const LATEST = 'SELECT uid, body, server, created_at FROM posts ORDER BY seq DESC LIMIT ?';
 const ONE = 'SELECT uid, body, server, created_at FROM posts WHERE uid = ?';
