@@ -17,7 +17,7 @@ export class TandemError extends Error {
     readonly code: ErrorCode,
     message: string,
     /** What the user can do about it. */
-    readonly hint?: string,
+    public hint?: string,
   ) {
     super(message);
     this.name = 'TandemError';

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { servicePaths } from '../config/paths.ts';
-import type { Plan, PlanHost } from '../config/types.ts';
+import type { Plan, PlanHost, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import {
   killService,
@@ -19,8 +19,10 @@ import {
   pauseService,
   resumeProcesses,
   runNetworkCommand,
+  serviceRunning,
 } from '../hosts/faults.ts';
 import { setLink } from '../hosts/netns.ts';
+import { sql } from '../orchestrate/database.ts';
 import type { Emit } from '../orchestrate/events.ts';
 import { up } from '../orchestrate/up.ts';
 import {
@@ -382,21 +384,69 @@ async function sweepNetwork(plan: Plan): Promise<void> {
   }
 }
 
+/** How long a database may leave `SELECT 1` on its own socket unanswered before it counts as hung. */
+const HUNG_AFTER_MS = 4000;
+
+/**
+ * Databases whose engine runs but answers nothing on its own socket, watched for
+ * `watchMs` (at least one probe each). Found with MariaDB 10.11.18: after a partition
+ * between a semi-sync primary and its replica heals, the replica reconnects, the new
+ * dump thread waits for the ack receiver to drop the old one (`kill_zombie_dump_threads`
+ * → `Ack_receiver::remove_slave`) while the ack receiver sits in poll() with no timeout:
+ * the primary accepts no connection and answers no query, for good. Nothing but a
+ * restart brings it back, and `up()` would only wait for readiness and give up.
+ */
+async function hungDatabases(plan: Plan, watchMs: number): Promise<PlanService[]> {
+  const dbs = plan.services.filter((s) => s.kind === 'mariadb' && serviceRunning(servicePaths(s)));
+  const hung = new Set<PlanService>();
+  const deadline = Date.now() + watchMs;
+  do {
+    await Promise.all(
+      dbs
+        .filter((s) => !hung.has(s))
+        .map(async (s) => {
+          const ok = await sql(servicePaths(s), 'SELECT 1', HUNG_AFTER_MS)
+            .then(() => true)
+            .catch((err: Error) => !/killed by SIGTERM|timed out/i.test(err.message));
+          if (!ok) hung.add(s);
+        }),
+    );
+    if (Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+  } while (Date.now() < deadline && hung.size < dbs.length);
+  return [...hung];
+}
+
 /**
  * Heals every recorded fault (also ones injected by another process), then runs
  * `up()` so that the whole stack is back in its declared state (links up, every
- * service running) and the LB sees every server.
+ * service running) and the LB sees every server. A database left hung by the fault
+ * (see `hungDatabases`) is killed so that its supervisor restarts it, and the heal
+ * says so: that is a finding, not part of the undo.
  */
 export async function healAll(plan: Plan, opts: { emit?: Emit; now?: () => number } = {}): Promise<HealRecord[]> {
   const now = opts.now ?? Date.now;
   const undone: { fault: ActiveFault; at: number; detail: string }[] = [];
-  for (const fault of readActive(plan)) {
+  const active = readActive(plan);
+  for (const fault of active) {
     const at = now();
     undone.push({ fault, at, detail: await undo(plan, fault) });
   }
   await sweepNetwork(plan);
+  // After a partition, watch long enough for the replica to reconnect (MASTER_CONNECT_RETRY=1).
+  const watchMs = active.some((f) => f.partition) ? 8000 : 0;
+  const restarted: HealRecord[] = [];
+  for (const service of await hungDatabases(plan, watchMs)) {
+    const at = now();
+    killService(servicePaths(service), { withSupervisor: false });
+    restarted.push({
+      faultId: `hung:${service.id}`,
+      at,
+      doneAt: now(),
+      detail: `${service.id} answered nothing for ${HUNG_AFTER_MS / 1000} s after the faults were undone (hung): killed -9, its supervisor restarts it`,
+    });
+  }
   await up(plan, { emit: opts.emit });
   writeActive(plan, []);
   const doneAt = now();
-  return undone.map(({ fault, at, detail }) => ({ faultId: fault.id, at, doneAt, detail }));
+  return [...undone.map(({ fault, at, detail }) => ({ faultId: fault.id, at, doneAt, detail })), ...restarted];
 }

@@ -42,6 +42,10 @@ export interface ScenarioReport {
   readonly heals: readonly HealEvent[];
   readonly historyFile?: string;
   readonly durationMs: number;
+  /** Set when `tandem chaos heal` (up) could not bring the stack back after the run. */
+  readonly healError?: string;
+  /** Services found hung after the faults were undone, killed so their supervisors restarted them. */
+  readonly restartedHung?: readonly string[];
 }
 
 export interface RunOptions {
@@ -95,13 +99,15 @@ async function preflight(plan: Plan): Promise<void> {
 }
 
 /** Every post this run wrote, read from the primary after healing. */
+/** Every post this run wrote, read from the primary after healing (trying for at most 30 s). */
 async function readFinalState(plan: Plan, runId: string): Promise<FinalState> {
   const from = plan.db.primary;
   const text = `SELECT uid, body FROM \`${plan.db.name}\`.posts WHERE body LIKE ${lit(`${writeBody(runId, '')}%`)}`;
+  const deadline = Date.now() + 30_000;
   let error = '';
-  for (let attempt = 0; attempt < 20; attempt++) {
+  while (Date.now() < deadline) {
     try {
-      const rows = await sql(dbPaths(plan, from), text, 10_000);
+      const rows = await sql(dbPaths(plan, from), text, Math.max(1000, Math.min(10_000, deadline - Date.now())));
       return { readAt: Date.now(), from, posts: rows.map((r) => ({ uid: r.uid ?? '', body: r.body ?? '' })) };
     } catch (err) {
       error = (err as Error).message;
@@ -194,9 +200,21 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   const healAt = heals[0]?.at;
   // Whatever is still broken comes back now: `up()` restores the declared state.
   const healStart = Date.now();
-  const healed = await healAll(plan, { emit: opts.emit });
-  for (const h of healed) heals.push(h);
-  log(`  +${Date.now() - startedAt} ms  stack healed (tandem up, ${Date.now() - healStart} ms)`);
+  // A stack that does not come back is a finding, reported like any other.
+  let healError: string | undefined;
+  const hung: string[] = [];
+  try {
+    const healed = await healAll(plan, { emit: opts.emit });
+    for (const h of healed) heals.push(h);
+    for (const h of healed.filter((x) => x.faultId.startsWith('hung:'))) {
+      hung.push(h.faultId.slice('hung:'.length));
+      log(`  +${h.at - startedAt} ms  ${h.detail}`);
+    }
+    log(`  +${Date.now() - startedAt} ms  stack healed (tandem up, ${Date.now() - healStart} ms)`);
+  } catch (err) {
+    healError = (err as Error).message;
+    log(`  +${Date.now() - startedAt} ms  the stack did NOT come back: ${healError}`);
+  }
   const final = await readFinalState(plan, runId);
   const history: History = {
     scenario: scenario.name,
@@ -213,7 +231,21 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   };
   const result = check(history);
   const faultAt = faults[0]?.at ?? startedAt;
-  const verdict = scenario.judge({ check: result, history, faultAt, plan, ...(healAt ? { healAt } : {}) });
+  const judged = scenario.judge({ check: result, history, faultAt, plan, ...(healAt ? { healAt } : {}) });
+  // A stack that needs more than the fault's undo to come back did not survive it.
+  const verdict = healError
+    ? {
+        ...judged,
+        kept: false,
+        reason: `the stack did not come back after healing (${healError.split('\n')[0]}); ${judged.reason}`,
+      }
+    : hung.length > 0
+      ? {
+          ...judged,
+          kept: false,
+          reason: `${hung.join(', ')} hung after the fault was undone and had to be killed and restarted; ${judged.reason}`,
+        }
+      : judged;
   const knownGap = scenario.knownGap?.(plan);
   const report: ScenarioReport = {
     scenario: scenario.name,
@@ -227,6 +259,8 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
     faults,
     heals,
     durationMs: endedAt - startedAt,
+    ...(healError ? { healError } : {}),
+    ...(hung.length > 0 ? { restartedHung: hung } : {}),
   };
   const historyFile = writeHistory(chaosDir(plan), history, {
     verdict: report.verdict,

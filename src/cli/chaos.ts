@@ -131,9 +131,12 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
       return run(plan, rest, durationMs, opts.json, out);
     case 'heal': {
       const records = await healAll(plan, { emit });
-      out(
-        opts.json ? JSON.stringify({ healed: records }) : `tandem: healed ${records.length} fault(s); the stack is up.`,
-      );
+      if (opts.json) out(JSON.stringify({ healed: records }));
+      else {
+        for (const r of records) out(`  ${r.faultId.startsWith('hung:') ? '!' : '✓'} ${r.detail}`);
+        const faults = records.filter((r) => !r.faultId.startsWith('hung:')).length;
+        out(`tandem: healed ${faults} fault(s); the stack is up.`);
+      }
       return 0;
     }
     case 'active': {

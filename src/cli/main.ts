@@ -89,7 +89,16 @@ async function runCommand(args: Args, out: Out): Promise<number> {
     }
     case 'up': {
       const plan = await loadPlan(args.config, { createSecrets: true });
-      const result = await up(plan, { emit });
+      let result: Awaited<ReturnType<typeof up>>;
+      try {
+        result = await up(plan, { emit });
+      } catch (err) {
+        // Say exactly what state the stack is in: the steps marked ✓ or = above are done.
+        if (err instanceof TandemError && ['TANDEM_PROCESS_FAILED', 'TANDEM_NOT_READY', 'TANDEM_STATE'].includes(err.code)) {
+          err.hint = `${err.hint ? `${err.hint}\n  → ` : ''}the steps marked ✓/= above are in place, the rest is not: fix the cause and run \`tandem up\` again (it resumes), or \`tandem down\``;
+        }
+        throw err;
+      }
       if (args.json) out(JSON.stringify(result));
       else {
         out(result.changed ? 'tandem: the stack is up.' : 'tandem: nothing to change; the stack was already up.');
