@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServicePaths } from '../config/paths.ts';
+import { TandemError } from '../errors.ts';
 import { inNamespace } from './netns.ts';
 
 const SUPERVISOR = fileURLToPath(new URL('./supervisor.mjs', import.meta.url));
@@ -99,7 +100,7 @@ export async function startSupervised(paths: ServicePaths, spec: SupervisedSpec)
     if (state && state.state !== 'starting') return state;
     await sleep(20);
   }
-  throw new Error(`the supervisor of ${spec.id} did not start within 5 s (see ${paths.output})`);
+  throw new TandemError('TANDEM_NOT_READY', `the supervisor of ${spec.id} did not start within 5 s`, `see ${paths.output}`);
 }
 
 /** Stops the service (its supervisor stops the engine gracefully) and waits for both to exit. */

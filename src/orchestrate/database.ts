@@ -151,7 +151,11 @@ export async function attachReplica(plan: Plan, replica: string): Promise<boolea
   let last = await replicaStatus(paths);
   while (!(last.ioRunning && last.sqlRunning)) {
     if (Date.now() > deadline) {
-      throw new Error(`replication on ${replica} did not start: ${last.lastError || 'threads not running'}`);
+      throw new TandemError(
+        'TANDEM_NOT_READY',
+        `replication on ${replica} did not start: ${last.lastError || 'threads not running'}`,
+        `see ${paths.log}`,
+      );
     }
     await sleep(100);
     last = await replicaStatus(paths);
