@@ -102,7 +102,11 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       if (args.json) out(JSON.stringify(result));
       else {
         out(result.changed ? 'tandem: the stack is up.' : 'tandem: nothing to change; the stack was already up.');
-        out(`site: ${result.url}  (Host: ${plan.hostnames.join(', ')})`);
+        if (plan.client?.namespace) {
+          out(`site: ${result.url}  (resolvable from the client namespace; the VIP is ${plan.lb.vip})`);
+          const trust = plan.tls.enabled ? ` --cacert ${plan.tls.userSupplied ? plan.tls.cert : plan.tls.caCert}` : '';
+          out(`try:  ip netns exec ${plan.client.namespace} curl${trust} ${result.url}`);
+        } else out(`site: ${result.url}  (Host: ${plan.hostnames.join(', ')})`);
       }
       return 0;
     }
