@@ -170,6 +170,15 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     assert.equal(await vipHolder(), 'lb-1');
   });
 
+  it('up a second time changes nothing; plan shows each host’s firewall, unchanged', async () => {
+    const again = await stack.run('up');
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /nothing to change/);
+    const plan = await stack.run('plan');
+    assert.match(plan.stdout, /same +server-1\/firewall +hosts\/server-1\/firewall\.nft/);
+    assert.match(plan.stdout, /no differences from what runs/);
+  });
+
   it('killing the active LB’s HAProxy moves traffic on; requests fail only briefly', async () => {
     const holder = (await vipHolder())!;
     const haproxy = JSON.parse(
