@@ -80,7 +80,11 @@ export interface ActiveFault {
   /** kill-host on netns: hosts whose link was taken down. */
   readonly linksDown?: readonly string[];
   /** partition: the side whose namespaces hold the drop rules, and the addresses dropped. */
-  readonly partition?: { readonly hosts: readonly string[]; readonly peers: readonly string[]; readonly addresses: readonly string[] };
+  readonly partition?: {
+    readonly hosts: readonly string[];
+    readonly peers: readonly string[];
+    readonly addresses: readonly string[];
+  };
   /** slow-link: the throttled host and its rate. */
   readonly slow?: { readonly host: string; readonly rate: LinkRate };
 }
@@ -134,7 +138,6 @@ function writeActive(plan: Plan, faults: readonly ActiveFault[]): void {
   fs.writeFileSync(tmp, `${JSON.stringify(faults, null, 2)}\n`);
   fs.renameSync(tmp, activeFile(plan));
 }
-
 
 // ---------------------------------------------------------------- inject / heal
 
@@ -260,7 +263,11 @@ async function slowLink(plan: Plan, spec: FaultSpec, now: () => number): Promise
   if (!networkFaultsSupported(plan)) throw unsupportedFault(plan, 'slow-link');
   const hosts = hostsOfGroup(plan, await resolveGroup(plan, spec.target));
   if (hosts.length !== 1) {
-    throw new TandemError('TANDEM_USAGE', `slow-link needs one host, not '${spec.target}'`, 'e.g. tandem chaos slow-link server-1 1mbit');
+    throw new TandemError(
+      'TANDEM_USAGE',
+      `slow-link needs one host, not '${spec.target}'`,
+      'e.g. tandem chaos slow-link server-1 1mbit',
+    );
   }
   const host = hosts[0]!;
   const rateText = spec.rate ?? DEFAULT_SLOW_RATE;

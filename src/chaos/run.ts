@@ -62,7 +62,8 @@ export function describeFault(fault: ActiveFault): string {
   const parts: string[] = [];
   if (fault.linksDown?.length) parts.push(`link down`);
   if (fault.processes.length > 0) parts.push(`pids ${fault.processes.map((p) => p.pid).join(' ')}`);
-  if (fault.partition) parts.push(`drops to/from ${fault.partition.addresses.join(' ')} on ${fault.partition.hosts.join(', ')}`);
+  if (fault.partition)
+    parts.push(`drops to/from ${fault.partition.addresses.join(' ')} on ${fault.partition.hosts.join(', ')}`);
   if (fault.slow) parts.push(`link limited to ${fault.slow.rate.rate} each way`);
   return `${fault.kind} ${fault.target}${resolved}: ${parts.join(', ')}`;
 }

@@ -171,7 +171,11 @@ function partitionVerdict({ check, history, faultAt, healAt }: PromiseInput): Ve
       reason: `writes failed from the partition on and did not resume while the primary was cut off (${Math.round((end - faultAt) / 1000)} s)`,
       figures,
     };
-  return { kept: true, reason: `writes kept working (${failedWrites.length} failed while cut off); none lost`, figures };
+  return {
+    kept: true,
+    reason: `writes kept working (${failedWrites.length} failed while cut off); none lost`,
+    figures,
+  };
 }
 
 const NO_FAILOVER = () => 'no database failover yet (its own issue): writes wait for the primary to come back';
@@ -309,7 +313,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'partition-db-primary',
     description: `cut the primary database’s host off from every other host for ${PARTITION_MS / 1000} s, then heal`,
-    promise: 'never two writable databases; writes resume within 30 s while the primary is cut off; no acknowledged write lost',
+    promise:
+      'never two writable databases; writes resume within 30 s while the primary is cut off; no acknowledged write lost',
     faults: () => [{ kind: 'partition', target: 'db:primary' }],
     faultAtMs: 2000,
     healAtMs: 2000 + PARTITION_MS,

@@ -30,7 +30,8 @@ export const CHAOS_USAGE = `usage: tandem chaos <command> [--config tandem.confi
                          exits 1 unless every promise was kept  [--duration <seconds>]
   list                   the scenarios and their promises
   kill <target>          kill -9 the target's engines (their supervisors restart them)
-  kill-host <target>     kill every engine of the target and its supervisor: down until heal
+  kill-host <target>     kill every engine of the target and its supervisor (netns, a host:
+                         its link down first): down until heal
   pause <target>         SIGSTOP the target's engines (whole process trees)
   resume [<target>]      SIGCONT what pause stopped
   partition <a> [<b>]    drop all traffic between group a and group b (default: everyone
@@ -175,7 +176,11 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
       const kind = command as FaultKind;
       const extra = rest[1];
       if (extra !== undefined && kind !== 'partition' && kind !== 'slow-link')
-        throw new TandemError('TANDEM_USAGE', `${command} takes one target, not '${rest.slice(1).join(' ')}'`, CHAOS_USAGE);
+        throw new TandemError(
+          'TANDEM_USAGE',
+          `${command} takes one target, not '${rest.slice(1).join(' ')}'`,
+          CHAOS_USAGE,
+        );
       const fault = await inject(plan, {
         kind,
         target,

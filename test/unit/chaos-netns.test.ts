@@ -8,13 +8,7 @@ import { after, describe, it } from 'node:test';
 import { failureWindow, latencies, vipHolderAt, vipMovedAt } from '../../src/chaos/checker.ts';
 import { linkRate } from '../../src/chaos/faults.ts';
 import type { Op } from '../../src/chaos/history.ts';
-import {
-  isRate,
-  nftDeleteCommand,
-  qdiscDeleteCommand,
-  renderPartition,
-  tbfCommand,
-} from '../../src/chaos/network.ts';
+import { isRate, nftDeleteCommand, qdiscDeleteCommand, renderPartition, tbfCommand } from '../../src/chaos/network.ts';
 import { scenarioFor, scenarioNamed } from '../../src/chaos/scenarios.ts';
 import { hostsOfGroup, targetNames } from '../../src/chaos/targets.ts';
 import { workerCommand } from '../../src/hosts/worker.ts';
