@@ -45,5 +45,5 @@ export const DEFAULTS = {
   },
   web: { port: 80, workers: 1 },
   app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'] },
-  database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 10000, bufferPoolMb: 128 },
+  database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 1000, bufferPoolMb: 128 },
 } as const;

@@ -107,7 +107,12 @@ export interface StackConfig {
     name?: string;
     /** Semi-synchronous replication (lossless wait point). @default true */
     semiSync?: boolean;
-    /** How long the primary waits for a replica's ack before falling back to async. @default 10000 */
+    /**
+     * How long the primary waits for a replica's acknowledgement before it goes on alone
+     * (async) until a replica catches up. A replica host that vanishes without a reset
+     * (link cut) stalls every write for this long, so it bounds the write stall a dead
+     * replica causes; MariaDB's own default is 10 s. @default 1000
+     */
     semiSyncTimeoutMs?: number;
     /** InnoDB buffer pool per instance, in MiB. @default 128 */
     bufferPoolMb?: number;

@@ -32,6 +32,7 @@ interface Server {
   name: string;
   host: string;
   pool: Pool;
+  healthPool: Pool;
 }
 
 interface Replica extends Server {
@@ -54,8 +55,18 @@ export function createDb(options: DbOptions): Db {
   const maxBackoffMs = options.maxBackoffMs ?? 10_000;
   const emit = (event: DbEvent): void => options.onEvent?.(event);
 
+  const healthTimeoutMs = options.healthTimeoutMs ?? 1000;
+
   const makeServer = (endpoint: DbEndpoint): Server => {
     const port = endpoint.port ?? 3306;
+    const pool = makePool(endpoint, port, options.poolSize ?? 10);
+    // Health pings have their own two connections: a query pool saturated by writes
+    // waiting on semi-sync must not make the server look dead to the load balancer.
+    const healthPool = makePool(endpoint, port, 2);
+    return { name: `${endpoint.host}:${port}`, host: endpoint.host, pool, healthPool };
+  };
+
+  function makePool(endpoint: DbEndpoint, port: number, size: number): Pool {
     const pool = mysql.createPool({
       host: endpoint.host,
       port,
@@ -65,8 +76,8 @@ export function createDb(options: DbOptions): Db {
       // mysql2 3.x accepts `localAddress` but never passes it to net.connect, so bind the
       // source address with a stream factory instead.
       ...(options.localAddress !== undefined ? { stream: boundStream(endpoint.host, port, options.localAddress) } : {}),
-      connectionLimit: options.poolSize ?? 10,
-      maxIdle: options.poolSize ?? 10,
+      connectionLimit: size,
+      maxIdle: size,
       connectTimeout: options.connectTimeoutMs ?? 2000,
       waitForConnections: true,
       enableKeepAlive: true,
@@ -74,8 +85,8 @@ export function createDb(options: DbOptions): Db {
     // An idle connection whose server died emits 'error'; the pool drops it. Without a
     // listener Node would treat it as unhandled.
     pool.on('connection', (conn) => conn.on('error', () => {}));
-    return { name: `${endpoint.host}:${port}`, host: endpoint.host, pool };
-  };
+    return pool;
+  }
 
   const primary = makeServer(options.primary);
   const replicas: Replica[] = (options.replicas ?? []).map((endpoint) => ({
@@ -299,12 +310,35 @@ export function createDb(options: DbOptions): Db {
     }
   }
 
+  /** `SELECT 1` on a health connection, bounded by `healthTimeoutMs` from start to answer. */
   async function ping(server: Server): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    let conn: PoolConnection | undefined;
+    let timedOut = false;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new DbTimeoutError(`database ${server.name} did not answer a ping within ${healthTimeoutMs} ms`, { server: server.name }));
+      }, healthTimeoutMs);
+    });
+    const attempt = (async () => {
+      const c = await server.healthPool.getConnection();
+      // A connection handed over after the deadline is given back at once.
+      if (timedOut) return void c.release();
+      conn = c;
+      await c.query('SELECT 1');
+    })();
     try {
-      await readOn(server, 'SELECT 1', []);
+      await Promise.race([attempt, deadline]);
+      conn?.release();
       return undefined;
     } catch (err) {
+      // Its state is unknown (maybe still waiting for the answer): never reuse it.
+      conn?.destroy();
+      attempt.catch(() => {});
       return err instanceof Error ? err.message : String(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -338,7 +372,7 @@ export function createDb(options: DbOptions): Db {
     if (closed) return;
     closed = true;
     for (const replica of replicas) clearTimeout(replica.probe);
-    await Promise.allSettled([primary, ...replicas].map((s) => s.pool.end()));
+    await Promise.allSettled([primary, ...replicas].flatMap((s) => [s.pool.end(), s.healthPool.end()]));
   }
 
   return { read, write, transaction, health, close };

@@ -24,6 +24,8 @@ export interface DbOptions {
   poolSize?: number;
   /** Time to establish a connection. @default 2000 */
   connectTimeoutMs?: number;
+  /** Time a health ping (`db.health()`) may take, from asking for a connection to the answer. @default 1000 */
+  healthTimeoutMs?: number;
   /** Time for one statement; past it the connection is destroyed. @default 5000 */
   queryTimeoutMs?: number;
   /** How long a replica may wait in MASTER_GTID_WAIT before the read goes to the primary. @default 1000 */

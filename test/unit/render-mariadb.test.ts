@@ -92,7 +92,7 @@ describe('renderMyCnf', () => {
       rpl_semi_sync_slave_enabled: 'ON',
       rpl_semi_sync_master_wait_no_slave: 'OFF',
       rpl_semi_sync_master_wait_point: 'AFTER_SYNC',
-      rpl_semi_sync_master_timeout: '10000',
+      rpl_semi_sync_master_timeout: '1000',
       performance_schema: 'OFF',
     };
     for (const [key, value] of Object.entries(expected)) assert.equal(o.get(key), value, key);
