@@ -1,19 +1,8 @@
 /** Pure rendering of chaos reports: one scenario in detail, or the scenario matrix. */
+import { table } from '../text.ts';
 import type { ScenarioReport } from './run.ts';
 
 const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
 
 function verdictText(r: ScenarioReport): string {
   if (r.verdict === 'unsupported') return 'not supported on loopback';

@@ -1,4 +1,5 @@
 /** Formatters: one per event kind, and the status table. Pure strings. */
+import { table } from '../text.ts';
 import type { StackEvent } from '../orchestrate/events.ts';
 import type { StackStatus } from '../orchestrate/status.ts';
 
@@ -14,18 +15,6 @@ export function formatEvent(e: StackEvent): string | undefined {
     case 'failed':
       return `  ✗ ${e.step.padEnd(34)} failed after ${secs(e.ms)}`;
   }
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 export function formatStatus(s: StackStatus): string {

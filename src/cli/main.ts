@@ -94,7 +94,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
         result = await up(plan, { emit });
       } catch (err) {
         // Say exactly what state the stack is in: the steps marked ✓ or = above are done.
-        if (err instanceof TandemError && ['TANDEM_PROCESS_FAILED', 'TANDEM_NOT_READY', 'TANDEM_STATE'].includes(err.code)) {
+        if (
+          err instanceof TandemError &&
+          ['TANDEM_PROCESS_FAILED', 'TANDEM_NOT_READY', 'TANDEM_STATE'].includes(err.code)
+        ) {
           err.hint = `${err.hint ? `${err.hint}\n  → ` : ''}the steps marked ✓/= above are in place, the rest is not: fix the cause and run \`tandem up\` again (it resumes), or \`tandem down\``;
         }
         throw err;

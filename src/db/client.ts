@@ -318,7 +318,11 @@ export function createDb(options: DbOptions): Db {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         timedOut = true;
-        reject(new DbTimeoutError(`database ${server.name} did not answer a ping within ${healthTimeoutMs} ms`, { server: server.name }));
+        reject(
+          new DbTimeoutError(`database ${server.name} did not answer a ping within ${healthTimeoutMs} ms`, {
+            server: server.name,
+          }),
+        );
       }, healthTimeoutMs);
     });
     const attempt = (async () => {

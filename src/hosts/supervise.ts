@@ -100,7 +100,11 @@ export async function startSupervised(paths: ServicePaths, spec: SupervisedSpec)
     if (state && state.state !== 'starting') return state;
     await sleep(20);
   }
-  throw new TandemError('TANDEM_NOT_READY', `the supervisor of ${spec.id} did not start within 5 s`, `see ${paths.output}`);
+  throw new TandemError(
+    'TANDEM_NOT_READY',
+    `the supervisor of ${spec.id} did not start within 5 s`,
+    `see ${paths.output}`,
+  );
 }
 
 /** Stops the service (its supervisor stops the engine gracefully) and waits for both to exit. */

@@ -21,7 +21,10 @@ export async function planFiles(plan: Plan, outDir: string): Promise<PlannedFile
   fs.rmSync(outDir, { recursive: true, force: true });
   const out: PlannedFile[] = [];
   const firewalls = plan.firewall.enabled
-    ? plan.hosts.map((h) => ({ id: `${h.name}/firewall`, files: [{ path: hostPaths(h).firewall, content: renderNftables(plan, h.name) }] }))
+    ? plan.hosts.map((h) => ({
+        id: `${h.name}/firewall`,
+        files: [{ path: hostPaths(h).firewall, content: renderNftables(plan, h.name) }],
+      }))
     : [];
   const units = [...plan.services.map((svc) => ({ id: svc.id, files: unitOf(plan, svc).files })), ...firewalls];
   for (const svc of units) {

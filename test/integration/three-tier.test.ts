@@ -1,22 +1,15 @@
 /** The three-tier variant (web, app and db on separate hosts) comes up and serves the site. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import example from '../../examples/three-tier.config.ts';
 import { TestStack } from '../support/stack.ts';
 
+// The example file itself, moved to loopback hosts in their own subnet and temp folder.
 const stack = new TestStack('three-tier', {
-  name: 'threetier',
+  ...example,
+  stateDir: undefined,
   hosting: 'loopback',
   network: { subnet: '127.64.0.0/24' },
-  hosts: [
-    { name: 'lb-1', roles: ['lb'] },
-    { name: 'web-1', roles: ['web'] },
-    { name: 'web-2', roles: ['web'] },
-    { name: 'app-1', roles: ['app'] },
-    { name: 'app-2', roles: ['app'] },
-    { name: 'db-1', roles: ['db'] },
-    { name: 'db-2', roles: ['db'] },
-  ],
-  database: { primary: 'db-1' },
 });
 const LB = 'http://127.64.0.11';
 

@@ -65,25 +65,29 @@ describe('renderDnsmasq', () => {
   });
 });
 
-describe('dnsmasq --test on the rendered config', {
-  skip: !installed(dnsmasqEngine.binary) && 'dnsmasq is not installed',
-}, () => {
-  it('accepts the default netns stack', () => {
-    const plan = netnsPlanOf(DEFAULT_STACK);
-    writeStack(plan);
-    const r = run(dnsmasqEngine.checkCommand(servicePaths(dnsmasqServiceFor(plan))));
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /syntax check OK/);
-  });
+describe(
+  'dnsmasq --test on the rendered config',
+  {
+    skip: !installed(dnsmasqEngine.binary) && 'dnsmasq is not installed',
+  },
+  () => {
+    it('accepts the default netns stack', () => {
+      const plan = netnsPlanOf(DEFAULT_STACK);
+      writeStack(plan);
+      const r = run(dnsmasqEngine.checkCommand(servicePaths(dnsmasqServiceFor(plan))));
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /syntax check OK/);
+    });
 
-  it('fails on an unknown option, so the check can fail', () => {
-    const plan = netnsPlanOf(DEFAULT_STACK);
-    writeStack(plan);
-    const paths = servicePaths(dnsmasqServiceFor(plan));
-    fs.appendFileSync(paths.config, 'bogus-option=1\n');
+    it('fails on an unknown option, so the check can fail', () => {
+      const plan = netnsPlanOf(DEFAULT_STACK);
+      writeStack(plan);
+      const paths = servicePaths(dnsmasqServiceFor(plan));
+      fs.appendFileSync(paths.config, 'bogus-option=1\n');
 
-    const r = run(dnsmasqEngine.checkCommand(paths));
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /bad option at line \d+ of .*dnsmasq\.conf/);
-  });
-});
+      const r = run(dnsmasqEngine.checkCommand(paths));
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /bad option at line \d+ of .*dnsmasq\.conf/);
+    });
+  },
+);

@@ -100,30 +100,34 @@ describe('tandem local CA (openssl)', { skip: !installed(tlsTool.binary) && 'ope
   });
 });
 
-describe('haproxy -c on netns configs with a real certificate', {
-  skip: (!installed(haproxyEngine.binary) || !installed(tlsTool.binary)) && 'haproxy or openssl is not installed',
-}, () => {
-  for (const [name, config] of [
-    ['default', DEFAULT_STACK],
-    ['three-tier, exposed LBs', { ...NETNS_THREE_TIER_STACK, lb: { exposeHostAddresses: true } }],
-  ] as const) {
-    it(`accepts every LB of the ${name} stack without warnings`, () => {
-      const plan = netnsPlanOf(config);
-      makeCertificates(plan);
-      writeStack(plan);
-      for (const service of servicesOf(plan, 'haproxy')) {
-        const r = run(haproxyEngine.checkCommand(servicePaths(service)));
-        assert.equal(r.status, 0, r.stderr);
-        assert.doesNotMatch(r.stderr, /WARNING|ALERT/);
-      }
-    });
-  }
+describe(
+  'haproxy -c on netns configs with a real certificate',
+  {
+    skip: (!installed(haproxyEngine.binary) || !installed(tlsTool.binary)) && 'haproxy or openssl is not installed',
+  },
+  () => {
+    for (const [name, config] of [
+      ['default', DEFAULT_STACK],
+      ['three-tier, exposed LBs', { ...NETNS_THREE_TIER_STACK, lb: { exposeHostAddresses: true } }],
+    ] as const) {
+      it(`accepts every LB of the ${name} stack without warnings`, () => {
+        const plan = netnsPlanOf(config);
+        makeCertificates(plan);
+        writeStack(plan);
+        for (const service of servicesOf(plan, 'haproxy')) {
+          const r = run(haproxyEngine.checkCommand(servicePaths(service)));
+          assert.equal(r.status, 0, r.stderr);
+          assert.doesNotMatch(r.stderr, /WARNING|ALERT/);
+        }
+      });
+    }
 
-  it('fails when the certificate file is missing, so the check can fail', () => {
-    const plan = netnsPlanOf(DEFAULT_STACK);
-    writeStack(plan);
-    const r = run(haproxyEngine.checkCommand(servicePaths(haproxyServiceFor(plan, 'lb-1'))));
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /site\.pem/);
-  });
-});
+    it('fails when the certificate file is missing, so the check can fail', () => {
+      const plan = netnsPlanOf(DEFAULT_STACK);
+      writeStack(plan);
+      const r = run(haproxyEngine.checkCommand(servicePaths(haproxyServiceFor(plan, 'lb-1'))));
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /site\.pem/);
+    });
+  },
+);

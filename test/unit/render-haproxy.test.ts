@@ -111,36 +111,40 @@ describe('renderHaproxy', () => {
   });
 });
 
-describe('haproxy -c on the rendered config', {
-  skip: !installed(haproxyEngine.binary) && 'haproxy is not installed',
-}, () => {
-  for (const [name, config] of [
-    ['default', DEFAULT_STACK],
-    ['active-passive', ACTIVE_PASSIVE_STACK],
-    ['three-tier', THREE_TIER_STACK],
-  ] as const) {
-    it(`accepts the ${name} stack without warnings`, () => {
-      const plan = planOf(config);
+describe(
+  'haproxy -c on the rendered config',
+  {
+    skip: !installed(haproxyEngine.binary) && 'haproxy is not installed',
+  },
+  () => {
+    for (const [name, config] of [
+      ['default', DEFAULT_STACK],
+      ['active-passive', ACTIVE_PASSIVE_STACK],
+      ['three-tier', THREE_TIER_STACK],
+    ] as const) {
+      it(`accepts the ${name} stack without warnings`, () => {
+        const plan = planOf(config);
+        writeStack(plan);
+        for (const service of servicesOf(plan, 'haproxy')) {
+          const r = run(haproxyEngine.checkCommand(servicePaths(service)));
+          assert.equal(r.status, 0, r.stderr);
+          assert.doesNotMatch(r.stderr, /WARNING|ALERT/);
+        }
+      });
+    }
+
+    it('fails on a bogus keyword, so the check can fail', () => {
+      const plan = planOf(DEFAULT_STACK);
       writeStack(plan);
-      for (const service of servicesOf(plan, 'haproxy')) {
-        const r = run(haproxyEngine.checkCommand(servicePaths(service)));
-        assert.equal(r.status, 0, r.stderr);
-        assert.doesNotMatch(r.stderr, /WARNING|ALERT/);
-      }
+      const paths = servicePaths(haproxyServiceFor(plan, 'lb-1'));
+      fs.writeFileSync(
+        paths.config,
+        fs.readFileSync(paths.config, 'utf8').replace('global\n', 'global\n    bogus-keyword 1\n'),
+      );
+
+      const r = run(haproxyEngine.checkCommand(paths));
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /bogus-keyword/);
     });
-  }
-
-  it('fails on a bogus keyword, so the check can fail', () => {
-    const plan = planOf(DEFAULT_STACK);
-    writeStack(plan);
-    const paths = servicePaths(haproxyServiceFor(plan, 'lb-1'));
-    fs.writeFileSync(
-      paths.config,
-      fs.readFileSync(paths.config, 'utf8').replace('global\n', 'global\n    bogus-keyword 1\n'),
-    );
-
-    const r = run(haproxyEngine.checkCommand(paths));
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /bogus-keyword/);
-  });
-});
+  },
+);

@@ -83,37 +83,41 @@ describe('renderKeepalived', () => {
   });
 });
 
-describe('keepalived -t on the rendered config', {
-  skip: !installed(keepalivedEngine.binary) && 'keepalived is not installed',
-}, () => {
-  for (const [name, config] of [
-    ['default', DEFAULT_STACK],
-    ['three-tier', NETNS_THREE_TIER_STACK],
-  ] as const) {
-    it(`accepts every LB of the ${name} netns stack without warnings`, () => {
-      const plan = netnsPlanOf(config);
+describe(
+  'keepalived -t on the rendered config',
+  {
+    skip: !installed(keepalivedEngine.binary) && 'keepalived is not installed',
+  },
+  () => {
+    for (const [name, config] of [
+      ['default', DEFAULT_STACK],
+      ['three-tier', NETNS_THREE_TIER_STACK],
+    ] as const) {
+      it(`accepts every LB of the ${name} netns stack without warnings`, () => {
+        const plan = netnsPlanOf(config);
+        writeStack(plan);
+        const services = servicesOf(plan, 'keepalived');
+        assert.equal(services.length, 2);
+        for (const service of services) {
+          const r = run(keepalivedEngine.checkCommand(servicePaths(service)));
+          assert.equal(r.status, 0, r.stderr);
+          assert.doesNotMatch(r.stdout + r.stderr, /WARNING|Unknown keyword|invalid/i);
+        }
+      });
+    }
+
+    it('fails on an unknown keyword, so the check can fail', () => {
+      const plan = netnsPlanOf(DEFAULT_STACK);
       writeStack(plan);
-      const services = servicesOf(plan, 'keepalived');
-      assert.equal(services.length, 2);
-      for (const service of services) {
-        const r = run(keepalivedEngine.checkCommand(servicePaths(service)));
-        assert.equal(r.status, 0, r.stderr);
-        assert.doesNotMatch(r.stdout + r.stderr, /WARNING|Unknown keyword|invalid/i);
-      }
+      const paths = servicePaths(keepalivedServiceFor(plan, 'lb-1'));
+      fs.writeFileSync(
+        paths.config,
+        fs.readFileSync(paths.config, 'utf8').replace('    state BACKUP\n', '    state BACKUP\n    bogus_keyword 1\n'),
+      );
+
+      const r = run(keepalivedEngine.checkCommand(paths));
+      assert.notEqual(r.status, 0, JSON.stringify(r));
+      assert.match(r.stderr, /bogus_keyword/);
     });
-  }
-
-  it('fails on an unknown keyword, so the check can fail', () => {
-    const plan = netnsPlanOf(DEFAULT_STACK);
-    writeStack(plan);
-    const paths = servicePaths(keepalivedServiceFor(plan, 'lb-1'));
-    fs.writeFileSync(
-      paths.config,
-      fs.readFileSync(paths.config, 'utf8').replace('    state BACKUP\n', '    state BACKUP\n    bogus_keyword 1\n'),
-    );
-
-    const r = run(keepalivedEngine.checkCommand(paths));
-    assert.notEqual(r.status, 0, JSON.stringify(r));
-    assert.match(r.stderr, /bogus_keyword/);
-  });
-});
+  },
+);

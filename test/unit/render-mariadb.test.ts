@@ -122,33 +122,37 @@ describe('renderMyCnf', () => {
   });
 });
 
-describe('mariadbd --help --verbose on the rendered config', {
-  skip: !installed(mariadbEngine.binary) && 'mariadbd is not installed',
-}, () => {
-  it('accepts every db host of the default and three-tier stacks', () => {
-    for (const config of [DEFAULT_STACK, THREE_TIER_STACK]) {
-      const plan = planOf(config);
-      writeStack(plan);
-      for (const service of servicesOf(plan, 'mariadb')) {
-        const paths = servicePaths(service);
-        const r = run(mariadbEngine.checkCommand(paths));
-        assert.equal(r.status, 0, r.stderr);
-        // The options really were read from our file.
-        assert.match(r.stdout, new RegExp(`^datadir\\s+${paths.data}/?$`, 'm'));
-        assert.match(r.stdout, new RegExp(`^server-id\\s+${plan.db.serverIds[service.host]}$`, 'm'));
+describe(
+  'mariadbd --help --verbose on the rendered config',
+  {
+    skip: !installed(mariadbEngine.binary) && 'mariadbd is not installed',
+  },
+  () => {
+    it('accepts every db host of the default and three-tier stacks', () => {
+      for (const config of [DEFAULT_STACK, THREE_TIER_STACK]) {
+        const plan = planOf(config);
+        writeStack(plan);
+        for (const service of servicesOf(plan, 'mariadb')) {
+          const paths = servicePaths(service);
+          const r = run(mariadbEngine.checkCommand(paths));
+          assert.equal(r.status, 0, r.stderr);
+          // The options really were read from our file.
+          assert.match(r.stdout, new RegExp(`^datadir\\s+${paths.data}/?$`, 'm'));
+          assert.match(r.stdout, new RegExp(`^server-id\\s+${plan.db.serverIds[service.host]}$`, 'm'));
+        }
       }
-    }
-  });
+    });
 
-  it('fails on an unknown option, so the check can fail', () => {
-    const plan = planOf(DEFAULT_STACK);
-    writeStack(plan);
-    const paths = servicePaths(servicesOf(plan, 'mariadb')[0]!);
-    // [mariadbd] is the last section of the file.
-    fs.appendFileSync(paths.config, 'bogus_option = 1\n');
+    it('fails on an unknown option, so the check can fail', () => {
+      const plan = planOf(DEFAULT_STACK);
+      writeStack(plan);
+      const paths = servicePaths(servicesOf(plan, 'mariadb')[0]!);
+      // [mariadbd] is the last section of the file.
+      fs.appendFileSync(paths.config, 'bogus_option = 1\n');
 
-    const r = run(mariadbEngine.checkCommand(paths));
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /unknown variable 'bogus_option=1'/);
-  });
-});
+      const r = run(mariadbEngine.checkCommand(paths));
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /unknown variable 'bogus_option=1'/);
+    });
+  },
+);

@@ -135,47 +135,54 @@ describe('renderNftables', () => {
 
 const root = process.getuid?.() === 0;
 
-describe('nft -c on the rendered rulesets', {
-  skip: (!installed(nftablesEngine.binary) && 'nft is not installed') || (!root && 'nft needs root'),
-}, () => {
-  for (const [name, config] of [
-    ['default', DEFAULT_STACK],
-    ['three-tier', NETNS_THREE_TIER_STACK],
-    [
-      'ssh and exposed LBs',
-      { firewall: { sshFrom: ['10.77.0.1', '192.0.2.0/24'] }, lb: { exposeHostAddresses: true } },
-    ],
-  ] as [string, StackConfig][]) {
-    it(`accepts every host of the ${name} stack`, () => {
-      const plan = netnsPlanOf(config);
-      writeStack(plan);
-      for (const host of [...plan.hosts, plan.client!]) {
-        const file = hostPaths(host).firewall;
-        if (host === plan.client) fs.writeFileSync(file, renderNftables(plan, host.name));
-        const r = run(nftablesEngine.checkCommand(file));
-        assert.equal(r.status, 0, `${host.name}: ${r.stderr}`);
-      }
+describe(
+  'nft -c on the rendered rulesets',
+  {
+    skip: (!installed(nftablesEngine.binary) && 'nft is not installed') || (!root && 'nft needs root'),
+  },
+  () => {
+    for (const [name, config] of [
+      ['default', DEFAULT_STACK],
+      ['three-tier', NETNS_THREE_TIER_STACK],
+      [
+        'ssh and exposed LBs',
+        { firewall: { sshFrom: ['10.77.0.1', '192.0.2.0/24'] }, lb: { exposeHostAddresses: true } },
+      ],
+    ] as [string, StackConfig][]) {
+      it(`accepts every host of the ${name} stack`, () => {
+        const plan = netnsPlanOf(config);
+        writeStack(plan);
+        for (const host of [...plan.hosts, plan.client!]) {
+          const file = hostPaths(host).firewall;
+          if (host === plan.client) fs.writeFileSync(file, renderNftables(plan, host.name));
+          const r = run(nftablesEngine.checkCommand(file));
+          assert.equal(r.status, 0, `${host.name}: ${r.stderr}`);
+        }
+      });
+    }
+
+    it('loads twice in a fresh namespace, leaving one table (unshare: nothing outlives the test)', () => {
+      const file = path.join(makeTempDir(), 'firewall.nft');
+      fs.writeFileSync(file, renderNftables(netnsPlanOf(DEFAULT_STACK), 'server-1'));
+      const apply = nftablesEngine.applyCommand(file).join(' ');
+      const list = nftablesEngine.listCommand().join(' ');
+      const r = run(['unshare', '--net', 'sh', '-c', `${apply} && ${apply} && ${list}`]);
+
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.match(/table inet tandem/g)?.length, 1);
+      assert.equal(r.stdout.match(/web: from load balancers/g)?.length, 1);
     });
-  }
 
-  it('loads twice in a fresh namespace, leaving one table (unshare: nothing outlives the test)', () => {
-    const file = path.join(makeTempDir(), 'firewall.nft');
-    fs.writeFileSync(file, renderNftables(netnsPlanOf(DEFAULT_STACK), 'server-1'));
-    const apply = nftablesEngine.applyCommand(file).join(' ');
-    const list = nftablesEngine.listCommand().join(' ');
-    const r = run(['unshare', '--net', 'sh', '-c', `${apply} && ${apply} && ${list}`]);
+    it('fails on a broken rule, so the check can fail', () => {
+      const file = path.join(makeTempDir(), 'firewall.nft');
+      fs.writeFileSync(
+        file,
+        renderNftables(netnsPlanOf(DEFAULT_STACK), 'lb-1').replace('policy drop;', 'policy maybe;'),
+      );
 
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout.match(/table inet tandem/g)?.length, 1);
-    assert.equal(r.stdout.match(/web: from load balancers/g)?.length, 1);
-  });
-
-  it('fails on a broken rule, so the check can fail', () => {
-    const file = path.join(makeTempDir(), 'firewall.nft');
-    fs.writeFileSync(file, renderNftables(netnsPlanOf(DEFAULT_STACK), 'lb-1').replace('policy drop;', 'policy maybe;'));
-
-    const r = run(nftablesEngine.checkCommand(file));
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /maybe/);
-  });
-});
+      const r = run(nftablesEngine.checkCommand(file));
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /maybe/);
+    });
+  },
+);

@@ -124,34 +124,38 @@ describe('renderNginx', () => {
   });
 });
 
-describe('nginx -t on the rendered config', {
-  skip: !installed(nginxEngine.binary) && 'nginx is not installed',
-}, () => {
-  for (const [name, config] of [
-    ['default', DEFAULT_STACK],
-    ['three-tier', THREE_TIER_STACK],
-  ] as const) {
-    it(`accepts every web host of the ${name} stack`, () => {
-      const plan = planOf(config);
+describe(
+  'nginx -t on the rendered config',
+  {
+    skip: !installed(nginxEngine.binary) && 'nginx is not installed',
+  },
+  () => {
+    for (const [name, config] of [
+      ['default', DEFAULT_STACK],
+      ['three-tier', THREE_TIER_STACK],
+    ] as const) {
+      it(`accepts every web host of the ${name} stack`, () => {
+        const plan = planOf(config);
+        writeStack(plan);
+        const services = servicesOf(plan, 'nginx');
+        assert.ok(services.length >= 2);
+        for (const service of services) {
+          const r = run(nginxEngine.checkCommand(servicePaths(service)));
+          assert.equal(r.status, 0, r.stderr);
+          assert.match(r.stderr, /test is successful/);
+        }
+      });
+    }
+
+    it('fails on a bogus directive, so the check can fail', () => {
+      const plan = planOf(DEFAULT_STACK);
       writeStack(plan);
-      const services = servicesOf(plan, 'nginx');
-      assert.ok(services.length >= 2);
-      for (const service of services) {
-        const r = run(nginxEngine.checkCommand(servicePaths(service)));
-        assert.equal(r.status, 0, r.stderr);
-        assert.match(r.stderr, /test is successful/);
-      }
+      const paths = servicePaths(servicesOf(plan, 'nginx')[0]!);
+      fs.appendFileSync(paths.config, 'bogus_directive on;\n');
+
+      const r = run(nginxEngine.checkCommand(paths));
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /unknown directive "bogus_directive"/);
     });
-  }
-
-  it('fails on a bogus directive, so the check can fail', () => {
-    const plan = planOf(DEFAULT_STACK);
-    writeStack(plan);
-    const paths = servicePaths(servicesOf(plan, 'nginx')[0]!);
-    fs.appendFileSync(paths.config, 'bogus_directive on;\n');
-
-    const r = run(nginxEngine.checkCommand(paths));
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /unknown directive "bogus_directive"/);
-  });
-});
+  },
+);
