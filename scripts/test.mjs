@@ -1,16 +1,33 @@
 // Runs the test suite with node's test runner: unit tests (pure, fast) in parallel,
 // then integration tests (real engines) one file at a time, since they bring up
 // stacks on a 2-core machine and measure failures under load.
-//   node scripts/test.mjs            all tiers
+//   node scripts/test.mjs            all tiers (lint, unit, integration)
 //   node scripts/test.mjs unit       unit tests only
 //   node scripts/test.mjs integration
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const tiers = process.argv[2] ? [process.argv[2]] : ['unit', 'integration'];
+const tiers = process.argv[2] ? [process.argv[2]] : ['lint', 'unit', 'integration'];
 let failed = false;
 for (const tier of tiers) {
+  if (tier === 'lint') {
+    // Types, lint rules and formatting: cheap, and they keep the tree honest.
+    console.log('\n# lint: tsc, eslint, prettier');
+    for (const argv of [
+      ['tsc', '--noEmit', '-p', '.'],
+      ['eslint', '.'],
+      ['prettier', '--check', '--log-level', 'warn', '.'],
+    ]) {
+      const bin = path.join('node_modules', '.bin', argv[0]);
+      const r = spawnSync(bin, argv.slice(1), { stdio: 'inherit' });
+      if (r.status !== 0) {
+        console.log(`# lint: ${argv.join(' ')} failed`);
+        failed = true;
+      }
+    }
+    continue;
+  }
   const dir = path.join('test', tier);
   const files = fs.existsSync(dir)
     ? fs
