@@ -15,7 +15,8 @@
  *   BENCH_PARTS=loopback,netns  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
 import path from 'node:path';
-import { clientLoad, exec, killHost, outage } from '../test/support/netns.ts';
+import type { StackConfig } from '../src/config/types.ts';
+import { clientLoad, exec, outage } from '../test/support/netns.ts';
 import { TestStack } from '../test/support/stack.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -98,7 +99,8 @@ async function timedUp(stack: TestStack): Promise<number> {
 }
 
 async function loopbackPart(): Promise<void> {
-  const stack = new TestStack('bench', { name: 'bench', hosting: 'loopback', network: { subnet: '127.70.0.0/24' } });
+  const config: StackConfig = { name: 'bench', hosting: 'loopback', network: { subnet: '127.70.0.0/24' } };
+  const stack = new TestStack('bench', config);
   try {
     const coldUpS = await timedUp(stack);
     const lb = 'http://127.70.0.11';
@@ -118,6 +120,40 @@ async function loopbackPart(): Promise<void> {
       `ratio read page / constant endpoint (both through the LB): ${(readPage!.rps / viaLb!.rps).toFixed(2)}  (target ≥ 0.5)`,
     );
     console.log(`cold tandem up on empty state: ${coldUpS.toFixed(1)} s  (target ≤ 10 s)`);
+
+    // What the read page costs the database: statements the replica executed per page,
+    // with request collapsing (the default) and without it.
+    const replicaCnf = path.join(stack.dir, '.tandem/hosts/server-1/mariadb/my.cnf');
+    const executed = async () => {
+      const r = await exec([
+        'mariadb',
+        `--defaults-file=${replicaCnf}`,
+        '-N',
+        '-B',
+        '-e',
+        "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'",
+      ]);
+      return Number(r.stdout.trim().split('\t')[1]);
+    };
+    const before = await executed();
+    const page = await wrk(`${lb}/`, 'www.foobar.com');
+    const perPage = ((await executed()) - before) / (page.rps * SECONDS);
+    console.log(
+      `\nread page with request collapsing: ${page.rps.toFixed(0)} pages/s, ${perPage.toFixed(3)} replica statements per page`,
+    );
+    stack.writeConfig({ ...config, app: { coalesceReads: false } });
+    await stack.up();
+    const uncollapsed = await compare(
+      [{ name: 'LB → nginx → app → db / (no collapsing)', url: `${lb}/` }],
+      'www.foobar.com',
+    );
+    const before2 = await executed();
+    const page2 = await wrk(`${lb}/`, 'www.foobar.com');
+    const perPage2 = ((await executed()) - before2) / (page2.rps * SECONDS);
+    console.log(`read page without collapsing: ${perPage2.toFixed(3)} replica statements per page`);
+    console.log(
+      `ratio read page without collapsing / constant endpoint through the LB: ${(uncollapsed[0]!.rps / viaLb!.rps).toFixed(2)}`,
+    );
   } finally {
     await stack.cleanup();
   }
@@ -129,7 +165,6 @@ async function netnsPart(): Promise<void> {
   const stack = new TestStack('benchns', { name, hosting: 'netns', network: { subnet: '10.82.0.0/24' } });
   try {
     const coldUpS = await timedUp(stack);
-    const stateDir = path.join(stack.dir, '.tandem');
     const caFile = (await stack.run('ca')).stdout.trim();
     console.log(`\n## netns — wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} alternating rounds, medians\n`);
     const [direct, https] = await compare(
@@ -168,8 +203,9 @@ async function netnsPart(): Promise<void> {
         timeoutMs: 500,
       });
       await new Promise((r) => setTimeout(r, 1500));
-      const killedAt = Date.now();
-      const link = await killHost(stateDir, holder, ns(holder));
+      // Host death through the public interface: link down first, then every process.
+      const fault = JSON.parse((await stack.run('chaos', 'kill-host', 'lb:active', '--json')).stdout) as { at: number };
+      const killedAt = fault.at;
       // When did the VIP land on the other LB? Poll its namespace (bounded: 5 s).
       const other = holder === 'lb-1' ? 'lb-2' : 'lb-1';
       let movedAt = 0;
@@ -186,8 +222,8 @@ async function netnsPart(): Promise<void> {
       console.log(
         `| ${i} | ${holder} | ${o.failed} of ${outcomes.length} | ${o.windowMs} | ${(o.failedShare * 100).toFixed(0)}% | ${afterMove} (VIP moved ${movedAt ? movedAt - killedAt : '?'} ms after the kill) |`,
       );
-      await exec(['ip', 'link', 'set', link, 'up']);
-      await stack.up();
+      const healed = await stack.run('chaos', 'heal');
+      if (healed.code !== 0) throw new Error(`heal failed: ${healed.stdout}\n${healed.stderr}`);
     }
     console.log('');
     console.log(

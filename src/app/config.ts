@@ -95,6 +95,8 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   if (sessionSecret !== '' && sessionSecret.length < 16)
     problems.push('TANDEM_SESSION_SECRET_FILE: the secret should be at least 16 characters');
   const localAddress = env.TANDEM_DB_SOURCE_ADDRESS?.trim() || undefined;
+  // TANDEM_DB_COALESCE_READS=0 turns request collapsing off (see DbOptions.coalesceReads).
+  const coalesceReads = env.TANDEM_DB_COALESCE_READS?.trim() !== '0';
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -103,6 +105,14 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
     port,
     bodyLimit,
     sessionSecret,
-    db: { primary, replicas, database, user, password, ...(localAddress !== undefined ? { localAddress } : {}) },
+    db: {
+      primary,
+      replicas,
+      database,
+      user,
+      password,
+      coalesceReads,
+      ...(localAddress !== undefined ? { localAddress } : {}),
+    },
   };
 }

@@ -250,6 +250,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       codeDir: config.app?.codeDir ? path.resolve(opts.projectDir, config.app.codeDir) : opts.bundledAppDir,
       start: config.app?.start ?? [...DEFAULTS.app.start],
       bodyLimit: config.app?.bodyLimit ?? DEFAULTS.app.bodyLimit,
+      coalesceReads: config.app?.coalesceReads ?? true,
     },
     db: {
       port: database.port,

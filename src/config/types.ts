@@ -97,6 +97,11 @@ export interface StackConfig {
     start?: string[];
     /** Largest request body the app accepts, in bytes. @default 65536 */
     bodyLimit?: number;
+    /**
+     * Request collapsing in the bundled app's database client: identical reads in
+     * flight together share one query (see src/db). @default true
+     */
+    coalesceReads?: boolean;
   };
   database?: {
     /** Host whose MariaDB is the primary. Required when any host has the `db` role. */
@@ -262,6 +267,7 @@ export interface Plan {
     readonly codeDir: string;
     readonly start: readonly string[];
     readonly bodyLimit: number;
+    readonly coalesceReads: boolean;
   };
   readonly db: {
     readonly port: number;

@@ -43,7 +43,7 @@ const NESTED: Record<string, Shape> = {
   tls: { enabled: 'boolean', cert: 'string', key: 'string' },
   firewall: { sshFrom: 'string[]' },
   web: { port: 'number', workers: 'number' },
-  app: { port: 'number', codeDir: 'string', start: 'string[]', bodyLimit: 'number' },
+  app: { port: 'number', codeDir: 'string', start: 'string[]', bodyLimit: 'number', coalesceReads: 'boolean' },
   database: {
     primary: 'string',
     port: 'number',

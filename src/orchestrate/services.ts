@@ -66,6 +66,7 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
     TANDEM_DB_SOURCE_ADDRESS: service.address,
     TANDEM_SESSION_SECRET_FILE: path.join(paths.dir, 'session-secret'),
     TANDEM_BODY_LIMIT: String(plan.app.bodyLimit),
+    TANDEM_DB_COALESCE_READS: plan.app.coalesceReads ? '1' : '0',
   };
 }
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StackConfig } from '../../src/config/types.ts';
-import { clientLoad, exec, inNs, killHost, outage } from '../support/netns.ts';
+import { clientLoad, exec, inNs, outage } from '../support/netns.ts';
 import { processesUsing, sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'nstest';
@@ -205,7 +205,10 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     const holder = (await vipHolder())!;
     const running = load(6000);
     await sleep(1500);
-    const hostLink = await killHost(path.join(stack.dir, '.tandem'), holder, `tandem-${NAME}-${holder}`);
+    // Host death, as `tandem chaos` does it: its link down first, then every process.
+    const fault = await stack.run('chaos', 'kill-host', 'lb:active', '--json');
+    assert.equal(fault.code, 0, fault.stderr);
+    assert.deepEqual((JSON.parse(fault.stdout) as { hosts: string[] }).hosts, [holder]);
     const outcomes = await running;
     const o = outage(outcomes);
     process.stdout.write(
@@ -216,9 +219,9 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     assert.ok(o.windowMs < 3000, `traffic resumed after ${o.windowMs} ms`);
     const tail = outcomes.filter((x) => x.start > Date.now() - 1500);
     assert.ok(tail.length > 0 && tail.every((x) => x.status === 200), 'the last 1.5 s all succeeded');
-    // Heal: `up` brings the host back (link up, services restarted).
-    await exec(['ip', 'link', 'set', hostLink, 'up']);
-    await stack.up();
+    // Heal: the link comes back up and `up` restarts the host's services.
+    const heal = await stack.run('chaos', 'heal');
+    assert.equal(heal.code, 0, heal.stderr);
     const healed = await stack.status();
     assert.ok(healed.hosts.find((h) => h.name === holder)?.services.every((s) => s.state === 'running'));
   });

@@ -1,9 +1,8 @@
 /**
  * Test and bench support for netns stacks: run commands inside a namespace, a bounded
- * load from the client namespace (DNS + HTTPS, as a user), host death, outage windows.
+ * load from the client namespace (DNS + HTTPS, as a user), outage windows.
  */
 export { exec } from './exec.ts';
-import fs from 'node:fs';
 import path from 'node:path';
 import { exec } from './exec.ts';
 import type { Outcome } from './load.ts';
@@ -74,41 +73,4 @@ export function outage(outcomes: readonly Outcome[]): Outage {
   const to = recovered?.end ?? lastBad.end;
   const inWindow = sorted.filter((o) => o.start >= from && o.start <= to).length;
   return { failed: bad.length, windowMs: to - from, inWindow, failedShare: bad.length / Math.max(1, inWindow) };
-}
-
-/** The root-namespace end of a host's veth (its peer is the host's eth0). */
-export async function linkOf(namespace: string): Promise<string> {
-  const { stdout } = await exec(['ip', '-n', namespace, '-o', 'link', 'show', 'eth0']);
-  const peer = /eth0@if(\d+)/.exec(stdout)?.[1];
-  const { stdout: all } = await exec(['ip', '-o', 'link', 'show']);
-  const line = all.split('\n').find((l) => l.startsWith(`${peer}:`));
-  const name = line?.split(': ')[1]?.split('@')[0];
-  if (!name) throw new Error(`no root link for ${namespace}`);
-  return name;
-}
-
-/**
- * Host death: every supervisor of the host first (so nothing restarts), then every
- * engine, then its link down. Returns the link, for `ip link set <link> up` to heal.
- */
-export async function killHost(stateDir: string, host: string, namespace: string): Promise<string> {
-  const dir = path.join(stateDir, 'hosts', host);
-  const states = fs
-    .readdirSync(dir)
-    .map((kind) => path.join(dir, kind, 'supervisor.json'))
-    .filter((f) => fs.existsSync(f))
-    .map((f) => JSON.parse(fs.readFileSync(f, 'utf8')) as { supervisorPid: number; pid: number | null });
-  const kill = (pid: number | null) => {
-    try {
-      if (pid) process.kill(pid, 'SIGKILL');
-    } catch {}
-  };
-  for (const s of states) kill(s.supervisorPid);
-  for (const s of states) kill(s.pid);
-  // Workers and children of the engines (nginx workers, haproxy's worker) share the namespace.
-  const { stdout } = await exec(['ip', 'netns', 'pids', namespace]);
-  for (const pid of stdout.split('\n').filter(Boolean)) kill(Number(pid));
-  const link = await linkOf(namespace);
-  await exec(['ip', 'link', 'set', link, 'down']);
-  return link;
 }
