@@ -110,6 +110,17 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
     assert.equal(code, 0);
   });
 
+  it('kill-server holds on netns: no failed request after the LB marks the server down', async () => {
+    // A vanished host sends no reset: the primary's semi-sync wait (1 s) and the LB's
+    // health checks (timeouts, not refusals) are what bound the damage here.
+    const { code, report } = await scenario('kill-server');
+    process.stdout.write(`# kill-server: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.equal(Number(report.figures.failedAfterMarkedDown), 0, story(report));
+    await assertHealthy();
+  });
+
   // Expected to fail until database failover exists: cut off, the primary takes every
   // write with it. The run is real; the test pins that it is reported broken, honestly.
   it('partition-db-primary runs and reports its promise broken (expected until DB failover)', async () => {
