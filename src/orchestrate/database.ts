@@ -5,6 +5,7 @@
  * `mariadb` client on the instance's socket (root, unix_socket auth), fed on stdin
  * so no secret ever appears in a process list.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type ServicePaths, servicePaths } from '../config/paths.ts';
@@ -32,6 +33,16 @@ export async function sql(paths: ServicePaths, text: string, timeoutMs = 30_000)
   });
 }
 
+/**
+ * mysql_native_password's stored form of a password ('*' + SHA1(SHA1(pw)) in hex).
+ * Users are created `IDENTIFIED BY PASSWORD '<hash>'`, so the statement the binlog
+ * keeps (and replicas relay) never holds the password itself.
+ */
+export function nativePasswordHash(password: string): string {
+  const inner = createHash('sha1').update(password).digest();
+  return `*${createHash('sha1').update(inner).digest('hex').toUpperCase()}`;
+}
+
 /** Single-quoted SQL string literal. Used only for values tandem generated itself. */
 export function lit(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -45,7 +56,8 @@ export function isInitialised(paths: ServicePaths): boolean {
 export async function initialise(paths: ServicePaths): Promise<boolean> {
   if (isInitialised(paths)) return false;
   fs.rmSync(paths.data, { recursive: true, force: true });
-  fs.mkdirSync(paths.data, { recursive: true });
+  // master.info keeps the replication password: the data directory is root's alone.
+  fs.mkdirSync(paths.data, { recursive: true, mode: 0o700 });
   await run(mariadbEngine.installCommand(paths), { timeoutMs: 120_000 });
   return true;
 }
@@ -77,7 +89,7 @@ export async function bootstrapPrimary(plan: Plan): Promise<boolean> {
   const statements: string[] = [`CREATE DATABASE IF NOT EXISTS \`${name}\``];
   for (const src of sourcesOf(plan, appHosts)) {
     statements.push(
-      `CREATE USER IF NOT EXISTS ${lit(users.app)}@${lit(src)} IDENTIFIED BY ${lit(s.dbAppPassword)}`,
+      `CREATE USER IF NOT EXISTS ${lit(users.app)}@${lit(src)} IDENTIFIED BY PASSWORD ${lit(nativePasswordHash(s.dbAppPassword))}`,
       // DML for the app; DDL on its own schema only, for its migrations.
       `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, REFERENCES ON \`${name}\`.* TO ${lit(users.app)}@${lit(src)}`,
     );
@@ -85,7 +97,7 @@ export async function bootstrapPrimary(plan: Plan): Promise<boolean> {
   // Every db host may become a replica of any other (failover), so all get the user.
   for (const src of sourcesOf(plan, dbHosts)) {
     statements.push(
-      `CREATE USER IF NOT EXISTS ${lit(users.replication)}@${lit(src)} IDENTIFIED BY ${lit(s.dbReplicationPassword)}`,
+      `CREATE USER IF NOT EXISTS ${lit(users.replication)}@${lit(src)} IDENTIFIED BY PASSWORD ${lit(nativePasswordHash(s.dbReplicationPassword))}`,
       `GRANT REPLICATION SLAVE ON *.* TO ${lit(users.replication)}@${lit(src)}`,
     );
   }
@@ -94,7 +106,7 @@ export async function bootstrapPrimary(plan: Plan): Promise<boolean> {
     plan.hosts.map((h) => h.name),
   )) {
     statements.push(
-      `CREATE USER IF NOT EXISTS ${lit(users.monitor)}@${lit(src)} IDENTIFIED BY ${lit(s.dbMonitorPassword)}`,
+      `CREATE USER IF NOT EXISTS ${lit(users.monitor)}@${lit(src)} IDENTIFIED BY PASSWORD ${lit(nativePasswordHash(s.dbMonitorPassword))}`,
       `GRANT PROCESS, SELECT, SLAVE MONITOR, BINLOG MONITOR ON *.* TO ${lit(users.monitor)}@${lit(src)}`,
     );
   }

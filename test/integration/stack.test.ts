@@ -3,6 +3,8 @@
  * foobar.com app, driven through the `tandem` CLI.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StackConfig } from '../../src/config/types.ts';
 import { failed, runLoad } from '../support/load.ts';
@@ -33,6 +35,28 @@ describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () =>
     for (const id of ['server-2/mariadb', 'server-1/mariadb', 'server-1/app', 'server-2/nginx', 'lb-1/haproxy']) {
       assert.match(firstUp, new RegExp(`✓ ${id}`));
     }
+  });
+
+  it('keeps secrets in 0600 files, and no password reaches a binlog, a config or the output', () => {
+    const state = path.join(stack.dir, '.tandem');
+    const secrets = JSON.parse(fs.readFileSync(path.join(state, 'secrets.json'), 'utf8')) as Record<string, string>;
+    assert.equal(fs.statSync(path.join(state, 'secrets.json')).mode & 0o777, 0o600);
+    for (const host of ['server-1', 'server-2']) {
+      assert.equal(fs.statSync(path.join(state, 'hosts', host, 'app', 'db-password')).mode & 0o777, 0o600);
+    }
+    const files = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) return files(p);
+        return /(binlog|relay-bin)\.\d+$|\.(cnf|cfg|conf|json|log)$/.test(e.name) ? [p] : [];
+      });
+    const leaks = files(path.join(state, 'hosts')).filter((f) => {
+      if (f.endsWith('secrets.json')) return false;
+      const text = fs.readFileSync(f, 'latin1');
+      return Object.values(secrets).some((secret) => text.includes(secret));
+    });
+    assert.deepEqual(leaks, []);
+    assert.ok(!Object.values(secrets).some((secret) => firstUp.includes(secret)));
   });
 
   it('round-robins successive requests between server-1 and server-2', async () => {
