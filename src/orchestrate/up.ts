@@ -70,7 +70,7 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
 }
 
 /** Brings one service to its desired state. Returns what changed, or undefined for nothing. */
-async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | undefined> {
+async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false): Promise<string | undefined> {
   const running = readSupervisor(unit.paths);
   const previous = new Map(
     unit.files.map((f) => [f.path, fs.existsSync(f.path) ? fs.readFileSync(f.path, 'utf8') : undefined]),
@@ -89,7 +89,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | un
   }
   let did: string | undefined;
   if (unit.service.kind === 'mariadb' && (await initialise(unit.paths))) did = 'initialised';
-  const stale = appliedFingerprint(unit) !== unit.fingerprint;
+  const stale = forceReload || appliedFingerprint(unit) !== unit.fingerprint;
   if (running && running.state !== 'stopping' && !stale) {
     // Up already, with this exact config.
   } else if (running && unit.reloadable) {
@@ -132,11 +132,13 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
       changed = (await step(emit, `firewall ${host.name}`, () => applyFirewall(plan, host))) || changed;
     }
   }
-  if (plan.tls.enabled) changed = (await step(emit, 'tls certificate', () => ensureTls(plan))) || changed;
+  // A new certificate is read by HAProxy only when it reloads.
+  const newCertificate = plan.tls.enabled && (await step(emit, 'tls certificate', () => ensureTls(plan)));
+  changed = newCertificate || changed;
   const ensure = async (unit: ServiceUnit) => {
     changed =
       (await step(emit, unit.service.id, async () => {
-        const did = await ensureService(plan, unit);
+        const did = await ensureService(plan, unit, newCertificate && unit.service.kind === 'haproxy');
         return { changed: did !== undefined, detail: did ?? 'unchanged' };
       })) || changed;
   };

@@ -112,9 +112,12 @@ describe('environment contract', () => {
         database: 'foobar',
         user: 'foobar',
         password: 'db-pass',
+        coalesceReads: true,
         localAddress: '127.60.0.12',
       },
     });
+    // Request collapsing is on unless TANDEM_DB_COALESCE_READS=0.
+    assert.equal(loadAppConfig({ ...base, TANDEM_DB_COALESCE_READS: '0' }, readFile).db.coalesceReads, false);
   });
 
   test('empty replicas, default body limit, no source address', () => {
