@@ -13,14 +13,8 @@ import path from 'node:path';
 import { servicePaths } from '../config/paths.ts';
 import type { Plan, PlanHost, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
-import {
-  killService,
-  type ProcessRef,
-  pauseService,
-  resumeProcesses,
-  runNetworkCommand,
-  serviceRunning,
-} from '../hosts/faults.ts';
+import { killService, pauseService, resumeProcesses, runNetworkCommand, serviceRunning } from '../hosts/faults.ts';
+import type { ProcessRef } from '../hosts/proc.ts';
 import { setLink } from '../hosts/netns.ts';
 import { sql } from '../orchestrate/database.ts';
 import type { Emit } from '../orchestrate/events.ts';

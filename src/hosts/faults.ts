@@ -11,68 +11,8 @@ import type { ServicePaths } from '../config/paths.ts';
 import type { PlanHost } from '../config/types.ts';
 import { inNamespace } from './netns.ts';
 import { run } from './process.ts';
+import { processTree, type ProcessRef, refOf, sameProcess } from './proc.ts';
 import { isAlive, readSupervisor } from './supervise.ts';
-
-/** A process as a fault saw it: the PID plus its start time (clock ticks since boot). */
-export interface ProcessRef {
-  readonly pid: number;
-  readonly startTime: number;
-}
-
-/** Fields of /proc/<pid>/stat after the command name (which may contain spaces). */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
-/** The process's start time, or undefined when it is gone. */
-export function processStartTime(pid: number): number | undefined {
-  const fields = statFields(pid);
-  // Field 22 of stat is starttime; fields[] starts at field 3 (state).
-  return fields ? Number(fields[19]) : undefined;
-}
-
-export function refOf(pid: number): ProcessRef | undefined {
-  const startTime = processStartTime(pid);
-  return startTime === undefined ? undefined : { pid, startTime };
-}
-
-/** True when the PID still names the very process the ref was taken from. */
-export function sameProcess(ref: ProcessRef): boolean {
-  return isAlive(ref.pid) && processStartTime(ref.pid) === ref.startTime;
-}
-
-/** Parent PID of every process on the machine (one pass over /proc). */
-function parentMap(): Map<number, number[]> {
-  const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const ppid = Number(statFields(Number(entry))?.[1]);
-    if (!Number.isFinite(ppid)) continue;
-    const list = children.get(ppid) ?? [];
-    list.push(Number(entry));
-    children.set(ppid, list);
-  }
-  return children;
-}
-
-/** `pid` and all its descendants, parents before children. */
-export function processTree(pid: number): number[] {
-  if (!isAlive(pid)) return [];
-  const children = parentMap();
-  const out: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const p = queue.shift()!;
-    out.push(p);
-    queue.push(...(children.get(p) ?? []));
-  }
-  return out;
-}
 
 function signal(pid: number, sig: NodeJS.Signals): boolean {
   try {

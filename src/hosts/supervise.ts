@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import type { ServicePaths } from '../config/paths.ts';
 import { TandemError } from '../errors.ts';
 import { inNamespace } from './netns.ts';
+import { isAlive, killTree } from './proc.ts';
+
+export { isAlive } from './proc.ts';
 
 const SUPERVISOR = fileURLToPath(new URL('./supervisor.mjs', import.meta.url));
 
@@ -33,22 +36,6 @@ export interface SupervisorState {
   readonly restarts: number;
   readonly startedAt: string | null;
   readonly lastExit: { code: number | null; signal: string | null; at: string } | null;
-}
-
-export function isAlive(pid: number | null | undefined): pid is number {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers kill(0); /proc tells the truth.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(stat);
-  } catch {
-    return false;
-  }
 }
 
 /** Supervisor state when its supervisor is alive; undefined when nothing runs. */
@@ -117,7 +104,8 @@ export async function stopSupervised(paths: ServicePaths, timeoutMs = 30_000): P
     if (!isAlive(state.supervisorPid) && !isAlive(state.pid)) return true;
     await sleep(25);
   }
-  for (const pid of [state.pid, state.supervisorPid]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  // Whole trees: nginx's workers outlive a master killed alone.
+  for (const pid of [state.supervisorPid, state.pid]) if (isAlive(pid)) killTree(pid);
   return true;
 }
 
@@ -140,7 +128,7 @@ export function reapOrphan(paths: ServicePaths, binaryHint: string): number | un
     return undefined;
   }
   if (!isAlive(pid) || !cmdlineIncludes(pid, binaryHint)) return undefined;
-  process.kill(pid, 'SIGKILL');
+  killTree(pid);
   fs.rmSync(paths.pid, { force: true });
   return pid;
 }

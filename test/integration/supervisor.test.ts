@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { servicePaths } from '../../src/config/paths.ts';
+import { processTree } from '../../src/hosts/proc.ts';
 import { isAlive, readSupervisor, reapOrphan, startSupervised, stopSupervised } from '../../src/hosts/supervise.ts';
 import { sleep } from '../support/stack.ts';
 
@@ -69,5 +70,25 @@ describe('supervisor', () => {
     assert.equal(reapOrphan(paths, 'sleep'), state.pid);
     await sleep(50);
     assert.equal(isAlive(state.pid), false);
+  });
+
+  it('reaps the whole tree of an orphaned engine, as nginx needs (its workers outlive a master killed alone)', async () => {
+    // GIVEN an engine with a child of its own (like nginx's master and worker)
+    const state = await startSupervised(paths, {
+      id: 'h1/app',
+      argv: ['sh', '-c', 'sleep 302 & exec sleep 303'],
+      cwd: root,
+      stopSignal: 'SIGTERM',
+    });
+    await sleep(100);
+    const worker = processTree(state.pid!).find((p) => p !== state.pid);
+    assert.ok(worker && isAlive(worker), 'the engine has a child');
+    process.kill(state.supervisorPid, 'SIGKILL');
+    await sleep(100);
+    // WHEN it is reaped by its recorded pid THEN its child dies too
+    assert.equal(reapOrphan(paths, 'sleep'), state.pid);
+    await sleep(50);
+    assert.equal(isAlive(state.pid), false);
+    assert.equal(isAlive(worker), false);
   });
 });

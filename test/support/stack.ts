@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { servicePaths } from '../../src/config/paths.ts';
 import { linkPrefix } from '../../src/config/resolve.ts';
 import type { StackConfig } from '../../src/config/types.ts';
-import { isAlive } from '../../src/hosts/supervise.ts';
+import { isAlive, killTree } from '../../src/hosts/proc.ts';
 import { type ExecResult, exec } from './exec.ts';
 import type { StackStatus } from '../../src/orchestrate/status.ts';
 
@@ -81,7 +81,7 @@ export function killLeftovers(stateDir: string): void {
           supervisorPid: number;
           pid: number | null;
         };
-        for (const pid of [sup.supervisorPid, sup.pid]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+        for (const pid of [sup.supervisorPid, sup.pid]) if (isAlive(pid)) killTree(pid);
       } catch {}
     }
   }
@@ -105,8 +105,9 @@ export function removeNamespaces(name: string): void {
 }
 
 /**
- * PIDs of live processes whose command line or environment names `dir` (what a stack
- * started: engines name their config there, apps get their secret files' paths).
+ * PIDs of live processes whose command line, environment or working directory names
+ * `dir` (what a stack started: engines name their config there, apps get their secret
+ * files' paths, nginx workers run in their service's folder).
  */
 export function processesUsing(dir: string): number[] {
   const pids: number[] = [];
@@ -114,7 +115,9 @@ export function processesUsing(dir: string): number[] {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const names = (file: string) => fs.readFileSync(`/proc/${entry}/${file}`, 'utf8').includes(dir);
-      if (names('cmdline') || names('environ')) pids.push(Number(entry));
+      // nginx workers name nothing, but run where their master was started: the service dir.
+      const inside = () => fs.readlinkSync(`/proc/${entry}/cwd`).startsWith(dir);
+      if (names('cmdline') || names('environ') || inside()) pids.push(Number(entry));
     } catch {}
   }
   return pids;
