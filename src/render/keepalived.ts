@@ -56,8 +56,6 @@ export function renderKeepalived(plan: Plan, lbHostName: string): string {
   const priority = vrrp.priorities[host.name];
   if (priority === undefined) throw new Error(`the plan gives ${host.name} no VRRP priority`);
   const peers = plan.hosts.filter((h) => h.roles.includes('lb') && h.name !== host.name).map((h) => h.address);
-  if (peers.length === 0)
-    throw new Error(`keepalived on ${host.name} has no peer: a floating IP needs two load balancers`);
   const haproxy = serviceOn(plan, host.name, 'haproxy').service;
   const haproxyArgv = haproxyEngine.runCommand(servicePaths(haproxy));
   const dev = plan.network.hostInterface;
@@ -110,12 +108,17 @@ export function renderKeepalived(plan: Plan, lbHostName: string): string {
     `    virtual_router_id ${vrrp.routerId}`,
     `    priority ${priority}`,
     `    advert_int ${seconds(vrrp.advertIntervalMs)}`,
-    `    unicast_src_ip ${host.address}`,
-    '    unicast_peer {',
-    ...peers.map((p) => `        ${p}`),
-    '    }',
-    // Adverts from anyone but the peers are ignored.
-    '    check_unicast_src',
+    // A single LB has no peer: it holds the VIP alone (its adverts go to nobody).
+    ...(peers.length === 0
+      ? []
+      : [
+          `    unicast_src_ip ${host.address}`,
+          '    unicast_peer {',
+          ...peers.map((p) => `        ${p}`),
+          '    }',
+          // Adverts from anyone but the peers are ignored.
+          '    check_unicast_src',
+        ]),
     '    virtual_ipaddress {',
     `        ${vip}/${plan.network.prefixLength} dev ${dev}`,
     '    }',

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { servicePaths } from '../../src/config/paths.ts';
+import example from '../../examples/three-tier.config.ts';
 import { keepalivedEngine } from '../../src/engines/keepalived.ts';
 import { haproxyServiceFor } from '../../src/render/haproxy.ts';
 import { keepalivedServiceFor, renderKeepalived } from '../../src/render/keepalived.ts';
@@ -65,6 +66,16 @@ describe('renderKeepalived', () => {
     assert.ok(lines.includes('    weight 0'));
     assert.ok(lines.includes('    track_process {'));
     assert.ok(!renderKeepalived(plan, 'lb-1').includes(servicePaths(haproxyServiceFor(plan, 'lb-2')).config));
+  });
+
+  it('a single LB holds the VIP alone: no unicast peers (the example three-tier stack)', () => {
+    const plan = netnsPlanOf({ ...example, stateDir: undefined, hosting: 'netns' });
+    const text = renderKeepalived(plan, 'lb-1');
+    assert.doesNotMatch(text, /unicast_peer|unicast_src_ip/);
+    assert.match(text, /virtual_ipaddress \{\n\s+10\.78\.0\.10\/24 dev eth0/);
+    writeStack(plan);
+    const r = run(keepalivedEngine.checkCommand(servicePaths(keepalivedServiceFor(plan, 'lb-1'))));
+    assert.equal(r.status, 0, r.stderr);
   });
 
   it('preempts when the config asks for it (no nopreempt; both still start as BACKUP)', () => {
