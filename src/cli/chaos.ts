@@ -15,6 +15,7 @@ import {
   runScenario,
   SCENARIOS,
   type ScenarioReport,
+  scenarioFor,
   scenarioNamed,
   targetNames,
 } from '../chaos/index.ts';
@@ -113,19 +114,21 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
     out(CHAOS_USAGE);
     return command === undefined ? 1 : 0;
   }
+  const plan = await loadPlan(opts.config, { createSecrets: false });
   if (command === 'list') {
+    // Each scenario as it runs on this stack's hosting (kill-lb differs on netns).
+    const scenarios = SCENARIOS.map((s) => scenarioFor(s, plan));
     if (opts.json)
       out(
         JSON.stringify(
-          SCENARIOS.map(({ name, description, promise }) => ({ name, description, promise })),
+          scenarios.map(({ name, description, promise }) => ({ name, description, promise })),
           null,
           2,
         ),
       );
-    else for (const s of SCENARIOS) out(`${s.name.padEnd(22)} ${s.promise}\n${''.padEnd(22)} ${s.description}`);
+    else for (const s of scenarios) out(`${s.name.padEnd(22)} ${s.promise}\n${''.padEnd(22)} ${s.description}`);
     return 0;
   }
-  const plan = await loadPlan(opts.config, { createSecrets: false });
   const emit = emitter(opts.json, out);
   switch (command) {
     case 'run':
