@@ -80,6 +80,15 @@ export function linkPrefix(name: string): string {
   return `tn${createHash('sha1').update(name).digest('hex').slice(0, 5)}`;
 }
 
+/** The stack's state folder; known before resolving, since the secrets live in it. */
+export function stateDirOf(config: StackConfig, projectDir: string): string {
+  return path.resolve(projectDir, config.stateDir ?? DEFAULTS.stateDir);
+}
+
+export function secretsFileOf(stateDir: string): string {
+  return path.join(stateDir, 'secrets.json');
+}
+
 export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const issues = validateConfig(config, opts.defaultHosting);
   if (issues.length > 0)
@@ -88,7 +97,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const hosting: Hosting = config.hosting ?? opts.defaultHosting ?? 'loopback';
   const netns = hosting === 'netns';
   const hostsConfig = config.hosts ?? defaultHostsFor(hosting);
-  const stateDir = path.resolve(opts.projectDir, config.stateDir ?? DEFAULTS.stateDir);
+  const stateDir = stateDirOf(config, opts.projectDir);
   const name = config.name ?? DEFAULTS.name;
   const subnetText = config.network?.subnet ?? DEFAULTS.subnet[hosting];
   const subnet = parseSubnet(subnetText)!;
@@ -190,7 +199,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     hosting,
     projectDir: opts.projectDir,
     stateDir,
-    secretsFile: path.join(stateDir, 'secrets.json'),
+    secretsFile: secretsFileOf(stateDir),
     url: `${scheme}://${publicHost}${publicPort === (tlsEnabled ? 443 : 80) ? '' : `:${publicPort}`}/`,
     hosts,
     ...(client ? { client } : {}),

@@ -6,15 +6,7 @@ import { teardownNetwork } from '../hosts/netns.ts';
 import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
 import { type Emit, silent, step } from './events.ts';
 import { startOrder } from './order.ts';
-
-const BINARY: Record<string, string> = {
-  haproxy: 'haproxy',
-  nginx: 'nginx',
-  mariadb: 'mariadbd',
-  app: 'node',
-  keepalived: 'keepalived',
-  dnsmasq: 'dnsmasq',
-};
+import { unitOf } from './services.ts';
 
 export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ stopped: number }> {
   const emit = opts.emit ?? silent;
@@ -24,7 +16,7 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
     if (!readSupervisor(paths) && !fs.existsSync(paths.pid)) continue;
     await step(emit, `stop ${service.id}`, async () => {
       const did = await stopSupervised(paths);
-      const orphan = reapOrphan(paths, BINARY[service.kind]!);
+      const orphan = reapOrphan(paths, unitOf(plan, service).binaryHint);
       if (did || orphan) stopped++;
       return {
         changed: did || orphan !== undefined,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import { resolve } from '../config/resolve.ts';
+import { resolve, secretsFileOf, stateDirOf } from '../config/resolve.ts';
 import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
 import { ConfigError, TandemError } from '../errors.ts';
@@ -51,8 +51,7 @@ export async function loadPlan(file: string, opts: { createSecrets: boolean }): 
     throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
   }
   const projectDir = path.dirname(path.resolve(file));
-  const stateDir = path.resolve(projectDir, config.stateDir ?? '.tandem');
-  const secretsFile = path.join(stateDir, 'secrets.json');
+  const secretsFile = secretsFileOf(stateDirOf(config, projectDir));
   const secrets =
     opts.createSecrets || fs.existsSync(secretsFile) ? loadOrCreateSecrets(secretsFile).secrets : placeholderSecrets();
   return resolve(config, { projectDir, secrets, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });

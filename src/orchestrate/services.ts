@@ -9,11 +9,8 @@ import path from 'node:path';
 import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
-import { dnsmasqEngine } from '../engines/dnsmasq.ts';
-import { haproxyEngine } from '../engines/haproxy.ts';
 import { keepalivedEngine } from '../engines/keepalived.ts';
-import { mariadbEngine } from '../engines/mariadb.ts';
-import { nginxEngine } from '../engines/nginx.ts';
+import { engines } from '../engines/index.ts';
 import type { Engine } from '../engines/types.ts';
 import { TandemError } from '../errors.ts';
 import { httpGet, probeTcp, unixRequest } from '../hosts/net.ts';
@@ -21,11 +18,7 @@ import { httpStatusFrom, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { readSupervisor, sleep } from '../hosts/supervise.ts';
-import { renderDnsmasq } from '../render/dnsmasq.ts';
-import { renderHaproxy } from '../render/haproxy.ts';
-import { renderKeepalived } from '../render/keepalived.ts';
-import { renderMyCnf } from '../render/mariadb.ts';
-import { renderNginx } from '../render/nginx.ts';
+import { renderServiceConfig } from '../render/index.ts';
 import { pingable } from './database.ts';
 
 export interface ServiceFile {
@@ -38,6 +31,8 @@ export interface ServiceFile {
 export interface ServiceUnit {
   readonly service: PlanService;
   readonly paths: ServicePaths;
+  /** The engine that runs it; undefined for the app (tandem's own code). */
+  readonly engine?: Engine;
   readonly files: readonly ServiceFile[];
   readonly spec: SupervisedSpec;
   /** Identifies the engine process in /proc/<pid>/cmdline (orphan reaping). */
@@ -91,54 +86,31 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
   let files: ServiceFile[];
   let spec: SupervisedSpec;
   let binaryHint: string;
-  switch (service.kind) {
-    case 'haproxy':
-      files = [{ path: paths.config, content: renderHaproxy(plan, service.host) }];
-      spec = engineSpec(service.id, haproxyEngine, paths, ns);
-      binaryHint = 'haproxy';
-      break;
-    case 'nginx':
-      files = [{ path: paths.config, content: renderNginx(plan, service.host) }];
-      spec = engineSpec(service.id, nginxEngine, paths, ns);
-      binaryHint = 'nginx';
-      break;
-    case 'mariadb':
-      files = [{ path: paths.config, content: renderMyCnf(plan, service.host) }];
-      spec = engineSpec(service.id, mariadbEngine, paths, ns);
-      binaryHint = 'mariadbd';
-      break;
-    case 'app': {
-      const env = appEnvironment(plan, service, paths);
-      files = [
-        { path: env.TANDEM_DB_PASSWORD_FILE!, content: plan.secrets.dbAppPassword, mode: 0o600 },
-        { path: env.TANDEM_SESSION_SECRET_FILE!, content: plan.secrets.sessionSecret, mode: 0o600 },
-        {
-          path: paths.config,
-          content: `${JSON.stringify({ argv: plan.app.start, cwd: plan.app.codeDir, env }, null, 2)}\n`,
-        },
-      ];
-      spec = {
-        id: service.id,
-        namespace: ns,
-        argv: plan.app.start,
-        cwd: plan.app.codeDir,
-        env,
-        stopSignal: 'SIGTERM',
-        stopTimeoutMs: 10_000,
-      };
-      binaryHint = path.basename(plan.app.start[0]!);
-      break;
-    }
-    case 'keepalived':
-      files = [{ path: paths.config, content: renderKeepalived(plan, service.host) }];
-      spec = engineSpec(service.id, keepalivedEngine, paths, ns);
-      binaryHint = 'keepalived';
-      break;
-    case 'dnsmasq':
-      files = [{ path: paths.config, content: renderDnsmasq(plan) }];
-      spec = engineSpec(service.id, dnsmasqEngine, paths, ns);
-      binaryHint = 'dnsmasq';
-      break;
+  const engine = service.kind === 'app' ? undefined : engines[service.kind];
+  if (engine) {
+    files = [{ path: paths.config, content: renderServiceConfig(plan, service)! }];
+    spec = engineSpec(service.id, engine, paths, ns);
+    binaryHint = path.basename(engine.binary);
+  } else {
+    const env = appEnvironment(plan, service, paths);
+    files = [
+      { path: env.TANDEM_DB_PASSWORD_FILE!, content: plan.secrets.dbAppPassword, mode: 0o600 },
+      { path: env.TANDEM_SESSION_SECRET_FILE!, content: plan.secrets.sessionSecret, mode: 0o600 },
+      {
+        path: paths.config,
+        content: `${JSON.stringify({ argv: plan.app.start, cwd: plan.app.codeDir, env }, null, 2)}\n`,
+      },
+    ];
+    spec = {
+      id: service.id,
+      namespace: ns,
+      argv: plan.app.start,
+      cwd: plan.app.codeDir,
+      env,
+      stopSignal: 'SIGTERM',
+      stopTimeoutMs: 10_000,
+    };
+    binaryHint = path.basename(plan.app.start[0]!);
   }
   const fingerprint = createHash('sha256')
     .update(JSON.stringify({ files: files.map((f) => [f.path, f.content]), spec }))
@@ -147,6 +119,7 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
   return {
     service,
     paths,
+    engine,
     files,
     spec,
     binaryHint,

@@ -10,7 +10,6 @@ import { bindError } from '../hosts/net.ts';
 import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
-import { checkCommandOf } from './check.ts';
 import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate } from './database.ts';
 import { missingEngines } from './doctor.ts';
 import { type Emit, silent, step } from './events.ts';
@@ -76,7 +75,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
     unit.files.map((f) => [f.path, fs.existsSync(f.path) ? fs.readFileSync(f.path, 'utf8') : undefined]),
   );
   const filesChanged = writeUnitFiles(unit);
-  const check = checkCommandOf(unit);
+  const check = unit.engine?.checkCommand(unit.paths);
   if (filesChanged && check) {
     try {
       // In the host's namespace: nginx -t binds its listen addresses to check them.

@@ -5,7 +5,7 @@
 
 import { hostPaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
-import type { Plan, ServiceKind } from '../config/types.ts';
+import type { Plan, PlanService, ServiceKind } from '../config/types.ts';
 import { renderDnsmasq } from './dnsmasq.ts';
 import { renderHaproxy } from './haproxy.ts';
 import { renderKeepalived } from './keepalived.ts';
@@ -28,6 +28,14 @@ const RENDERERS: Partial<Record<ServiceKind, (plan: Plan, hostName: string) => s
 };
 
 /**
+ * The main config file of one service's engine; undefined for the app, whose own file
+ * (app.env.json) belongs to orchestrate/, not to an engine renderer.
+ */
+export function renderServiceConfig(plan: Plan, service: PlanService): string | undefined {
+  return RENDERERS[service.kind]?.(plan, service.host);
+}
+
+/**
  * The config file of every engine on `hostName` (the client included), in the Plan's
  * service order, then the host's firewall ruleset when the Plan has firewalls.
  */
@@ -36,9 +44,8 @@ export function renderHostFiles(plan: Plan, hostName: string): RenderedFile[] {
   const files: RenderedFile[] = [];
   for (const service of plan.services) {
     if (service.host !== hostName) continue;
-    // The app's own file (app.env.json) belongs to app/, not to an engine renderer.
-    const render = RENDERERS[service.kind];
-    if (render) files.push({ path: servicePaths(service).config, content: render(plan, hostName) });
+    const content = renderServiceConfig(plan, service);
+    if (content !== undefined) files.push({ path: servicePaths(service).config, content });
   }
   if (plan.firewall.enabled) files.push({ path: hostPaths(host).firewall, content: renderNftables(plan, hostName) });
   return files;
