@@ -114,7 +114,7 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
     out(CHAOS_USAGE);
     return command === undefined ? 1 : 0;
   }
-  const plan = await loadPlan(opts.config, { createSecrets: false });
+  const plan = await loadPlan(opts.config);
   if (command === 'list') {
     // Each scenario as it runs on this stack's hosting (kill-lb differs on netns).
     const scenarios = SCENARIOS.map((s) => scenarioFor(s, plan));

@@ -88,7 +88,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return report.ok ? 0 : 1;
     }
     case 'up': {
-      const plan = await loadPlan(args.config, { createSecrets: true });
+      const plan = await loadPlan(args.config);
       let result: Awaited<ReturnType<typeof up>>;
       try {
         result = await up(plan, { emit });
@@ -114,13 +114,13 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'status': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       const s = await status(plan);
       out(args.json ? JSON.stringify(s, null, 2) : formatStatus(s));
       return 0;
     }
     case 'plan': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       const outDir = path.resolve(args.out ?? path.join(plan.stateDir, 'plan'));
       const files = await planFiles(plan, outDir);
       if (args.json) {
@@ -138,7 +138,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'ca': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       if (!plan.tls.enabled)
         throw new TandemError('TANDEM_USAGE', 'TLS is off for this stack', 'set tls: { enabled: true }');
       const file = plan.tls.userSupplied ? plan.tls.cert : plan.tls.caCert;
@@ -149,7 +149,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'down': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       const { stopped } = await down(plan, { emit });
       out(
         stopped === 0
@@ -159,7 +159,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'destroy': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       if (!args.yes) {
         if (!process.stdin.isTTY) {
           throw new TandemError(

@@ -172,14 +172,6 @@ export interface PlanDbUsers {
   readonly monitor: string;
 }
 
-export interface Secrets {
-  readonly dbRootPassword: string;
-  readonly dbAppPassword: string;
-  readonly dbReplicationPassword: string;
-  readonly dbMonitorPassword: string;
-  readonly sessionSecret: string;
-}
-
 export interface Plan {
   readonly name: string;
   readonly domain: string;
@@ -190,7 +182,7 @@ export interface Plan {
   readonly projectDir: string;
   /** Absolute state folder. */
   readonly stateDir: string;
-  /** Absolute path of the secrets file (mode 0600). */
+  /** Absolute path of the secrets file (mode 0600). The Plan never holds the secrets themselves. */
   readonly secretsFile: string;
   /** The public URL of the site. */
   readonly url: string;
@@ -283,5 +275,4 @@ export interface Plan {
     /** server_id per db host (stable: order of hosts). */
     readonly serverIds: Readonly<Record<string, number>>;
   };
-  readonly secrets: Secrets;
 }

@@ -3,11 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import { resolve, secretsFileOf, stateDirOf } from '../config/resolve.ts';
+import { resolve } from '../config/resolve.ts';
 import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
 import { ConfigError, TandemError } from '../errors.ts';
-import { loadOrCreateSecrets, placeholderSecrets } from '../hosts/secrets.ts';
 
 export const BUNDLED_APP_DIR = fileURLToPath(new URL('../app/', import.meta.url)).replace(/\/$/, '');
 
@@ -39,11 +38,8 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
   return config as StackConfig;
 }
 
-/**
- * Validates and resolves. With `createSecrets`, missing secrets are generated and
- * saved (0600); without, a stack never brought up gets placeholders.
- */
-export async function loadPlan(file: string, opts: { createSecrets: boolean }): Promise<Plan> {
+/** Validates and resolves. The Plan holds no secret: `up` loads them apart (hosts/secrets.ts). */
+export async function loadPlan(file: string): Promise<Plan> {
   const config = await loadConfigFile(file);
   const defaultHosting = defaultHostingHere();
   const issues = validateConfig(config, defaultHosting);
@@ -51,8 +47,5 @@ export async function loadPlan(file: string, opts: { createSecrets: boolean }): 
     throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
   }
   const projectDir = path.dirname(path.resolve(file));
-  const secretsFile = secretsFileOf(stateDirOf(config, projectDir));
-  const secrets =
-    opts.createSecrets || fs.existsSync(secretsFile) ? loadOrCreateSecrets(secretsFile).secrets : placeholderSecrets();
-  return resolve(config, { projectDir, secrets, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });
+  return resolve(config, { projectDir, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });
 }

@@ -16,6 +16,7 @@ import { TandemError } from '../errors.ts';
 import { httpGet, probeTcp, unixRequest } from '../hosts/net.ts';
 import { httpStatusFrom, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
+import type { Secrets } from '../hosts/secrets.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { readSupervisor, sleep } from '../hosts/supervise.ts';
 import { renderServiceConfig } from '../render/index.ts';
@@ -41,7 +42,10 @@ export interface ServiceUnit {
   readonly staleFiles: readonly string[];
   /** A config change is applied by a reload signal rather than a restart. */
   readonly reloadable: boolean;
-  /** Hash over everything that, when changed, means the running service is stale. */
+  /**
+   * Hash over everything that, when changed, means the running service is stale. It
+   * covers the app's secret files only in a unit made with the secrets (by `up`).
+   */
   readonly fingerprint: string;
 }
 
@@ -80,7 +84,14 @@ function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?:
   };
 }
 
-export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
+/** The secrets an app process reads from its files. */
+export type AppSecrets = Pick<Secrets, 'dbAppPassword' | 'sessionSecret'>;
+
+/**
+ * One service as `up` runs it. Only `up` passes `secrets` (the app's password files
+ * are then among its files); status, down and plan make units without, and never hold one.
+ */
+export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): ServiceUnit {
   const paths = servicePaths(service);
   const ns = hostOf(plan, service.host).namespace;
   let files: ServiceFile[];
@@ -94,8 +105,12 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
   } else {
     const env = appEnvironment(plan, service, paths);
     files = [
-      { path: env.TANDEM_DB_PASSWORD_FILE!, content: plan.secrets.dbAppPassword, mode: 0o600 },
-      { path: env.TANDEM_SESSION_SECRET_FILE!, content: plan.secrets.sessionSecret, mode: 0o600 },
+      ...(secrets
+        ? [
+            { path: env.TANDEM_DB_PASSWORD_FILE!, content: secrets.dbAppPassword, mode: 0o600 },
+            { path: env.TANDEM_SESSION_SECRET_FILE!, content: secrets.sessionSecret, mode: 0o600 },
+          ]
+        : []),
       {
         path: paths.config,
         content: `${JSON.stringify({ argv: plan.app.start, cwd: plan.app.codeDir, env }, null, 2)}\n`,

@@ -9,6 +9,7 @@ import { TandemError } from '../errors.ts';
 import { bindError } from '../hosts/net.ts';
 import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
+import { loadOrCreateSecrets } from '../hosts/secrets.ts';
 import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
 import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate } from './database.ts';
 import { missingEngines } from './doctor.ts';
@@ -116,7 +117,9 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
 
 export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResult> {
   const emit = opts.emit ?? silent;
-  const units = startOrder(plan.services).map((s) => unitOf(plan, s));
+  // Apart from the Plan: generated (0600) at the first up, handed only to the steps that need one.
+  const { secrets } = loadOrCreateSecrets(plan.secretsFile);
+  const units = startOrder(plan.services).map((s) => unitOf(plan, s, secrets));
   await step(emit, 'preflight', async () => {
     await preflight(plan, units);
     return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services, ${plan.hosting} hosting` };
@@ -144,11 +147,12 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   const dbUnits = units.filter((u) => u.service.kind === 'mariadb');
   for (const unit of dbUnits) await ensure(unit);
   if (dbUnits.length > 0) {
-    changed = (await step(emit, 'db users and schema', () => bootstrapPrimary(plan))) || changed;
+    changed = (await step(emit, 'db users and schema', () => bootstrapPrimary(plan, secrets))) || changed;
     for (const replica of plan.db.replicas) {
       changed =
-        (await step(emit, `db replication ${plan.db.primary} → ${replica}`, () => attachReplica(plan, replica))) ||
-        changed;
+        (await step(emit, `db replication ${plan.db.primary} → ${replica}`, () =>
+          attachReplica(plan, replica, secrets),
+        )) || changed;
     }
     changed = (await step(emit, 'db semi-sync', () => enableSemiSync(plan))) || changed;
     const firstApp = units.find((u) => u.service.kind === 'app');

@@ -70,7 +70,7 @@ async function assertHealthy(): Promise<void> {
 describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the client)', { timeout: 420_000 }, () => {
   before(async () => {
     await stack.up();
-    plan = await loadPlan(stack.configFile, { createSecrets: false });
+    plan = await loadPlan(stack.configFile);
   });
   after(async () => {
     await stack.cleanup();
