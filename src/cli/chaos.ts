@@ -22,7 +22,7 @@ import {
 import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import type { StackEvent } from '../orchestrate/events.ts';
-import { loadPlan } from '../orchestrate/load.ts';
+import { loadPlan } from '../orchestrate/config-loader.ts';
 import { formatEvent } from './format.ts';
 
 export const CHAOS_USAGE = `usage: tandem chaos <command> [--config tandem.config.ts] [--json]

@@ -8,7 +8,7 @@ import readline from 'node:readline/promises';
 import { TandemError } from '../errors.ts';
 import { doctor } from '../orchestrate/doctor.ts';
 import { destroy, down } from '../orchestrate/down.ts';
-import { loadPlan } from '../orchestrate/load.ts';
+import { loadPlan } from '../orchestrate/config-loader.ts';
 import { planFiles } from '../orchestrate/plan-diff.ts';
 import { status } from '../orchestrate/status.ts';
 import { up } from '../orchestrate/up.ts';
