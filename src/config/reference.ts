@@ -59,6 +59,24 @@ function table(schema: Schema, prefix: string): string[] {
   return ['| Field | Type | Default | What it does |', '| --- | --- | --- | --- |', ...rows];
 }
 
+/** A section per object (or list of objects) at any depth, after the table it appears in. */
+function sections(schema: Schema, prefix: string): string[] {
+  return Object.entries(schema).flatMap(([key, field]) => {
+    if (!field.fields) return [];
+    const path = field.type === 'array' ? `${prefix}${key}[]` : `${prefix}${key}`;
+    const intro = field.type === 'array' ? `Each entry of ${code(prefix + key)}.` : field.doc;
+    return [
+      '',
+      `## ${code(path)}`,
+      '',
+      intro,
+      '',
+      ...table(field.fields, `${path}.`),
+      ...sections(field.fields, `${path}.`),
+    ];
+  });
+}
+
 export function renderConfigReference(schema: Schema = CONFIG_SCHEMA): string {
   const lines = [
     '# Configuration reference',
@@ -69,11 +87,6 @@ export function renderConfigReference(schema: Schema = CONFIG_SCHEMA): string {
     '',
     ...table(schema, ''),
   ];
-  for (const [key, field] of Object.entries(schema)) {
-    if (!field.fields) continue;
-    const heading = field.type === 'array' ? `${key}[]` : key;
-    lines.push('', `## ${code(heading)}`, '', field.type === 'array' ? `Each entry of ${code(key)}.` : field.doc, '');
-    lines.push(...table(field.fields, field.type === 'array' ? `${key}[].` : `${key}.`));
-  }
+  lines.push(...sections(schema, ''));
   return `${lines.join('\n')}\n`;
 }
