@@ -22,11 +22,11 @@ type Full<T> = T extends readonly (infer U)[] ? Full<U>[] : T extends object ? {
 const EVERY_FIELD: Full<StackConfig> = {
   name: 'shop',
   domain: 'shop.test',
-  aliases: ['www'],
+  aliases: ['shop'],
   hosting: 'netns',
   stateDir: '.state',
   network: { subnet: '10.78.0.0/24', vip: '10.78.0.10' },
-  hosts: [{ name: 'server-1', roles: ['lb', 'web', 'app', 'db'], address: '10.78.0.11' }],
+  hosts: [{ name: DEFAULT_PRIMARY, roles: ['lb', 'web', 'app', 'db'], address: '10.78.0.11' }],
   lb: {
     balance: 'leastconn',
     mode: 'active-passive',
@@ -42,7 +42,7 @@ const EVERY_FIELD: Full<StackConfig> = {
   web: { port: 81, workers: 2 },
   app: { port: 3001, codeDir: 'site', start: ['node', 'server.js'], bodyLimit: 1024, coalesceReads: false },
   database: {
-    primary: 'server-1',
+    primary: DEFAULT_PRIMARY,
     port: 3307,
     name: 'shop',
     semiSync: false,
@@ -86,6 +86,44 @@ function configWith(fieldPath: string, value: unknown): Record<string, unknown> 
     .reduce<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
 }
 
+const NONE = Symbol('no default');
+
+/** The field's documented default on this hosting, or NONE. */
+function defaultOn(field: Field, hosting: Hosting): unknown {
+  if ('default' in field) return field.default;
+  const byHosting = field.defaultByHosting as Partial<Record<Hosting, unknown>> | undefined;
+  return byHosting && hosting in byHosting ? byHosting[hosting] : NONE;
+}
+
+/** A valid value other than `value`: the other boolean, a larger number, another allowed string, or the sample's. */
+function otherThan(field: Field, value: unknown, sample: unknown): unknown {
+  if (typeof value === 'boolean') return !value;
+  if (typeof value === 'number') return value + 10;
+  if (field.oneOf && field.type === 'string') return field.oneOf.find((v) => v !== value);
+  return sample;
+}
+
+/** EVERY_FIELD's value at a slash path. */
+function sampleAt(fieldPath: string): unknown {
+  return fieldPath.split('/').reduce<unknown>((v, key) => (v as Record<string, unknown>)[key], EVERY_FIELD);
+}
+
+/** The plan of the default config with one field set (undefined: none). */
+function planWith(fieldPath: string | undefined, value: unknown, hosting: Hosting) {
+  // With explicit hosts, the primary must be named: name the default one in every config.
+  const config = { database: { primary: DEFAULT_PRIMARY } } as StackConfig;
+  if (fieldPath) {
+    const set = configWith(fieldPath, value) as StackConfig;
+    Object.assign(config, set, set.database ? { database: { ...config.database, ...set.database } } : {});
+  }
+  return resolve(config, {
+    projectDir: '/srv/site',
+    secrets: SECRETS,
+    bundledAppDir: '/opt/app',
+    defaultHosting: hosting,
+  });
+}
+
 describe('config schema', () => {
   it('covers exactly the field paths of StackConfig', () => {
     const typed = pathsOfValue(EVERY_FIELD).sort();
@@ -100,21 +138,32 @@ describe('config schema', () => {
   it('states the defaults resolve() applies: setting a field to its documented default changes nothing', () => {
     const checked: string[] = [];
     for (const { path: fieldPath, field } of fieldsOf(CONFIG_SCHEMA)) {
-      for (const hosting of ['netns', 'loopback'] as const satisfies readonly Hosting[]) {
-        const byHosting = field.defaultByHosting as Partial<Record<Hosting, unknown>> | undefined;
-        const hasDefault = 'default' in field || (byHosting !== undefined && hosting in byHosting);
-        if (!hasDefault) continue;
-        const value = 'default' in field ? field.default : byHosting![hosting];
-        // With explicit hosts, the primary must be named: name the default one on both sides.
-        const base = { database: { primary: DEFAULT_PRIMARY } };
-        const explicit = { ...base, ...configWith(fieldPath, value) } as StackConfig;
-        if (fieldPath.startsWith('database/')) Object.assign(explicit.database!, base.database, explicit.database);
-        const opts = { projectDir: '/srv/site', secrets: SECRETS, bundledAppDir: '/opt/app', defaultHosting: hosting };
-        assert.deepEqual(resolve(explicit, opts), resolve(base, opts), `${fieldPath} on ${hosting}`);
+      for (const hosting of ['netns', 'loopback'] as const) {
+        const value = defaultOn(field, hosting);
+        if (value === NONE) continue;
+        assert.deepEqual(
+          planWith(fieldPath, value, hosting),
+          planWith(undefined, undefined, hosting),
+          `${fieldPath} on ${hosting}`,
+        );
         checked.push(`${fieldPath}@${hosting}`);
       }
     }
     assert.ok(checked.length >= 40, `defaults checked: ${checked.join(' ')}`);
+  });
+
+  it('documents no default for a field the plan ignores: another value changes the plan', () => {
+    const checked: string[] = [];
+    for (const { path: fieldPath, field } of fieldsOf(CONFIG_SCHEMA)) {
+      const value = defaultOn(field, 'netns');
+      if (value === NONE || field.type === 'object') continue;
+      const other = otherThan(field, value, sampleAt(fieldPath));
+      // The sample's value is the default (database/primary names the one db host of the default hosts).
+      if (JSON.stringify(other) === JSON.stringify(value)) continue;
+      assert.notDeepEqual(planWith(fieldPath, other, 'netns'), planWith(undefined, undefined, 'netns'), fieldPath);
+      checked.push(fieldPath);
+    }
+    assert.ok(checked.length >= 25, `fields checked: ${checked.join(' ')}`);
   });
 
   it('validation enforces every allowed-values list and range the schema states', () => {
