@@ -242,14 +242,14 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
           ]
         : [],
     },
-    firewall: { enabled: netns, sshFrom: config.firewall?.sshFrom ?? [] },
+    firewall: { enabled: netns, sshFrom: config.firewall?.sshFrom ?? [...DEFAULTS.firewall.sshFrom] },
     web: { port: web.port, workers: web.workers, upstreams },
     app: {
       port: appPort,
       codeDir: config.app?.codeDir ? path.resolve(opts.projectDir, config.app.codeDir) : opts.bundledAppDir,
       start: config.app?.start ?? [...DEFAULTS.app.start],
       bodyLimit: config.app?.bodyLimit ?? DEFAULTS.app.bodyLimit,
-      coalesceReads: config.app?.coalesceReads ?? true,
+      coalesceReads: config.app?.coalesceReads ?? DEFAULTS.app.coalesceReads,
     },
     db: {
       port: database.port,

@@ -20,6 +20,11 @@ export interface HostConfig {
   address?: string;
 }
 
+/**
+ * What `tandem.config.ts` may say. Each field's type, allowed values, default and meaning
+ * for users is in the schema (schema.ts, rendered to docs/CONFIG.md); a unit test holds
+ * this interface and the schema to the same fields.
+ */
 export interface StackConfig {
   /** Short stack name; used in process titles and the state folder. @default 'foobar' */
   name?: string;

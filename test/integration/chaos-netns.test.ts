@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { ScenarioReport } from '../../src/chaos/run.ts';
 import type { Plan } from '../../src/config/types.ts';
-import { loadPlan } from '../../src/orchestrate/load.ts';
+import { loadPlan } from '../../src/orchestrate/config-loader.ts';
 import { TestStack } from '../support/stack.ts';
 
 const NAME = 'chaosns';
