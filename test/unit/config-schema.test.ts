@@ -13,7 +13,6 @@ import { resolve } from '../../src/config/resolve.ts';
 import { CONFIG_SCHEMA, type Field, type Schema } from '../../src/config/schema.ts';
 import type { Hosting, StackConfig } from '../../src/config/types.ts';
 import { validateConfig } from '../../src/config/validate.ts';
-import { SECRETS } from './fixtures/plans.ts';
 
 /** Every field required, all the way down: the compiler makes the sample below complete. */
 type Full<T> = T extends readonly (infer U)[] ? Full<U>[] : T extends object ? { [K in keyof T]-?: Full<T[K]> } : T;
@@ -118,7 +117,6 @@ function planWith(fieldPath: string | undefined, value: unknown, hosting: Hostin
   }
   return resolve(config, {
     projectDir: '/srv/site',
-    secrets: SECRETS,
     bundledAppDir: '/opt/app',
     defaultHosting: hosting,
   });

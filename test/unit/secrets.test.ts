@@ -9,7 +9,7 @@ import { after, describe, it } from 'node:test';
 import { secretsFileOf } from '../../src/config/resolve.ts';
 import { loadOrCreateSecrets } from '../../src/hosts/secrets.ts';
 import { attachStatements, nativePasswordHash, userStatements } from '../../src/orchestrate/database.ts';
-import { loadPlan } from '../../src/orchestrate/load.ts';
+import { loadPlan } from '../../src/orchestrate/config-loader.ts';
 import { unitOf } from '../../src/orchestrate/services.ts';
 import { renderHostFiles } from '../../src/render/index.ts';
 import { DEFAULT_STACK, makeTempDir, planOf, removeTempDirs, SECRETS } from './fixtures/plans.ts';
