@@ -35,7 +35,7 @@ export interface CheckResult {
     readonly lost: readonly string[];
     /** Present more than once in the final state. */
     readonly duplicated: readonly string[];
-    /** Retried once with the same id after the first try failed (see load.ts). */
+    /** Retried once with the same id after the first try failed (see traffic.ts). */
     readonly retried: number;
   };
   /** read-own operations that did not find the write acknowledged just before. */

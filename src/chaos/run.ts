@@ -10,16 +10,10 @@ import { dbPaths, lit, sql } from '../orchestrate/database.ts';
 import type { Emit } from '../orchestrate/events.ts';
 import { backendStates, vipHolder } from '../orchestrate/lb.ts';
 import { type CheckResult, check } from './checker.ts';
-import {
-  type ActiveFault,
-  chaosDir,
-  heal,
-  healAll,
-  inject,
-  networkFaultsSupported,
-  readActive,
-  unsupportedFault,
-} from './faults.ts';
+import { heal, healAll } from './heal.ts';
+import { inject } from './inject.ts';
+import { type ActiveFault, networkFaultsSupported, unsupportedFault } from './model.ts';
+import { chaosDir, readActive } from './store.ts';
 import type { FaultEvent, FinalState, HealEvent, History } from './history.ts';
 import { writeBody, writeHistory } from './history.ts';
 import { startSampling } from './samplers.ts';

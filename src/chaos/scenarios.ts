@@ -14,7 +14,7 @@ import {
   vipHolderAt,
   vipMovedAt,
 } from './checker.ts';
-import { DEFAULT_SLOW_RATE, type FaultSpec } from './faults.ts';
+import { DEFAULT_SLOW_RATE, type FaultSpec } from './model.ts';
 import type { History } from './history.ts';
 
 export interface PromiseInput {
