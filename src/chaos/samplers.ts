@@ -14,6 +14,8 @@ export interface Sampling {
   readonly dbSamples: DbSample[];
   readonly lbSamples: LbSample[];
   readonly vipSamples: VipSample[];
+  /** Every database host sampled (each must show up in dbSamples). */
+  readonly dbHosts: readonly string[];
   /** Stops sampling and waits for the loops to end. */
   stop(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export function startSampling(
     dbSamples,
     lbSamples,
     vipSamples,
+    dbHosts,
     async stop() {
       stopped = true;
       await Promise.all(loops);

@@ -106,7 +106,7 @@ describe('chaos on netns: targets and scenarios', () => {
     const netns = scenarioFor(killLb, netnsPlanOf({}));
     assert.deepEqual(netns.faults(netnsPlanOf({})), [{ kind: 'kill-host', target: 'lb:active' }]);
     assert.equal(netns.knownGap?.(netnsPlanOf({})), undefined, 'two LBs and a VIP: no known gap');
-    assert.match(netns.promise, /at most 1 s/);
+    assert.match(netns.promise, /at most 0.5 s/);
     const loopback = scenarioFor(killLb, planOf({}));
     assert.deepEqual(loopback.faults(planOf({})), [{ kind: 'kill', target: 'lb-1/haproxy' }]);
     assert.match(loopback.knownGap?.(planOf({})) ?? '', /one load balancer/);
