@@ -40,7 +40,9 @@ export function startSampling(
       const at = Date.now();
       try {
         const [row] = await sql(paths, 'SELECT @@read_only AS ro', Math.max(dbEvery * 4, 800));
-        dbSamples.push({ at, host, up: true, readOnly: row?.ro === '1' });
+        // Only a real answer says writable: an empty one (a client cut short) is no sample.
+        if (row?.ro === '0' || row?.ro === '1') dbSamples.push({ at, host, up: true, readOnly: row.ro === '1' });
+        else dbSamples.push({ at, host, up: false });
       } catch {
         dbSamples.push({ at, host, up: false });
       }

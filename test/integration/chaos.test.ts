@@ -75,8 +75,10 @@ describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, ()
       Number(report.figures.failedBeforeMarkedDown) <= Number(report.figures.failedBeforeMarkedDownBound),
       story(report),
     );
-    // On loopback a dead server refuses at once (RELIABILITY.md: marked down 114 ms after the fault).
-    assert.ok(Number(report.figures.markedDownAfterMs) <= 250, story(report));
+    // On loopback a dead server refuses the checks at once: marked down within one check
+    // interval (400 ms) and one fast one (200 ms). Measured: 114 ms (RELIABILITY.md), 441 ms
+    // on a loaded machine with the former 1 s interval.
+    assert.ok(Number(report.figures.markedDownAfterMs) <= 600, story(report));
     await assertNoActiveFaults();
   });
 

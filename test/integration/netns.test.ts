@@ -193,12 +193,10 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
       `# kill ${holder}/haproxy: ${o.failed} of ${outcomes.length} requests failed over ${o.windowMs} ms\n`,
     );
     assert.ok(outcomes.filter((x) => x.status === 200).length > 100);
-    assert.ok(o.windowMs < 3000, `traffic resumed after ${o.windowMs} ms`);
+    // keepalived tracks its own HAProxy: the VIP moves in 74–87 ms (BENCHMARKS.md).
+    assert.ok(o.windowMs <= 160, `traffic resumed after ${o.windowMs} ms`);
     const tail = outcomes.filter((x) => x.start > Date.now() - 1500);
-    assert.ok(
-      tail.every((x) => x.status === 200),
-      'the last 1.5 s all succeeded',
-    );
+    assert.ok(tail.length > 0 && tail.every((x) => x.status === 200), 'the last 1.5 s all succeeded');
   });
 
   it('killing the active LB host (processes and link) moves the VIP; traffic resumes', async () => {
@@ -216,7 +214,8 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     );
     const other = holder === 'lb-1' ? 'lb-2' : 'lb-1';
     assert.equal(await vipHolder(), other);
-    assert.ok(o.windowMs < 3000, `traffic resumed after ${o.windowMs} ms`);
+    // The goal: requests fail for at most 0.5 s (BENCHMARKS.md: 426–429 ms windows).
+    assert.ok(o.windowMs <= 500, `traffic resumed after ${o.windowMs} ms`);
     const tail = outcomes.filter((x) => x.start > Date.now() - 1500);
     assert.ok(tail.length > 0 && tail.every((x) => x.status === 200), 'the last 1.5 s all succeeded');
     // Heal: the link comes back up and `up` restarts the host's services.
