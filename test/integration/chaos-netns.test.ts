@@ -56,7 +56,9 @@ async function leftovers(): Promise<string[]> {
 
 async function assertHealthy(): Promise<void> {
   const status = await stack.status();
-  const notRunning = status.hosts.flatMap((h) => h.services).filter((s) => s.state !== 'running');
+  const services = status.hosts.flatMap((h) => h.services);
+  assert.ok(services.length >= plan.services.length, `status lists ${services.length} services`);
+  const notRunning = services.filter((s) => s.state !== 'running');
   assert.deepEqual(
     notRunning.map((s) => `${s.id} ${s.state}`),
     [],

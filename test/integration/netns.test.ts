@@ -222,6 +222,7 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     const heal = await stack.run('chaos', 'heal');
     assert.equal(heal.code, 0, heal.stderr);
     const healed = await stack.status();
-    assert.ok(healed.hosts.find((h) => h.name === holder)?.services.every((s) => s.state === 'running'));
+    const services = healed.hosts.find((h) => h.name === holder)?.services ?? [];
+    assert.ok(services.length > 0 && services.every((s) => s.state === 'running'), JSON.stringify(services));
   });
 });
