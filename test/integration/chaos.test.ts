@@ -57,6 +57,15 @@ describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, ()
     assert.ok(report.faults[0]!.pids.length >= 2, `nginx master and worker: ${report.faults[0]!.pids}`);
   });
 
+  it('pause-app: one app frozen for 3 s fails 0 requests and stalls none beyond 2 s', async () => {
+    const { code, report } = await scenario('pause-app');
+    process.stdout.write(`# pause-app: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
+    assert.equal(report.figures.latencyBoundMs, 2000);
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    await assertNoActiveFaults();
+  });
+
   it('kill-db-replica: 0 failed requests and reads keep working while the replica is dead', async () => {
     const { code, report } = await scenario('kill-db-replica');
     assert.equal(report.verdict, 'kept', story(report));
