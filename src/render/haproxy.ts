@@ -101,7 +101,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    option redispatch 1',
     '    retries 3',
     '    retry-on all-retryable-errors',
-    '    timeout connect 2s',
+    '    timeout connect 500ms',
     '    timeout client 30s',
     '    timeout server 30s',
     '    timeout http-request 5s',

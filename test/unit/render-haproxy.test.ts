@@ -63,7 +63,7 @@ describe('renderHaproxy', () => {
       '    http-check expect status 200',
       '    option forwardfor',
       '    http-reuse always',
-      '    timeout connect 2s',
+      '    timeout connect 500ms',
       '    timeout client 30s',
       '    timeout server 30s',
       '    timeout http-request 5s',
