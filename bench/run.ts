@@ -259,12 +259,18 @@ async function netnsPart(): Promise<void> {
           name: 'client → VIP, HTTPS → nginx → app /whoami',
           url: 'https://www.foobar.com/whoami',
           namespace: ns('client'),
+          cpuSeconds: serviceCpu(stack.dir, [
+            { host: 'lb-1', kind: 'haproxy' },
+            { host: 'lb-2', kind: 'haproxy' },
+            { host: 'server-1', kind: 'nginx' },
+            { host: 'server-2', kind: 'nginx' },
+          ]),
         },
       ],
       'www.foobar.com',
     );
     console.log(
-      `ratio HTTPS through the VIP / plain HTTP to the app directly: ${(https!.rps / direct!.rps).toFixed(2)}`,
+      `ratio HTTPS through the VIP / plain HTTP to the app directly: ${(https!.rps / direct!.rps).toFixed(2)}; CPU per request in HAProxy (TLS) + nginx: ${https!.cpuUs!.toFixed(1)} µs`,
     );
     console.log(`cold tandem up of the full netns design: ${coldUpS.toFixed(1)} s\n`);
 
