@@ -20,7 +20,7 @@ import {
 after(removeTempDirs);
 
 const CHECK_LINE =
-  '    default-server check inter 400ms fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down on-marked-down shutdown-sessions';
+  '    default-server check inter 300ms fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down on-marked-down shutdown-sessions';
 
 describe('renderHaproxy', () => {
   it('balances round robin over both servers of the default stack, none of them backup', () => {
