@@ -17,7 +17,8 @@ import type { FaultEvent, HealEvent, History } from './history.ts';
 import { writeHistory } from './history.ts';
 import { readFinalState } from './final-state.ts';
 import { startSampling } from './samplers.ts';
-import { DEFAULT_LATENCY_BOUND_MS, type Scenario, scenarioFor } from './scenarios.ts';
+import { type Scenario, scenarioFor } from './scenarios.ts';
+import { DEFAULT_LATENCY_BOUND_MS } from './verdicts.ts';
 import { entryOf, runWorkload } from './workload.ts';
 
 export type Verdict = 'kept' | 'broken' | 'unsupported';

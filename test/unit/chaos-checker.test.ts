@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { check, markedDownAt, recoveryTime, writableOverlaps } from '../../src/chaos/checker.ts';
 import type { DbSample, History, Op } from '../../src/chaos/history.ts';
 import { idOfBody, writeBody } from '../../src/chaos/history.ts';
+import { SCENARIOS } from '../../src/chaos/scenarios.ts';
 import {
   failoverVerdict,
   KILL_LB_WINDOW_MS,
@@ -11,10 +12,9 @@ import {
   markDownVerdict,
   partitionVerdict,
   type PromiseInput,
-  SCENARIOS,
   safetyBreach,
   zeroFailed,
-} from '../../src/chaos/scenarios.ts';
+} from '../../src/chaos/verdicts.ts';
 
 const T0 = 1_000_000;
 const RUN = 'ctest';
