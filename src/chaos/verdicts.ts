@@ -120,6 +120,13 @@ export function failoverVerdict({ check, history, faultAt }: PromiseInput, windo
   };
   const breach = safetyBreach(check);
   if (breach) return { kept: false, reason: breach, figures };
+  const hit = history.faults[0]?.hosts ?? [];
+  if (killed && hit.length > 0 && !hit.includes(killed))
+    return {
+      kept: false,
+      reason: `the fault hit ${hit.join(', ')}, but ${killed} held the VIP at that moment`,
+      figures,
+    };
   if (!movedAt) return { kept: false, reason: `the VIP never moved away from ${killed ?? 'the killed LB'}`, figures };
   if (late.length > 0)
     return {

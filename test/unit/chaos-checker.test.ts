@@ -332,6 +332,8 @@ describe('chaos verdicts on failing histories', () => {
       KILL_LB_WINDOW_MS,
     );
     assert.match(stuck.reason, /never moved/);
+    const standby = { ...h, ops: pages(0, 4000), vipSamples, faults: [{ ...h.faults[0]!, hosts: ['lb-2'] }] };
+    assert.match(failoverVerdict(input(standby), KILL_LB_WINDOW_MS).reason, /hit lb-2, but lb-1 held the VIP/);
     const quiet = failoverVerdict(input({ ...h, ops: pages(0, 2000), vipSamples }), KILL_LB_WINDOW_MS);
     assert.match(quiet.reason, /no request succeeded/);
   });
