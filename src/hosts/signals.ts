@@ -1,6 +1,5 @@
 /**
- * The hosts-layer half of `tandem chaos`: signals to a service's processes, and the
- * network faults' commands (built in src/chaos/network.ts) run inside a host's namespace.
+ * Signals to a service's processes, for `tandem chaos` (kill, kill-host, pause, resume).
  * Finds an engine's whole process tree (nginx and HAProxy run a master and
  * workers: kill -9 of the master alone leaves a worker serving, so a crash means
  * the tree), and records each PID with its start time so that a later process
@@ -8,9 +7,6 @@
  */
 import fs from 'node:fs';
 import type { ServicePaths } from '../config/paths.ts';
-import type { PlanHost } from '../config/types.ts';
-import { inNamespace } from './netns.ts';
-import { run } from './process.ts';
 import { processTree, type ProcessRef, refOf, sameProcess } from './proc.ts';
 import { isAlive, readSupervisor } from './supervise.ts';
 
@@ -89,26 +85,4 @@ export function resumeProcesses(refs: readonly ProcessRef[]): number[] {
 export function serviceRunning(paths: ServicePaths): boolean {
   const sup = readSupervisor(paths);
   return sup !== undefined && isAlive(sup.pid);
-}
-
-/**
- * Runs a network-fault command (nft, tc, ip) inside the host's namespace, or in the root
- * namespace for `host: null`. With `allowFail`, a failure (e.g. "no such table" while
- * healing what is already healed) returns false instead of throwing.
- */
-export async function runNetworkCommand(
-  host: Pick<PlanHost, 'namespace'> | null,
-  argv: readonly string[],
-  opts: { input?: string; allowFail?: boolean } = {},
-): Promise<{ ok: boolean; stdout: string }> {
-  try {
-    const { stdout } = await run(host ? inNamespace(host, argv) : argv, {
-      timeoutMs: 10_000,
-      ...(opts.input !== undefined ? { input: opts.input } : {}),
-    });
-    return { ok: true, stdout };
-  } catch (err) {
-    if (opts.allowFail) return { ok: false, stdout: '' };
-    throw err;
-  }
 }
