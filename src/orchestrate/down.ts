@@ -6,7 +6,6 @@ import { teardownNetwork } from '../hosts/netns.ts';
 import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
 import { type Emit, silent, step } from './events.ts';
 import { startOrder } from './order.ts';
-import { unitOf } from './services.ts';
 
 export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ stopped: number }> {
   const emit = opts.emit ?? silent;
@@ -16,7 +15,7 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
     if (!readSupervisor(paths) && !fs.existsSync(paths.pid)) continue;
     await step(emit, `stop ${service.id}`, async () => {
       const did = await stopSupervised(paths);
-      const orphan = reapOrphan(paths, unitOf(plan, service).binaryHint);
+      const orphan = reapOrphan(paths);
       if (did || orphan) stopped++;
       return {
         changed: did || orphan !== undefined,

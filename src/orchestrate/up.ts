@@ -9,7 +9,14 @@ import { TandemError } from '../errors.ts';
 import { bindError } from '../hosts/net.ts';
 import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
-import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
+import {
+  enginePidOf,
+  readSupervisor,
+  reapOrphan,
+  reloadSupervised,
+  startSupervised,
+  stopSupervised,
+} from '../hosts/supervise.ts';
 import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate } from './database.ts';
 import { missingEngines } from './doctor.ts';
 import { type Emit, silent, step } from './events.ts';
@@ -19,6 +26,7 @@ import { startOrder } from './order.ts';
 import {
   appEnvironment,
   appliedFingerprint,
+  currentFingerprint,
   isReady,
   recordApplied,
   type ServiceUnit,
@@ -54,7 +62,8 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
   if (plan.hosting === 'netns') return;
   const taken: string[] = [];
   for (const unit of units) {
-    if (readSupervisor(unit.paths)) continue;
+    // Its own engine holds the port (an orphan is reaped before the start).
+    if (readSupervisor(unit.paths) || enginePidOf(unit.paths)) continue;
     const { address, port, id } = unit.service;
     const err = await bindError(address, port);
     if (err) taken.push(`${address}:${port} (for ${id}): ${err}`);
@@ -88,7 +97,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
   }
   let did: string | undefined;
   if (unit.service.kind === 'mariadb' && (await initialise(unit.paths))) did = 'initialised';
-  const stale = forceReload || appliedFingerprint(unit) !== unit.fingerprint;
+  const stale = forceReload || appliedFingerprint(unit) !== currentFingerprint(unit);
   if (running && running.state !== 'stopping' && !stale) {
     // Up already, with this exact config.
   } else if (running && unit.reloadable) {
@@ -96,7 +105,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
     did = 'reloaded with the new config';
   } else {
     if (running) await stopSupervised(unit.paths);
-    else reapOrphan(unit.paths, unit.binaryHint);
+    else reapOrphan(unit.paths);
     // keepalived refuses to start while its pid file names a live process (even a zombie).
     for (const file of unit.staleFiles) fs.rmSync(file, { force: true });
     await startSupervised(unit.paths, unit.spec);
