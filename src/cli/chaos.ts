@@ -23,6 +23,7 @@ import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import type { StackEvent } from '../orchestrate/events.ts';
 import { loadPlan } from '../orchestrate/load.ts';
+import { withStackLock } from '../orchestrate/lock.ts';
 import { formatEvent } from './format.ts';
 
 export const CHAOS_USAGE = `usage: tandem chaos <command> [--config tandem.config.ts] [--json]
@@ -107,7 +108,11 @@ async function run(
   return reports.every((r) => r.verdict === 'kept') ? 0 : 1;
 }
 
-export async function runChaos(args: string[], opts: { config: string; json: boolean }, out: Out): Promise<number> {
+export async function runChaos(
+  args: string[],
+  opts: { config: string; json: boolean; lock: Parameters<typeof withStackLock>[1] },
+  out: Out,
+): Promise<number> {
   const { positional, durationMs } = parse(args);
   const [command, ...rest] = positional;
   if (command === undefined || command === 'help') {
@@ -129,6 +134,27 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
     else for (const s of scenarios) out(`${s.name.padEnd(22)} ${s.promise}\n${''.padEnd(22)} ${s.description}`);
     return 0;
   }
+  if (command === 'active') {
+    const active = readActive(plan);
+    if (opts.json) out(JSON.stringify(active, null, 2));
+    else if (active.length === 0) out('no active faults');
+    else
+      for (const f of active)
+        out(`${new Date(f.at).toISOString()}  ${f.kind} ${f.target}  pids ${f.processes.map((p) => p.pid).join(' ')}`);
+    return 0;
+  }
+  // Everything below changes the stack: one tandem at a time.
+  return withStackLock(plan, opts.lock, () => change(plan, command, rest, durationMs, opts, out));
+}
+
+async function change(
+  plan: Plan,
+  command: string,
+  rest: string[],
+  durationMs: number | undefined,
+  opts: { json: boolean },
+  out: Out,
+): Promise<number> {
   const emit = emitter(opts.json, out);
   switch (command) {
     case 'run':
@@ -141,17 +167,6 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
         const faults = records.filter((r) => !r.faultId.startsWith('hung:')).length;
         out(`tandem: healed ${faults} fault(s); the stack is up.`);
       }
-      return 0;
-    }
-    case 'active': {
-      const active = readActive(plan);
-      if (opts.json) out(JSON.stringify(active, null, 2));
-      else if (active.length === 0) out('no active faults');
-      else
-        for (const f of active)
-          out(
-            `${new Date(f.at).toISOString()}  ${f.kind} ${f.target}  pids ${f.processes.map((p) => p.pid).join(' ')}`,
-          );
       return 0;
     }
     case 'resume': {

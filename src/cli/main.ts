@@ -9,6 +9,7 @@ import { TandemError } from '../errors.ts';
 import { doctor } from '../orchestrate/doctor.ts';
 import { destroy, down } from '../orchestrate/down.ts';
 import { loadPlan } from '../orchestrate/load.ts';
+import { withStackLock } from '../orchestrate/lock.ts';
 import { planFiles } from '../orchestrate/plan-diff.ts';
 import { status } from '../orchestrate/status.ts';
 import { up } from '../orchestrate/up.ts';
@@ -23,6 +24,9 @@ const USAGE = `usage: tandem <command> [--config tandem.config.ts] [--json]
   destroy   stop everything and remove the state folder (asks unless --yes)
   doctor    what is missing on this machine, and how to get it (--json)
   chaos     inject faults under a recorded load and judge the promises (tandem chaos help)
+
+  up, down, destroy and chaos take the stack's lock: while another tandem holds it they
+  exit 1 naming it, or with --wait wait for it.
 `;
 
 interface Args {
@@ -30,6 +34,8 @@ interface Args {
   config: string;
   json: boolean;
   yes: boolean;
+  /** Wait for the stack's lock instead of exiting when another tandem holds it. */
+  wait: boolean;
   out: string | undefined;
   /** Arguments after `chaos`, for src/cli/chaos.ts to parse. */
   rest: string[];
@@ -41,6 +47,7 @@ function parseArgs(argv: readonly string[]): Args {
     config: 'tandem.config.ts',
     json: false,
     yes: false,
+    wait: false,
     out: undefined,
     rest: [],
   };
@@ -56,6 +63,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === '--json') args.json = true;
     else if (a === '--yes' || a === '-y') args.yes = true;
     else if (a === '--out') args.out = value();
+    else if (a === '--wait') args.wait = true;
     else if (args.command === 'chaos' && a !== '--help' && a !== '-h') args.rest.push(a);
     else if (a === '--help' || a === '-h') args.command = 'help';
     else if (a.startsWith('-')) throw new TandemError('TANDEM_USAGE', `unknown option ${a}`, USAGE);
@@ -66,6 +74,8 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 type Out = (text: string) => void;
+
+const lockOptions = (args: Args) => ({ wait: args.wait, log: (m: string) => console.error(m) });
 
 async function runCommand(args: Args, out: Out): Promise<number> {
   const emit = args.json
@@ -91,7 +101,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       const plan = await loadPlan(args.config, { createSecrets: true });
       let result: Awaited<ReturnType<typeof up>>;
       try {
-        result = await up(plan, { emit });
+        result = await withStackLock(plan, lockOptions(args), () => up(plan, { emit }));
       } catch (err) {
         // Say exactly what state the stack is in: the steps marked ✓ or = above are done.
         if (
@@ -150,7 +160,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
     }
     case 'down': {
       const plan = await loadPlan(args.config, { createSecrets: false });
-      const { stopped } = await down(plan, { emit });
+      const { stopped } = await withStackLock(plan, lockOptions(args), () => down(plan, { emit }));
       out(
         stopped === 0
           ? 'tandem: nothing was running.'
@@ -176,14 +186,14 @@ async function runCommand(args: Args, out: Out): Promise<number> {
           return 1;
         }
       }
-      await destroy(plan, { emit });
+      await withStackLock(plan, lockOptions(args), () => destroy(plan, { emit }));
       out(`tandem: removed ${plan.stateDir}`);
       return 0;
     }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');
-      return runChaos(args.rest, { config: args.config, json: args.json }, out);
+      return runChaos(args.rest, { config: args.config, json: args.json, lock: lockOptions(args) }, out);
     }
     default:
       throw new TandemError('TANDEM_USAGE', `unknown command '${args.command}'`, USAGE);

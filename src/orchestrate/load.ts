@@ -8,6 +8,7 @@ import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
 import { ConfigError, TandemError } from '../errors.ts';
 import { loadOrCreateSecrets, placeholderSecrets } from '../hosts/secrets.ts';
+import { hostingFor } from './stack-record.ts';
 
 export const BUNDLED_APP_DIR = fileURLToPath(new URL('../app/', import.meta.url)).replace(/\/$/, '');
 
@@ -44,13 +45,19 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
  * saved (0600); without, a stack never brought up gets placeholders.
  */
 export async function loadPlan(file: string, opts: { createSecrets: boolean }): Promise<Plan> {
-  const config = await loadConfigFile(file);
+  const loaded = await loadConfigFile(file);
+  const projectDir = path.dirname(path.resolve(file));
+  // A stack that exists is looked at on the hosting it runs on (stack.json), whoever runs tandem.
+  const stateDirKnown =
+    typeof loaded === 'object' && loaded !== null && ['string', 'undefined'].includes(typeof loaded.stateDir);
+  const hosting =
+    stateDirKnown && hostingFor(stateDirOf(loaded, projectDir), loaded.hosting, { changing: opts.createSecrets });
+  const config = hosting ? { ...loaded, hosting } : loaded;
   const defaultHosting = defaultHostingHere();
   const issues = validateConfig(config, defaultHosting);
   if (issues.length > 0) {
     throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
   }
-  const projectDir = path.dirname(path.resolve(file));
   const secretsFile = secretsFileOf(stateDirOf(config, projectDir));
   const secrets =
     opts.createSecrets || fs.existsSync(secretsFile) ? loadOrCreateSecrets(secretsFile).secrets : placeholderSecrets();

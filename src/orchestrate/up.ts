@@ -34,6 +34,7 @@ import {
   waitFor,
   writeUnitFiles,
 } from './services.ts';
+import { claimStackName, recordStackUp } from './stack-record.ts';
 import { ensureTls } from './tls.ts';
 
 export interface UpResult {
@@ -50,6 +51,7 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
       "run as root, or set hosting: 'loopback' in tandem.config.ts (no isolation, no VIP)",
     );
   }
+  claimStackName(plan);
   const missing = missingEngines(plan.hosting);
   if (missing.length > 0) {
     throw new TandemError(
@@ -130,7 +132,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     await preflight(plan, units);
     return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services, ${plan.hosting} hosting` };
   });
-  fs.mkdirSync(plan.stateDir, { recursive: true });
+  recordStackUp(plan, false);
   let changed = false;
   if (plan.hosting === 'netns') {
     changed =
@@ -198,9 +200,6 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
       return { changed: false, detail: `held by ${holder}` };
     });
   }
-  fs.writeFileSync(
-    `${plan.stateDir}/stack.json`,
-    JSON.stringify({ name: plan.name, url: plan.url, upAt: new Date().toISOString() }),
-  );
+  recordStackUp(plan, true);
   return { changed, url: plan.url };
 }
