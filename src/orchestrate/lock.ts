@@ -37,6 +37,8 @@ function tryLock(file: string, me: LockHolder): LockHolder | undefined {
     // Written whole under a private name, then linked into place: link(2) fails when the
     // lock exists, so two tandems never both succeed and nobody reads half a file.
     const mine = `${file}.${me.pid}`;
+    // Again each time: the holder may have removed the folder (destroy, or one made for the lock).
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(mine, JSON.stringify(me));
     try {
       fs.linkSync(mine, file);
@@ -69,7 +71,6 @@ export async function withStackLock<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const createdDir = !fs.existsSync(plan.stateDir);
-  fs.mkdirSync(plan.stateDir, { recursive: true });
   const file = lockPath(plan.stateDir);
   const me: LockHolder = {
     ...refOf(process.pid)!,

@@ -133,7 +133,7 @@ export function claimStackName(plan: Plan): void {
   const other = otherStackNamed(plan);
   if (other) {
     throw new TandemError(
-      'TANDEM_STATE',
+      'TANDEM_CONFIG',
       `another stack named "${plan.name}" exists on this machine (state in ${other}); two stacks with one name would share network namespaces and links`,
       `rename one of them: set name: '<another name>' in this stack's tandem.config.ts (or \`tandem destroy\` the other one)`,
     );
