@@ -23,6 +23,7 @@ import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import type { StackEvent } from '../orchestrate/events.ts';
 import { loadPlan } from '../orchestrate/config-loader.ts';
+import { withStackLock } from '../orchestrate/lock.ts';
 import { type Args, renderCommandHelp } from './args.ts';
 import { formatEvent } from './format.ts';
 
@@ -73,7 +74,7 @@ async function run(
 /** `tandem chaos <command> [<target>...]`: `operands` are what follows `chaos`. */
 export async function runChaos(
   operands: readonly string[],
-  opts: Pick<Args, 'config' | 'json' | 'durationMs'>,
+  opts: Pick<Args, 'config' | 'json' | 'durationMs'> & { lock: Parameters<typeof withStackLock>[1] },
   out: Out,
 ): Promise<number> {
   const { durationMs } = opts;
@@ -97,6 +98,27 @@ export async function runChaos(
     else for (const s of scenarios) out(`${s.name.padEnd(22)} ${s.promise}\n${''.padEnd(22)} ${s.description}`);
     return 0;
   }
+  if (command === 'active') {
+    const active = readActive(plan);
+    if (opts.json) out(JSON.stringify(active, null, 2));
+    else if (active.length === 0) out('no active faults');
+    else
+      for (const f of active)
+        out(`${new Date(f.at).toISOString()}  ${f.kind} ${f.target}  pids ${f.processes.map((p) => p.pid).join(' ')}`);
+    return 0;
+  }
+  // Everything below changes the stack: one tandem at a time.
+  return withStackLock(plan, opts.lock, () => change(plan, command, rest, durationMs, opts, out));
+}
+
+async function change(
+  plan: Plan,
+  command: string,
+  rest: string[],
+  durationMs: number | undefined,
+  opts: { json: boolean },
+  out: Out,
+): Promise<number> {
   const emit = emitter(opts.json, out);
   switch (command) {
     case 'run':
@@ -109,17 +131,6 @@ export async function runChaos(
         const faults = records.filter((r) => !r.faultId.startsWith('hung:')).length;
         out(`tandem: healed ${faults} fault(s); the stack is up.`);
       }
-      return 0;
-    }
-    case 'active': {
-      const active = readActive(plan);
-      if (opts.json) out(JSON.stringify(active, null, 2));
-      else if (active.length === 0) out('no active faults');
-      else
-        for (const f of active)
-          out(
-            `${new Date(f.at).toISOString()}  ${f.kind} ${f.target}  pids ${f.processes.map((p) => p.pid).join(' ')}`,
-          );
       return 0;
     }
     case 'resume': {

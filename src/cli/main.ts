@@ -9,6 +9,7 @@ import { TandemError } from '../errors.ts';
 import { doctor } from '../orchestrate/doctor.ts';
 import { destroy, down } from '../orchestrate/down.ts';
 import { loadPlan } from '../orchestrate/config-loader.ts';
+import { withStackLock } from '../orchestrate/lock.ts';
 import { planFiles } from '../orchestrate/plan-diff.ts';
 import { status } from '../orchestrate/status.ts';
 import { up } from '../orchestrate/up.ts';
@@ -16,6 +17,8 @@ import { type Args, parseCommandLine, renderCommandHelp, renderUsage } from './a
 import { formatEvent, formatStatus } from './format.ts';
 
 type Out = (text: string) => void;
+
+const lockOptions = (args: Args) => ({ wait: args.wait, log: (m: string) => console.error(m) });
 
 async function runCommand(args: Args, out: Out): Promise<number> {
   const emit = args.json
@@ -40,10 +43,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return report.ok ? 0 : 1;
     }
     case 'up': {
-      const plan = await loadPlan(args.config);
+      const plan = await loadPlan(args.config, { forUp: true });
       let result: Awaited<ReturnType<typeof up>>;
       try {
-        result = await up(plan, { emit });
+        result = await withStackLock(plan, lockOptions(args), () => up(plan, { emit }));
       } catch (err) {
         // Say exactly what state the stack is in: the steps marked ✓ or = above are done.
         if (
@@ -102,7 +105,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
     }
     case 'down': {
       const plan = await loadPlan(args.config);
-      const { stopped } = await down(plan, { emit });
+      const { stopped } = await withStackLock(plan, lockOptions(args), () => down(plan, { emit }));
       out(
         stopped === 0
           ? 'tandem: nothing was running.'
@@ -128,14 +131,14 @@ async function runCommand(args: Args, out: Out): Promise<number> {
           return 1;
         }
       }
-      await destroy(plan, { emit });
+      await withStackLock(plan, lockOptions(args), () => destroy(plan, { emit }));
       out(`tandem: removed ${plan.stateDir}`);
       return 0;
     }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');
-      return runChaos(args.rest, args, out);
+      return runChaos(args.rest, { ...args, lock: lockOptions(args) }, out);
     }
   }
 }

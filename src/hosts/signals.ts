@@ -5,10 +5,9 @@
  * the tree), and records each PID with its start time so that a later process
  * (`tandem chaos heal`) never signals a PID the kernel has since reused.
  */
-import fs from 'node:fs';
 import type { ServicePaths } from '../config/paths.ts';
 import { processTree, type ProcessRef, refOf, sameProcess } from './proc.ts';
-import { isAlive, readSupervisor } from './supervise.ts';
+import { enginePidOf, isAlive, readSupervisor } from './supervise.ts';
 
 function signal(pid: number, sig: NodeJS.Signals): boolean {
   try {
@@ -16,18 +15,6 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** The engine's PID: from its live supervisor, else from the pid file it left. */
-function enginePid(paths: ServicePaths): number | undefined {
-  const sup = readSupervisor(paths);
-  if (sup?.pid && isAlive(sup.pid)) return sup.pid;
-  try {
-    const pid = Number(fs.readFileSync(paths.pid, 'utf8').trim());
-    return isAlive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -51,7 +38,7 @@ export function killService(paths: ServicePaths, opts: { withSupervisor: boolean
     const ref = refOf(sup.supervisorPid);
     if (ref && signal(ref.pid, 'SIGKILL')) processes.push(ref);
   }
-  const pid = enginePid(paths) ?? sup?.pid ?? undefined;
+  const pid = enginePidOf(paths) ?? sup?.pid ?? undefined;
   // Walk the tree before the first signal, then kill it parents first in one quick
   // loop: the master dies before it could notice a worker's death and respawn it.
   const refs = pid
@@ -66,7 +53,7 @@ export function killService(paths: ServicePaths, opts: { withSupervisor: boolean
 
 /** SIGSTOP of the engine's whole process tree (the supervisor sees nothing: no restart). */
 export function pauseService(paths: ServicePaths): SignalResult {
-  const pid = enginePid(paths);
+  const pid = enginePidOf(paths);
   if (!pid) return { processes: [], at: Date.now() };
   const refs = processTree(pid)
     .map(refOf)

@@ -3,10 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import { resolve } from '../config/resolve.ts';
+import { resolve, stateDirOf } from '../config/resolve.ts';
 import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
 import { ConfigError, TandemError } from '../errors.ts';
+import { hostingFor } from './stack-record.ts';
 
 export const BUNDLED_APP_DIR = fileURLToPath(new URL('../app/', import.meta.url)).replace(/\/$/, '');
 
@@ -38,14 +39,23 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
   return config as StackConfig;
 }
 
-/** Validates and resolves. The Plan holds no secret: `up` loads them apart (hosts/secrets.ts). */
-export async function loadPlan(file: string): Promise<Plan> {
-  const config = await loadConfigFile(file);
+/**
+ * Validates and resolves. The Plan holds no secret: `up` loads them apart (hosts/secrets.ts).
+ * `forUp`: the caller is about to change the stack (it may not change a running stack's hosting).
+ */
+export async function loadPlan(file: string, opts: { forUp?: boolean } = {}): Promise<Plan> {
+  const loaded = await loadConfigFile(file);
+  const projectDir = path.dirname(path.resolve(file));
+  // A stack that exists is looked at on the hosting it runs on (stack.json), whoever runs tandem.
+  const stateDirKnown =
+    typeof loaded === 'object' && loaded !== null && ['string', 'undefined'].includes(typeof loaded.stateDir);
+  const hosting =
+    stateDirKnown && hostingFor(stateDirOf(loaded, projectDir), loaded.hosting, { changing: opts.forUp === true });
+  const config = hosting ? { ...loaded, hosting } : loaded;
   const defaultHosting = defaultHostingHere();
   const issues = validateConfig(config, defaultHosting);
   if (issues.length > 0) {
     throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
   }
-  const projectDir = path.dirname(path.resolve(file));
   return resolve(config, { projectDir, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });
 }

@@ -10,7 +10,14 @@ import { bindError } from '../hosts/net.ts';
 import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import { loadOrCreateSecrets } from '../hosts/secrets.ts';
-import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
+import {
+  enginePidOf,
+  readSupervisor,
+  reapOrphan,
+  reloadSupervised,
+  startSupervised,
+  stopSupervised,
+} from '../hosts/supervise.ts';
 import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate } from './database.ts';
 import { missingEngines } from './doctor.ts';
 import { type Emit, silent, step } from './events.ts';
@@ -20,6 +27,7 @@ import { startOrder } from './order.ts';
 import {
   appEnvironment,
   appliedFingerprint,
+  currentFingerprint,
   isReady,
   recordApplied,
   type ServiceUnit,
@@ -27,6 +35,7 @@ import {
   waitFor,
   writeUnitFiles,
 } from './services.ts';
+import { claimStackName, recordStackUp } from './stack-record.ts';
 import { ensureTls } from './tls.ts';
 
 export interface UpResult {
@@ -43,6 +52,7 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
       "run as root, or set hosting: 'loopback' in tandem.config.ts (no isolation, no VIP)",
     );
   }
+  claimStackName(plan);
   const missing = missingEngines(plan.hosting);
   if (missing.length > 0) {
     throw new TandemError(
@@ -55,7 +65,8 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
   if (plan.hosting === 'netns') return;
   const taken: string[] = [];
   for (const unit of units) {
-    if (readSupervisor(unit.paths)) continue;
+    // Its own engine holds the port (an orphan is reaped before the start).
+    if (readSupervisor(unit.paths) || enginePidOf(unit.paths)) continue;
     const { address, port, id } = unit.service;
     const err = await bindError(address, port);
     if (err) taken.push(`${address}:${port} (for ${id}): ${err}`);
@@ -89,7 +100,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
   }
   let did: string | undefined;
   if (unit.service.kind === 'mariadb' && (await initialise(unit.paths))) did = 'initialised';
-  const stale = forceReload || appliedFingerprint(unit) !== unit.fingerprint;
+  const stale = forceReload || appliedFingerprint(unit) !== currentFingerprint(unit);
   if (running && running.state !== 'stopping' && !stale) {
     // Up already, with this exact config.
   } else if (running && unit.reloadable) {
@@ -97,7 +108,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
     did = 'reloaded with the new config';
   } else {
     if (running) await stopSupervised(unit.paths);
-    else reapOrphan(unit.paths, unit.binaryHint);
+    else reapOrphan(unit.paths);
     // keepalived refuses to start while its pid file names a live process (even a zombie).
     for (const file of unit.staleFiles) fs.rmSync(file, { force: true });
     await startSupervised(unit.paths, unit.spec);
@@ -124,7 +135,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     await preflight(plan, units);
     return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services, ${plan.hosting} hosting` };
   });
-  fs.mkdirSync(plan.stateDir, { recursive: true });
+  recordStackUp(plan, false);
   let changed = false;
   if (plan.hosting === 'netns') {
     changed =
@@ -193,9 +204,6 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
       return { changed: false, detail: `held by ${holder}` };
     });
   }
-  fs.writeFileSync(
-    `${plan.stateDir}/stack.json`,
-    JSON.stringify({ name: plan.name, url: plan.url, upAt: new Date().toISOString() }),
-  );
+  recordStackUp(plan, true);
   return { changed, url: plan.url };
 }
