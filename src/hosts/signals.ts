@@ -38,7 +38,8 @@ export function killService(paths: ServicePaths, opts: { withSupervisor: boolean
     const ref = refOf(sup.supervisorPid);
     if (ref && signal(ref.pid, 'SIGKILL')) processes.push(ref);
   }
-  const pid = enginePidOf(paths) ?? sup?.pid ?? undefined;
+  // Only the engine the supervisor recorded, with its start time: never a reused PID.
+  const pid = enginePidOf(paths);
   // Walk the tree before the first signal, then kill it parents first in one quick
   // loop: the master dies before it could notice a worker's death and respawn it.
   const refs = pid
