@@ -23,8 +23,10 @@ export function trackedLastGtid(header: unknown): string | null {
 }
 
 /** A GTID position as sequence numbers by replication domain (the server id does not order GTIDs). */
-export function parseGtidPosition(value: string): Map<number, bigint> {
+export function parseGtidPosition(text: string): Map<number, bigint> {
   const byDomain = new Map<number, bigint>();
+  // Servers may break a long multi-domain position into lines.
+  const value = text.replace(/\s+/g, '');
   if (value === '') return byDomain;
   if (!isGtidPosition(value)) throw new TypeError(`not a GTID position: ${JSON.stringify(value.slice(0, 80))}`);
   for (const gtid of value.split(',')) {

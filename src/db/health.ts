@@ -103,28 +103,37 @@ export class HealthChecks {
   /** The primary's error, or undefined when it answered (its position is recorded). */
   async checkPrimary(): Promise<string | undefined> {
     try {
-      const rows = await healthQuery(this.primary, this.options.timeoutMs, 'SELECT @@gtid_binlog_pos AS pos');
-      this.positions.record(String(rows[0]?.pos ?? ''), Date.now());
+      const [row] = await healthQuery(this.primary, this.options.timeoutMs, 'SELECT @@gtid_binlog_pos AS pos');
+      this.recordPosition(String(row?.pos ?? ''));
       return undefined;
     } catch (err) {
       return messageOf(err);
     }
   }
 
+  /** A position that cannot be parsed leaves the history as it is: the primary did answer. */
+  private recordPosition(position: string): void {
+    try {
+      this.positions.record(position, Date.now());
+    } catch {
+      // measured against the positions recorded before
+    }
+  }
+
   /** A replica's fitness for reads; `primaryError` is the same round's primary check. */
   async checkReplica(server: Server, primaryError: Promise<string | undefined>): Promise<ReplicaCheck> {
-    let rows: RowDataPacket[];
+    let state: ReplicaState;
     try {
-      rows = await healthQuery(server, this.options.timeoutMs, REPLICA_STATUS);
+      const [row] = await healthQuery(server, this.options.timeoutMs, REPLICA_STATUS);
+      const running: unknown = row?.running;
+      state = {
+        running: typeof running === 'string' ? running.toUpperCase() : null,
+        lagMs: this.positions.lagMs(String(row?.pos ?? ''), Date.now()),
+      };
     } catch (err) {
       return { error: messageOf(err), lagMs: undefined };
     }
     const primaryAnswers = (await primaryError) === undefined;
-    const running = rows[0]?.running;
-    const state = {
-      running: typeof running === 'string' ? running.toUpperCase() : null,
-      lagMs: this.positions.lagMs(String(rows[0]?.pos ?? ''), Date.now()),
-    };
     return { error: replicaProblem(state, primaryAnswers, this.options.maxLagMs), lagMs: state.lagMs };
   }
 

@@ -200,10 +200,10 @@ describe('db client (MariaDB primary + replica)', () => {
       assert.equal((await watching.read('SELECT 1 AS one')).role, 'replica');
       // WHEN the replica's SQL thread stops (no write needed: it is stopped, not late)
       await cluster!.replica.sql('STOP SLAVE SQL_THREAD');
-      // THEN within a check interval plus the check's timeout (750 ms) reads go to the primary
+      // THEN by the next check (every 250 ms; measured 80 ms) reads go to the primary
       const ejectedMs = await untilReadFrom(watching, 'primary', 5000);
       console.log(`# SQL thread stopped: reads left the replica after ${ejectedMs} ms`);
-      assert.ok(ejectedMs <= 750, `ejected after ${ejectedMs} ms`);
+      assert.ok(ejectedMs <= 500, `ejected after ${ejectedMs} ms`);
       assert.ok(
         seen.some((e) => e.kind === 'replica-ejected' && /replication is not running/.test(e.error)),
         JSON.stringify(seen),
@@ -221,11 +221,12 @@ describe('db client (MariaDB primary + replica)', () => {
         health.replicas.map((r) => r.healthy),
         [false],
       );
-      // WHEN replication starts again, the back-off probe (at most 1 s apart) restores it
+      // WHEN replication starts again, the back-off probe (at most 1 s apart; measured 244
+      // and 610 ms) restores it
       await cluster!.replica.sql('START SLAVE');
       const restoredMs = await untilReadFrom(watching, 'replica', 5000);
       console.log(`# START SLAVE: reads back on the replica after ${restoredMs} ms`);
-      assert.ok(restoredMs <= 1500, `restored after ${restoredMs} ms`);
+      assert.ok(restoredMs <= 1200, `restored after ${restoredMs} ms`);
       const caughtUp = await watching.read<{ name: string }>('SELECT name FROM items WHERE id = ?', [60]);
       assert.equal(caughtUp.role, 'replica');
       assert.deepEqual(
@@ -258,7 +259,7 @@ describe('db client (MariaDB primary + replica)', () => {
         else await sleep(100);
       }
       // THEN reads leave the replica once it is more than 1 s behind: not before the bound,
-      // and within the bound plus two check intervals and the check's timeout (2000 ms)
+      // and within the bound plus two check intervals and the check's timeout (2000 ms; measured 1199 ms)
       console.log(`# MASTER_DELAY: reads left the lagging replica after ${ejectedMs} ms (bound 1000 ms)`);
       assert.ok(ejectedMs !== undefined && ejectedMs >= 1000 && ejectedMs <= 2000, `ejected after ${ejectedMs} ms`);
       assert.ok(
@@ -275,7 +276,7 @@ describe('db client (MariaDB primary + replica)', () => {
       await cluster!.delayReplication(0);
       const restoredMs = await untilReadFrom(watching, 'replica', 5000);
       console.log(`# delay ended: reads back on the replica after ${restoredMs} ms`);
-      assert.ok(restoredMs <= 1500, `restored after ${restoredMs} ms`);
+      assert.ok(restoredMs <= 1200, `restored after ${restoredMs} ms`);
       const caughtUp = await watching.read<{ name: string }>('SELECT name FROM items WHERE id = ?', [written]);
       assert.equal(caughtUp.role, 'replica');
       assert.equal(caughtUp.rows.length, 1);

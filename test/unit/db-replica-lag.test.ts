@@ -14,6 +14,14 @@ test('GTID positions compare by domain and sequence, not by server id', () => {
     ]),
   );
   assert.equal(pos('').size, 0);
+  assert.deepEqual(
+    pos('0-1-5,\n1-1-2'),
+    new Map([
+      [0, 5n],
+      [1, 2n],
+    ]),
+    'a position broken into lines',
+  );
   assert.throws(() => pos("0-1-5'; DROP"), /not a GTID position/);
   assert.equal(gtidReached(pos('0-1-5'), pos('0-1-5')), true);
   assert.equal(gtidReached(pos('0-2-6'), pos('0-1-5')), true, 'a later sequence from another server');
