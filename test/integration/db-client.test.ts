@@ -243,7 +243,9 @@ describe('db client (MariaDB primary + replica)', () => {
     const seen: DbEvent[] = [];
     const watching = openWatching(seen);
     try {
-      // GIVEN a replica that applies every event 30 s late, its threads running
+      // GIVEN a replica that has applied everything, then applies every event 30 s late,
+      // its threads running
+      await cluster!.waitForReplica();
       await cluster!.delayReplication(30);
       await inRotation(watching);
       assert.equal((await watching.read('SELECT 1 AS one')).role, 'replica');
