@@ -97,6 +97,10 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   const localAddress = env.TANDEM_DB_SOURCE_ADDRESS?.trim() || undefined;
   // TANDEM_DB_COALESCE_READS=0 turns request collapsing off (see DbOptions.coalesceReads).
   const coalesceReads = env.TANDEM_DB_COALESCE_READS?.trim() !== '0';
+  // TANDEM_DB_MAX_REPLICA_LAG_MS: see DbOptions.maxReplicaLagMs (the client's default when unset).
+  const maxReplicaLagMs = env.TANDEM_DB_MAX_REPLICA_LAG_MS?.trim()
+    ? integer('TANDEM_DB_MAX_REPLICA_LAG_MS', 0, 100, 3_600_000)
+    : undefined;
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -113,6 +117,7 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
       password,
       coalesceReads,
       ...(localAddress !== undefined ? { localAddress } : {}),
+      ...(maxReplicaLagMs !== undefined ? { maxReplicaLagMs } : {}),
     },
   };
 }

@@ -6,8 +6,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { collapseKey, InFlightReads, mayCollapse } from './collapse.ts';
 import { closeServers, openServer, type Server, Statements } from './connections.ts';
-import { checkHealth } from './health.ts';
-import { readOn, routeRead } from './reads.ts';
+import { checkHealth, HealthChecks } from './health.ts';
+import { routeRead } from './reads.ts';
 import { ReplicaSet } from './replica-set.ts';
 import type { Db, DbEvent, DbOptions, ReadOptions, ReadResult, SqlParam } from './types.ts';
 import { PrimaryWrites } from './writes.ts';
@@ -19,15 +19,18 @@ import { PrimaryWrites } from './writes.ts';
  */
 export function createDb(options: DbOptions): Db {
   const emit = (event: DbEvent): void => options.onEvent?.(event);
-  const healthTimeoutMs = options.healthTimeoutMs ?? 1000;
   const statements = new Statements(options.queryTimeoutMs ?? 5000);
   const primary = openServer(options.primary, options);
+  const checks = new HealthChecks(primary, {
+    timeoutMs: options.healthTimeoutMs ?? 1000,
+    maxLagMs: options.maxReplicaLagMs ?? 5000,
+  });
   const replicas = new ReplicaSet<Server>(
     (options.replicas ?? []).map((endpoint) => openServer(endpoint, options)),
     {
       minBackoffMs: options.minBackoffMs ?? 500,
       maxBackoffMs: options.maxBackoffMs ?? 10_000,
-      probe: (server) => readOn(statements, server, 'SELECT 1', []),
+      probe: (server) => checks.probeReplica(server),
       emit,
     },
   );
@@ -40,6 +43,7 @@ export function createDb(options: DbOptions): Db {
   };
   const inFlight = new InFlightReads();
   const writes = new PrimaryWrites(statements, primary);
+  const monitor = watchReplicas(checks, replicas, options.replicaCheckIntervalMs ?? 1000);
 
   function read<T = RowDataPacket>(
     sql: string,
@@ -54,6 +58,7 @@ export function createDb(options: DbOptions): Db {
   async function close(): Promise<void> {
     if (statements.closed) return;
     statements.closed = true;
+    clearInterval(monitor);
     replicas.close();
     await closeServers([primary, ...replicas.replicas.map((r) => r.server)]);
   }
@@ -62,7 +67,30 @@ export function createDb(options: DbOptions): Db {
     read,
     write: (sql, params) => writes.write(sql, params),
     transaction: (fn) => writes.transaction(fn),
-    health: () => checkHealth(primary, replicas, healthTimeoutMs),
+    health: () => checkHealth(checks, replicas),
     close,
   };
+}
+
+/**
+ * Checks the healthy replicas every `intervalMs` (one round at a time), so a replica that
+ * stops replicating or falls behind leaves the rotation even when nobody calls `health()`.
+ */
+function watchReplicas(
+  checks: HealthChecks,
+  replicas: ReplicaSet<Server>,
+  intervalMs: number,
+): NodeJS.Timeout | undefined {
+  if (intervalMs <= 0 || replicas.replicas.length === 0) return undefined;
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    const healthy = replicas.replicas.filter((r) => r.health.healthy);
+    void checkHealth(checks, replicas, healthy)
+      .catch(() => {})
+      .finally(() => (running = false));
+  }, intervalMs);
+  timer.unref();
+  return timer;
 }

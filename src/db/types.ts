@@ -35,11 +35,23 @@ export interface DbOptions {
   /** @default 10000 */
   maxBackoffMs?: number;
   /**
+   * A replica further behind the primary than this is not read from until it catches up.
+   * Measured by GTID positions (see replica-lag.ts), at the resolution of the checks.
+   * @default 5000
+   */
+  maxReplicaLagMs?: number;
+  /**
+   * How often the client checks that its healthy replicas answer, replicate and lag less
+   * than `maxReplicaLagMs` (ejected ones are probed with back-off); 0 turns the background
+   * checks off, leaving `db.health()` and failed reads to eject. @default 1000
+   */
+  replicaCheckIntervalMs?: number;
+  /**
    * Request collapsing: a read without `minGtid` that is identical (same SQL, same
    * parameters) to one already in flight joins it instead of running again, so a burst
    * of page views costs one query. The joined result is at most one query's latency
-   * older than a fresh one; reads with `minGtid` or `primary` never join. Rows of a
-   * joined read are shared between callers: treat them as read-only. @default true
+   * older than a fresh one; reads with `minGtid` or `primary` never join. Each joined
+   * caller gets its own copy of the rows. @default true
    */
   coalesceReads?: boolean;
   /** Receives health changes; the client never logs by itself. */
@@ -85,14 +97,18 @@ export interface Tx {
 
 export interface DbHealth {
   primary: { server: string; ok: boolean; error?: string };
-  replicas: { server: string; host: string; healthy: boolean; error?: string }[];
+  /** `lagMs`: how far behind the primary the replica is at least, when it answered. */
+  replicas: { server: string; host: string; healthy: boolean; error?: string; lagMs?: number }[];
 }
 
 export interface Db {
   write(sql: string, params?: SqlParam[]): Promise<WriteResult>;
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<{ value: T; gtid: string | null }>;
   read<T = RowDataPacket>(sql: string, params?: SqlParam[], options?: ReadOptions): Promise<ReadResult<T>>;
-  /** Pings every server; a replica that fails the ping is ejected, one that answers is restored. */
+  /**
+   * Checks every server; a replica that does not answer, does not replicate or lags past
+   * `maxReplicaLagMs` is ejected, one that passes is restored.
+   */
   health(): Promise<DbHealth>;
   close(): Promise<void>;
 }

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app/build.ts';
 import type { DbOptions } from '../../src/db/index.ts';
-import { type Cluster, startCluster } from '../support/mariadb.ts';
+import { type Cluster, eventually, startCluster } from '../support/mariadb.ts';
 
 const APP_DIR = join(import.meta.dirname, '../../src/app');
 const options = {
@@ -209,8 +209,10 @@ describe('foobar.com app on MariaDB', () => {
   });
 
   test('read-your-writes: the GTID cookie makes the other server wait or read the primary', async () => {
-    await cluster!.pauseReplication();
+    // A replica that lags (within the client's bound, so it stays in the rotation).
+    await cluster!.delayReplication(60);
     try {
+      await eventually(async () => (await appB!.db.health()).replicas.every((r) => r.healthy), 'replica in rotation');
       const jar = new Jar();
       const res = await appA!.inject({ method: 'POST', url: '/posts', payload: { id: 'ryw-1', body: 'see me' } });
       assert.equal(res.statusCode, 201);
@@ -224,7 +226,7 @@ describe('foobar.com app on MariaDB', () => {
       const list = await appB!.inject({ method: 'GET', url: '/api/posts?limit=5', headers: { cookie: jar.header } });
       assert.ok(list.json().posts.some((p: { id: string }) => p.id === 'ryw-1'));
     } finally {
-      await cluster!.resumeReplication();
+      await cluster!.delayReplication(0);
     }
   });
 

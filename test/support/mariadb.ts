@@ -175,9 +175,15 @@ export interface Cluster {
   options: ClusterOptions;
   /** Waits until the replica has applied the primary's current binlog position. */
   waitForReplica(timeoutMs?: number): Promise<void>;
-  /** Stops replication on the replica (to simulate lag). */
+  /** Stops the replica's SQL thread: replication stopped (the db client ejects such a replica). */
   pauseReplication(): Promise<void>;
   resumeReplication(): Promise<void>;
+  /**
+   * Makes the replica apply each event `seconds` after the primary wrote it
+   * (MASTER_DELAY): a lagging replica whose threads run. 0 ends the delay. Replication
+   * restarts, so it briefly reports not running.
+   */
+  delayReplication(seconds: number): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -226,6 +232,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       },
       async resumeReplication() {
         await replica.sql('START SLAVE SQL_THREAD');
+      },
+      async delayReplication(seconds) {
+        await replica.sql(`STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=${Math.trunc(seconds)}; START SLAVE`);
       },
       destroy,
     };

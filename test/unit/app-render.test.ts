@@ -118,6 +118,12 @@ describe('environment contract', () => {
     });
     // Request collapsing is on unless TANDEM_DB_COALESCE_READS=0.
     assert.equal(loadAppConfig({ ...base, TANDEM_DB_COALESCE_READS: '0' }, readFile).db.coalesceReads, false);
+    // The replica lag bound is the client's default unless TANDEM_DB_MAX_REPLICA_LAG_MS sets it.
+    assert.equal(loadAppConfig({ ...base, TANDEM_DB_MAX_REPLICA_LAG_MS: '2500' }, readFile).db.maxReplicaLagMs, 2500);
+    assert.throws(
+      () => loadAppConfig({ ...base, TANDEM_DB_MAX_REPLICA_LAG_MS: '5s' }, readFile),
+      /TANDEM_DB_MAX_REPLICA_LAG_MS: should be an integer from 100 to 3600000, got "5s"/,
+    );
   });
 
   test('empty replicas, default body limit, no source address', () => {
