@@ -39,6 +39,7 @@ const NESTED: Record<string, Shape> = {
     preempt: 'boolean',
     advertIntervalMs: 'number',
     exposeHostAddresses: 'boolean',
+    rateLimit: 'object',
   },
   tls: { enabled: 'boolean', cert: 'string', key: 'string' },
   firewall: { sshFrom: 'string[]' },
@@ -53,6 +54,7 @@ const NESTED: Record<string, Shape> = {
     bufferPoolMb: 'number',
   },
 };
+const RATE_LIMIT: Shape = { requests: 'number', perSeconds: 'number' };
 const HOST: Shape = { name: 'string', roles: 'string[]', address: 'string' };
 const ROLES = ['lb', 'web', 'app', 'db'];
 
@@ -121,6 +123,15 @@ function checkOneOf(value: unknown, allowed: string[], path: string, issues: Con
   }
 }
 
+function checkRateLimit(value: unknown, path: string, issues: ConfigIssue[]): void {
+  if (!typeOk(value, 'object')) return;
+  const limit = value as Record<string, unknown>;
+  checkShape(limit, RATE_LIMIT, path, issues);
+  if (limit.requests === undefined) issues.push({ path: `${path}/requests`, message: 'required' });
+  checkPositive(limit.requests, `${path}/requests`, issues, 1_000_000);
+  checkPositive(limit.perSeconds, `${path}/perSeconds`, issues, 3600);
+}
+
 export function isPrivateIpv4(n: number): boolean {
   return n >>> 24 === 10 || n >>> 20 === (172 << 4) + 1 || n >>> 16 === (192 << 8) + 168;
 }
@@ -155,6 +166,7 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
   // HAProxy needs about two files per connection; the hard open-files limit here is 20000.
   checkPositive(c.lb?.maxconn, 'lb/maxconn', issues, 9000);
   checkPort(c.lb?.httpsPort, 'lb/httpsPort', issues);
+  checkRateLimit(c.lb?.rateLimit, 'lb/rateLimit', issues);
   if (
     typeof c.lb?.advertIntervalMs === 'number' &&
     (c.lb.advertIntervalMs < 10 || c.lb.advertIntervalMs > 40950 || c.lb.advertIntervalMs % 10 !== 0)
