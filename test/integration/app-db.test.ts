@@ -86,6 +86,7 @@ describe('foobar.com app on MariaDB', () => {
   let appA: FastifyInstance | undefined;
   let appB: FastifyInstance | undefined;
   let env: Record<string, string>;
+  let db: DbOptions;
 
   before(async () => {
     cluster = await startCluster(options);
@@ -108,7 +109,7 @@ describe('foobar.com app on MariaDB', () => {
     const migrated = await runEntry('migrate.ts', env);
     assert.equal(migrated.code, 0, migrated.stderr);
 
-    const db: DbOptions = {
+    db = {
       primary: { host: options.primaryAddress },
       replicas: [{ host: options.replicaAddress }],
       user: options.user,
@@ -233,6 +234,30 @@ describe('foobar.com app on MariaDB', () => {
       );
     }
     assert.deepEqual(statuses, [...Array(30).fill(401), 429, 429]);
+  });
+
+  test('a username failing from many addresses: addresses that failed it are refused, a fresh one still tries', async () => {
+    // Small limits, so that a handful of addresses shows the per-username rule.
+    const limits = { perAddressAndUser: 10, perAddress: 30, perUser: 5, windowSeconds: 60 };
+    const app = buildApp({ host: 'server-3', sessionSecret: 'x'.repeat(32), db, logger: false, signinLimits: limits });
+    try {
+      const creds = { username: 'target_2', password: 'correct horse battery' };
+      assert.equal((await app.inject({ method: 'POST', url: '/signup', payload: creds })).statusCode, 201);
+      const signin = (password: string, remoteAddress: string) =>
+        app.inject({ method: 'POST', url: '/signin', payload: { ...creds, password }, remoteAddress });
+      const first = [];
+      for (let i = 0; i < 5; i++) first.push((await signin('wrong password', `127.61.3.${i + 1}`)).statusCode);
+      assert.deepEqual(first, Array(5).fill(401));
+
+      const again = await signin('wrong password', '127.61.3.1');
+      assert.equal(again.statusCode, 429, 'an address that already failed this username');
+      assert.ok(Number(again.headers['retry-after']) >= 55);
+      assert.equal((await signin('wrong password', '127.61.3.6')).statusCode, 401, 'a fresh address gets its guess');
+      assert.equal((await signin('wrong password', '127.61.3.6')).statusCode, 429, 'and only one');
+      assert.equal((await signin(creds.password, '127.61.3.7')).statusCode, 200, 'the owner from elsewhere');
+    } finally {
+      await app.close();
+    }
   });
 
   test('a client-supplied post id makes the write idempotent across servers', async () => {
