@@ -13,6 +13,7 @@ import authRoutes from './routes/auth.ts';
 import postRoutes from './routes/posts.ts';
 import statusRoutes from './routes/status.ts';
 import { Sessions } from './session.ts';
+import type { SigninLimits } from './throttle.ts';
 
 export interface AppOptions {
   /** This server's name (TANDEM_HOST). */
@@ -23,6 +24,14 @@ export interface AppOptions {
   db: Db | DbOptions;
   /** Largest request body in bytes; larger is 413. @default 65536 */
   bodyLimit?: number;
+  /**
+   * Addresses of the proxies in front of the app (nginx, the load balancers): their
+   * X-Forwarded-For is believed, so `request.ip` is the real client (sign-in throttling).
+   * @default [] (request.ip is the connection's peer)
+   */
+  trustedProxies?: readonly string[];
+  /** Sign-in throttling limits. @default SIGNIN_LIMITS (throttle.ts) */
+  signinLimits?: SigninLimits;
   /** Fastify logger; errors only by default (request logging costs throughput). @default { level: 'error' } */
   logger?: FastifyServerOptions['logger'];
 }
@@ -39,6 +48,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // Fastify's default strips unknown fields silently; we reject them.
     ajv: { customOptions: { removeAdditional: false } },
+    ...(options.trustedProxies?.length ? { trustProxy: [...options.trustedProxies] } : {}),
   });
   const sessions = new Sessions(options.sessionSecret);
 
@@ -52,6 +62,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(metricsPlugin, { host: options.host });
   app.register(statusRoutes, { host: options.host });
   app.register(postRoutes, { host: options.host, sessions });
-  app.register(authRoutes, { sessions });
+  app.register(authRoutes, { sessions, ...(options.signinLimits ? { signinLimits: options.signinLimits } : {}) });
   return app;
 }

@@ -3,6 +3,7 @@
  * Secrets come from files named by `*_FILE` variables and are never logged.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { DbEndpoint, DbOptions } from '../db/index.ts';
 
 export interface AppConfig {
@@ -14,6 +15,8 @@ export interface AppConfig {
   port: number;
   /** TANDEM_BODY_LIMIT, bytes. @default 65536 */
   bodyLimit: number;
+  /** TANDEM_TRUSTED_PROXIES, comma separated: nginx and LB addresses whose X-Forwarded-For is believed. @default [] */
+  trustedProxies: string[];
   /** Contents of TANDEM_SESSION_SECRET_FILE. */
   sessionSecret: string;
   db: DbOptions;
@@ -83,11 +86,12 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   const bodyLimit = integer('TANDEM_BODY_LIMIT', 65536, 1024, 64 * 1024 * 1024);
   const primaryRaw = required('TANDEM_DB_PRIMARY');
   const primary = primaryRaw === '' ? { host: '', port: 3306 } : endpoint('TANDEM_DB_PRIMARY', primaryRaw);
-  const replicas = (env.TANDEM_DB_REPLICAS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-    .map((s) => endpoint('TANDEM_DB_REPLICAS', s));
+  const list = (name: string): string[] =>
+    (env[name] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  const replicas = list('TANDEM_DB_REPLICAS').map((s) => endpoint('TANDEM_DB_REPLICAS', s));
   const database = required('TANDEM_DB_NAME');
   const user = required('TANDEM_DB_USER');
   const password = secretFile('TANDEM_DB_PASSWORD_FILE');
@@ -102,12 +106,17 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
     ? integer('TANDEM_DB_MAX_REPLICA_LAG_MS', 0, 100, 3_600_000)
     : undefined;
 
+  const trustedProxies = list('TANDEM_TRUSTED_PROXIES');
+  for (const a of trustedProxies)
+    if (!isIP(a)) problems.push(`TANDEM_TRUSTED_PROXIES: ${JSON.stringify(a)} is not an IP address`);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     host,
     address,
     port,
     bodyLimit,
+    trustedProxies,
     sessionSecret,
     db: {
       primary,

@@ -7,6 +7,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     readonly error: string,
     message: string,
+    /** Headers of the error response, e.g. `retry-after` on a 429. */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -23,7 +25,7 @@ const DB_STATUS: Record<string, number> = {
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | Error, request, reply) => {
     if (err instanceof HttpError) {
-      return reply.code(err.statusCode).send({ error: err.error, message: err.message });
+      return reply.code(err.statusCode).headers(err.headers).send({ error: err.error, message: err.message });
     }
     if (err instanceof DbError) {
       const status = DB_STATUS[err.code] ?? 500;

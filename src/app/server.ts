@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     host: config.host,
     sessionSecret: config.sessionSecret,
     bodyLimit: config.bodyLimit,
+    trustedProxies: config.trustedProxies,
     db: {
       ...config.db,
       onEvent: (event) => process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), db: event })}\n`),

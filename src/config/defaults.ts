@@ -42,6 +42,8 @@ export const DEFAULTS = {
     preempt: false,
     advertIntervalMs: 100,
     exposeHostAddresses: false,
+    /** Window of `lb.rateLimit` when it names none. */
+    rateLimitPerSeconds: 10,
   },
   web: { port: 80, workers: 1 },
   app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'], coalesceReads: true },

@@ -209,6 +209,14 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       backends,
       ...(vip ? { vip } : {}),
       bindHostAddresses: !netns || lb.exposeHostAddresses,
+      ...(config.lb?.rateLimit
+        ? {
+            rateLimit: {
+              requests: config.lb.rateLimit.requests,
+              perSeconds: config.lb.rateLimit.perSeconds ?? DEFAULTS.lb.rateLimitPerSeconds,
+            },
+          }
+        : {}),
       ...(netns
         ? {
             vrrp: {

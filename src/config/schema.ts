@@ -163,6 +163,25 @@ export const CONFIG_SCHEMA: Schema = {
         doc: "Also serve the site on each LB's own address, not only the VIP (netns; loopback always does).",
         default: DEFAULTS.lb.exposeHostAddresses,
       },
+      rateLimit: {
+        type: 'object',
+        doc: "A per-client request-rate limit at HAProxy (a stick table keyed by client address): past it, 429 with `Retry-After`. Off unless set, so that a benchmark's single client is not throttled.",
+        defaultText: 'off',
+        fields: {
+          requests: {
+            type: 'number',
+            range: { max: 1_000_000 },
+            doc: 'Requests one client address may make per window. Required when `rateLimit` is set.',
+          },
+          perSeconds: {
+            type: 'number',
+            range: { max: 3600 },
+            doc: 'The window, in seconds.',
+            // Applies only when `rateLimit` is set, so it is stated rather than compared.
+            defaultText: `${DEFAULTS.lb.rateLimitPerSeconds}`,
+          },
+        },
+      },
     },
   },
   web: {

@@ -6,6 +6,14 @@
 export type Role = 'lb' | 'web' | 'app' | 'db';
 export type Balance = 'roundrobin' | 'leastconn' | 'source';
 export type LbMode = 'active-active' | 'active-passive';
+
+/** A request-rate limit per client address: `requests` over a sliding `perSeconds` window. */
+export interface RateLimitConfig {
+  /** Requests allowed per client address in the window (1 to 1000000). */
+  requests: number;
+  /** The window in seconds (1 to 3600). @default 10 */
+  perSeconds?: number;
+}
 export type Hosting = 'loopback' | 'netns';
 
 export interface HostConfig {
@@ -74,6 +82,13 @@ export interface StackConfig {
     advertIntervalMs?: number;
     /** Also serve the site on each LB's own address, not only the VIP. @default false */
     exposeHostAddresses?: boolean;
+    /**
+     * Per-client request-rate limit at HAProxy: a client address that sent more than
+     * `requests` requests over the last `perSeconds` seconds gets 429 (with `Retry-After`)
+     * until its rate falls back under the limit. Counted per LB (an HAProxy stick table).
+     * Off by default: a benchmark's single client would be throttled. @default undefined (off)
+     */
+    rateLimit?: RateLimitConfig;
   };
   tls?: {
     /** HTTPS at the load balancer (port 80 answers 308 to https). @default true on netns, false on loopback */
@@ -216,6 +231,8 @@ export interface Plan {
     readonly vip?: string;
     /** Addresses HAProxy binds the public ports on: the VIP, and/or the LBs' own. */
     readonly bindHostAddresses: boolean;
+    /** Per-client request-rate limit (429 past it); absent when off. */
+    readonly rateLimit?: { readonly requests: number; readonly perSeconds: number };
     /** netns: keepalived settings (VRRPv3, unicast between the LBs). */
     readonly vrrp?: {
       readonly routerId: number;

@@ -109,6 +109,10 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
   const c = raw as StackConfig;
   const hosting: Hosting = c.hosting === 'netns' || c.hosting === 'loopback' ? c.hosting : defaultHosting;
   checkObject(config, CONFIG_SCHEMA, '', issues);
+  const rateLimit = c.lb?.rateLimit as Record<string, unknown> | undefined;
+  if (typeOk(rateLimit, 'object') && rateLimit!.requests === undefined) {
+    issues.push({ path: 'lb/rateLimit/requests', message: 'required' });
+  }
   if ((c.tls?.cert === undefined) !== (c.tls?.key === undefined)) {
     issues.push({
       path: c.tls?.cert === undefined ? 'tls/cert' : 'tls/key',

@@ -21,6 +21,7 @@ import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { enginePidOf, readSupervisor, sleep } from '../hosts/supervise.ts';
 import { processTree } from '../hosts/proc.ts';
 import { renderServiceConfig } from '../render/index.ts';
+import { lbAddresses } from '../render/service.ts';
 import { pingable } from './database.ts';
 
 export interface ServiceFile {
@@ -67,7 +68,17 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
     TANDEM_SESSION_SECRET_FILE: path.join(paths.dir, 'session-secret'),
     TANDEM_BODY_LIMIT: String(plan.app.bodyLimit),
     TANDEM_DB_COALESCE_READS: plan.app.coalesceReads ? '1' : '0',
+    TANDEM_TRUSTED_PROXIES: trustedProxies(plan, service).join(','),
   };
+}
+
+/**
+ * The proxies whose X-Forwarded-For the app believes: the web hosts that proxy to it,
+ * and the LBs in front of them (nginx appends the LB's address to the client's).
+ */
+function trustedProxies(plan: Plan, app: PlanService): string[] {
+  const webs = plan.hosts.filter((h) => (plan.web.upstreams[h.name] ?? []).some((u) => u.address === app.address));
+  return [...new Set([...webs.map((h) => h.address), ...lbAddresses(plan)])];
 }
 
 function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?: string): SupervisedSpec {

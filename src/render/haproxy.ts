@@ -63,6 +63,20 @@ export function haproxyServiceFor(plan: Plan, hostName: string): PlanService {
   return serviceOn(plan, hostName, 'haproxy').service;
 }
 
+/**
+ * `lb.rateLimit`: each client address's request rate over the window, in a stick
+ * table; past the limit HAProxy answers 429 itself and the request never reaches a server.
+ */
+function rateLimitLines(limit: Plan['lb']['rateLimit']): string[] {
+  if (!limit) return [];
+  const window = `${limit.perSeconds}s`;
+  return [
+    `    stick-table type ip size 100k expire ${window} store http_req_rate(${window})`,
+    '    http-request track-sc0 src',
+    `    http-request deny deny_status 429 hdr Retry-After ${limit.perSeconds} if { sc_http_req_rate(0) gt ${limit.requests} }`,
+  ];
+}
+
 /** Full `haproxy.cfg` for the load balancer `lbHostName`. */
 export function renderHaproxy(plan: Plan, lbHostName: string): string {
   const { host, service } = serviceOn(plan, lbHostName, 'haproxy');
@@ -100,7 +114,10 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    option forwardfor',
     '    option redispatch 1',
     '    retries 3',
-    '    retry-on all-retryable-errors',
+    // Only what cannot have reached the app (a refused or failed connection) or left it
+    // without an answer (an empty response, e.g. a killed app): a 500/503/504 is the
+    // app's answer, and replaying it would multiply a database outage by `retries`.
+    '    retry-on conn-failure empty-response',
     '    timeout connect 500ms',
     '    timeout client 30s',
     '    timeout server 30s',
@@ -120,6 +137,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    option dontlog-normal',
     '    unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid',
     '    http-request set-header X-Request-Id %[unique-id]',
+    ...rateLimitLines(lb.rateLimit),
     ...(tls.enabled
       ? [
           // Plain HTTP only ever answers a permanent redirect that keeps the method.
@@ -149,8 +167,9 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    option httpchk',
     `    http-check send meth GET uri ${READINESS_PATH} ver HTTP/1.1 hdr Host ${plan.domain}`,
     '    http-check expect status 200',
-    // Anything beyond a connection failure replays the request: never for a POST.
-    '    http-request disable-l7-retry if METH_POST',
+    // An empty response may follow a request the app did run: replay only GET and HEAD.
+    // A connection failure is retried for every method (nothing was sent).
+    '    http-request disable-l7-retry unless METH_GET',
     '    default-server check inter 300ms fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down on-marked-down shutdown-sessions',
     ...servers,
     '',

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -85,6 +86,7 @@ describe('foobar.com app on MariaDB', () => {
   let appA: FastifyInstance | undefined;
   let appB: FastifyInstance | undefined;
   let env: Record<string, string>;
+  let db: DbOptions;
 
   before(async () => {
     cluster = await startCluster(options);
@@ -107,7 +109,7 @@ describe('foobar.com app on MariaDB', () => {
     const migrated = await runEntry('migrate.ts', env);
     assert.equal(migrated.code, 0, migrated.stderr);
 
-    const db: DbOptions = {
+    db = {
       primary: { host: options.primaryAddress },
       replicas: [{ host: options.replicaAddress }],
       user: options.user,
@@ -130,8 +132,13 @@ describe('foobar.com app on MariaDB', () => {
   test('migrate is idempotent, and fails clearly with a bad password', async () => {
     const again = await runEntry('migrate.ts', env);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /is current \(0 applied, 1 already\)/);
-    assert.equal(await cluster!.primary.sql(`SELECT COUNT(*) FROM ${options.database}.schema_migrations`), '1');
+    const files = readdirSync(join(APP_DIR, 'migrations')).filter((f) => f.endsWith('.sql'));
+    assert.ok(files.length >= 2, `migrations: ${files}`);
+    assert.match(again.stdout, new RegExp(`is current \\(0 applied, ${files.length} already\\)`));
+    assert.equal(
+      await cluster!.primary.sql(`SELECT COUNT(*) FROM ${options.database}.schema_migrations`),
+      String(files.length),
+    );
 
     const badFile = join(cluster!.root, 'bad-password');
     await writeFile(badFile, 'wrong');
@@ -185,6 +192,72 @@ describe('foobar.com app on MariaDB', () => {
     assert.equal((await appB!.inject({ method: 'GET', url: '/me', headers: { cookie: replay } })).statusCode, 401);
     // The first session is untouched.
     assert.equal((await appB!.inject({ method: 'GET', url: '/me', headers: { cookie: jar.header } })).statusCode, 200);
+  });
+
+  test('sign-in failures count across both servers: the 11th from one address is 429, the owner elsewhere signs in', async () => {
+    const creds = { username: 'target_1', password: 'correct horse battery' };
+    assert.equal((await appA!.inject({ method: 'POST', url: '/signup', payload: creds })).statusCode, 201);
+    const signin = (app: FastifyInstance, password: string, remoteAddress: string) =>
+      app.inject({ method: 'POST', url: '/signin', payload: { ...creds, password }, remoteAddress });
+
+    // Round robin: the attempts alternate between the two servers.
+    const answers = [];
+    for (let i = 0; i < 14; i++) answers.push(await signin(i % 2 ? appB! : appA!, 'wrong password', '127.61.2.200'));
+    assert.deepEqual(
+      answers.map((a) => a.statusCode),
+      [...Array(10).fill(401), ...Array(4).fill(429)],
+    );
+    const refused = answers.at(-1)!;
+    assert.equal(refused.json().error, 'TOO_MANY_FAILED_SIGNINS');
+    const wait = Number(refused.headers['retry-after']);
+    assert.ok(Number.isInteger(wait) && wait >= 55 && wait <= 60, `Retry-After: ${refused.headers['retry-after']}`);
+    // Refused attempts are not recorded: only the ten failures are.
+    assert.equal(
+      await cluster!.primary.sql(
+        `SELECT COUNT(*) FROM ${options.database}.signin_failures WHERE username = 'target_1'`,
+      ),
+      '10',
+    );
+
+    // Even the right password is refused from the throttled address, not from another one.
+    assert.equal((await signin(appA!, creds.password, '127.61.2.200')).statusCode, 429);
+    assert.equal((await signin(appB!, creds.password, '127.61.2.201')).statusCode, 200);
+  });
+
+  test('one address failing over many usernames is throttled after 30 failures', async () => {
+    const statuses = [];
+    for (let i = 0; i < 32; i++) {
+      const payload = { username: `nobody_${i}`, password: 'wrong password' };
+      const app = i % 2 ? appB! : appA!;
+      statuses.push(
+        (await app.inject({ method: 'POST', url: '/signin', payload, remoteAddress: '127.61.2.202' })).statusCode,
+      );
+    }
+    assert.deepEqual(statuses, [...Array(30).fill(401), 429, 429]);
+  });
+
+  test('a username failing from many addresses: addresses that failed it are refused, a fresh one still tries', async () => {
+    // Small limits, so that a handful of addresses shows the per-username rule.
+    const limits = { perAddressAndUser: 10, perAddress: 30, perUser: 5, windowSeconds: 60 };
+    const app = buildApp({ host: 'server-3', sessionSecret: 'x'.repeat(32), db, logger: false, signinLimits: limits });
+    try {
+      const creds = { username: 'target_2', password: 'correct horse battery' };
+      assert.equal((await app.inject({ method: 'POST', url: '/signup', payload: creds })).statusCode, 201);
+      const signin = (password: string, remoteAddress: string) =>
+        app.inject({ method: 'POST', url: '/signin', payload: { ...creds, password }, remoteAddress });
+      const first = [];
+      for (let i = 0; i < 5; i++) first.push((await signin('wrong password', `127.61.3.${i + 1}`)).statusCode);
+      assert.deepEqual(first, Array(5).fill(401));
+
+      const again = await signin('wrong password', '127.61.3.1');
+      assert.equal(again.statusCode, 429, 'an address that already failed this username');
+      assert.ok(Number(again.headers['retry-after']) >= 55);
+      assert.equal((await signin('wrong password', '127.61.3.6')).statusCode, 401, 'a fresh address gets its guess');
+      assert.equal((await signin('wrong password', '127.61.3.6')).statusCode, 429, 'and only one');
+      assert.equal((await signin(creds.password, '127.61.3.7')).statusCode, 200, 'the owner from elsewhere');
+    } finally {
+      await app.close();
+    }
   });
 
   test('a client-supplied post id makes the write idempotent across servers', async () => {

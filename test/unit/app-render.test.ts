@@ -93,6 +93,7 @@ describe('environment contract', () => {
     TANDEM_DB_PASSWORD_FILE: '/s/db',
     TANDEM_DB_SOURCE_ADDRESS: '127.60.0.12',
     TANDEM_SESSION_SECRET_FILE: '/s/session',
+    TANDEM_TRUSTED_PROXIES: '127.60.0.12, 127.60.0.11',
   };
 
   test('reads every variable, secrets from files', () => {
@@ -102,6 +103,7 @@ describe('environment contract', () => {
       address: '127.60.0.12',
       port: 3000,
       bodyLimit: 65536,
+      trustedProxies: ['127.60.0.12', '127.60.0.11'],
       sessionSecret: 'a-session-secret-of-some-length',
       db: {
         primary: { host: '127.60.0.13', port: 3306 },
@@ -134,6 +136,7 @@ describe('environment contract', () => {
     assert.deepEqual(config.db.replicas, []);
     assert.equal(config.db.localAddress, undefined);
     assert.equal(config.bodyLimit, 2048);
+    assert.deepEqual(loadAppConfig({ ...base, TANDEM_TRUSTED_PROXIES: undefined }, readFile).trustedProxies, []);
   });
 
   test('collects every problem, naming the variable, never the secret', () => {
@@ -146,6 +149,7 @@ describe('environment contract', () => {
             TANDEM_APP_PORT: '70000',
             TANDEM_DB_PRIMARY: 'a b',
             TANDEM_DB_PASSWORD_FILE: '/missing',
+            TANDEM_TRUSTED_PROXIES: '127.60.0.11,nginx',
           },
           readFile,
         ),
@@ -156,6 +160,7 @@ describe('environment contract', () => {
           'TANDEM_APP_PORT: should be an integer from 1 to 65535, got "70000"',
           'TANDEM_DB_PRIMARY: should be addr:port, got "a b"',
           'TANDEM_DB_PASSWORD_FILE: cannot read /missing (ENOENT)',
+          'TANDEM_TRUSTED_PROXIES: "nginx" is not an IP address',
         ]);
         assert.ok(!err.message.includes('db-pass'));
         return true;

@@ -35,6 +35,7 @@ const EVERY_FIELD: Full<StackConfig> = {
     preempt: true,
     advertIntervalMs: 200,
     exposeHostAddresses: true,
+    rateLimit: { requests: 100, perSeconds: 5 },
   },
   tls: { enabled: true, cert: 'site.crt', key: 'site.key' },
   firewall: { sshFrom: ['10.78.0.1'] },

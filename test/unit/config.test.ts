@@ -36,6 +36,21 @@ describe('validateConfig', () => {
     ]);
   });
 
+  it('checks lb.rateLimit: requests required, whole numbers in range, no unknown keys', () => {
+    assert.deepEqual(validateConfig({ lb: { rateLimit: { requests: 100, perSeconds: 10 } } }), []);
+    assert.deepEqual(validateConfig({ lb: { rateLimit: { perSeconds: 0, burst: 5 } } }), [
+      { path: 'lb/rateLimit/burst', message: 'unknown key (expected one of: requests, perSeconds)' },
+      { path: 'lb/rateLimit/perSeconds', message: 'should be a whole number from 1 to 3600, got 0' },
+      { path: 'lb/rateLimit/requests', message: 'required' },
+    ]);
+    assert.deepEqual(validateConfig({ lb: { rateLimit: { requests: 1.5 } } }), [
+      { path: 'lb/rateLimit/requests', message: 'should be a whole number from 1 to 1000000, got 1.5' },
+    ]);
+    assert.deepEqual(validateConfig({ lb: { rateLimit: 100 } }), [
+      { path: 'lb/rateLimit', message: 'should be a object' },
+    ]);
+  });
+
   it('names a primary that is not a db host', () => {
     const issues = validateConfig({ database: { primary: 'lb-1' } });
     assert.deepEqual(issues, [

@@ -51,13 +51,11 @@ describe('renderHaproxy', () => {
     assert.ok(lines.includes('    source 127.60.0.11'));
   });
 
-  it('retries safely: redispatch, all retryable errors, but no layer-7 replay of a POST', () => {
+  // Which requests are retried, and that a POST is not replayed, is shown by the real
+  // HAProxy in test/integration/haproxy-behaviour.test.ts, not by the config's text.
+  it('checks readiness, forwards the client address and sets timeouts', () => {
     const lines = linesOf(renderHaproxy(planOf(DEFAULT_STACK), 'lb-1'));
     for (const expected of [
-      '    retries 3',
-      '    option redispatch 1',
-      '    retry-on all-retryable-errors',
-      '    http-request disable-l7-retry if METH_POST',
       '    option httpchk',
       '    http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host foobar.com',
       '    http-check expect status 200',
@@ -104,6 +102,20 @@ describe('renderHaproxy', () => {
     assert.ok(lines.includes('    balance source'));
   });
 
+  it('renders no rate limit by default, and the one lb.rateLimit asks for', () => {
+    const off = linesOf(renderHaproxy(planOf(DEFAULT_STACK), 'lb-1'));
+    assert.ok(!off.some((l) => /stick-table|track-sc|deny_status/.test(l)));
+
+    const on = linesOf(renderHaproxy(planOf({ lb: { rateLimit: { requests: 50, perSeconds: 5 } } }), 'lb-1'));
+    assert.ok(on.includes('    stick-table type ip size 100k expire 5s store http_req_rate(5s)'));
+    assert.ok(on.includes('    http-request deny deny_status 429 hdr Retry-After 5 if { sc_http_req_rate(0) gt 50 }'));
+    const window = linesOf(renderHaproxy(planOf({ lb: { rateLimit: { requests: 50 } } }), 'lb-1'));
+    assert.ok(
+      window.includes('    stick-table type ip size 100k expire 10s store http_req_rate(10s)'),
+      'a 10 s window by default',
+    );
+  });
+
   it('refuses a host that is not a load balancer', () => {
     const plan = planOf(DEFAULT_STACK);
     assert.throws(() => renderHaproxy(plan, 'server-1'), /server-1 runs no haproxy service/);
@@ -121,6 +133,7 @@ describe(
       ['default', DEFAULT_STACK],
       ['active-passive', ACTIVE_PASSIVE_STACK],
       ['three-tier', THREE_TIER_STACK],
+      ['rate-limited', { lb: { rateLimit: { requests: 100 } } }],
     ] as const) {
       it(`accepts the ${name} stack without warnings`, () => {
         const plan = planOf(config);

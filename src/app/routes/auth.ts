@@ -5,6 +5,7 @@ import { HttpError } from '../errors.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
 import { credentialsSchema } from '../schemas.ts';
 import { newSessionId, SESSION_TTL_SECONDS, type Sessions, sessionKey } from '../session.ts';
+import { SigninThrottle, type SigninLimits } from '../throttle.ts';
 
 interface Credentials {
   username: string;
@@ -17,8 +18,12 @@ const CURRENT_USER =
 /** Compared against when the user does not exist, so timing does not reveal which names exist. */
 const DUMMY_HASH = await hashPassword('not-a-real-password');
 
-export default async function authRoutes(app: FastifyInstance, options: { sessions: Sessions }): Promise<void> {
+export default async function authRoutes(
+  app: FastifyInstance,
+  options: { sessions: Sessions; signinLimits?: SigninLimits },
+): Promise<void> {
   const { sessions } = options;
+  const throttle = new SigninThrottle(app.db, options.signinLimits);
 
   app.post<{ Body: Credentials }>('/signup', { schema: credentialsSchema }, async (request, reply) => {
     const { username, password } = request.body;
@@ -43,6 +48,8 @@ export default async function authRoutes(app: FastifyInstance, options: { sessio
 
   app.post<{ Body: Credentials }>('/signin', { schema: credentialsSchema }, async (request, reply) => {
     const { username, password } = request.body;
+    // request.ip is the real client: nginx and the LBs are trusted proxies (build.ts).
+    await throttle.begin(username, request.ip);
     // The primary: a sign-up a moment ago on another server must already count.
     const { rows } = await app.db.read<{ id: number; password_hash: string }>(
       'SELECT id, password_hash FROM users WHERE username = ?',
@@ -52,6 +59,7 @@ export default async function authRoutes(app: FastifyInstance, options: { sessio
     const user = rows[0];
     const ok = await verifyPassword(password, user?.password_hash ?? DUMMY_HASH);
     if (!user || !ok) throw new HttpError(401, 'INVALID_CREDENTIALS', 'wrong username or password');
+    await throttle.succeeded(username, request.ip);
     const sessionId = newSessionId();
     const { gtid } = await app.db.write(INSERT_SESSION, [sessionKey(sessionId), user.id, SESSION_TTL_SECONDS]);
     sessions.setSession(reply, sessionId, request);
