@@ -16,6 +16,7 @@
  */
 import path from 'node:path';
 import type { StackConfig } from '../src/config/types.ts';
+import { upBench } from './scale.ts';
 import { clientLoad, exec, outage } from '../test/support/netns.ts';
 import { TestStack } from '../test/support/stack.ts';
 
@@ -239,3 +240,4 @@ if (PARTS.includes('netns')) {
   if (process.getuid?.() === 0) await netnsPart();
   else console.log('\n## netns — skipped: network namespaces need root');
 }
+if (!(await upBench())) process.exitCode = 1;

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hostOf } from '../config/resolve.ts';
-import type { Plan } from '../config/types.ts';
+import type { Plan, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import { bindError } from '../hosts/net.ts';
 import { mariadbTmpDir } from '../render/mariadb.ts';
@@ -22,6 +22,7 @@ import {
   dbService,
   enableSemiSync,
   initialise,
+  isInitialised,
   migrate,
 } from './database.ts';
 import { missingEngines } from './doctor.ts';
@@ -249,18 +250,48 @@ function databaseSteps(plan: Plan, units: readonly ServiceUnit[]): { steps: Step
 }
 
 /**
+ * Running, with the config and files this Plan gives it: its step will only check that
+ * it answers. Such a check does not depend on the services it starts after (a running
+ * app's /healthz does not wait for the database steps), so it need not wait for them.
+ */
+function settled(unit: ServiceUnit): boolean {
+  if (readSupervisor(unit.paths)?.state !== 'running' || appliedFingerprint(unit) !== unit.fingerprint) return false;
+  if (unit.service.kind === 'mariadb' && !isInitialised(unit.paths)) return false;
+  return unit.files.every((f) => {
+    try {
+      return fs.readFileSync(f.path, 'utf8') === f.content;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * What a service's step waits for: its host's network and firewall, the services the
- * Plan starts it after, and the database set-up for apps. A replica database starts
- * beside its primary: replication is its own step, after both.
+ * Plan starts it after, and the database set-up for apps (unless it is settled: then
+ * only its host). A replica database starts beside its primary: replication is its own
+ * step, after both. HAProxy always waits for the certificate, which may make it reload.
  */
 function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => string[], dbReady: string[]): string[] {
   const { kind, after, host } = unit.service;
   const deps = [...base(host)];
+  if (kind === 'haproxy' && plan.tls.enabled) deps.push(TLS_STEP);
+  if (settled(unit)) return deps;
   const byId = new Map(plan.services.map((s) => [s.id, s]));
   deps.push(...(kind === 'mariadb' ? after.filter((id) => byId.get(id)?.kind !== 'mariadb') : after));
   if (kind === 'app') deps.push(...dbReady);
-  if (kind === 'haproxy' && plan.tls.enabled) deps.push(TLS_STEP);
+  if (kind === 'keepalived') deps.push(...higherPriority(plan, host).map((lb) => `${lb}/keepalived`));
   return deps;
+}
+
+/**
+ * The LBs whose VRRP priority is above this one's. Their keepalived starts first, so the
+ * VIP lands on the highest-priority LB: with nopreempt, two started at once race for it.
+ */
+function higherPriority(plan: Plan, host: string): string[] {
+  const priorities = plan.lb.vrrp?.priorities ?? {};
+  const mine = priorities[host] ?? 0;
+  return Object.keys(priorities).filter((lb) => (priorities[lb] ?? 0) > mine);
 }
 
 const TLS_STEP = 'tls certificate';
@@ -300,10 +331,11 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
       },
     });
   }
-  const lbs = units.filter((u) => u.service.kind === 'haproxy').map((u) => u.service.id);
+  const idsOf = (kind: PlanService['kind']) => units.filter((u) => u.service.kind === kind).map((u) => u.service.id);
+  const lbs = idsOf('haproxy');
   steps.push({
     name: 'load balancer sees the servers',
-    after: lbs,
+    after: [...idsOf('nginx'), ...lbs],
     run: async () => {
       const wanted = plan.lb.backends.length * lbs.length;
       await waitFor(
@@ -321,7 +353,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     const vip = plan.lb.vip;
     steps.push({
       name: `floating IP ${vip}`,
-      after: units.filter((u) => u.service.kind === 'keepalived').map((u) => u.service.id),
+      after: idsOf('keepalived'),
       run: async () => {
         let holder: string | undefined;
         await waitFor(
