@@ -103,6 +103,11 @@ async function ensureHostLink(
   const ns = host.namespace!;
   const link = host.link!;
   let changed = !namespaces.has(ns);
+  // The backup LB's HAProxy binds the VIP before it owns it. Set beside the link checks.
+  const nonlocalBind = host.roles.includes('lb')
+    ? run(inNamespace(host, ['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1']))
+    : undefined;
+  nonlocalBind?.catch(() => {}); // awaited below; not unhandled when a repair throws first
   const inside = await interfaces(ns);
   if (!inside.has(hostInterface)) {
     // A half-made pair from a crashed run: remove its root end first.
@@ -121,10 +126,7 @@ async function ensureHostLink(
   }
   if (!isUp(eth)) await ip(['-n', ns, 'link', 'set', hostInterface, 'up']);
   if (!isUp(inside.get('lo'))) await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-  if (host.roles.includes('lb')) {
-    // The backup LB's HAProxy binds the VIP before it owns it.
-    await run(inNamespace(host, ['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1']));
-  }
+  await nonlocalBind;
   return changed;
 }
 
@@ -137,7 +139,8 @@ export async function ensureNetwork(plan: Plan): Promise<boolean> {
   const { bridge, bridgeAddress, prefixLength } = plan.network;
   if (!bridge || !bridgeAddress) return false;
   let changed = false;
-  let root = await interfaces();
+  const [rootFirst, namespaces] = await Promise.all([interfaces(), listNamespaces()]);
+  let root = rootFirst;
   if (!root.has(bridge)) {
     await checkSubnetFree(plan);
     await ip(['link', 'add', bridge, 'type', 'bridge']);
@@ -149,7 +152,7 @@ export async function ensureNetwork(plan: Plan): Promise<boolean> {
   }
   if (!isUp(root.get(bridge))) await ip(['link', 'set', bridge, 'up']);
   if (changed) root = await interfaces();
-  const existing = new Set(await listNamespaces());
+  const existing = new Set(namespaces);
   // One at a time: the first `ip netns add` makes /run/netns a shared mount, which racing adds can stack.
   for (const host of namespaceHosts(plan)) {
     if (!existing.has(host.namespace!)) await ip(['netns', 'add', host.namespace!]);
