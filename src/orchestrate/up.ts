@@ -10,7 +10,7 @@ import path from 'node:path';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
-import { bindError } from '../hosts/net.ts';
+import { bindError, listeningBeside } from '../hosts/net.ts';
 import { mariadbTmpDir } from '../render/mariadb.ts';
 import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
@@ -82,6 +82,17 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
   }
 }
 
+/**
+ * netns: an HTTP readiness probe spawns a process in the host's namespace. While a
+ * service starts, first wait (spawning nothing) until its port listens there.
+ */
+function listening(plan: Plan, unit: ServiceUnit): boolean {
+  const { kind, address, port } = unit.service;
+  if (plan.hosting !== 'netns' || (kind !== 'app' && kind !== 'nginx')) return true;
+  const pid = readSupervisor(unit.paths)?.pid;
+  return pid ? (listeningBeside(pid, address, port) ?? true) : false;
+}
+
 /** Brings one service to its desired state. Returns what changed, or undefined for nothing. */
 async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false): Promise<string | undefined> {
   const running = readSupervisor(unit.paths);
@@ -125,7 +136,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
     await startSupervised(unit.paths, unit.spec);
     did = did ? `${did}, started` : running ? 'restarted with the new config' : 'started';
   }
-  const ready = () => isReady(plan, unit);
+  const ready = async () => listening(plan, unit) && isReady(plan, unit);
   await waitFor(
     unit.service.id,
     ready,
