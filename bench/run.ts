@@ -4,18 +4,25 @@
  *
  * loopback stack (127.70.0.0/24):
  *   - cold `tandem up` on empty state (wall clock)
- *   - wrk on a constant endpoint (/whoami): the app directly vs LB → nginx → app
+ *   - wrk on a constant endpoint (/whoami): the app directly vs LB → nginx → app, and the
+ *     proxy tax: CPU µs per request spent in HAProxy plus nginx (every process of each,
+ *     utime + stime from /proc/PID/stat, over the wrk runs through the LB)
  *   - wrk on the database read page (/) through the whole stack
  * netns stack (10.82.0.0/24, when root):
  *   - cold `tandem up` of the full design (2 LBs, VIP, firewalls, TLS, DNS)
  *   - HTTPS through the VIP from the client namespace vs plain HTTP to the app directly
  *   - VIP failover when the active LB host dies, 5 times: failure window and share failed
  * Rounds alternate between targets so machine noise hits them alike; medians reported.
+ * Each target is printed as met or missed at the end; the run exits 1 when one is missed.
  *
  *   BENCH_PARTS=loopback,netns  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
+import fs from 'node:fs';
 import path from 'node:path';
-import type { StackConfig } from '../src/config/types.ts';
+import { servicePaths } from '../src/config/paths.ts';
+import type { ServiceKind, StackConfig } from '../src/config/types.ts';
+import { processTree } from '../src/hosts/proc.ts';
+import { readSupervisor } from '../src/hosts/supervise.ts';
 import { upBench } from './scale.ts';
 import { clientLoad, exec, outage } from '../test/support/netns.ts';
 import { TestStack } from '../test/support/stack.ts';
@@ -28,6 +35,8 @@ const FAILOVERS = Number(process.env.BENCH_FAILOVERS ?? 5);
 
 interface WrkResult {
   rps: number;
+  /** Requests completed over the whole run. */
+  requests: number;
   p50ms: number;
   p99ms: number;
   errors: number;
@@ -52,6 +61,7 @@ async function wrk(url: string, host: string, namespace?: string): Promise<WrkRe
   const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
   return {
     rps,
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN),
     p50ms: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
     p99ms: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
     errors,
@@ -68,29 +78,94 @@ interface Target {
   readonly name: string;
   readonly url: string;
   readonly namespace?: string;
+  /** CPU seconds used so far by the processes this target's cost is charged to. */
+  readonly cpuSeconds?: () => number;
+}
+
+/** A figure with its target, printed as met or missed at the end of the run. */
+interface Goal {
+  readonly figure: string;
+  readonly measured: string;
+  readonly target: string;
+  readonly met: boolean;
+}
+const goals: Goal[] = [];
+
+function goal(figure: string, measured: number, unit: string, op: '≤' | '≥', limit: number, digits = 2): void {
+  const met = op === '≤' ? measured <= limit : measured >= limit;
+  goals.push({ figure, measured: `${measured.toFixed(digits)}${unit}`, target: `${op} ${limit}${unit}`, met });
+  console.log(
+    `${figure}: ${measured.toFixed(digits)}${unit}  (target ${op} ${limit}${unit}: ${met ? 'met' : 'MISSED'})`,
+  );
+}
+
+const CLOCK_TICKS = 100; // USER_HZ: /proc/PID/stat counts utime and stime in 1/100 s on Linux
+
+/** utime + stime (seconds) of one process, all its threads included; 0 once it is gone. */
+function cpuOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat(5); the slice starts at field 3.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of every process of these services (master, workers, their threads). */
+function serviceCpu(stackDir: string, services: readonly { host: string; kind: ServiceKind }[]): () => number {
+  return () =>
+    services.reduce((sum, s) => {
+      const dir = path.join(stackDir, '.tandem/hosts', s.host, s.kind);
+      const pid = readSupervisor(servicePaths({ dir, kind: s.kind }))?.pid;
+      return sum + (pid ? processTree(pid).reduce((a, p) => a + cpuOf(p), 0) : 0);
+    }, 0);
 }
 
 /** Warm-up, then ROUNDS alternating rounds over the targets; medians per target. */
 async function compare(targets: readonly Target[], host: string) {
   for (const t of targets) await wrk(t.url, host, t.namespace);
   const results = targets.map(() => [] as WrkResult[]);
+  const cpuPerRequestUs = targets.map(() => [] as number[]);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, t] of targets.entries()) results[i]!.push(await wrk(t.url, host, t.namespace));
+    for (const [i, t] of targets.entries()) {
+      const cpuBefore = t.cpuSeconds?.() ?? 0;
+      const r = await wrk(t.url, host, t.namespace);
+      results[i]!.push(r);
+      if (t.cpuSeconds) cpuPerRequestUs[i]!.push(((t.cpuSeconds() - cpuBefore) / r.requests) * 1e6);
+    }
   }
   const summary = targets.map((t, i) => ({
     name: t.name,
+    cpuUs: cpuPerRequestUs[i]!.length > 0 ? median(cpuPerRequestUs[i]!) : undefined,
     rps: median(results[i]!.map((r) => r.rps)),
     p50ms: median(results[i]!.map((r) => r.p50ms)),
     p99ms: median(results[i]!.map((r) => r.p99ms)),
     errors: results[i]!.reduce((a, r) => a + r.errors, 0),
   }));
-  console.log('| path | req/s | p50 ms | p99 ms | errors |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log('| path | req/s | p50 ms | p99 ms | errors | proxy CPU µs/request |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const s of summary) {
-    console.log(`| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50ms.toFixed(2)} | ${s.p99ms.toFixed(2)} | ${s.errors} |`);
+    const cpu = s.cpuUs === undefined ? '' : s.cpuUs.toFixed(1);
+    console.log(
+      `| ${s.name} | ${s.rps.toFixed(0)} | ${s.p50ms.toFixed(2)} | ${s.p99ms.toFixed(2)} | ${s.errors} | ${cpu} |`,
+    );
   }
   console.log('');
   return summary;
+}
+
+/** CPU µs per request of some of the proxies alone, over one more wrk run. */
+async function proxyShare(
+  stackDir: string,
+  url: string,
+  services: readonly { host: string; kind: ServiceKind }[],
+): Promise<number> {
+  const cpu = serviceCpu(stackDir, services);
+  const before = cpu();
+  const r = await wrk(url, 'www.foobar.com');
+  return ((cpu() - before) / r.requests) * 1e6;
 }
 
 async function timedUp(stack: TestStack): Promise<number> {
@@ -106,21 +181,30 @@ async function loopbackPart(): Promise<void> {
     const coldUpS = await timedUp(stack);
     const lb = 'http://127.70.0.11';
     console.log(`\n## loopback — wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} alternating rounds, medians\n`);
+    const proxies = [
+      { host: 'lb-1', kind: 'haproxy' as const },
+      { host: 'server-1', kind: 'nginx' as const },
+      { host: 'server-2', kind: 'nginx' as const },
+    ];
     const [direct, viaLb, readPage] = await compare(
       [
         { name: 'app direct /whoami', url: 'http://127.70.0.12:3000/whoami' },
-        { name: 'LB → nginx → app /whoami', url: `${lb}/whoami` },
+        { name: 'LB → nginx → app /whoami', url: `${lb}/whoami`, cpuSeconds: serviceCpu(stack.dir, proxies) },
         { name: 'LB → nginx → app → db /', url: `${lb}/` },
       ],
       'www.foobar.com',
     );
-    console.log(
-      `ratio LB path / app direct (constant endpoint): ${(viaLb!.rps / direct!.rps).toFixed(2)}  (target ≥ 0.75)`,
+    const haproxyUs = await proxyShare(stack.dir, `${lb}/whoami`, [proxies[0]!]);
+    goal(
+      `proxy tax: CPU per request in HAProxy + nginx, LB → nginx → app /whoami (HAProxy alone ${haproxyUs.toFixed(1)} µs; ratio LB path / app direct ${(viaLb!.rps / direct!.rps).toFixed(2)})`,
+      viaLb!.cpuUs!,
+      ' µs',
+      '≤',
+      25,
+      1,
     );
-    console.log(
-      `ratio read page / constant endpoint (both through the LB): ${(readPage!.rps / viaLb!.rps).toFixed(2)}  (target ≥ 0.5)`,
-    );
-    console.log(`cold tandem up on empty state: ${coldUpS.toFixed(1)} s  (target ≤ 10 s)`);
+    goal('ratio read page / constant endpoint (both through the LB)', readPage!.rps / viaLb!.rps, '', '≥', 0.5);
+    goal('cold tandem up on empty state (loopback)', coldUpS, ' s', '≤', 10, 1);
 
     // What the read page costs the database: statements the replica executed per page,
     // with request collapsing (the default) and without it.
@@ -176,12 +260,18 @@ async function netnsPart(): Promise<void> {
           name: 'client → VIP, HTTPS → nginx → app /whoami',
           url: 'https://www.foobar.com/whoami',
           namespace: ns('client'),
+          cpuSeconds: serviceCpu(stack.dir, [
+            { host: 'lb-1', kind: 'haproxy' },
+            { host: 'lb-2', kind: 'haproxy' },
+            { host: 'server-1', kind: 'nginx' },
+            { host: 'server-2', kind: 'nginx' },
+          ]),
         },
       ],
       'www.foobar.com',
     );
     console.log(
-      `ratio HTTPS through the VIP / plain HTTP to the app directly: ${(https!.rps / direct!.rps).toFixed(2)}`,
+      `ratio HTTPS through the VIP / plain HTTP to the app directly: ${(https!.rps / direct!.rps).toFixed(2)}; CPU per request in HAProxy (TLS) + nginx: ${https!.cpuUs!.toFixed(1)} µs`,
     );
     console.log(`cold tandem up of the full netns design: ${coldUpS.toFixed(1)} s\n`);
 
@@ -228,11 +318,23 @@ async function netnsPart(): Promise<void> {
     }
     console.log('');
     console.log(
-      `VIP failover when the active LB host dies: median failure window ${median(windows)} ms over ${FAILOVERS} runs, median share failed in the window ${(median(shares) * 100).toFixed(0)}%  (goal ≤ 500 ms; keepalived defaults ≈ 3600 ms)`,
+      `VIP failover when the active LB host dies: median share failed in the window ${(median(shares) * 100).toFixed(0)}% over ${FAILOVERS} runs (keepalived defaults ≈ 3600 ms)`,
     );
+    goal('VIP failover when the active LB host dies: median failure window', median(windows), ' ms', '≤', 500, 0);
   } finally {
     await stack.cleanup();
   }
+}
+
+/** Every target, met or missed; exit 1 when one is missed. */
+function verdict(): void {
+  console.log('\n## targets\n');
+  console.log('| figure | measured | target | |');
+  console.log('| --- | ---: | ---: | --- |');
+  for (const g of goals) console.log(`| ${g.figure} | ${g.measured} | ${g.target} | ${g.met ? 'met' : '**missed**'} |`);
+  const missed = goals.filter((g) => !g.met);
+  console.log(`\n${goals.length - missed.length} of ${goals.length} targets met`);
+  if (missed.length > 0) process.exitCode = 1;
 }
 
 if (PARTS.includes('loopback')) await loopbackPart();
@@ -240,4 +342,5 @@ if (PARTS.includes('netns')) {
   if (process.getuid?.() === 0) await netnsPart();
   else console.log('\n## netns — skipped: network namespaces need root');
 }
+verdict();
 if (!(await upBench())) process.exitCode = 1;

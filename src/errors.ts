@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'TANDEM_PROCESS_FAILED'
   | 'TANDEM_NOT_READY'
   | 'TANDEM_STATE'
+  /** Another tandem holds the stack's lock. */
+  | 'TANDEM_LOCKED'
   | 'TANDEM_USAGE';
 
 export class TandemError extends Error {

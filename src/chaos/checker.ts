@@ -1,10 +1,13 @@
 /**
  * The checker: pure functions over a recorded history and the final database state.
- * Finds failed requests by kind, acknowledged writes missing afterwards (lost),
+ * A request counts as failed unless its first attempt got the expected answer within
+ * the scenario's latency bound: a write that succeeded only because the client retried
+ * it is a failure of the promise (and is also counted as retried). Finds failed
+ * requests by kind, acknowledged writes missing afterwards on any database node (lost),
  * writes applied twice (duplicated), read-your-writes violations, the outage window
  * and recovery time, and moments when two databases accepted writes at once.
  */
-import type { DbSample, History, LbSample, Op, OpKind, VipSample } from './history.ts';
+import type { DbSample, History, LbSample, NodeState, Op, OpKind, VipSample } from './history.ts';
 import { idOfBody, OP_KINDS } from './history.ts';
 
 export interface KindCounts {
@@ -31,13 +34,17 @@ export interface CheckResult {
     readonly indeterminate: number;
     /** Of those, how many the final state holds. */
     readonly indeterminateApplied: number;
-    /** Acknowledged, yet missing from the final state. */
+    /** Acknowledged, yet missing from the final state of at least one database node. */
     readonly lost: readonly string[];
-    /** Present more than once in the final state. */
+    /** Per node, the acknowledged writes it misses (only nodes that miss some). */
+    readonly lostOn: readonly { readonly host: string; readonly ids: readonly string[] }[];
+    /** Present more than once in the final state (of any node). */
     readonly duplicated: readonly string[];
-    /** Retried once with the same id after the first try failed (see load.ts). */
+    /** Retried once with the same id after the first try failed (see traffic.ts); each is a failed request. */
     readonly retried: number;
   };
+  /** Successful requests slower than the scenario's latency bound (each is a failed request). */
+  readonly slow: number;
   /** read-own operations that did not find the write acknowledged just before. */
   readonly rywViolations: readonly string[];
   /** First to last failure (by start time); null when nothing failed. */
@@ -52,11 +59,17 @@ export interface CheckResult {
   readonly writeRecoveryMs: number | null;
   /** Intervals when two or more databases were up with read_only = 0. */
   readonly writableOverlaps: readonly (Window & { readonly hosts: readonly string[] })[];
-  /** The final state could not be read: lost/duplicated are unknown. */
+  /** Database hosts with no `read_only` sample: two writable databases cannot be ruled out. */
+  readonly unsampledDbs: readonly string[];
+  /** The final state could not be read (on some node): lost/duplicated are unknown. */
   readonly finalStateError?: string;
 }
 
-const isFailure = (op: Op) => op.outcome !== 'ok';
+/** Failed for the user: anything but the expected answer, in time, at the first attempt. */
+export const isFailure = (op: Op) => op.outcome !== 'ok' || (op.attempts ?? 1) > 1;
+
+/** The expected answer (a write: acknowledged), however late and after however many attempts. */
+export const answered = (op: Op) => op.outcome === 'ok' || op.outcome === 'slow';
 
 export function countByKind(ops: readonly Op[]): Record<OpKind, KindCounts> {
   const out = {} as Record<OpKind, KindCounts>;
@@ -86,7 +99,7 @@ export function recoveryTime(ops: readonly Op[], faultAt: number | undefined): n
   const failures = ops.filter((o) => isFailure(o) && o.end >= faultAt);
   if (failures.length === 0) return 0;
   const lastFailure = Math.max(...failures.map((o) => o.start));
-  const after = ops.filter((o) => o.outcome === 'ok' && o.start > lastFailure);
+  const after = ops.filter((o) => !isFailure(o) && o.start > lastFailure);
   if (after.length === 0) return null;
   return Math.max(0, Math.min(...after.map((o) => o.end)) - faultAt);
 }
@@ -119,15 +132,15 @@ export function lostAndDuplicated(
     if (id !== undefined) copies.set(id, (copies.get(id) ?? 0) + 1);
   }
   const writes = ops.filter((o) => o.kind === 'write' && o.id !== undefined);
-  const lost = writes.filter((o) => o.outcome === 'ok' && !copies.has(o.id!)).map((o) => o.id!);
+  const lost = writes.filter((o) => answered(o) && !copies.has(o.id!)).map((o) => o.id!);
   const duplicated = [...copies].filter(([, n]) => n > 1).map(([id]) => id);
-  const indeterminateApplied = writes.filter((o) => o.outcome !== 'ok' && copies.has(o.id!)).length;
+  const indeterminateApplied = writes.filter((o) => !answered(o) && copies.has(o.id!)).length;
   return { lost, duplicated, indeterminateApplied };
 }
 
 /** A read-back that answered "not found" (or another post) after its write was acknowledged. */
 export function rywViolations(ops: readonly Op[]): string[] {
-  const acked = new Set(ops.filter((o) => o.kind === 'write' && o.outcome === 'ok').map((o) => o.id));
+  const acked = new Set(ops.filter((o) => o.kind === 'write' && answered(o)).map((o) => o.id));
   return ops
     .filter((o) => o.kind === 'read-own' && acked.has(o.id) && o.outcome === 'fail' && o.status === 404)
     .map((o) => o.id!);
@@ -190,7 +203,7 @@ export function failureWindow(
   if (failures.length === 0) return undefined;
   const first = Math.max(faultAt, Math.min(...failures.map((o) => o.start)));
   const last = Math.max(...failures.map((o) => o.start));
-  const after = ops.filter((o) => o.outcome === 'ok' && o.start > last);
+  const after = ops.filter((o) => !isFailure(o) && o.start > last);
   const recovered = after.length > 0 ? Math.min(...after.map((o) => o.end)) : undefined;
   return {
     firstFailureMs: first - faultAt,
@@ -200,14 +213,14 @@ export function failureWindow(
   };
 }
 
-/** Latency (ms) of the successful operations that started in [from, to): p50, p99, max. */
+/** Latency (ms) of the answered operations (slow ones too) that started in [from, to): p50, p99, max. */
 export function latencies(
   ops: readonly Op[],
   from: number,
   to: number,
 ): { count: number; p50: number | null; p99: number | null; max: number | null } {
   const ms = ops
-    .filter((o) => o.outcome === 'ok' && o.start >= from && o.start < to)
+    .filter((o) => answered(o) && o.start >= from && o.start < to)
     .map((o) => o.end - o.start)
     .sort((a, b) => a - b);
   const at = (q: number) => (ms.length === 0 ? null : ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!);
@@ -234,16 +247,47 @@ export function vipMovedAt(
   return moved ? { at: moved.at, holder: moved.holder! } : undefined;
 }
 
+/**
+ * Lost and duplicated writes over every database node: a write is lost when any node
+ * misses it (the primary, or a replica a failover would promote); `indeterminateApplied`
+ * counts what the primary (the first node) holds.
+ */
+export function lostOnNodes(
+  ops: readonly Op[],
+  runId: string,
+  nodes: readonly NodeState[],
+): { lost: string[]; lostOn: { host: string; ids: string[] }[]; duplicated: string[]; indeterminateApplied: number } {
+  const per = nodes.map((n) => ({ host: n.host, ...lostAndDuplicated(ops, runId, n.posts) }));
+  const lostOn = per.filter((n) => n.lost.length > 0).map((n) => ({ host: n.host, ids: n.lost }));
+  return {
+    lost: [...new Set(per.flatMap((n) => n.lost))],
+    lostOn,
+    duplicated: [...new Set(per.flatMap((n) => n.duplicated))],
+    indeterminateApplied: per[0]?.indeterminateApplied ?? 0,
+  };
+}
+
+/** Why the final state cannot settle lost/duplicated, or undefined when every node was read. */
+function finalStateProblem(history: History): string | undefined {
+  const nodes = history.final?.nodes ?? [];
+  if (nodes.length === 0) return 'the final state was not read';
+  const unread = nodes.filter((n) => n.error !== undefined);
+  if (unread.length > 0) return unread.map((n) => `${n.host}: ${n.error}`).join('; ');
+  const missing = (history.dbHosts ?? []).filter((h) => !nodes.some((n) => n.host === h));
+  return missing.length > 0 ? `${missing.join(', ')} not read` : undefined;
+}
+
 export function check(history: History): CheckResult {
   const t0 = history.startedAt;
   const { ops } = history;
   const faultAt = history.faults.length > 0 ? Math.min(...history.faults.map((f) => f.at)) : undefined;
   const failures = ops.filter(isFailure).sort((a, b) => a.start - b.start);
-  const final = history.final;
-  const finalOk = final !== undefined && final.error === undefined;
-  const { lost, duplicated, indeterminateApplied } = finalOk
-    ? lostAndDuplicated(ops, history.runId, final.posts)
-    : { lost: [], duplicated: [], indeterminateApplied: 0 };
+  const finalError = finalStateProblem(history);
+  const { lost, lostOn, duplicated, indeterminateApplied } = lostOnNodes(
+    ops,
+    history.runId,
+    history.final?.nodes ?? [],
+  );
   const writes = ops.filter((o) => o.kind === 'write');
   return {
     ops: ops.length,
@@ -251,18 +295,21 @@ export function check(history: History): CheckResult {
     byKind: countByKind(ops),
     sampleFailures: failures.slice(0, 5).map((o) => ({ ...o, atMs: o.start - t0 })),
     writes: {
-      acknowledged: writes.filter((o) => o.outcome === 'ok').length,
-      indeterminate: writes.filter((o) => o.outcome !== 'ok').length,
+      acknowledged: writes.filter(answered).length,
+      indeterminate: writes.filter((o) => !answered(o)).length,
       indeterminateApplied,
       lost,
+      lostOn,
       duplicated,
       retried: writes.filter((o) => (o.attempts ?? 1) > 1).length,
     },
+    slow: ops.filter((o) => o.outcome === 'slow').length,
     rywViolations: rywViolations(ops),
     outage: outageWindow(ops, t0),
     recoveryMs: recoveryOfEveryKind(ops, faultAt),
     writeRecoveryMs: recoveryTime(writes, faultAt),
     writableOverlaps: writableOverlaps(history.dbSamples, t0),
-    ...(finalOk ? {} : { finalStateError: final?.error ?? 'the final state was not read' }),
+    unsampledDbs: (history.dbHosts ?? []).filter((h) => !history.dbSamples.some((s) => s.host === h)),
+    ...(finalError ? { finalStateError: finalError } : {}),
   };
 }

@@ -11,11 +11,13 @@ export type OpKind = 'page' | 'api' | 'write' | 'read-own';
 export const OP_KINDS: readonly OpKind[] = ['page', 'api', 'write', 'read-own'];
 
 /**
- * ok: the expected answer. fail: an HTTP error status. timeout / error: no answer
- * (timed out, connection refused or reset). For a write, anything but ok leaves it
+ * ok: the expected answer within the scenario's latency bound. slow: the expected answer,
+ * later than that bound (a failed request for the user; a slow write is still
+ * acknowledged). fail: an HTTP error status. timeout / error: no answer (timed out,
+ * connection refused or reset). For a write, fail, timeout and error leave it
  * indeterminate: it may or may not have been applied.
  */
-export type Outcome = 'ok' | 'fail' | 'timeout' | 'error';
+export type Outcome = 'ok' | 'slow' | 'fail' | 'timeout' | 'error';
 
 export interface Op {
   readonly kind: OpKind;
@@ -76,12 +78,20 @@ export interface VipSample {
   readonly holder: string | null;
 }
 
-/** The database after healing: every post this run wrote (matched by its body marker). */
+/** One database node after healing: every post this run wrote (matched by its body marker). */
+export interface NodeState {
+  readonly host: string;
+  readonly posts: readonly { readonly uid: string; readonly body: string }[];
+  /** Set when this node could not be read: what it holds is unknown. */
+  readonly error?: string;
+  /** A replica that had not applied the primary's last transaction when it was read. */
+  readonly behind?: boolean;
+}
+
+/** Every database node after healing (the primary first). */
 export interface FinalState {
   readonly readAt: number;
-  readonly from: string;
-  readonly posts: readonly { readonly uid: string; readonly body: string }[];
-  readonly error?: string;
+  readonly nodes: readonly NodeState[];
 }
 
 export interface History {
@@ -96,6 +106,10 @@ export interface History {
   readonly lbSamples: readonly LbSample[];
   /** netns: the VIP's holder over time (absent on loopback hosting). */
   readonly vipSamples?: readonly VipSample[];
+  /** Every database host the samplers watched: each must have been sampled. */
+  readonly dbHosts?: readonly string[];
+  /** A successful request slower than this (ms) counted as failed ('slow'). */
+  readonly latencyBoundMs?: number;
   readonly final?: FinalState;
 }
 

@@ -1,17 +1,10 @@
 export { type CheckResult, check } from './checker.ts';
-export {
-  type ActiveFault,
-  FAULT_KINDS,
-  type FaultKind,
-  type FaultSpec,
-  heal,
-  healAll,
-  inject,
-  networkFaultsSupported,
-  readActive,
-} from './faults.ts';
+export { heal, healAll } from './heal.ts';
+export { inject } from './inject.ts';
+export { type ActiveFault, FAULT_KINDS, type FaultKind, type FaultSpec, networkFaultsSupported } from './model.ts';
+export { readActive } from './store.ts';
 export type { History, Op } from './history.ts';
-export { runLoad } from './load.ts';
+export { runLoad } from './traffic.ts';
 export { renderMatrix, renderScenarioReport } from './report.ts';
 export { describeFault, runScenario, type ScenarioReport } from './run.ts';
 export { SCENARIOS, type Scenario, scenarioFor, scenarioNamed } from './scenarios.ts';

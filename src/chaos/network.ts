@@ -1,6 +1,6 @@
 /**
  * Network faults as data (pure): the nftables ruleset that partitions a host from a set
- * of addresses, and the `tc` argv that slows a link. src/hosts/faults.ts runs them
+ * of addresses, and the `tc` argv that slows a link. src/hosts/network-command.ts runs them
  * inside the host's namespace.
  *
  * The partition lives in its own table (`inet tandem_chaos`), so tandem's firewall

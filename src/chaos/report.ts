@@ -28,8 +28,10 @@ export function renderScenarioReport(r: ScenarioReport): string {
     lines.push(table(rows));
     lines.push('');
     lines.push(
-      `writes    ${c.writes.acknowledged} acknowledged, ${c.writes.indeterminate} indeterminate (${c.writes.indeterminateApplied} of them applied), ${c.writes.lost.length} lost, ${c.writes.duplicated.length} duplicated; ${c.writes.retried} retried once with the same id`,
+      `writes    ${c.writes.acknowledged} acknowledged, ${c.writes.indeterminate} indeterminate (${c.writes.indeterminateApplied} of them applied), ${c.writes.lost.length} lost, ${c.writes.duplicated.length} duplicated; ${c.writes.retried} retried once with the same id (each counted failed)`,
     );
+    for (const l of c.writes.lostOn) lines.push(`  lost on ${l.host}: ${l.ids.slice(0, 10).join(' ')}`);
+    lines.push(`slow      ${c.slow} answered later than the latency bound (counted failed)`);
     lines.push(`ryw       ${c.rywViolations.length} read-your-writes violation(s)`);
     lines.push(
       `databases ${c.writableOverlaps.length === 0 ? 'never two writable at once' : `two writable at once: ${c.writableOverlaps.map((o) => `${o.hosts.join('+')} ${secs(o.fromMs)}–${secs(o.toMs)}`).join(', ')}`}`,
@@ -53,7 +55,20 @@ export function renderScenarioReport(r: ScenarioReport): string {
 /** The matrix: one row per scenario. */
 export function renderMatrix(reports: readonly ScenarioReport[]): string {
   const rows: string[][] = [
-    ['scenario', 'promise', 'verdict', 'requests', 'failed', 'lost', 'dup', 'retried', 'ryw', 'outage', 'recovery'],
+    [
+      'scenario',
+      'promise',
+      'verdict',
+      'requests',
+      'failed',
+      'retried',
+      'slow',
+      'lost',
+      'dup',
+      'ryw',
+      'outage',
+      'recovery',
+    ],
   ];
   for (const r of reports) {
     const c = r.check;
@@ -63,9 +78,10 @@ export function renderMatrix(reports: readonly ScenarioReport[]): string {
       verdictText(r),
       c ? String(c.ops) : '—',
       c ? String(c.failed) : '—',
+      c ? String(c.writes.retried) : '—',
+      c ? String(c.slow) : '—',
       c ? String(c.writes.lost.length) : '—',
       c ? String(c.writes.duplicated.length) : '—',
-      c ? String(c.writes.retried) : '—',
       c ? String(c.rywViolations.length) : '—',
       c?.outage ? secs(c.outage.durationMs) : c ? 'none' : '—',
       c ? (c.recoveryMs === null ? 'not in run' : secs(c.recoveryMs)) : '—',

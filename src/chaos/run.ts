@@ -1,29 +1,24 @@
 /**
  * Runs one scenario on a running stack: samplers and load start, the fault lands at
  * its time (and is healed at its time, or after the load), everything is healed with
- * `up()`, the final database state is read from the primary, and the checker judges
+ * `up()`, the final database state is read from every database node, and the checker judges
  * the history against the scenario's promise.
  */
 import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
-import { dbPaths, lit, sql } from '../orchestrate/database.ts';
 import type { Emit } from '../orchestrate/events.ts';
 import { backendStates, vipHolder } from '../orchestrate/lb.ts';
 import { type CheckResult, check } from './checker.ts';
-import {
-  type ActiveFault,
-  chaosDir,
-  heal,
-  healAll,
-  inject,
-  networkFaultsSupported,
-  readActive,
-  unsupportedFault,
-} from './faults.ts';
-import type { FaultEvent, FinalState, HealEvent, History } from './history.ts';
-import { writeBody, writeHistory } from './history.ts';
+import { heal, healAll } from './heal.ts';
+import { inject } from './inject.ts';
+import { type ActiveFault, networkFaultsSupported, unsupportedFault } from './model.ts';
+import { chaosDir, readActive } from './store.ts';
+import type { FaultEvent, HealEvent, History } from './history.ts';
+import { writeHistory } from './history.ts';
+import { readFinalState } from './final-state.ts';
 import { startSampling } from './samplers.ts';
 import { type Scenario, scenarioFor } from './scenarios.ts';
+import { DEFAULT_LATENCY_BOUND_MS } from './verdicts.ts';
 import { entryOf, runWorkload } from './workload.ts';
 
 export type Verdict = 'kept' | 'broken' | 'unsupported';
@@ -99,25 +94,6 @@ async function preflight(plan: Plan): Promise<void> {
   }
 }
 
-/** Every post this run wrote, read from the primary after healing. */
-/** Every post this run wrote, read from the primary after healing (trying for at most 30 s). */
-async function readFinalState(plan: Plan, runId: string): Promise<FinalState> {
-  const from = plan.db.primary;
-  const text = `SELECT uid, body FROM \`${plan.db.name}\`.posts WHERE body LIKE ${lit(`${writeBody(runId, '')}%`)}`;
-  const deadline = Date.now() + 30_000;
-  let error = '';
-  while (Date.now() < deadline) {
-    try {
-      const rows = await sql(dbPaths(plan, from), text, Math.max(1000, Math.min(10_000, deadline - Date.now())));
-      return { readAt: Date.now(), from, posts: rows.map((r) => ({ uid: r.uid ?? '', body: r.body ?? '' })) };
-    } catch (err) {
-      error = (err as Error).message;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  return { readAt: Date.now(), from, posts: [], error };
-}
-
 function unsupportedReport(plan: Plan, scenario: Scenario): ScenarioReport {
   const kind = scenario.faults(plan)[0]?.kind ?? 'partition';
   return {
@@ -145,6 +121,7 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   const sampling = startSampling(plan);
   const abort = new AbortController();
   const entry = entryOf(plan);
+  const latencyBoundMs = scenario.latencyBoundMs ?? DEFAULT_LATENCY_BOUND_MS;
   log(
     `${scenario.name}: load for ${durationMs / 1000} s through ${entry.url} (Host: ${entry.host}${plan.client ? `, from ${plan.client.namespace}` : ''}; run ${runId})`,
   );
@@ -155,6 +132,7 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
     maxOps: 50_000,
     ratePerSec: scenario.ratePerSec ?? 300,
     timeoutMs: 10_000,
+    latencyBoundMs,
     retryWrites: true,
     signal: abort.signal,
   });
@@ -228,6 +206,8 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
     dbSamples: sampling.dbSamples,
     lbSamples: sampling.lbSamples,
     ...(plan.lb.vip ? { vipSamples: sampling.vipSamples } : {}),
+    dbHosts: sampling.dbHosts,
+    latencyBoundMs,
     final,
   };
   const result = check(history);

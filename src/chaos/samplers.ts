@@ -14,6 +14,8 @@ export interface Sampling {
   readonly dbSamples: DbSample[];
   readonly lbSamples: LbSample[];
   readonly vipSamples: VipSample[];
+  /** Every database host sampled (each must show up in dbSamples). */
+  readonly dbHosts: readonly string[];
   /** Stops sampling and waits for the loops to end. */
   stop(): Promise<void>;
 }
@@ -38,7 +40,9 @@ export function startSampling(
       const at = Date.now();
       try {
         const [row] = await sql(paths, 'SELECT @@read_only AS ro', Math.max(dbEvery * 4, 800));
-        dbSamples.push({ at, host, up: true, readOnly: row?.ro === '1' });
+        // Only a real answer says writable: an empty one (a client cut short) is no sample.
+        if (row?.ro === '0' || row?.ro === '1') dbSamples.push({ at, host, up: true, readOnly: row.ro === '1' });
+        else dbSamples.push({ at, host, up: false });
       } catch {
         dbSamples.push({ at, host, up: false });
       }
@@ -80,6 +84,7 @@ export function startSampling(
     dbSamples,
     lbSamples,
     vipSamples,
+    dbHosts,
     async stop() {
       stopped = true;
       await Promise.all(loops);

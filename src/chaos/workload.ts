@@ -10,9 +10,9 @@ import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import { runWorker } from '../hosts/worker.ts';
 import type { Op } from './history.ts';
-import { type LoadOptions, runLoad } from './load.ts';
+import { type LoadOptions, runLoad } from './traffic.ts';
 
-const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
+const WORKER = fileURLToPath(new URL('./traffic-worker.ts', import.meta.url));
 
 /** Slack beyond the load's own bounds before the worker is killed. */
 const WORKER_GRACE_MS = 20_000;

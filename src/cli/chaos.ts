@@ -22,48 +22,12 @@ import {
 import type { Plan } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import type { StackEvent } from '../orchestrate/events.ts';
-import { loadPlan } from '../orchestrate/load.ts';
+import { loadPlan } from '../orchestrate/config-loader.ts';
+import { withStackLock } from '../orchestrate/lock.ts';
+import { type Args, renderCommandHelp } from './args.ts';
 import { formatEvent } from './format.ts';
 
-export const CHAOS_USAGE = `usage: tandem chaos <command> [--config tandem.config.ts] [--json]
-
-  run <scenario>|all     run a scenario under a recorded load, heal, check, report;
-                         exits 1 unless every promise was kept  [--duration <seconds>]
-  list                   the scenarios and their promises
-  kill <target>          kill -9 the target's engines (their supervisors restart them)
-  kill-host <target>     kill every engine of the target and its supervisor (netns, a host:
-                         its link down first): down until heal
-  pause <target>         SIGSTOP the target's engines (whole process trees)
-  resume [<target>]      SIGCONT what pause stopped
-  partition <a> [<b>]    drop all traffic between group a and group b (default: everyone
-                         else) with nftables rules in a's namespaces (netns hosting only)
-  slow-link <host> [<rate>]  limit the host's link to <rate> each way, e.g. 1mbit
-                         (tc tbf; netns hosting only; this kernel has no netem: no delay/loss)
-  heal                   undo every active fault and bring the stack back (tandem up)
-  active                 the faults injected and not yet healed
-
-  targets: server-1, server-1/app, server-1/nginx, lb-1/haproxy, db:primary, db:replica,
-           lb:active, lb:standby (netns: the LB holding the VIP now, and the other one);
-           a group is a comma-separated list: server-1,lb-1
-`;
-
 type Out = (text: string) => void;
-
-function parse(args: readonly string[]): { positional: string[]; durationMs?: number } {
-  const positional: string[] = [];
-  let durationMs: number | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--duration') {
-      const v = Number(args[++i]);
-      if (!Number.isFinite(v) || v <= 0)
-        throw new TandemError('TANDEM_USAGE', '--duration needs a number of seconds', CHAOS_USAGE);
-      durationMs = v * 1000;
-    } else if (a.startsWith('-')) throw new TandemError('TANDEM_USAGE', `unknown option ${a}`, CHAOS_USAGE);
-    else positional.push(a);
-  }
-  return { positional, ...(durationMs ? { durationMs } : {}) };
-}
 
 function emitter(json: boolean, out: Out): (e: StackEvent) => void {
   // While healing, only what `up` actually changed is worth a line.
@@ -107,14 +71,19 @@ async function run(
   return reports.every((r) => r.verdict === 'kept') ? 0 : 1;
 }
 
-export async function runChaos(args: string[], opts: { config: string; json: boolean }, out: Out): Promise<number> {
-  const { positional, durationMs } = parse(args);
-  const [command, ...rest] = positional;
+/** `tandem chaos <command> [<target>...]`: `operands` are what follows `chaos`. */
+export async function runChaos(
+  operands: readonly string[],
+  opts: Pick<Args, 'config' | 'json' | 'durationMs'> & { lock: Parameters<typeof withStackLock>[1] },
+  out: Out,
+): Promise<number> {
+  const { durationMs } = opts;
+  const [command, ...rest] = operands;
   if (command === undefined || command === 'help') {
-    out(CHAOS_USAGE);
+    out(renderCommandHelp('chaos'));
     return command === undefined ? 1 : 0;
   }
-  const plan = await loadPlan(opts.config, { createSecrets: false });
+  const plan = await loadPlan(opts.config);
   if (command === 'list') {
     // Each scenario as it runs on this stack's hosting (kill-lb differs on netns).
     const scenarios = SCENARIOS.map((s) => scenarioFor(s, plan));
@@ -129,6 +98,27 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
     else for (const s of scenarios) out(`${s.name.padEnd(22)} ${s.promise}\n${''.padEnd(22)} ${s.description}`);
     return 0;
   }
+  if (command === 'active') {
+    const active = readActive(plan);
+    if (opts.json) out(JSON.stringify(active, null, 2));
+    else if (active.length === 0) out('no active faults');
+    else
+      for (const f of active)
+        out(`${new Date(f.at).toISOString()}  ${f.kind} ${f.target}  pids ${f.processes.map((p) => p.pid).join(' ')}`);
+    return 0;
+  }
+  // Everything below changes the stack: one tandem at a time.
+  return withStackLock(plan, opts.lock, () => change(plan, command, rest, durationMs, opts, out));
+}
+
+async function change(
+  plan: Plan,
+  command: string,
+  rest: string[],
+  durationMs: number | undefined,
+  opts: { json: boolean },
+  out: Out,
+): Promise<number> {
   const emit = emitter(opts.json, out);
   switch (command) {
     case 'run':
@@ -141,17 +131,6 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
         const faults = records.filter((r) => !r.faultId.startsWith('hung:')).length;
         out(`tandem: healed ${faults} fault(s); the stack is up.`);
       }
-      return 0;
-    }
-    case 'active': {
-      const active = readActive(plan);
-      if (opts.json) out(JSON.stringify(active, null, 2));
-      else if (active.length === 0) out('no active faults');
-      else
-        for (const f of active)
-          out(
-            `${new Date(f.at).toISOString()}  ${f.kind} ${f.target}  pids ${f.processes.map((p) => p.pid).join(' ')}`,
-          );
       return 0;
     }
     case 'resume': {
@@ -172,7 +151,7 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
     }
     default: {
       if (!FAULT_KINDS.includes(command as FaultKind))
-        throw new TandemError('TANDEM_USAGE', `unknown chaos command '${command}'`, CHAOS_USAGE);
+        throw new TandemError('TANDEM_USAGE', `unknown chaos command '${command}'`, renderCommandHelp('chaos'));
       const target = rest[0];
       if (!target)
         throw new TandemError('TANDEM_USAGE', `${command} needs a target`, `targets: ${targetNames(plan).join(', ')}`);
@@ -182,7 +161,7 @@ export async function runChaos(args: string[], opts: { config: string; json: boo
         throw new TandemError(
           'TANDEM_USAGE',
           `${command} takes one target, not '${rest.slice(1).join(' ')}'`,
-          CHAOS_USAGE,
+          renderCommandHelp('chaos'),
         );
       const fault = await inject(plan, {
         kind,

@@ -8,64 +8,17 @@ import readline from 'node:readline/promises';
 import { TandemError } from '../errors.ts';
 import { doctor } from '../orchestrate/doctor.ts';
 import { destroy, down } from '../orchestrate/down.ts';
-import { loadPlan } from '../orchestrate/load.ts';
+import { loadPlan } from '../orchestrate/config-loader.ts';
+import { withStackLock } from '../orchestrate/lock.ts';
 import { planFiles } from '../orchestrate/plan-diff.ts';
 import { status } from '../orchestrate/status.ts';
 import { up } from '../orchestrate/up.ts';
+import { type Args, parseCommandLine, renderCommandHelp, renderUsage } from './args.ts';
 import { formatEvent, formatStatus } from './format.ts';
 
-const USAGE = `usage: tandem <command> [--config tandem.config.ts] [--json]
-
-  up        bring the whole stack up (idempotent); prints the site's URL
-  status    hosts, services, load balancer and database state (--json)
-  plan      render every file into a folder (--out DIR) and diff against what runs
-  down      stop everything, keep data
-  destroy   stop everything and remove the state folder (asks unless --yes)
-  doctor    what is missing on this machine, and how to get it (--json)
-  chaos     inject faults under a recorded load and judge the promises (tandem chaos help)
-`;
-
-interface Args {
-  command: string | undefined;
-  config: string;
-  json: boolean;
-  yes: boolean;
-  out: string | undefined;
-  /** Arguments after `chaos`, for src/cli/chaos.ts to parse. */
-  rest: string[];
-}
-
-function parseArgs(argv: readonly string[]): Args {
-  const args: Args = {
-    command: undefined,
-    config: 'tandem.config.ts',
-    json: false,
-    yes: false,
-    out: undefined,
-    rest: [],
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new TandemError('TANDEM_USAGE', `${a} needs a value`, USAGE);
-      return v;
-    };
-    if (a === '--config' || a === '-c') args.config = value();
-    else if (a.startsWith('--config=')) args.config = a.slice('--config='.length);
-    else if (a === '--json') args.json = true;
-    else if (a === '--yes' || a === '-y') args.yes = true;
-    else if (a === '--out') args.out = value();
-    else if (args.command === 'chaos' && a !== '--help' && a !== '-h') args.rest.push(a);
-    else if (a === '--help' || a === '-h') args.command = 'help';
-    else if (a.startsWith('-')) throw new TandemError('TANDEM_USAGE', `unknown option ${a}`, USAGE);
-    else if (args.command === undefined) args.command = a;
-    else throw new TandemError('TANDEM_USAGE', `unexpected argument ${a}`, USAGE);
-  }
-  return args;
-}
-
 type Out = (text: string) => void;
+
+const lockOptions = (args: Args) => ({ wait: args.wait, log: (m: string) => console.error(m) });
 
 async function runCommand(args: Args, out: Out): Promise<number> {
   const emit = args.json
@@ -76,9 +29,11 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       };
   switch (args.command) {
     case undefined:
+      out(renderUsage());
+      return 1;
     case 'help':
-      out(USAGE);
-      return args.command === undefined ? 1 : 0;
+      out(args.topic ? renderCommandHelp(args.topic) : renderUsage());
+      return 0;
     case 'doctor': {
       const report = doctor();
       if (args.json) out(JSON.stringify(report, null, 2));
@@ -88,10 +43,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return report.ok ? 0 : 1;
     }
     case 'up': {
-      const plan = await loadPlan(args.config, { createSecrets: true });
+      const plan = await loadPlan(args.config, { forUp: true });
       let result: Awaited<ReturnType<typeof up>>;
       try {
-        result = await up(plan, { emit });
+        result = await withStackLock(plan, lockOptions(args), () => up(plan, { emit }));
       } catch (err) {
         // Say exactly what state the stack is in: the steps marked ✓ or = above are done.
         if (
@@ -114,13 +69,13 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'status': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       const s = await status(plan);
       out(args.json ? JSON.stringify(s, null, 2) : formatStatus(s));
       return 0;
     }
     case 'plan': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       const outDir = path.resolve(args.out ?? path.join(plan.stateDir, 'plan'));
       const files = await planFiles(plan, outDir);
       if (args.json) {
@@ -138,7 +93,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'ca': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       if (!plan.tls.enabled)
         throw new TandemError('TANDEM_USAGE', 'TLS is off for this stack', 'set tls: { enabled: true }');
       const file = plan.tls.userSupplied ? plan.tls.cert : plan.tls.caCert;
@@ -149,8 +104,8 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'down': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
-      const { stopped } = await down(plan, { emit });
+      const plan = await loadPlan(args.config);
+      const { stopped } = await withStackLock(plan, lockOptions(args), () => down(plan, { emit }));
       out(
         stopped === 0
           ? 'tandem: nothing was running.'
@@ -159,7 +114,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       return 0;
     }
     case 'destroy': {
-      const plan = await loadPlan(args.config, { createSecrets: false });
+      const plan = await loadPlan(args.config);
       if (!args.yes) {
         if (!process.stdin.isTTY) {
           throw new TandemError(
@@ -176,23 +131,21 @@ async function runCommand(args: Args, out: Out): Promise<number> {
           return 1;
         }
       }
-      await destroy(plan, { emit });
+      await withStackLock(plan, lockOptions(args), () => destroy(plan, { emit }));
       out(`tandem: removed ${plan.stateDir}`);
       return 0;
     }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');
-      return runChaos(args.rest, { config: args.config, json: args.json }, out);
+      return runChaos(args.rest, { ...args, lock: lockOptions(args) }, out);
     }
-    default:
-      throw new TandemError('TANDEM_USAGE', `unknown command '${args.command}'`, USAGE);
   }
 }
 
 export async function main(argv: readonly string[], out: Out = (t) => console.log(t)): Promise<number> {
   try {
-    return await runCommand(parseArgs(argv), out);
+    return await runCommand(parseCommandLine(argv), out);
   } catch (err) {
     if (err instanceof TandemError) {
       console.error(`tandem: ${err.message}`);

@@ -44,6 +44,7 @@ export const DEFAULTS = {
     exposeHostAddresses: false,
   },
   web: { port: 80, workers: 1 },
-  app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'] },
+  app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'], coalesceReads: true },
+  firewall: { sshFrom: [] },
   database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 1000, bufferPoolMb: 128 },
 } as const;

@@ -1,28 +1,18 @@
 /**
- * `resolve()`: a valid StackConfig plus the stack's secrets → one frozen Plan with
- * every host, address, port, directory and service spelled out. Pure: no I/O.
+ * `resolve()`: a valid StackConfig → one frozen Plan with every host, address, port,
+ * directory and service spelled out. Pure: no I/O. The Plan holds no secret: the
+ * secrets travel apart (hosts/secrets.ts), handed only to the steps that need one.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
-import type {
-  HostConfig,
-  Hosting,
-  Plan,
-  PlanBackend,
-  PlanHost,
-  PlanService,
-  Role,
-  Secrets,
-  StackConfig,
-} from './types.ts';
+import type { HostConfig, Hosting, Plan, PlanBackend, PlanHost, PlanService, Role, StackConfig } from './types.ts';
 import { formatIpv4, formatIssues, parseSubnet, validateConfig } from './validate.ts';
 
 export interface ResolveOptions {
   /** Directory of the config file. */
   projectDir: string;
-  secrets: Secrets;
   /** Directory of the bundled foobar.com app (the default code base). */
   bundledAppDir: string;
   /** What an unset `hosting` means on this machine (netns when root). @default 'loopback' */
@@ -252,14 +242,14 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
           ]
         : [],
     },
-    firewall: { enabled: netns, sshFrom: config.firewall?.sshFrom ?? [] },
+    firewall: { enabled: netns, sshFrom: config.firewall?.sshFrom ?? [...DEFAULTS.firewall.sshFrom] },
     web: { port: web.port, workers: web.workers, upstreams },
     app: {
       port: appPort,
       codeDir: config.app?.codeDir ? path.resolve(opts.projectDir, config.app.codeDir) : opts.bundledAppDir,
       start: config.app?.start ?? [...DEFAULTS.app.start],
       bodyLimit: config.app?.bodyLimit ?? DEFAULTS.app.bodyLimit,
-      coalesceReads: config.app?.coalesceReads ?? true,
+      coalesceReads: config.app?.coalesceReads ?? DEFAULTS.app.coalesceReads,
     },
     db: {
       port: database.port,
@@ -272,7 +262,6 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       users: { app: 'tandem_app', replication: 'tandem_repl', monitor: 'tandem_monitor' },
       serverIds: Object.fromEntries(dbHosts.map((h, i) => [h.name, i + 1])),
     },
-    secrets: opts.secrets,
   };
   return deepFreeze(plan);
 }

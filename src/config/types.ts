@@ -20,6 +20,11 @@ export interface HostConfig {
   address?: string;
 }
 
+/**
+ * What `tandem.config.ts` may say. Each field's type, allowed values, default and meaning
+ * for users is in the schema (schema.ts, rendered to docs/CONFIG.md); a unit test holds
+ * this interface and the schema to the same fields.
+ */
 export interface StackConfig {
   /** Short stack name; used in process titles and the state folder. @default 'foobar' */
   name?: string;
@@ -172,14 +177,6 @@ export interface PlanDbUsers {
   readonly monitor: string;
 }
 
-export interface Secrets {
-  readonly dbRootPassword: string;
-  readonly dbAppPassword: string;
-  readonly dbReplicationPassword: string;
-  readonly dbMonitorPassword: string;
-  readonly sessionSecret: string;
-}
-
 export interface Plan {
   readonly name: string;
   readonly domain: string;
@@ -190,7 +187,7 @@ export interface Plan {
   readonly projectDir: string;
   /** Absolute state folder. */
   readonly stateDir: string;
-  /** Absolute path of the secrets file (mode 0600). */
+  /** Absolute path of the secrets file (mode 0600). The Plan never holds the secrets themselves. */
   readonly secretsFile: string;
   /** The public URL of the site. */
   readonly url: string;
@@ -283,5 +280,4 @@ export interface Plan {
     /** server_id per db host (stable: order of hosts). */
     readonly serverIds: Readonly<Record<string, number>>;
   };
-  readonly secrets: Secrets;
 }

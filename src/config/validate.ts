@@ -2,7 +2,8 @@
  * Checks a user's StackConfig and collects *every* problem, each with the path of
  * the bad value (`hosts/1/address: ...`), before anything starts.
  */
-import { DEFAULT_PRIMARY, defaultHostsFor } from './defaults.ts';
+import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
+import { CONFIG_SCHEMA, type Field, type FieldType, HOST_FIELDS, ROLES, type Schema } from './schema.ts';
 import type { Hosting, StackConfig } from './types.ts';
 
 export interface ConfigIssue {
@@ -11,52 +12,10 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
-type Shape = Record<string, 'string' | 'number' | 'boolean' | 'string[]' | 'object' | 'array'>;
+/** Field types, for the unknown-key and wrong-type checks of one object. */
+type Shape = Readonly<Record<string, { readonly type: FieldType }>>;
 
-const TOP: Shape = {
-  name: 'string',
-  domain: 'string',
-  aliases: 'string[]',
-  hosting: 'string',
-  stateDir: 'string',
-  network: 'object',
-  hosts: 'array',
-  lb: 'object',
-  web: 'object',
-  app: 'object',
-  database: 'object',
-  tls: 'object',
-  firewall: 'object',
-};
-const NESTED: Record<string, Shape> = {
-  network: { subnet: 'string', vip: 'string' },
-  lb: {
-    balance: 'string',
-    mode: 'string',
-    port: 'number',
-    maxconn: 'number',
-    httpsPort: 'number',
-    preempt: 'boolean',
-    advertIntervalMs: 'number',
-    exposeHostAddresses: 'boolean',
-  },
-  tls: { enabled: 'boolean', cert: 'string', key: 'string' },
-  firewall: { sshFrom: 'string[]' },
-  web: { port: 'number', workers: 'number' },
-  app: { port: 'number', codeDir: 'string', start: 'string[]', bodyLimit: 'number', coalesceReads: 'boolean' },
-  database: {
-    primary: 'string',
-    port: 'number',
-    name: 'string',
-    semiSync: 'boolean',
-    semiSyncTimeoutMs: 'number',
-    bufferPoolMb: 'number',
-  },
-};
-const HOST: Shape = { name: 'string', roles: 'string[]', address: 'string' };
-const ROLES = ['lb', 'web', 'app', 'db'];
-
-function typeOk(value: unknown, type: Shape[string]): boolean {
+function typeOk(value: unknown, type: FieldType): boolean {
   switch (type) {
     case 'string[]':
       return Array.isArray(value) && value.every((v) => typeof v === 'string');
@@ -72,7 +31,7 @@ function typeOk(value: unknown, type: Shape[string]): boolean {
 function checkShape(obj: Record<string, unknown>, shape: Shape, prefix: string, issues: ConfigIssue[]): void {
   for (const [key, value] of Object.entries(obj)) {
     const path = prefix ? `${prefix}/${key}` : key;
-    const type = shape[key];
+    const type = shape[key]?.type;
     if (!type) {
       issues.push({ path, message: `unknown key (expected one of: ${Object.keys(shape).join(', ')})` });
     } else if (value !== undefined && !typeOk(value, type)) {
@@ -103,21 +62,33 @@ export function parseSubnet(text: string): { base: number; bits: number } | unde
   return { base: (base & mask) >>> 0, bits };
 }
 
-function checkPort(value: unknown, path: string, issues: ConfigIssue[]): void {
-  if (typeof value === 'number' && (!Number.isInteger(value) || value < 1 || value > 65535)) {
+/** The schema's own rules for one value of the right type: allowed values, range, `check`. */
+function checkField(value: unknown, field: Field, path: string, issues: ConfigIssue[]): void {
+  if (value === undefined || !typeOk(value, field.type)) return;
+  if (field.oneOf && typeof value === 'string' && !field.oneOf.includes(value)) {
+    issues.push({ path, message: `should be one of ${field.oneOf.join(', ')}, got '${value}'` });
+  }
+  if (field.range === 'port' && typeof value === 'number' && (!Number.isInteger(value) || value < 1 || value > 65535)) {
     issues.push({ path, message: `should be a port number 1-65535, got ${value}` });
   }
-}
-
-function checkPositive(value: unknown, path: string, issues: ConfigIssue[], max = Infinity): void {
-  if (typeof value === 'number' && (!Number.isInteger(value) || value < 1 || value > max)) {
-    issues.push({ path, message: `should be a whole number from 1 to ${max}, got ${value}` });
+  if (typeof field.range === 'object' && typeof value === 'number') {
+    const { max } = field.range;
+    if (!Number.isInteger(value) || value < 1 || value > max)
+      issues.push({ path, message: `should be a whole number from 1 to ${max}, got ${value}` });
   }
+  const problem = field.check?.(value as never);
+  if (problem) issues.push({ path, message: problem });
 }
 
-function checkOneOf(value: unknown, allowed: string[], path: string, issues: ConfigIssue[]): void {
-  if (typeof value === 'string' && !allowed.includes(value)) {
-    issues.push({ path, message: `should be one of ${allowed.join(', ')}, got '${value}'` });
+/** Unknown keys and wrong types, then each field's own rules, through nested objects. */
+function checkObject(obj: Record<string, unknown>, schema: Schema, prefix: string, issues: ConfigIssue[]): void {
+  checkShape(obj, schema, prefix, issues);
+  for (const [key, field] of Object.entries(schema)) {
+    const value = obj[key];
+    const path = prefix ? `${prefix}/${key}` : key;
+    checkField(value, field, path, issues);
+    if (field.type === 'object' && field.fields && typeOk(value, 'object'))
+      checkObject(value as Record<string, unknown>, field.fields, path, issues);
   }
 }
 
@@ -135,35 +106,9 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
     return [{ path: '(root)', message: 'the config should be an object (defineStack({...}))' }];
   }
   const config = raw as Record<string, unknown>;
-  checkShape(config, TOP, '', issues);
-  for (const [key, shape] of Object.entries(NESTED)) {
-    const value = config[key];
-    if (typeOk(value, 'object')) checkShape(value as Record<string, unknown>, shape, key, issues);
-  }
   const c = raw as StackConfig;
-  if (typeof c.name === 'string' && !/^[a-z][a-z0-9-]{0,30}$/.test(c.name)) {
-    issues.push({ path: 'name', message: 'should be lower-case letters, digits and dashes, starting with a letter' });
-  }
-  if (typeof c.domain === 'string' && !/^([a-z0-9-]+\.)+[a-z]{2,}$/.test(c.domain)) {
-    issues.push({ path: 'domain', message: `'${c.domain}' is not a domain name` });
-  }
-  checkOneOf(c.hosting, ['loopback', 'netns'], 'hosting', issues);
   const hosting: Hosting = c.hosting === 'netns' || c.hosting === 'loopback' ? c.hosting : defaultHosting;
-  checkOneOf(c.lb?.balance, ['roundrobin', 'leastconn', 'source'], 'lb/balance', issues);
-  checkOneOf(c.lb?.mode, ['active-active', 'active-passive'], 'lb/mode', issues);
-  checkPort(c.lb?.port, 'lb/port', issues);
-  // HAProxy needs about two files per connection; the hard open-files limit here is 20000.
-  checkPositive(c.lb?.maxconn, 'lb/maxconn', issues, 9000);
-  checkPort(c.lb?.httpsPort, 'lb/httpsPort', issues);
-  if (
-    typeof c.lb?.advertIntervalMs === 'number' &&
-    (c.lb.advertIntervalMs < 10 || c.lb.advertIntervalMs > 40950 || c.lb.advertIntervalMs % 10 !== 0)
-  ) {
-    issues.push({
-      path: 'lb/advertIntervalMs',
-      message: `should be a multiple of 10 from 10 to 40950 (VRRPv3 centiseconds), got ${c.lb.advertIntervalMs}`,
-    });
-  }
+  checkObject(config, CONFIG_SCHEMA, '', issues);
   if ((c.tls?.cert === undefined) !== (c.tls?.key === undefined)) {
     issues.push({
       path: c.tls?.cert === undefined ? 'tls/cert' : 'tls/key',
@@ -171,15 +116,11 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
     });
   }
   if (hosting === 'loopback') {
-    for (const [value, path] of [
-      [c.network?.vip, 'network/vip'],
-      [c.firewall, 'firewall'],
-    ] as const) {
-      if (value !== undefined)
-        issues.push({
-          path,
-          message: 'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)',
-        });
+    for (const path of netnsOnlyPaths(CONFIG_SCHEMA, config)) {
+      issues.push({
+        path,
+        message: 'needs netns hosting (loopback hosts share one network: no VIP, no per-host firewall)',
+      });
     }
   }
   if (c.firewall?.sshFrom) {
@@ -189,19 +130,6 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
         issues.push({ path: `firewall/sshFrom/${i}`, message: `'${cidr}' is not an IPv4 address or subnet` });
       }
     });
-  }
-  checkPort(c.web?.port, 'web/port', issues);
-  checkPositive(c.web?.workers, 'web/workers', issues, 64);
-  checkPort(c.app?.port, 'app/port', issues);
-  checkPositive(c.app?.bodyLimit, 'app/bodyLimit', issues, 64 * 1024 * 1024);
-  if (Array.isArray(c.app?.start) && c.app.start.length === 0) {
-    issues.push({ path: 'app/start', message: 'should name a command to run' });
-  }
-  checkPort(c.database?.port, 'database/port', issues);
-  checkPositive(c.database?.semiSyncTimeoutMs, 'database/semiSyncTimeoutMs', issues);
-  checkPositive(c.database?.bufferPoolMb, 'database/bufferPoolMb', issues, 65536);
-  if (typeof c.database?.name === 'string' && !/^[a-z_][a-z0-9_]{0,63}$/.test(c.database.name)) {
-    issues.push({ path: 'database/name', message: 'should be lower-case letters, digits and underscores' });
   }
   let subnet: { base: number; bits: number } | undefined;
   if (typeof c.network?.subnet === 'string') {
@@ -219,7 +147,7 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
   }
   if (typeof c.network?.vip === 'string') {
     const vip = parseIpv4(c.network.vip);
-    const net = subnet ?? parseSubnet(hosting === 'netns' ? '10.77.0.0/24' : '127.60.0.0/24')!;
+    const net = subnet ?? parseSubnet(DEFAULTS.subnet[hosting])!;
     const mask = (0xffffffff << (32 - net.bits)) >>> 0;
     if (vip === undefined) issues.push({ path: 'network/vip', message: `'${c.network.vip}' is not an IPv4 address` });
     else if ((vip & mask) >>> 0 !== net.base)
@@ -239,7 +167,7 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
       issues.push({ path: at, message: 'should be an object { name, roles, address? }' });
       return;
     }
-    checkShape(h as unknown as Record<string, unknown>, HOST, at, issues);
+    checkShape(h as unknown as Record<string, unknown>, HOST_FIELDS, at, issues);
     if (typeof h.name !== 'string') issues.push({ path: `${at}/name`, message: 'is required' });
     else if (!/^[a-z][a-z0-9-]{0,30}$/.test(h.name)) {
       issues.push({ path: `${at}/name`, message: `'${h.name}' should be lower-case letters, digits and dashes` });
@@ -251,7 +179,7 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
         issues.push({ path: `${at}/roles`, message: `should list at least one of ${ROLES.join(', ')}` });
     } else {
       h.roles.forEach((r, j) => {
-        if (!ROLES.includes(r))
+        if (!(ROLES as readonly string[]).includes(r))
           issues.push({
             path: `${at}/roles/${j}`,
             message: `unknown role '${r}' (expected one of ${ROLES.join(', ')})`,
@@ -306,6 +234,19 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
   if (withRole('lb').length > 2) {
     issues.push({ path: 'hosts', message: 'at most two load balancers (one VRRP pair)' });
   }
+}
+
+/** The paths of the netns-only fields that `config` sets. */
+function netnsOnlyPaths(schema: Schema, config: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(schema).flatMap(([key, field]) => {
+    const value = config[key];
+    const path = prefix ? `${prefix}/${key}` : key;
+    if (value === undefined) return [];
+    if (field.netnsOnly) return [path];
+    return field.type === 'object' && field.fields && typeOk(value, 'object')
+      ? netnsOnlyPaths(field.fields, value as Record<string, unknown>, path)
+      : [];
+  });
 }
 
 export function formatIssues(issues: readonly ConfigIssue[]): string {

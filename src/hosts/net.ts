@@ -1,6 +1,9 @@
 /** Small network probes used by orchestration: is a port open, is it free. */
 import fs from 'node:fs';
 import net from 'node:net';
+import type { PlanHost } from '../config/types.ts';
+import { inNamespace } from './netns.ts';
+import { run } from './process.ts';
 
 /** Resolves true once something accepts a TCP connection at address:port. */
 export function probeTcp(address: string, port: number, timeoutMs = 500): Promise<boolean> {
@@ -83,4 +86,22 @@ export function listeningBeside(pid: number, address: string, port: number): boo
   } catch {
     return undefined;
   }
+}
+
+/** TCP listeners on `port` in the host's namespace: each local address and the PIDs holding it. */
+export async function tcpListeners(
+  host: Pick<PlanHost, 'namespace'>,
+  port: number,
+): Promise<{ address: string; pids: number[] }[]> {
+  const { stdout } = await run(inNamespace(host, ['ss', '-Hltnp', `sport = :${port}`]), { timeoutMs: 3000 });
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line) => {
+      const local = line.trim().split(/\s+/)[3] ?? '';
+      return {
+        address: local.slice(0, local.lastIndexOf(':')),
+        pids: [...line.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])),
+      };
+    });
 }

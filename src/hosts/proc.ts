@@ -83,9 +83,14 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
-/** kill -9 of `pid` and every descendant, children first found while the parent lives. */
-export function killTree(pid: number): number[] {
-  const tree = processTree(pid);
+/**
+ * kill -9 of the process `ref` names and every descendant (found while the parent
+ * lives), only when the PID still names that very process: a stale PID, reused by the
+ * kernel for a process tandem never started, is left alone (returns []).
+ */
+export function killTree(ref: ProcessRef): number[] {
+  if (!sameProcess(ref)) return [];
+  const tree = processTree(ref.pid);
   for (const p of tree) {
     try {
       process.kill(p, 'SIGKILL');

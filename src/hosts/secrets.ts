@@ -1,8 +1,20 @@
-/** Secrets are generated once, kept in one file with mode 0600, and never printed. */
+/**
+ * Secrets are generated once, kept in one file with mode 0600, and never printed. They
+ * travel apart from the Plan: loaded here and handed only to the steps that need one.
+ */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Secrets } from '../config/types.ts';
+
+/** The stack's generated secrets (`<stateDir>/secrets.json`). */
+export interface Secrets {
+  readonly dbRootPassword: string;
+  readonly dbAppPassword: string;
+  readonly dbReplicationPassword: string;
+  readonly dbMonitorPassword: string;
+  /** Signs the app's cookies; shared by every app server. */
+  readonly sessionSecret: string;
+}
 
 const KEYS: (keyof Secrets)[] = [
   'dbRootPassword',
@@ -39,9 +51,4 @@ export function writeSecretFile(file: string, content: string): void {
   fs.writeFileSync(tmp, content, { mode: 0o600 });
   fs.chmodSync(tmp, 0o600);
   fs.renameSync(tmp, file);
-}
-
-/** Secrets that are not yet generated: placeholders for rendering a plan of a stack never brought up. */
-export function placeholderSecrets(): Secrets {
-  return Object.fromEntries(KEYS.map((k) => [k, '<generated at first up>'])) as unknown as Secrets;
 }

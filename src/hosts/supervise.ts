@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { ServicePaths } from '../config/paths.ts';
 import { TandemError } from '../errors.ts';
 import { inNamespace } from './netns.ts';
-import { isAlive, killTree } from './proc.ts';
+import { killTree, type ProcessRef, sameProcess } from './proc.ts';
 
 export { isAlive } from './proc.ts';
 
@@ -31,32 +31,42 @@ export interface SupervisedSpec {
 export interface SupervisorState {
   readonly id: string;
   readonly supervisorPid: number;
+  /** Start time of the supervisor (clock ticks since boot, /proc/PID/stat field 22). */
+  readonly supervisorStartTime: number;
   readonly pid: number | null;
+  /** Start time of the engine process `pid`. */
+  readonly startTime: number | null;
   readonly state: 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped';
   readonly restarts: number;
   readonly startedAt: string | null;
   readonly lastExit: { code: number | null; signal: string | null; at: string } | null;
 }
 
-/** Supervisor state when its supervisor is alive; undefined when nothing runs. */
-export function readSupervisor(paths: ServicePaths): SupervisorState | undefined {
-  let state: SupervisorState;
+/** The state file as the supervisor last wrote it, whether or not it still runs. */
+function readStateFile(paths: ServicePaths): SupervisorState | undefined {
   try {
-    state = JSON.parse(fs.readFileSync(paths.supervisor, 'utf8')) as SupervisorState;
+    return JSON.parse(fs.readFileSync(paths.supervisor, 'utf8')) as SupervisorState;
   } catch {
     return undefined;
   }
-  if (!isAlive(state.supervisorPid)) return undefined;
-  if (!cmdlineIncludes(state.supervisorPid, paths.dir)) return undefined;
-  return state;
 }
 
-function cmdlineIncludes(pid: number, text: string): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
-  } catch {
-    return false;
-  }
+/** The supervisor and the engine as recorded at spawn: PID and start time. */
+function supervisorRef(state: SupervisorState): ProcessRef {
+  return { pid: state.supervisorPid, startTime: state.supervisorStartTime };
+}
+function engineRef(state: SupervisorState): ProcessRef | undefined {
+  return state.pid && state.startTime !== null ? { pid: state.pid, startTime: state.startTime } : undefined;
+}
+
+/**
+ * Supervisor state when its supervisor is alive; undefined when nothing runs. "Alive"
+ * means the recorded PID still has the recorded start time: a PID from a stale state
+ * file (after a reboot, or reused by the kernel) names some other process.
+ */
+export function readSupervisor(paths: ServicePaths): SupervisorState | undefined {
+  const state = readStateFile(paths);
+  return state && sameProcess(supervisorRef(state)) ? state : undefined;
 }
 
 /** Starts the service's supervisor (detached) and waits until it has spawned the engine. */
@@ -101,11 +111,11 @@ export async function stopSupervised(paths: ServicePaths, timeoutMs = 30_000): P
   process.kill(state.supervisorPid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isAlive(state.supervisorPid) && !isAlive(state.pid)) return true;
+    if (![supervisorRef(state), engineRef(state)].some((ref) => ref && sameProcess(ref))) return true;
     await sleep(25);
   }
   // Whole trees: nginx's workers outlive a master killed alone.
-  for (const pid of [state.supervisorPid, state.pid]) if (isAlive(pid)) killTree(pid);
+  for (const ref of [supervisorRef(state), engineRef(state)]) if (ref) killTree(ref);
   return true;
 }
 
@@ -117,20 +127,23 @@ export function reloadSupervised(paths: ServicePaths): boolean {
 }
 
 /**
- * An engine left running without its supervisor (the supervisor was killed):
- * kill it by the PID it recorded, after checking the PID is still that engine.
+ * An engine left running without its supervisor (the supervisor was killed): kill its
+ * whole tree by the PID and start time its supervisor recorded at spawn. A pid file
+ * alone (ours or the engine's own) is never trusted: after a reboot it may name anyone.
  */
-export function reapOrphan(paths: ServicePaths, binaryHint: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(fs.readFileSync(paths.pid, 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-  if (!isAlive(pid) || !cmdlineIncludes(pid, binaryHint)) return undefined;
-  killTree(pid);
+export function reapOrphan(paths: ServicePaths): number | undefined {
+  const state = readStateFile(paths);
+  const ref = state && engineRef(state);
+  if (!ref || killTree(ref).length === 0) return undefined;
   fs.rmSync(paths.pid, { force: true });
-  return pid;
+  return ref.pid;
+}
+
+/** The engine's PID when its recorded PID and start time still name it (running or orphaned). */
+export function enginePidOf(paths: ServicePaths): number | undefined {
+  const state = readStateFile(paths);
+  const ref = state && engineRef(state);
+  return ref && sameProcess(ref) ? ref.pid : undefined;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -9,15 +9,30 @@
 // SIGTERM: stop the engine (its stopSignal, then SIGKILL after stopTimeoutMs) and exit.
 // SIGHUP: forward the engine's reloadSignal. The engine crashing: restart with
 // exponential backoff (reset once it has stayed up for 10 s).
+//
+// The state file records each PID with its start time (/proc/PID/stat field 22), so
+// that tandem never signals a PID the kernel has since given to another process.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 
 const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat). */
+function startTimeOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return null;
+  }
+}
+
 const state = {
   id: spec.id,
   supervisorPid: process.pid,
+  supervisorStartTime: startTimeOf(process.pid),
   pid: null,
+  startTime: null,
   state: 'starting',
   restarts: 0,
   startedAt: null,
@@ -51,6 +66,7 @@ function start() {
     ended = true;
     state.lastExit = { code, signal, at: new Date().toISOString() };
     state.pid = null;
+    state.startTime = null;
     child = null;
     try {
       fs.unlinkSync(spec.pidFile);
@@ -79,6 +95,8 @@ function start() {
   if (proc.pid) {
     fs.writeFileSync(spec.pidFile, `${proc.pid}\n`);
     state.pid = proc.pid;
+    // Not yet reaped (we are its parent and have not seen its exit): /proc still has it.
+    state.startTime = startTimeOf(proc.pid);
     state.state = 'running';
     state.startedAt = new Date(startedAt).toISOString();
     save();

@@ -6,7 +6,7 @@ import { teardownNetwork } from '../hosts/netns.ts';
 import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
 import { type Emit, silent, step } from './events.ts';
 import { startOrder } from './order.ts';
-import { unitOf } from './services.ts';
+import { otherStackNamed, recordStackDown, releaseStackName } from './stack-record.ts';
 
 export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ stopped: number }> {
   const emit = opts.emit ?? silent;
@@ -16,7 +16,7 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
     if (!readSupervisor(paths) && !fs.existsSync(paths.pid)) continue;
     await step(emit, `stop ${service.id}`, async () => {
       const did = await stopSupervised(paths);
-      const orphan = reapOrphan(paths, unitOf(plan, service).binaryHint);
+      const orphan = reapOrphan(paths);
       if (did || orphan) stopped++;
       return {
         changed: did || orphan !== undefined,
@@ -24,9 +24,11 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
       };
     });
   }
-  if (plan.hosting === 'netns') {
+  // The namespaces and links of another stack with this name are not ours to remove.
+  if (plan.hosting === 'netns' && !otherStackNamed(plan)) {
     await step(emit, 'remove namespaces, links and bridge', () => teardownNetwork(plan));
   }
+  recordStackDown(plan);
   return { stopped };
 }
 
@@ -35,6 +37,7 @@ export async function destroy(plan: Plan, opts: { emit?: Emit } = {}): Promise<v
   await step(opts.emit ?? silent, `remove ${plan.stateDir}`, async () => {
     const existed = fs.existsSync(plan.stateDir);
     fs.rmSync(plan.stateDir, { recursive: true, force: true });
+    releaseStackName(plan);
     return existed;
   });
 }

@@ -7,7 +7,11 @@ import { inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import { renderNftables } from '../render/nftables.ts';
 
-/** Checks and applies the host's ruleset inside its namespace. True when it changed. */
+/**
+ * Checks and applies the host's ruleset inside its namespace. True when it changed.
+ * The file records what is applied, so it is written only once the apply succeeded:
+ * after a failed apply the next `up` tries again.
+ */
 export async function applyFirewall(plan: Plan, host: PlanHost): Promise<boolean> {
   const file = hostPaths(host).firewall;
   const content = renderNftables(plan, host.name);
@@ -16,8 +20,10 @@ export async function applyFirewall(plan: Plan, host: PlanHost): Promise<boolean
     .catch(() => false);
   if (loaded && fs.existsSync(file) && fs.readFileSync(file, 'utf8') === content) return false;
   fs.mkdirSync(host.dir, { recursive: true });
-  fs.writeFileSync(file, content);
-  await run(inNamespace(host, nftablesEngine.checkCommand(file)));
-  await run(inNamespace(host, nftablesEngine.applyCommand(file)));
+  const next = `${file}.next`;
+  fs.writeFileSync(next, content);
+  await run(inNamespace(host, nftablesEngine.checkCommand(next)));
+  await run(inNamespace(host, nftablesEngine.applyCommand(next)));
+  fs.renameSync(next, file);
   return true;
 }

@@ -13,11 +13,13 @@ import { keepalivedEngine } from '../engines/keepalived.ts';
 import { engines } from '../engines/index.ts';
 import type { Engine } from '../engines/types.ts';
 import { TandemError } from '../errors.ts';
-import { httpGet, probeTcp, unixRequest } from '../hosts/net.ts';
+import { httpGet, probeTcp, tcpListeners, unixRequest } from '../hosts/net.ts';
 import { httpStatusFrom, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
+import type { Secrets } from '../hosts/secrets.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
-import { readSupervisor, sleep } from '../hosts/supervise.ts';
+import { enginePidOf, readSupervisor, sleep } from '../hosts/supervise.ts';
+import { processTree } from '../hosts/proc.ts';
 import { renderServiceConfig } from '../render/index.ts';
 import { pingable } from './database.ts';
 
@@ -35,14 +37,17 @@ export interface ServiceUnit {
   readonly engine?: Engine;
   readonly files: readonly ServiceFile[];
   readonly spec: SupervisedSpec;
-  /** Identifies the engine process in /proc/<pid>/cmdline (orphan reaping). */
-  readonly binaryHint: string;
   /** Files a previous run may have left that would stop the engine from starting (pid files). */
   readonly staleFiles: readonly string[];
   /** A config change is applied by a reload signal rather than a restart. */
   readonly reloadable: boolean;
-  /** Hash over everything that, when changed, means the running service is stale. */
+  /**
+   * Hash over everything that, when changed, means the running service is stale. It
+   * covers the app's secret files only in a unit made with the secrets (by `up`).
+   */
   readonly fingerprint: string;
+  /** Files made by another step that the engine reads (HAProxy's certificate): part of what it applies. */
+  readonly inputs: readonly string[];
 }
 
 /** Environment of one app process: addresses and paths, never secret values. */
@@ -80,22 +85,31 @@ function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?:
   };
 }
 
-export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
+/** The secrets an app process reads from its files. */
+export type AppSecrets = Pick<Secrets, 'dbAppPassword' | 'sessionSecret'>;
+
+/**
+ * One service as `up` runs it. Only `up` passes `secrets` (the app's password files
+ * are then among its files); status, down and plan make units without, and never hold one.
+ */
+export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): ServiceUnit {
   const paths = servicePaths(service);
   const ns = hostOf(plan, service.host).namespace;
   let files: ServiceFile[];
   let spec: SupervisedSpec;
-  let binaryHint: string;
   const engine = service.kind === 'app' ? undefined : engines[service.kind];
   if (engine) {
     files = [{ path: paths.config, content: renderServiceConfig(plan, service)! }];
     spec = engineSpec(service.id, engine, paths, ns);
-    binaryHint = path.basename(engine.binary);
   } else {
     const env = appEnvironment(plan, service, paths);
     files = [
-      { path: env.TANDEM_DB_PASSWORD_FILE!, content: plan.secrets.dbAppPassword, mode: 0o600 },
-      { path: env.TANDEM_SESSION_SECRET_FILE!, content: plan.secrets.sessionSecret, mode: 0o600 },
+      ...(secrets
+        ? [
+            { path: env.TANDEM_DB_PASSWORD_FILE!, content: secrets.dbAppPassword, mode: 0o600 },
+            { path: env.TANDEM_SESSION_SECRET_FILE!, content: secrets.sessionSecret, mode: 0o600 },
+          ]
+        : []),
       {
         path: paths.config,
         content: `${JSON.stringify({ argv: plan.app.start, cwd: plan.app.codeDir, env }, null, 2)}\n`,
@@ -110,7 +124,6 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
       stopSignal: 'SIGTERM',
       stopTimeoutMs: 10_000,
     };
-    binaryHint = path.basename(plan.app.start[0]!);
   }
   const fingerprint = createHash('sha256')
     .update(JSON.stringify({ files: files.map((f) => [f.path, f.content]), spec }))
@@ -122,10 +135,10 @@ export function unitOf(plan: Plan, service: PlanService): ServiceUnit {
     engine,
     files,
     spec,
-    binaryHint,
     staleFiles: service.kind === 'keepalived' ? Object.values(keepalivedEngine.pidFiles(paths)) : [],
     reloadable: spec.reloadSignal !== undefined && service.kind !== 'app',
     fingerprint,
+    inputs: service.kind === 'haproxy' && plan.tls.enabled ? [plan.tls.pem] : [],
   };
 }
 
@@ -150,6 +163,14 @@ export function writeUnitFiles(unit: ServiceUnit): boolean {
 
 const APPLIED = 'applied.json';
 
+/** The fingerprint with the unit's inputs as they are now (the certificate may be new). */
+export function currentFingerprint(unit: ServiceUnit): string {
+  if (unit.inputs.length === 0) return unit.fingerprint;
+  const hash = createHash('sha256').update(unit.fingerprint);
+  for (const file of unit.inputs) hash.update(fs.existsSync(file) ? fs.readFileSync(file) : '');
+  return hash.digest('hex').slice(0, 16);
+}
+
 export function appliedFingerprint(unit: ServiceUnit): string | undefined {
   try {
     return (JSON.parse(fs.readFileSync(path.join(unit.paths.dir, APPLIED), 'utf8')) as { fingerprint: string })
@@ -159,10 +180,11 @@ export function appliedFingerprint(unit: ServiceUnit): string | undefined {
   }
 }
 
+/** Records what the running engine applied: call only once it is up and ready with it. */
 export function recordApplied(unit: ServiceUnit): void {
   fs.writeFileSync(
     path.join(unit.paths.dir, APPLIED),
-    JSON.stringify({ fingerprint: unit.fingerprint, at: new Date().toISOString() }),
+    JSON.stringify({ fingerprint: currentFingerprint(unit), at: new Date().toISOString() }),
   );
 }
 
@@ -201,9 +223,18 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
       return (await httpStatus(plan, host, `http://${address}:${port}/healthz`)) === 200;
     case 'nginx':
       return (await httpStatus(plan, host, `http://${address}:${port}/healthz`, { host: plan.domain })) === 200;
-    case 'haproxy':
-      // Its admin socket answers once it has parsed its config and bound its ports.
-      return (await unixRequest(unit.paths.socket, 'show info')).includes('Name: HAProxy');
+    case 'haproxy': {
+      // Its admin socket answers once it has parsed its config; and its own processes
+      // listen on the plan's port (a reload that cannot bind leaves the old workers serving).
+      if (!(await unixRequest(unit.paths.socket, 'show info')).includes('Name: HAProxy')) return false;
+      const engine = enginePidOf(unit.paths);
+      const tree = new Set(engine ? processTree(engine) : []);
+      const listeners = await tcpListeners(hostOf(plan, host), port);
+      // netns: it binds the VIP (and maybe the host address), alone in its namespace.
+      return listeners.some(
+        (l) => (plan.hosting === 'netns' || l.address === address) && l.pids.some((pid) => tree.has(pid)),
+      );
+    }
     case 'dnsmasq': {
       const { stdout } = await run(inNamespace(hostOf(plan, host), ['getent', 'hosts', plan.domain]), {
         timeoutMs: 3000,

@@ -48,13 +48,18 @@ export async function ensureTls(plan: Plan): Promise<boolean> {
   }
   const extFile = siteExtensionsPath(tls);
   const extensions = renderSiteExtensions(plan);
-  const current = fs.existsSync(extFile) ? fs.readFileSync(extFile, 'utf8') : '';
-  if (changed || current !== extensions || !fs.existsSync(tls.cert) || !fs.existsSync(tls.key)) {
+  // The extensions the certificate was made with, recorded once it verified: a failed
+  // run leaves the old record, and the next `up` makes the certificate again.
+  const madeFile = `${extFile}.made`;
+  const made = fs.existsSync(madeFile) ? fs.readFileSync(madeFile, 'utf8') : '';
+  if (changed || made !== extensions || !fs.existsSync(tls.cert) || !fs.existsSync(tls.key)) {
+    fs.rmSync(madeFile, { force: true });
     fs.writeFileSync(extFile, extensions);
     await openssl(tlsTool.siteKeyCommand(tls));
     await openssl(tlsTool.siteCsrCommand(plan));
     await openssl(tlsTool.siteCertCommand(plan));
     await run(tlsTool.verifyCommand(tls));
+    fs.writeFileSync(madeFile, extensions);
     changed = true;
   }
   const pem = `${fs.readFileSync(tls.cert, 'utf8').trimEnd()}\n${fs.readFileSync(tls.key, 'utf8').trimEnd()}\n`;

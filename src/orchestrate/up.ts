@@ -14,7 +14,15 @@ import { bindError, listeningBeside } from '../hosts/net.ts';
 import { mariadbTmpDir } from '../render/mariadb.ts';
 import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
-import { readSupervisor, reapOrphan, reloadSupervised, startSupervised, stopSupervised } from '../hosts/supervise.ts';
+import { loadOrCreateSecrets, type Secrets } from '../hosts/secrets.ts';
+import {
+  enginePidOf,
+  readSupervisor,
+  reapOrphan,
+  reloadSupervised,
+  startSupervised,
+  stopSupervised,
+} from '../hosts/supervise.ts';
 import {
   attachReplica,
   bootstrapPrimary,
@@ -33,6 +41,7 @@ import { runSteps, startOrder, type Step } from './order.ts';
 import {
   appEnvironment,
   appliedFingerprint,
+  currentFingerprint,
   isReady,
   recordApplied,
   type ServiceUnit,
@@ -40,6 +49,7 @@ import {
   waitFor,
   writeUnitFiles,
 } from './services.ts';
+import { claimStackName, recordStackUp } from './stack-record.ts';
 import { ensureTls } from './tls.ts';
 
 export interface UpResult {
@@ -56,6 +66,7 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
       "run as root, or set hosting: 'loopback' in tandem.config.ts (no isolation, no VIP)",
     );
   }
+  claimStackName(plan);
   const missing = missingEngines(plan.hosting);
   if (missing.length > 0) {
     throw new TandemError(
@@ -68,7 +79,8 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
   if (plan.hosting === 'netns') return;
   const taken: string[] = [];
   for (const unit of units) {
-    if (readSupervisor(unit.paths)) continue;
+    // Its own engine holds the port (an orphan is reaped before the start).
+    if (readSupervisor(unit.paths) || enginePidOf(unit.paths)) continue;
     const { address, port, id } = unit.service;
     const err = await bindError(address, port);
     if (err) taken.push(`${address}:${port} (for ${id}): ${err}`);
@@ -122,7 +134,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
       throw err;
     }
   }
-  const stale = forceReload || appliedFingerprint(unit) !== unit.fingerprint;
+  const stale = forceReload || appliedFingerprint(unit) !== currentFingerprint(unit);
   if (running && running.state !== 'stopping' && !stale) {
     // Up already, with this exact config.
   } else if (running && unit.reloadable) {
@@ -130,7 +142,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
     did = 'reloaded with the new config';
   } else {
     if (running) await stopSupervised(unit.paths);
-    else reapOrphan(unit.paths, unit.binaryHint);
+    else reapOrphan(unit.paths);
     // keepalived refuses to start while its pid file names a live process (even a zombie).
     for (const file of unit.staleFiles) fs.rmSync(file, { force: true });
     await startSupervised(unit.paths, unit.spec);
@@ -199,7 +211,11 @@ function migrationInputs(codeDir: string): string[] {
 }
 
 /** The database's set-up steps, as named steps with their order. `ready` names what apps wait for. */
-function databaseSteps(plan: Plan, units: readonly ServiceUnit[]): { steps: Step[]; ready: string[] } {
+function databaseSteps(
+  plan: Plan,
+  units: readonly ServiceUnit[],
+  secrets: Secrets,
+): { steps: Step[]; ready: string[] } {
   if (!units.some((u) => u.service.kind === 'mariadb')) return { steps: [], ready: [] };
   const steps: Step[] = [];
   const { primary, replicas } = plan.db;
@@ -217,9 +233,9 @@ function databaseSteps(plan: Plan, units: readonly ServiceUnit[]): { steps: Step
             hosts: plan.hosts.map((h) => [h.name, h.address, h.roles]),
             hosting: plan.hosting,
             // Hashed: the record holds no secret.
-            secrets: sha(JSON.stringify(plan.secrets)),
+            secrets: sha(JSON.stringify(secrets)),
           }),
-        () => bootstrapPrimary(plan),
+        () => bootstrapPrimary(plan, secrets),
       ),
   });
   const replication = replicas.map((r) => `db replication ${primary} → ${r}`);
@@ -227,7 +243,7 @@ function databaseSteps(plan: Plan, units: readonly ServiceUnit[]): { steps: Step
     steps.push({
       name: replication[i]!,
       after: [users, dbService(plan, replica).id],
-      run: () => attachReplica(plan, replica),
+      run: () => attachReplica(plan, replica, secrets),
     }),
   );
   const semiSync = 'db semi-sync';
@@ -266,7 +282,8 @@ function databaseSteps(plan: Plan, units: readonly ServiceUnit[]): { steps: Step
  * app's /healthz does not wait for the database steps), so it need not wait for them.
  */
 function settled(unit: ServiceUnit): boolean {
-  if (readSupervisor(unit.paths)?.state !== 'running' || appliedFingerprint(unit) !== unit.fingerprint) return false;
+  if (readSupervisor(unit.paths)?.state !== 'running' || appliedFingerprint(unit) !== currentFingerprint(unit))
+    return false;
   if (unit.service.kind === 'mariadb' && !isInitialised(unit.paths)) return false;
   return unit.files.every((f) => {
     try {
@@ -310,12 +327,14 @@ const TLS_STEP = 'tls certificate';
 export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResult> {
   const emit = opts.emit ?? silent;
   const started = performance.now();
-  const units = startOrder(plan.services).map((s) => unitOf(plan, s));
+  // Apart from the Plan: generated (0600) at the first up, handed only to the steps that need one.
+  const { secrets } = loadOrCreateSecrets(plan.secretsFile);
+  const units = startOrder(plan.services).map((s) => unitOf(plan, s, secrets));
   await step(emit, 'preflight', async () => {
     await preflight(plan, units);
     return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services, ${plan.hosting} hosting` };
   });
-  fs.mkdirSync(plan.stateDir, { recursive: true });
+  recordStackUp(plan, false);
   const steps: Step[] = [];
   let base = (_host: string): string[] => [];
   if (plan.hosting === 'netns') {
@@ -330,7 +349,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   let newCertificate = false;
   if (plan.tls.enabled)
     steps.push({ name: TLS_STEP, after: [], run: async () => (newCertificate = await ensureTls(plan)) });
-  const db = databaseSteps(plan, units);
+  const db = databaseSteps(plan, units, secrets);
   steps.push(...db.steps);
   for (const unit of units) {
     steps.push({
@@ -378,10 +397,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     });
   }
   const changed = await runSteps(emit, steps);
-  fs.writeFileSync(
-    `${plan.stateDir}/stack.json`,
-    JSON.stringify({ name: plan.name, url: plan.url, upAt: new Date().toISOString() }),
-  );
+  recordStackUp(plan, true);
   emit({
     kind: 'note',
     message: `${steps.length + 1} steps in ${((performance.now() - started) / 1000).toFixed(1)} s`,

@@ -101,7 +101,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    option redispatch 1',
     '    retries 3',
     '    retry-on all-retryable-errors',
-    '    timeout connect 2s',
+    '    timeout connect 500ms',
     '    timeout client 30s',
     '    timeout server 30s',
     '    timeout http-request 5s',
@@ -151,7 +151,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    http-check expect status 200',
     // Anything beyond a connection failure replays the request: never for a POST.
     '    http-request disable-l7-retry if METH_POST',
-    '    default-server check inter 1s fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down',
+    '    default-server check inter 300ms fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down on-marked-down shutdown-sessions',
     ...servers,
     '',
     'frontend stats',

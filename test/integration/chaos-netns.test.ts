@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { ScenarioReport } from '../../src/chaos/run.ts';
 import type { Plan } from '../../src/config/types.ts';
-import { loadPlan } from '../../src/orchestrate/load.ts';
+import { loadPlan } from '../../src/orchestrate/config-loader.ts';
 import { TestStack } from '../support/stack.ts';
 
 const NAME = 'chaosns';
@@ -56,7 +56,9 @@ async function leftovers(): Promise<string[]> {
 
 async function assertHealthy(): Promise<void> {
   const status = await stack.status();
-  const notRunning = status.hosts.flatMap((h) => h.services).filter((s) => s.state !== 'running');
+  const services = status.hosts.flatMap((h) => h.services);
+  assert.ok(services.length >= plan.services.length, `status lists ${services.length} services`);
+  const notRunning = services.filter((s) => s.state !== 'running');
   assert.deepEqual(
     notRunning.map((s) => `${s.id} ${s.state}`),
     [],
@@ -70,7 +72,7 @@ async function assertHealthy(): Promise<void> {
 describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the client)', { timeout: 420_000 }, () => {
   before(async () => {
     await stack.up();
-    plan = await loadPlan(stack.configFile, { createSecrets: false });
+    plan = await loadPlan(stack.configFile);
   });
   after(async () => {
     await stack.cleanup();
@@ -81,7 +83,7 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
     }
   });
 
-  it('kill-lb: the active LB host dies (processes and link); the VIP moves and requests fail < 1 s', async () => {
+  it('kill-lb: the active LB host dies (processes and link); the VIP moves and requests fail for at most 0.5 s', async () => {
     const { code, report } = await scenario('kill-lb');
     process.stdout.write(`# kill-lb: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
     assert.equal(report.verdict, 'kept', story(report));
@@ -89,17 +91,20 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
     assert.equal(report.faults[0]!.kind, 'kill-host');
     assert.equal(report.faults[0]!.target, 'lb:active');
     assert.notEqual(report.figures.vipFrom, report.figures.vipTo, story(report));
-    assert.ok(Number(report.figures.failureWindowMs) < 1000, story(report));
+    assert.ok(Number(report.figures.lastFailureEndMs ?? 0) <= 500, story(report));
+    // The VIP moves in 0.26–0.36 s (BENCHMARKS.md: 3 × 100 ms adverts plus skew).
+    assert.ok(Number(report.figures.vipMovedAfterMs) <= 720, story(report));
     assert.equal(report.figures.failedAfterWindow, 0);
     assert.ok(report.check!.ops > 500, `only ${report.check!.ops} operations ran`);
     await assertHealthy();
   });
 
-  it('slow-link: one web server limited to 1 Mbit/s each way fails 0 requests; latency rises', async () => {
+  it('slow-link: one web server limited to 1 Mbit/s each way fails 0 requests, none slower than 750 ms', async () => {
     const { code, report } = await scenario('slow-link');
     process.stdout.write(`# slow-link: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
     assert.equal(report.verdict, 'kept', story(report));
     assert.equal(code, 0);
+    assert.equal(report.figures.latencyBoundMs, 750);
     assert.ok(Number(report.figures.p99DuringMs) > Number(report.figures.p50BeforeMs), story(report));
     assert.deepEqual(await leftovers(), [], 'the rate limit is gone');
   });
@@ -110,7 +115,7 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
     assert.equal(code, 0);
   });
 
-  it('kill-server holds on netns: no failed request after the LB marks the server down', async () => {
+  it('kill-server holds on netns: marked down within 1.5 s, failures before it bounded, none after', async () => {
     // A vanished host sends no reset: the primary's semi-sync wait (1 s) and the LB's
     // health checks (timeouts, not refusals) are what bound the damage here.
     const { code, report } = await scenario('kill-server');
@@ -118,28 +123,42 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
     assert.equal(report.verdict, 'kept', story(report));
     assert.equal(code, 0);
     assert.equal(Number(report.figures.failedAfterMarkedDown), 0, story(report));
+    assert.ok(Number(report.figures.markedDownAfterMs) <= 1500, story(report));
+    assert.ok(
+      Number(report.figures.failedBeforeMarkedDown) <= Number(report.figures.failedBeforeMarkedDownBound),
+      story(report),
+    );
     await assertHealthy();
   });
 
-  // Expected to fail until database failover exists: cut off, the primary takes every
-  // write with it. The run is real; the test pins that it is reported broken, honestly.
-  it('partition-db-primary runs and reports its promise broken (expected until DB failover)', async () => {
-    const { code, report } = await scenario('partition-db-primary');
+  // One run, two tests: its safety and the stack's return (which hold today), and its
+  // promise, asserted as it stands. The promise cannot hold until database failover
+  // exists, so the runner reports that test as todo, never as passed. Flip it then.
+  let partition: { code: number; report: ScenarioReport } | undefined;
+  it('partition-db-primary: nothing lost or doubled, never two writable, the stack comes back', async () => {
+    partition = await scenario('partition-db-primary');
+    const { report } = partition;
     process.stdout.write(
       `# partition-db-primary: ${report.reason}; ${JSON.stringify(report.figures)}; restarted: ${report.restartedHung ?? []}\n`,
     );
-    assert.equal(report.verdict, 'broken', story(report));
-    assert.equal(code, 1);
-    assert.match(report.knownGap ?? '', /failover/);
-    assert.ok(Number(report.figures.writesFailedWhileCut) > 0, story(report));
     assert.equal(report.healError, undefined, story(report));
-    // Safety holds: nothing acknowledged lost or doubled, never two writable databases.
     assert.equal(report.check!.finalStateError, undefined, story(report));
     assert.deepEqual(report.check!.writes.lost, []);
     assert.deepEqual(report.check!.writes.duplicated, []);
     assert.deepEqual(report.check!.writableOverlaps, []);
+    assert.deepEqual(report.check!.unsampledDbs, []);
     await assertHealthy();
   });
+
+  it(
+    'partition-db-primary: writes resume within 30 s while the primary is cut off',
+    { todo: 'no database failover yet: cut off, the primary takes every write with it (flip when failover lands)' },
+    () => {
+      assert.ok(partition, 'the partition-db-primary run above did not finish');
+      assert.equal(partition.report.verdict, 'kept', story(partition.report));
+      assert.equal(partition.code, 0);
+    },
+  );
 
   it('hands-on: partition, slow link and host death at once; `tandem chaos heal` undoes them all', async () => {
     const holder = (await stack.status()).lb.vip!.holder!;

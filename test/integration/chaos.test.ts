@@ -35,11 +35,13 @@ describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, ()
   before(() => stack.up());
   after(() => stack.cleanup());
 
-  it('kill-app: kill -9 of one app under load fails 0 requests', async () => {
+  it('kill-app: kill -9 of one app under load fails 0 requests (first attempts, within 2 s)', async () => {
     const { code, report } = await scenario('kill-app');
+    process.stdout.write(`# kill-app: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
     assert.equal(report.verdict, 'kept', story(report));
     assert.equal(code, 0);
     assert.equal(report.check!.failed, 0, story(report));
+    assert.equal(report.check!.writes.retried, 0, story(report));
     assert.ok(report.check!.ops > 500, `only ${report.check!.ops} operations ran`);
     assert.ok(report.check!.writes.acknowledged > 100);
     assert.equal(report.faults.length, 1);
@@ -55,6 +57,15 @@ describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, ()
     assert.ok(report.faults[0]!.pids.length >= 2, `nginx master and worker: ${report.faults[0]!.pids}`);
   });
 
+  it('pause-app: one app frozen for 3 s fails 0 requests and stalls none beyond 2 s', async () => {
+    const { code, report } = await scenario('pause-app');
+    process.stdout.write(`# pause-app: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
+    assert.equal(report.figures.latencyBoundMs, 2000);
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    await assertNoActiveFaults();
+  });
+
   it('kill-db-replica: 0 failed requests and reads keep working while the replica is dead', async () => {
     const { code, report } = await scenario('kill-db-replica');
     assert.equal(report.verdict, 'kept', story(report));
@@ -63,30 +74,49 @@ describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, ()
     await assertNoActiveFaults();
   });
 
-  it('kill-server: no failed request after the LB marks the server down; reports how many failed before', async () => {
+  it('kill-server: marked down within 1.5 s, failures before it bounded, none after', async () => {
     const { code, report } = await scenario('kill-server');
+    process.stdout.write(`# kill-server: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
     assert.equal(report.verdict, 'kept', story(report));
     assert.equal(code, 0);
     assert.equal(report.figures.failedAfterMarkedDown, 0);
-    assert.equal(typeof report.figures.failedBeforeMarkedDown, 'number');
-    assert.ok(Number(report.figures.markedDownAfterMs) < 3000, story(report));
+    assert.ok(
+      Number(report.figures.failedBeforeMarkedDown) <= Number(report.figures.failedBeforeMarkedDownBound),
+      story(report),
+    );
+    // On loopback a dead server refuses the checks at once: marked down within one check
+    // interval (300 ms) and one fast one (200 ms). Measured: 114 ms (RELIABILITY.md), 183 ms
+    // with 400 ms checks, 441 ms on a loaded machine with the former 1 s checks.
+    assert.ok(Number(report.figures.markedDownAfterMs) <= 500, story(report));
     await assertNoActiveFaults();
   });
 
-  // Expected to fail until database failover exists (its own issue): the run is real,
-  // and the test pins that the report says "broken", honestly, with the known gap.
-  it('kill-db-primary runs and reports its promise broken (expected to fail until DB failover)', async () => {
-    const { code, report } = await scenario('kill-db-primary');
-    assert.equal(report.verdict, 'broken', story(report));
-    assert.equal(code, 1);
-    assert.match(report.knownGap ?? '', /failover/);
-    assert.ok(Number(report.figures.failedWrites) > 0, story(report));
-    // Safety still holds: nothing acknowledged was lost, nothing doubled.
+  // One run, two tests: its safety (which holds today) and its promise, asserted as it
+  // stands. The promise cannot hold until database failover exists (its own issue), so
+  // the runner reports that test as todo, never as passed. Flip it then.
+  let dbPrimary: { code: number; report: ScenarioReport } | undefined;
+  it('kill-db-primary: no acknowledged write lost or doubled, never two writable databases', async () => {
+    dbPrimary = await scenario('kill-db-primary');
+    const { report } = dbPrimary;
+    process.stdout.write(`# kill-db-primary: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
+    assert.equal(report.check!.finalStateError, undefined, story(report));
+    assert.ok(report.check!.writes.acknowledged > 10, story(report));
     assert.deepEqual(report.check!.writes.lost, []);
     assert.deepEqual(report.check!.writes.duplicated, []);
     assert.deepEqual(report.check!.writableOverlaps, []);
+    assert.deepEqual(report.check!.unsampledDbs, []);
     await assertNoActiveFaults();
   });
+
+  it(
+    'kill-db-primary: writes resume within 30 s',
+    { todo: 'no database failover yet: writes wait for the primary to come back (flip when failover lands)' },
+    () => {
+      assert.ok(dbPrimary, 'the kill-db-primary run above did not finish');
+      assert.equal(dbPrimary.report.verdict, 'kept', story(dbPrimary.report));
+      assert.equal(dbPrimary.code, 0);
+    },
+  );
 
   it('network scenarios say they are not supported on loopback instead of pretending', async () => {
     const { code, report } = await scenario('partition-db-primary');

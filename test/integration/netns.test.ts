@@ -193,12 +193,12 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
       `# kill ${holder}/haproxy: ${o.failed} of ${outcomes.length} requests failed over ${o.windowMs} ms\n`,
     );
     assert.ok(outcomes.filter((x) => x.status === 200).length > 100);
-    assert.ok(o.windowMs < 3000, `traffic resumed after ${o.windowMs} ms`);
+    // keepalived tracks its own HAProxy: the VIP moves in 74–87 ms (BENCHMARKS.md). The
+    // goal for any LB death: requests fail for at most 0.5 s (measured once on a loaded
+    // machine: 548 ms, a request sent while the VIP moved timing out at the client's 500 ms).
+    assert.ok(o.windowMs <= 500, `traffic resumed after ${o.windowMs} ms`);
     const tail = outcomes.filter((x) => x.start > Date.now() - 1500);
-    assert.ok(
-      tail.every((x) => x.status === 200),
-      'the last 1.5 s all succeeded',
-    );
+    assert.ok(tail.length > 0 && tail.every((x) => x.status === 200), 'the last 1.5 s all succeeded');
   });
 
   it('killing the active LB host (processes and link) moves the VIP; traffic resumes', async () => {
@@ -216,13 +216,15 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     );
     const other = holder === 'lb-1' ? 'lb-2' : 'lb-1';
     assert.equal(await vipHolder(), other);
-    assert.ok(o.windowMs < 3000, `traffic resumed after ${o.windowMs} ms`);
+    // The goal: requests fail for at most 0.5 s (BENCHMARKS.md: 426–429 ms windows).
+    assert.ok(o.windowMs <= 500, `traffic resumed after ${o.windowMs} ms`);
     const tail = outcomes.filter((x) => x.start > Date.now() - 1500);
     assert.ok(tail.length > 0 && tail.every((x) => x.status === 200), 'the last 1.5 s all succeeded');
     // Heal: the link comes back up and `up` restarts the host's services.
     const heal = await stack.run('chaos', 'heal');
     assert.equal(heal.code, 0, heal.stderr);
     const healed = await stack.status();
-    assert.ok(healed.hosts.find((h) => h.name === holder)?.services.every((s) => s.state === 'running'));
+    const services = healed.hosts.find((h) => h.name === holder)?.services ?? [];
+    assert.ok(services.length > 0 && services.every((s) => s.state === 'running'), JSON.stringify(services));
   });
 });

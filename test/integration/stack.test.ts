@@ -37,7 +37,7 @@ describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () =>
     }
   });
 
-  it('keeps secrets in 0600 files, and no password reaches a binlog, a config or the output', () => {
+  it('keeps secrets in 0600 files, and no password reaches a binlog, a config or the output', async () => {
     const state = path.join(stack.dir, '.tandem');
     const secrets = JSON.parse(fs.readFileSync(path.join(state, 'secrets.json'), 'utf8')) as Record<string, string>;
     assert.equal(fs.statSync(path.join(state, 'secrets.json')).mode & 0o777, 0o600);
@@ -57,6 +57,15 @@ describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () =>
     });
     assert.deepEqual(leaks, []);
     assert.ok(!Object.values(secrets).some((secret) => firstUp.includes(secret)));
+    // status --json and plan (its output and the folder it renders into) hold none either.
+    const outputs = await Promise.all([stack.run('status', '--json'), stack.run('plan', '--json')]);
+    for (const r of outputs) assert.equal(r.code, 0, r.stderr);
+    const planned = (JSON.parse(outputs[1].stdout) as { files: { rendered: string }[] }).files;
+    assert.ok(planned.length > 0);
+    const shown = [...outputs.map((r) => r.stdout), ...planned.map((f) => fs.readFileSync(f.rendered, 'utf8'))];
+    for (const [name, secret] of Object.entries(secrets)) {
+      assert.ok(!shown.some((text) => text.includes(secret)), `status or plan shows ${name}`);
+    }
   });
 
   it('round-robins successive requests between server-1 and server-2', async () => {

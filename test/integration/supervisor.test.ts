@@ -1,11 +1,12 @@
 /** The supervisor restarts a crashed process with backoff and stops it cleanly. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { servicePaths } from '../../src/config/paths.ts';
-import { processTree } from '../../src/hosts/proc.ts';
+import { processStartTime, processTree } from '../../src/hosts/proc.ts';
 import { isAlive, readSupervisor, reapOrphan, startSupervised, stopSupervised } from '../../src/hosts/supervise.ts';
 import { sleep } from '../support/stack.ts';
 
@@ -67,7 +68,7 @@ describe('supervisor', () => {
     await sleep(100);
     assert.equal(readSupervisor(paths), undefined);
     assert.ok(isAlive(state.pid));
-    assert.equal(reapOrphan(paths, 'sleep'), state.pid);
+    assert.equal(reapOrphan(paths), state.pid);
     await sleep(50);
     assert.equal(isAlive(state.pid), false);
   });
@@ -86,9 +87,41 @@ describe('supervisor', () => {
     process.kill(state.supervisorPid, 'SIGKILL');
     await sleep(100);
     // WHEN it is reaped by its recorded pid THEN its child dies too
-    assert.equal(reapOrphan(paths, 'sleep'), state.pid);
+    assert.equal(reapOrphan(paths), state.pid);
     await sleep(50);
     assert.equal(isAlive(state.pid), false);
     assert.equal(isAlive(worker), false);
+  });
+
+  it('leaves alone an unrelated process whose PID a stale state file and pid file name', async () => {
+    // GIVEN a process tandem never started (its argv even names mariadbd), and state
+    // files from another boot naming its PID with the start time of that other process
+    const stranger = spawn('bash', ['-c', 'exec -a mariadbd-imposter sleep 600'], { stdio: 'ignore' });
+    try {
+      await sleep(50);
+      const pid = stranger.pid!;
+      const startTime = processStartTime(pid)!;
+      fs.mkdirSync(paths.dir, { recursive: true });
+      fs.writeFileSync(
+        paths.supervisor,
+        JSON.stringify({
+          id: 'h1/app',
+          supervisorPid: pid,
+          supervisorStartTime: startTime - 1,
+          pid,
+          startTime: startTime - 1,
+          state: 'running',
+        }),
+      );
+      fs.writeFileSync(paths.pid, `${pid}\n`);
+      // WHEN tandem looks for its supervisor, reaps orphans and stops the service
+      assert.equal(readSupervisor(paths), undefined);
+      assert.equal(reapOrphan(paths), undefined);
+      assert.equal(await stopSupervised(paths), false);
+      // THEN the stranger lives on
+      assert.ok(isAlive(pid), 'the unrelated process is alive');
+    } finally {
+      stranger.kill('SIGKILL');
+    }
   });
 });

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { servicePaths } from '../../src/config/paths.ts';
 import { linkPrefix } from '../../src/config/resolve.ts';
 import type { StackConfig } from '../../src/config/types.ts';
-import { isAlive, killTree } from '../../src/hosts/proc.ts';
+import { killTree } from '../../src/hosts/proc.ts';
+import type { SupervisorState } from '../../src/hosts/supervise.ts';
 import { type ExecResult, exec } from './exec.ts';
 import type { StackStatus } from '../../src/orchestrate/status.ts';
 
@@ -69,7 +70,10 @@ export class TestStack {
   }
 }
 
-/** Kills, by recorded PID, any supervisor or engine still running from a state folder. */
+/**
+ * Kills, by recorded PID and start time, any supervisor or engine still running from a
+ * state folder: a PID whose start time differs is some other process, and is left alone.
+ */
 export function killLeftovers(stateDir: string): void {
   const hostsDir = path.join(stateDir, 'hosts');
   if (!fs.existsSync(hostsDir)) return;
@@ -77,11 +81,9 @@ export function killLeftovers(stateDir: string): void {
     for (const kind of fs.readdirSync(path.join(hostsDir, host))) {
       try {
         const paths = servicePaths({ dir: path.join(hostsDir, host, kind), kind: kind as 'app' });
-        const sup = JSON.parse(fs.readFileSync(paths.supervisor, 'utf8')) as {
-          supervisorPid: number;
-          pid: number | null;
-        };
-        for (const pid of [sup.supervisorPid, sup.pid]) if (isAlive(pid)) killTree(pid);
+        const sup = JSON.parse(fs.readFileSync(paths.supervisor, 'utf8')) as SupervisorState;
+        killTree({ pid: sup.supervisorPid, startTime: sup.supervisorStartTime });
+        if (sup.pid && sup.startTime !== null) killTree({ pid: sup.pid, startTime: sup.startTime });
       } catch {}
     }
   }

@@ -4,7 +4,17 @@ import { describe, it } from 'node:test';
 import { check, markedDownAt, recoveryTime, writableOverlaps } from '../../src/chaos/checker.ts';
 import type { DbSample, History, Op } from '../../src/chaos/history.ts';
 import { idOfBody, writeBody } from '../../src/chaos/history.ts';
-import { SCENARIOS, safetyBreach } from '../../src/chaos/scenarios.ts';
+import { SCENARIOS } from '../../src/chaos/scenarios.ts';
+import {
+  failoverVerdict,
+  KILL_LB_WINDOW_MS,
+  MARK_DOWN_WITHIN_MS,
+  markDownVerdict,
+  partitionVerdict,
+  type PromiseInput,
+  safetyBreach,
+  zeroFailed,
+} from '../../src/chaos/verdicts.ts';
 
 const T0 = 1_000_000;
 const RUN = 'ctest';
@@ -38,6 +48,12 @@ function healthyDbSamples(untilMs: number): DbSample[] {
   return out;
 }
 
+type Posts = { uid: string; body: string }[];
+const primaryHolding = (posts: Posts) => ({ host: 'server-2', posts });
+const replicaHolding = (posts: Posts = [post('w1'), post('w2'), post('w3')]) => ({ host: 'server-1', posts });
+/** The final state with the primary holding `posts` and the replica all three writes. */
+const finalWith = (posts: Posts) => ({ readAt: T0 + 5000, nodes: [primaryHolding(posts), replicaHolding()] });
+
 /** GIVEN a clean run: 3 writes, each read back, pages and API reads, one fault at 2 s. */
 function cleanHistory(): History {
   const ops: Op[] = [];
@@ -55,7 +71,8 @@ function cleanHistory(): History {
     heals: [],
     dbSamples: healthyDbSamples(4000),
     lbSamples: [],
-    final: { readAt: T0 + 5000, from: 'server-2', posts: [post('w1'), post('w2'), post('w3')] },
+    dbHosts: ['server-2', 'server-1'],
+    final: { readAt: T0 + 5000, nodes: [primaryHolding([post('w1'), post('w2'), post('w3')]), replicaHolding()] },
   };
 }
 
@@ -76,8 +93,9 @@ describe('chaos checker', () => {
 
   it('catches a lost write: acknowledged, yet missing from the final state', () => {
     const h = cleanHistory();
-    const r = check({ ...h, final: { ...h.final!, posts: [post('w1'), post('w3')] } });
+    const r = check({ ...h, final: finalWith([post('w1'), post('w3')]) });
     assert.deepEqual(r.writes.lost, ['w2']);
+    assert.deepEqual(r.writes.lostOn, [{ host: 'server-2', ids: ['w2'] }]);
     assert.match(safetyBreach(r) ?? '', /1 acknowledged write\(s\) lost/);
   });
 
@@ -88,7 +106,7 @@ describe('chaos checker', () => {
       failed('write', 2500, 502, 'w4'),
       { ...failed('write', 2600, 0, 'w5'), outcome: 'timeout' as const },
     ];
-    const r = check({ ...h, ops, final: { ...h.final!, posts: [...h.final!.posts, post('w4')] } });
+    const r = check({ ...h, ops, final: finalWith([post('w1'), post('w2'), post('w3'), post('w4')]) });
     assert.deepEqual(r.writes.lost, []);
     assert.equal(r.writes.indeterminate, 2);
     assert.equal(r.writes.indeterminateApplied, 1);
@@ -98,7 +116,7 @@ describe('chaos checker', () => {
     const h = cleanHistory();
     const r = check({
       ...h,
-      final: { ...h.final!, posts: [...h.final!.posts, { uid: 'other', body: writeBody(RUN, 'w2') }] },
+      final: finalWith([post('w1'), post('w2'), post('w3'), { uid: 'other', body: writeBody(RUN, 'w2') }]),
     });
     assert.deepEqual(r.writes.duplicated, ['w2']);
     assert.match(safetyBreach(r) ?? '', /duplicated/);
@@ -180,14 +198,195 @@ describe('chaos checker', () => {
 
   it('a final state that could not be read breaks the safety promise (lost writes unknown)', () => {
     const h = cleanHistory();
-    const r = check({ ...h, final: { readAt: T0, from: 'server-2', posts: [], error: 'refused' } });
-    assert.equal(r.finalStateError, 'refused');
+    const r = check({ ...h, final: { readAt: T0, nodes: [{ host: 'server-2', posts: [], error: 'refused' }] } });
+    assert.equal(r.finalStateError, 'server-2: refused');
     assert.match(safetyBreach(r) ?? '', /final state unreadable/);
+    // A database node the run knows of but did not read is as bad.
+    const one = check({ ...h, final: { readAt: T0, nodes: [primaryHolding([post('w1'), post('w2'), post('w3')])] } });
+    assert.equal(one.finalStateError, 'server-1 not read');
+  });
+
+  it('catches a write acknowledged by the primary but missing on the replica', () => {
+    const h = cleanHistory();
+    const final = { readAt: T0, nodes: [primaryHolding(replicaHolding().posts), replicaHolding([post('w1')])] };
+    const r = check({ ...h, final });
+    assert.deepEqual(r.writes.lost, ['w2', 'w3']);
+    assert.deepEqual(r.writes.lostOn, [{ host: 'server-1', ids: ['w2', 'w3'] }]);
+    assert.match(safetyBreach(r) ?? '', /2 acknowledged write\(s\) lost/);
+  });
+
+  it('a database never sampled during the run breaks the safety promise (two writable not ruled out)', () => {
+    const h = cleanHistory();
+    const r = check({ ...h, dbSamples: h.dbSamples.filter((s) => s.host !== 'server-1') });
+    assert.deepEqual(r.unsampledDbs, ['server-1']);
+    assert.match(safetyBreach(r) ?? '', /server-1 never sampled/);
+  });
+
+  it('counts a write that succeeded only on its retry as failed (and retried), still acknowledged', () => {
+    const h = cleanHistory();
+    const ops = h.ops.map((o) =>
+      o.kind === 'write' && o.id === 'w2' ? { ...o, attempts: 2, firstFailure: '502' } : o,
+    );
+    const r = check({ ...h, ops });
+    assert.equal(r.failed, 1);
+    assert.equal(r.byKind.write.failed, 1);
+    assert.equal(r.writes.retried, 1);
+    assert.equal(r.writes.acknowledged, 3);
+    assert.deepEqual(r.writes.lost, []);
+  });
+
+  it('counts an answer later than the latency bound as failed (slow), a slow write as acknowledged', () => {
+    const h = cleanHistory();
+    const ops = h.ops.map((o) =>
+      (o.kind === 'page' && o.start === T0 + 2020) || (o.kind === 'write' && o.id === 'w3')
+        ? { ...o, outcome: 'slow' as const, end: o.start + 3000 }
+        : o,
+    );
+    const r = check({ ...h, ops });
+    assert.equal(r.slow, 2);
+    assert.equal(r.failed, 2);
+    assert.equal(r.writes.acknowledged, 3);
+    // The slow write is still checked for loss: drop it from the primary.
+    const lost = check({ ...h, ops, final: finalWith([post('w1'), post('w2')]) });
+    assert.deepEqual(lost.writes.lost, ['w3']);
   });
 
   it('body markers round-trip to their write id', () => {
     assert.equal(idOfBody(RUN, writeBody(RUN, 'x-1')), 'x-1');
     assert.equal(idOfBody(RUN, 'hello'), undefined);
+  });
+});
+
+/** Two web servers behind the LB; the primary on server-2. */
+const plan = {
+  db: { primary: 'server-2' },
+  lb: { backends: [{ host: 'server-1' }, { host: 'server-2' }] },
+  hosts: [
+    { name: 'server-1', roles: ['web'] },
+    { name: 'server-2', roles: ['web'] },
+  ],
+} as unknown as PromiseInput['plan'];
+
+/** GIVEN a history, judged with the fault at 2 s. */
+const input = (h: History, extra: Partial<PromiseInput> = {}): PromiseInput => ({
+  check: check(h),
+  history: h,
+  faultAt: T0 + 2000,
+  plan,
+  ...extra,
+});
+
+/** Steady load: one page every 50 ms over [fromMs, toMs), failed where `fails` says so. */
+function pages(fromMs: number, toMs: number, fails: (at: number) => boolean = () => false): Op[] {
+  const out: Op[] = [];
+  for (let at = fromMs; at < toMs; at += 50) out.push(fails(at) ? failed('page', at) : ok('page', at));
+  return out;
+}
+
+describe('chaos verdicts on failing histories', () => {
+  it('zero failed: broken by one failure, by one retried write, and when nothing ran after the fault', () => {
+    const h = cleanHistory();
+    assert.equal(zeroFailed(input(h)).kept, true);
+    assert.equal(zeroFailed(input({ ...h, ops: [...h.ops, failed('api', 2500)] })).kept, false);
+    const retried = h.ops.map((o) => (o.kind === 'write' && o.id === 'w3' ? { ...o, attempts: 2 } : o));
+    const v = zeroFailed(input({ ...h, ops: retried }));
+    assert.equal(v.kept, false);
+    assert.match(v.reason, /1 of 12 requests failed \(1 retried\)/);
+    const before = h.ops.filter((o) => o.start < T0 + 2000);
+    assert.match(zeroFailed(input({ ...h, ops: before })).reason, /no request ran after the fault/);
+  });
+
+  it('failover (kill-lb): kept when failures end within the window and the VIP moved', () => {
+    const vipSamples = [
+      { at: T0 + 1900, holder: 'lb-1' },
+      { at: T0 + 2300, holder: 'lb-2' },
+    ];
+    const ops = pages(0, 4000, (at) => at >= 2000 && at < 2300);
+    const v = failoverVerdict(input({ ...cleanHistory(), ops, vipSamples }), KILL_LB_WINDOW_MS);
+    assert.equal(v.kept, true, v.reason);
+    assert.equal(v.figures.vipMovedAfterMs, 300);
+    assert.equal(KILL_LB_WINDOW_MS, 500);
+  });
+
+  it('failover (kill-lb): broken by a failure after the window, a window too long, or a VIP that never moved', () => {
+    const vipSamples = [
+      { at: T0 + 1900, holder: 'lb-1' },
+      { at: T0 + 2300, holder: 'lb-2' },
+    ];
+    const h = cleanHistory();
+    const late = failoverVerdict(
+      input({ ...h, ops: pages(0, 4000, (at) => at === 2000 || at === 2700), vipSamples }),
+      KILL_LB_WINDOW_MS,
+    );
+    assert.equal(late.kept, false);
+    assert.equal(late.figures.failedAfterWindow, 1);
+    // Failures from 2.0 to 2.45 s, each in flight for 200 ms: the window is 600 ms.
+    const long = pages(0, 4000).map((o) =>
+      o.start >= T0 + 2000 && o.start < T0 + 2450 ? { ...failed('page', o.start - T0), end: o.start + 200 } : o,
+    );
+    const slow = failoverVerdict(input({ ...h, ops: long, vipSamples }), KILL_LB_WINDOW_MS);
+    assert.equal(slow.kept, false, slow.reason);
+    assert.match(slow.reason, /requests failed until 6\d\d ms after the fault \(promise: 500 ms\)/);
+    const stuck = failoverVerdict(
+      input({ ...h, ops: pages(0, 4000), vipSamples: [{ at: T0 + 1900, holder: 'lb-1' }] }),
+      KILL_LB_WINDOW_MS,
+    );
+    assert.match(stuck.reason, /never moved/);
+    const standby = { ...h, ops: pages(0, 4000), vipSamples, faults: [{ ...h.faults[0]!, hosts: ['lb-2'] }] };
+    assert.match(failoverVerdict(input(standby), KILL_LB_WINDOW_MS).reason, /hit lb-2, but lb-1 held the VIP/);
+    const quiet = failoverVerdict(input({ ...h, ops: pages(0, 2000), vipSamples }), KILL_LB_WINDOW_MS);
+    assert.match(quiet.reason, /no request succeeded/);
+  });
+
+  it('kill-server: broken when marked down later than the promise, or more than the dead server’s share fails', () => {
+    const h = cleanHistory();
+    const down = (atMs: number) => [{ at: T0 + atMs, lb: 'lb-1', server: 'server-1', status: 'DOWN' }];
+    const kept = markDownVerdict(
+      input({ ...h, ops: pages(0, 4000, (at) => at === 2100), lbSamples: down(2400) }),
+      'server-1',
+    );
+    assert.equal(kept.kept, true, kept.reason);
+    const late = markDownVerdict(input({ ...h, ops: pages(0, 5000), lbSamples: down(2000 + 1600) }), 'server-1');
+    assert.equal(late.kept, false);
+    assert.match(
+      late.reason,
+      new RegExp(`marked down 1600 ms after the fault \\(promise: ${MARK_DOWN_WITHIN_MS} ms\\)`),
+    );
+    // Every request between the fault and the mark-down failed: both servers' share, not one.
+    const all = markDownVerdict(
+      input({ ...h, ops: pages(0, 4000, (at) => at >= 2000 && at < 2400), lbSamples: down(2400) }),
+      'server-1',
+    );
+    assert.equal(all.kept, false);
+    assert.match(all.reason, /more than the dead server's share/);
+    const never = markDownVerdict(input({ ...h, ops: pages(0, 4000), lbSamples: [] }), 'server-1');
+    assert.match(never.reason, /never marked server-1 down/);
+  });
+
+  it('partition: broken when writes never resume while cut off, or no write ran; kept when they resume', () => {
+    const h = cleanHistory();
+    const writes = (fails: (at: number) => boolean) => {
+      const out: Op[] = [];
+      for (let at = 0; at < 40_000; at += 500)
+        out.push(fails(at) ? failed('write', at, 503, `p${at}`) : ok('write', at, `p${at}`));
+      return out;
+    };
+    const cut = { healAt: T0 + 34_000 };
+    // Every write the client saw acknowledged is on both nodes: only the promise can break.
+    const holding = (ops: Op[]) => {
+      const posts = ops.filter((o) => o.kind === 'write' && o.outcome === 'ok').map((o) => post(o.id!));
+      return { readAt: T0, nodes: [primaryHolding(posts), replicaHolding(posts)] };
+    };
+    const endlessOps = writes((at) => at >= 2000 && at < 34_000);
+    const endless = { ...h, endedAt: T0 + 40_000, ops: endlessOps, final: holding(endlessOps) };
+    const broken = partitionVerdict(input(endless, cut));
+    assert.equal(broken.kept, false);
+    assert.match(broken.reason, /did not resume/);
+    const resumedOps = writes((at) => at >= 2000 && at < 12_000);
+    const resumed = { ...h, endedAt: T0 + 40_000, ops: resumedOps, final: holding(resumedOps) };
+    assert.equal(partitionVerdict(input(resumed, cut)).kept, true);
+    const none = { ...h, endedAt: T0 + 40_000, ops: pages(0, 40_000) };
+    assert.match(partitionVerdict(input(none, cut)).reason, /no write ran/);
   });
 });
 
@@ -219,13 +418,6 @@ describe('chaos scenarios', () => {
     const ops = [...h.ops, failed('page', 2050), failed('write', 2100, 502, 'w8')];
     const lbSamples = [{ at: T0 + 2200, lb: 'lb-1', server: 'server-1', status: 'DOWN' }];
     const history = { ...h, ops, lbSamples };
-    const plan = {
-      db: { primary: 'server-2' },
-      hosts: [
-        { name: 'server-1', roles: ['web'] },
-        { name: 'server-2', roles: ['web'] },
-      ],
-    } as unknown as Parameters<typeof scenario.judge>[0]['plan'];
     const v = scenario.judge({ check: check(history), history, faultAt: T0 + 2000, plan });
     assert.equal(v.kept, true, v.reason);
     assert.equal(v.figures.failedBeforeMarkedDown, 2);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { failureWindow, latencies, vipHolderAt, vipMovedAt } from '../../src/chaos/checker.ts';
-import { linkRate } from '../../src/chaos/faults.ts';
+import { linkRate } from '../../src/chaos/model.ts';
 import type { Op } from '../../src/chaos/history.ts';
 import { isRate, nftDeleteCommand, qdiscDeleteCommand, renderPartition, tbfCommand } from '../../src/chaos/network.ts';
 import { scenarioFor, scenarioNamed } from '../../src/chaos/scenarios.ts';
@@ -76,11 +76,11 @@ describe('chaos on netns: network faults as data', () => {
   });
 
   it('runs the load worker in the client namespace with the TypeScript loader by absolute URL', () => {
-    const argv = workerCommand({ namespace: 'tandem-x-client' }, '/w/load-worker.ts', ['{}']);
+    const argv = workerCommand({ namespace: 'tandem-x-client' }, '/w/traffic-worker.ts', ['{}']);
     assert.deepEqual(argv.slice(0, 5), ['/usr/sbin/ip', 'netns', 'exec', 'tandem-x-client', process.execPath]);
     assert.equal(argv[5], '--import');
     assert.match(argv[6]!, /^file:\/\/.*tsx/);
-    assert.deepEqual(argv.slice(7), ['/w/load-worker.ts', '{}']);
+    assert.deepEqual(argv.slice(7), ['/w/traffic-worker.ts', '{}']);
   });
 });
 
@@ -106,7 +106,7 @@ describe('chaos on netns: targets and scenarios', () => {
     const netns = scenarioFor(killLb, netnsPlanOf({}));
     assert.deepEqual(netns.faults(netnsPlanOf({})), [{ kind: 'kill-host', target: 'lb:active' }]);
     assert.equal(netns.knownGap?.(netnsPlanOf({})), undefined, 'two LBs and a VIP: no known gap');
-    assert.match(netns.promise, /at most 1 s/);
+    assert.match(netns.promise, /at most 0.5 s/);
     const loopback = scenarioFor(killLb, planOf({}));
     assert.deepEqual(loopback.faults(planOf({})), [{ kind: 'kill', target: 'lb-1/haproxy' }]);
     assert.match(loopback.knownGap?.(planOf({})) ?? '', /one load balancer/);

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { resolve } from '../../src/config/resolve.ts';
-import type { Secrets, StackConfig } from '../../src/config/types.ts';
+import type { StackConfig } from '../../src/config/types.ts';
 import { validateConfig } from '../../src/config/validate.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { startOrder } from '../../src/orchestrate/order.ts';
 
-const secrets: Secrets = {
-  dbRootPassword: 'r',
-  dbAppPassword: 'a',
-  dbReplicationPassword: 'p',
-  dbMonitorPassword: 'm',
-  sessionSecret: 's',
-};
-const opts = { projectDir: '/srv/site', secrets, bundledAppDir: '/opt/tandem/src/app' };
+const opts = { projectDir: '/srv/site', bundledAppDir: '/opt/tandem/src/app' };
 
 describe('validateConfig', () => {
   it('accepts the default (empty) config', () => {

@@ -20,7 +20,7 @@ import {
 after(removeTempDirs);
 
 const CHECK_LINE =
-  '    default-server check inter 1s fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down';
+  '    default-server check inter 300ms fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down on-marked-down shutdown-sessions';
 
 describe('renderHaproxy', () => {
   it('balances round robin over both servers of the default stack, none of them backup', () => {
@@ -63,7 +63,7 @@ describe('renderHaproxy', () => {
       '    http-check expect status 200',
       '    option forwardfor',
       '    http-reuse always',
-      '    timeout connect 2s',
+      '    timeout connect 500ms',
       '    timeout client 30s',
       '    timeout server 30s',
       '    timeout http-request 5s',

@@ -24,13 +24,4 @@ describe('renderHostFiles', () => {
     assert.equal(renderHostFiles(plan, 'db-2')[0]!.path.endsWith('/db-2/mariadb/my.cnf'), true);
     assert.throws(() => renderHostFiles(plan, 'nope'), /no host named nope/);
   });
-
-  it('puts no secret in any rendered file', () => {
-    const plan = planOf(DEFAULT_STACK);
-    const all = plan.hosts
-      .flatMap((h) => renderHostFiles(plan, h.name))
-      .map((f) => f.content)
-      .join('\n');
-    for (const secret of Object.values(plan.secrets)) assert.ok(!all.includes(secret));
-  });
 });

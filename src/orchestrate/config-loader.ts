@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import { resolve, secretsFileOf, stateDirOf } from '../config/resolve.ts';
+import { resolve, stateDirOf } from '../config/resolve.ts';
 import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
 import { ConfigError, TandemError } from '../errors.ts';
-import { loadOrCreateSecrets, placeholderSecrets } from '../hosts/secrets.ts';
+import { hostingFor } from './stack-record.ts';
 
 export const BUNDLED_APP_DIR = fileURLToPath(new URL('../app/', import.meta.url)).replace(/\/$/, '');
 
@@ -40,19 +40,22 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
 }
 
 /**
- * Validates and resolves. With `createSecrets`, missing secrets are generated and
- * saved (0600); without, a stack never brought up gets placeholders.
+ * Validates and resolves. The Plan holds no secret: `up` loads them apart (hosts/secrets.ts).
+ * `forUp`: the caller is about to change the stack (it may not change a running stack's hosting).
  */
-export async function loadPlan(file: string, opts: { createSecrets: boolean }): Promise<Plan> {
-  const config = await loadConfigFile(file);
+export async function loadPlan(file: string, opts: { forUp?: boolean } = {}): Promise<Plan> {
+  const loaded = await loadConfigFile(file);
+  const projectDir = path.dirname(path.resolve(file));
+  // A stack that exists is looked at on the hosting it runs on (stack.json), whoever runs tandem.
+  const stateDirKnown =
+    typeof loaded === 'object' && loaded !== null && ['string', 'undefined'].includes(typeof loaded.stateDir);
+  const hosting =
+    stateDirKnown && hostingFor(stateDirOf(loaded, projectDir), loaded.hosting, { changing: opts.forUp === true });
+  const config = hosting ? { ...loaded, hosting } : loaded;
   const defaultHosting = defaultHostingHere();
   const issues = validateConfig(config, defaultHosting);
   if (issues.length > 0) {
     throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
   }
-  const projectDir = path.dirname(path.resolve(file));
-  const secretsFile = secretsFileOf(stateDirOf(config, projectDir));
-  const secrets =
-    opts.createSecrets || fs.existsSync(secretsFile) ? loadOrCreateSecrets(secretsFile).secrets : placeholderSecrets();
-  return resolve(config, { projectDir, secrets, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });
+  return resolve(config, { projectDir, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });
 }

@@ -3,9 +3,9 @@
  * namespace (src/hosts/worker.ts) so that it reaches the site as a user does, through
  * the stack's DNS, the VIP and HTTPS. Prints each operation as one JSON line the moment
  * it completes, then `{"done":N}`. SIGTERM stops it early; it still prints what it has.
- *   node --import tsx load-worker.ts '<LoadOptions as JSON>'
+ *   node --import tsx traffic-worker.ts '<LoadOptions as JSON>'
  */
-import { type LoadOptions, runLoad } from './load.ts';
+import { type LoadOptions, runLoad } from './traffic.ts';
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Omit<LoadOptions, 'signal' | 'onOp'>;
 const abort = new AbortController();

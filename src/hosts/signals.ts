@@ -1,18 +1,13 @@
 /**
- * The hosts-layer half of `tandem chaos`: signals to a service's processes, and the
- * network faults' commands (built in src/chaos/network.ts) run inside a host's namespace.
+ * Signals to a service's processes, for `tandem chaos` (kill, kill-host, pause, resume).
  * Finds an engine's whole process tree (nginx and HAProxy run a master and
  * workers: kill -9 of the master alone leaves a worker serving, so a crash means
  * the tree), and records each PID with its start time so that a later process
  * (`tandem chaos heal`) never signals a PID the kernel has since reused.
  */
-import fs from 'node:fs';
 import type { ServicePaths } from '../config/paths.ts';
-import type { PlanHost } from '../config/types.ts';
-import { inNamespace } from './netns.ts';
-import { run } from './process.ts';
 import { processTree, type ProcessRef, refOf, sameProcess } from './proc.ts';
-import { isAlive, readSupervisor } from './supervise.ts';
+import { enginePidOf, isAlive, readSupervisor } from './supervise.ts';
 
 function signal(pid: number, sig: NodeJS.Signals): boolean {
   try {
@@ -20,18 +15,6 @@ function signal(pid: number, sig: NodeJS.Signals): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** The engine's PID: from its live supervisor, else from the pid file it left. */
-function enginePid(paths: ServicePaths): number | undefined {
-  const sup = readSupervisor(paths);
-  if (sup?.pid && isAlive(sup.pid)) return sup.pid;
-  try {
-    const pid = Number(fs.readFileSync(paths.pid, 'utf8').trim());
-    return isAlive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -55,7 +38,8 @@ export function killService(paths: ServicePaths, opts: { withSupervisor: boolean
     const ref = refOf(sup.supervisorPid);
     if (ref && signal(ref.pid, 'SIGKILL')) processes.push(ref);
   }
-  const pid = enginePid(paths) ?? sup?.pid ?? undefined;
+  // Only the engine the supervisor recorded, with its start time: never a reused PID.
+  const pid = enginePidOf(paths);
   // Walk the tree before the first signal, then kill it parents first in one quick
   // loop: the master dies before it could notice a worker's death and respawn it.
   const refs = pid
@@ -70,7 +54,7 @@ export function killService(paths: ServicePaths, opts: { withSupervisor: boolean
 
 /** SIGSTOP of the engine's whole process tree (the supervisor sees nothing: no restart). */
 export function pauseService(paths: ServicePaths): SignalResult {
-  const pid = enginePid(paths);
+  const pid = enginePidOf(paths);
   if (!pid) return { processes: [], at: Date.now() };
   const refs = processTree(pid)
     .map(refOf)
@@ -89,26 +73,4 @@ export function resumeProcesses(refs: readonly ProcessRef[]): number[] {
 export function serviceRunning(paths: ServicePaths): boolean {
   const sup = readSupervisor(paths);
   return sup !== undefined && isAlive(sup.pid);
-}
-
-/**
- * Runs a network-fault command (nft, tc, ip) inside the host's namespace, or in the root
- * namespace for `host: null`. With `allowFail`, a failure (e.g. "no such table" while
- * healing what is already healed) returns false instead of throwing.
- */
-export async function runNetworkCommand(
-  host: Pick<PlanHost, 'namespace'> | null,
-  argv: readonly string[],
-  opts: { input?: string; allowFail?: boolean } = {},
-): Promise<{ ok: boolean; stdout: string }> {
-  try {
-    const { stdout } = await run(host ? inNamespace(host, argv) : argv, {
-      timeoutMs: 10_000,
-      ...(opts.input !== undefined ? { input: opts.input } : {}),
-    });
-    return { ok: true, stdout };
-  } catch (err) {
-    if (opts.allowFail) return { ok: false, stdout: '' };
-    throw err;
-  }
 }

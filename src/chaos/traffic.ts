@@ -3,9 +3,11 @@
  * page reads (`GET /`), API reads (`GET /api/posts?limit=5`), writes with a unique id
  * (`POST /posts`), and read-your-writes checks (a write, then `GET /posts/<id>` with
  * the cookie the write returned). Duration, concurrency, rate and operation count are
- * all bounded. Reads are never retried: the history is what users saw. Writes carry
- * their own id, so they may be retried once with it (`retryWrites`), as an API client
- * of an idempotent endpoint would; the op then records `attempts: 2`.
+ * all bounded. An answer later than the scenario's latency bound is recorded as `slow`
+ * (a failure for the user, though a slow write is acknowledged). Reads are never
+ * retried: the history is what users saw. Writes carry their own id, so they may be
+ * retried once with it (`retryWrites`), as an API client of an idempotent endpoint
+ * would; the op then records `attempts: 2` and counts as failed all the same.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -28,6 +30,8 @@ export interface LoadOptions {
   readonly ratePerSec: number;
   /** A request with no answer after this long is a timeout. */
   readonly timeoutMs: number;
+  /** An answer later than this (ms) is recorded as `slow`: the user was stalled. */
+  readonly latencyBoundMs: number;
   /** Operation mix, cycled through by every worker. `ryw` = a write then its read-back. */
   readonly mix?: readonly (OpKind | 'ryw')[];
   /**
@@ -107,6 +111,7 @@ function retryable(op: Op): boolean {
 
 /** Runs one HTTP exchange and turns it into a recorded operation. */
 async function operation(
+  latencyBoundMs: number,
   kind: OpKind,
   id: string | undefined,
   exchange: () => Promise<Answer>,
@@ -115,12 +120,13 @@ async function operation(
   const start = Date.now();
   try {
     const answer = await exchange();
-    const outcome: Outcome = ok(answer) ? 'ok' : 'fail';
+    const end = Date.now();
+    const outcome: Outcome = !ok(answer) ? 'fail' : end - start > latencyBoundMs ? 'slow' : 'ok';
     const op: Op = {
       kind,
       ...(id ? { id } : {}),
       start,
-      end: Date.now(),
+      end,
       outcome,
       status: answer.status,
       ...(answer.server ? { server: answer.server } : {}),
@@ -165,6 +171,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
     const body = JSON.stringify({ id, body: writeBody(opts.runId, id) });
     const attempt = () =>
       operation(
+        opts.latencyBoundMs,
         'write',
         id,
         () => send(agent, opts, 'POST', '/posts', { body }),
@@ -179,7 +186,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
       answer = second.answer;
     }
     record(op);
-    return op.outcome === 'ok' ? { ...answer!, body: id } : undefined;
+    return op.outcome === 'ok' || op.outcome === 'slow' ? { ...answer!, body: id } : undefined;
   };
 
   const worker = async (w: number) => {
@@ -193,6 +200,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
       if (what === 'page' || what === 'api') {
         const path = what === 'page' ? '/' : '/api/posts?limit=5';
         const { op } = await operation(
+          opts.latencyBoundMs,
           what,
           undefined,
           () => send(agent, opts, 'GET', path),
@@ -209,6 +217,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
         started++;
         const id = written.body;
         const { op } = await operation(
+          opts.latencyBoundMs,
           'read-own',
           id,
           () => send(agent, opts, 'GET', `/posts/${encodeURIComponent(id)}`, { cookie: written.cookie }),

@@ -1,0 +1,208 @@
+/**
+ * The command line: which commands there are, the options each takes, their help, and
+ * `parseCommandLine()`, which turns argv into `Args` or a usage error. Pure: no I/O.
+ */
+import { parseArgs } from 'node:util';
+import { TandemError } from '../errors.ts';
+
+interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  /** The value's name in the help, for string options. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+/** Every option any command takes; each command names the ones it takes. */
+const OPTIONS = {
+  config: {
+    type: 'string',
+    short: 'c',
+    value: 'FILE',
+    help: "the stack's config file (default: tandem.config.ts)",
+  },
+  json: { type: 'boolean', help: 'print the result as JSON (no progress lines)' },
+  out: { type: 'string', value: 'DIR', help: 'the folder to render into (default: <stateDir>/plan)' },
+  yes: { type: 'boolean', short: 'y', help: 'remove without asking' },
+  wait: { type: 'boolean', help: "wait for another tandem holding the stack's lock instead of exiting" },
+  duration: { type: 'string', value: 'SECONDS', help: 'how long `chaos run` loads each scenario' },
+  help: { type: 'boolean', short: 'h', help: "this command's help" },
+} as const satisfies Record<string, OptionSpec>;
+
+type OptionName = keyof typeof OPTIONS;
+
+interface CommandSpec {
+  /** What follows `tandem <name>` in the usage line, besides the options. */
+  readonly operands?: string;
+  readonly summary: string;
+  /** Options besides --config and --help, which every command takes. */
+  readonly options: readonly OptionName[];
+}
+
+export const COMMANDS = {
+  up: {
+    summary: "bring the whole stack up (idempotent); prints the site's URL",
+    options: ['json', 'wait'],
+  },
+  status: { summary: 'hosts, services, load balancer and database state', options: ['json'] },
+  plan: {
+    summary: 'render every file into a folder and diff against what runs',
+    options: ['out', 'json'],
+  },
+  down: { summary: 'stop everything, keep data', options: ['json', 'wait'] },
+  destroy: {
+    summary: 'stop everything and remove the state folder (asks unless --yes)',
+    options: ['yes', 'json', 'wait'],
+  },
+  doctor: { summary: 'what is missing on this machine, and how to get it', options: ['json'] },
+  ca: { summary: 'print the path of the certificate a client should trust', options: ['json'] },
+  chaos: {
+    operands: '<chaos command> [<target>...]',
+    summary: 'inject faults under a recorded load and judge the promises',
+    options: ['duration', 'json', 'wait'],
+  },
+  help: { operands: '[<command>]', summary: "a command's options", options: [] },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export interface Args {
+  /** undefined: no command given (usage, exit 1). */
+  readonly command: CommandName | undefined;
+  /** `help`: the command whose help to print (undefined: the general usage). */
+  readonly topic?: CommandName;
+  readonly config: string;
+  readonly json: boolean;
+  readonly yes: boolean;
+  /** Wait for another tandem holding the stack's lock instead of exiting. */
+  readonly wait: boolean;
+  readonly out: string | undefined;
+  /** `chaos run --duration`, in ms. */
+  readonly durationMs: number | undefined;
+  /** Operands after the command (chaos: its command and targets). */
+  readonly rest: readonly string[];
+}
+
+const GLOBAL_OPTIONS: readonly OptionName[] = ['config', 'help'];
+
+/** The chaos command's own commands, for its help (src/cli/chaos.ts runs them). */
+export const CHAOS_COMMANDS = `  run <scenario>|all     run a scenario under a recorded load, heal, check, report;
+                         exits 1 unless every promise was kept  [--duration <seconds>]
+  list                   the scenarios and their promises
+  kill <target>          kill -9 the target's engines (their supervisors restart them)
+  kill-host <target>     kill every engine of the target and its supervisor (netns, a host:
+                         its link down first): down until heal
+  pause <target>         SIGSTOP the target's engines (whole process trees)
+  resume [<target>]      SIGCONT what pause stopped
+  partition <a> [<b>]    drop all traffic between group a and group b (default: everyone
+                         else) with nftables rules in a's namespaces (netns hosting only)
+  slow-link <host> [<rate>]  limit the host's link to <rate> each way, e.g. 1mbit
+                         (tc tbf; netns hosting only; this kernel has no netem: no delay/loss)
+  heal                   undo every active fault and bring the stack back (tandem up)
+  active                 the faults injected and not yet healed
+
+  targets: server-1, server-1/app, server-1/nginx, lb-1/haproxy, db:primary, db:replica,
+           lb:active, lb:standby (netns: the LB holding the VIP now, and the other one);
+           a group is a comma-separated list: server-1,lb-1
+`;
+
+function optionLines(names: readonly OptionName[]): string[] {
+  const flags = names.map((n) => {
+    const o: OptionSpec = OPTIONS[n];
+    return `${o.short ? `-${o.short}, ` : '    '}--${n}${o.value ? ` ${o.value}` : ''}`;
+  });
+  const width = Math.max(...flags.map((f) => f.length)) + 2;
+  return flags.map((f, i) => `  ${f.padEnd(width)}${OPTIONS[names[i]!].help}`);
+}
+
+/** The general usage: every command and its summary. */
+export function renderUsage(): string {
+  const commands = Object.entries(COMMANDS)
+    .filter(([name]) => name !== 'help')
+    .map(([name, c]) => `  ${name.padEnd(9)} ${c.summary}`);
+  return [
+    'usage: tandem <command> [--config tandem.config.ts] [options]',
+    '',
+    ...commands,
+    '',
+    "  tandem <command> --help (or tandem help <command>) lists that command's options.",
+    '',
+  ].join('\n');
+}
+
+/** One command's help: its usage line, what it does, and every option it takes. */
+export function renderCommandHelp(name: CommandName): string {
+  const c: CommandSpec = COMMANDS[name];
+  const operands = c.operands ? ` ${c.operands}` : '';
+  return [
+    `usage: tandem ${name}${operands} [options]`,
+    '',
+    `  ${c.summary}`,
+    '',
+    ...(name === 'chaos' ? ['chaos commands:', CHAOS_COMMANDS] : []),
+    'options:',
+    ...optionLines([...GLOBAL_OPTIONS.slice(0, 1), ...c.options, ...GLOBAL_OPTIONS.slice(1)]),
+    '',
+  ].join('\n');
+}
+
+const isCommand = (name: string | undefined): name is CommandName =>
+  name !== undefined && Object.hasOwn(COMMANDS, name);
+
+/**
+ * argv (after `tandem`) → Args. Strict: an option the command does not take, a missing
+ * value or a stray operand is a TANDEM_USAGE error whose hint is the command's help.
+ * parseArgs runs with strict off and its tokens are checked here, so that every message
+ * names the option as it was typed.
+ */
+export function parseCommandLine(argv: readonly string[]): Args {
+  const { values, positionals, tokens } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const [first, ...rest] = positionals;
+  const command = isCommand(first) ? first : undefined;
+  const usage = command && command !== 'help' ? renderCommandHelp(command) : renderUsage();
+  const fail = (message: string): never => {
+    throw new TandemError('TANDEM_USAGE', message, usage);
+  };
+  if (first !== undefined && !command) fail(`unknown command '${first}'`);
+  const allowed: readonly OptionName[] = command ? [...GLOBAL_OPTIONS, ...COMMANDS[command].options] : GLOBAL_OPTIONS;
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const name = t.name as OptionName;
+    if (!Object.hasOwn(OPTIONS, name)) fail(`unknown option ${t.rawName}`);
+    if (!allowed.includes(name)) fail(`${command ?? 'tandem'} takes no option ${t.rawName}`);
+    const spec: OptionSpec = OPTIONS[name];
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))))
+      fail(`${t.rawName} needs a value`);
+    if (spec.type === 'boolean' && t.value !== undefined) fail(`${t.rawName} takes no value`);
+  }
+  let topic: CommandName | undefined;
+  if (values.help) topic = command === 'help' ? undefined : command;
+  else if (command === 'help') {
+    if (rest.length > 1) fail(`unexpected argument ${rest[1]}`);
+    if (rest[0] !== undefined && !isCommand(rest[0])) fail(`unknown command '${rest[0]}'`);
+    topic = rest[0] as CommandName | undefined;
+  } else if (command !== 'chaos' && rest.length > 0) fail(`unexpected argument ${rest[0]}`);
+  let durationMs: number | undefined;
+  if (typeof values.duration === 'string') {
+    const seconds = Number(values.duration);
+    if (!Number.isFinite(seconds) || seconds <= 0) fail('--duration needs a number of seconds');
+    durationMs = seconds * 1000;
+  }
+  return {
+    command: values.help ? 'help' : command,
+    ...(topic ? { topic } : {}),
+    config: typeof values.config === 'string' ? values.config : 'tandem.config.ts',
+    json: values.json === true,
+    yes: values.yes === true,
+    wait: values.wait === true,
+    out: typeof values.out === 'string' ? values.out : undefined,
+    durationMs,
+    rest: command === 'chaos' ? rest : [],
+  };
+}

@@ -1,0 +1,279 @@
+/**
+ * The one description of `tandem.config.ts`: every field's type, allowed values, range,
+ * default and meaning. Validation (validate.ts) checks against it, and
+ * `npm run docs` renders it to docs/CONFIG.md (reference.ts), so neither can drift.
+ *
+ * Adding a field: add one entry below, in the section it belongs to (and the field to
+ * `StackConfig` in types.ts, which test/unit/config-schema.test.ts holds to this), put
+ * its default in defaults.ts and read it here, then run `npm run docs`.
+ */
+import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
+import type { HostConfig } from './types.ts';
+
+export type FieldType = 'string' | 'number' | 'boolean' | 'string[]' | 'object' | 'array';
+
+export interface Field {
+  readonly type: FieldType;
+  /** What the field does, for the reference (Markdown, one paragraph). */
+  readonly doc: string;
+  /** The only values a string (or each item of a string list) may take. */
+  readonly oneOf?: readonly string[];
+  /** A number's range: a port (1-65535), or a whole number from 1 to `max`. */
+  readonly range?: 'port' | { readonly max: number };
+  /** A rule of its own: returns what is wrong with a value of the right type, or undefined. */
+  readonly check?: (value: never) => string | undefined;
+  /** Only meaningful on netns hosting; validation refuses it on loopback. */
+  readonly netnsOnly?: boolean;
+  /** The default, one value whatever the hosting (read from defaults.ts, never re-typed). */
+  readonly default?: unknown;
+  /** The default when it depends on the hosting. */
+  readonly defaultByHosting?: { readonly netns?: unknown; readonly loopback?: unknown };
+  /** How the reference states the default when it is not a plain value (replaces it there). */
+  readonly defaultText?: string;
+  /** An object's fields (type 'object'), or the fields of each item (type 'array'). */
+  readonly fields?: Readonly<Record<string, Field>>;
+}
+
+export type Schema = Readonly<Record<string, Field>>;
+
+const pattern =
+  (re: RegExp, message: (value: string) => string) =>
+  (value: string): string | undefined =>
+    re.test(value) ? undefined : message(value);
+
+const describeHosts = (hosts: readonly HostConfig[]) =>
+  hosts.map((h) => `${h.name} (${h.roles.join(', ')})`).join(', ');
+
+export const ROLES = ['lb', 'web', 'app', 'db'] as const;
+
+/** The fields of one entry of `hosts`. */
+export const HOST_FIELDS: Schema = {
+  name: { type: 'string', doc: 'Host name, e.g. `server-1`. Lower-case letters, digits and dashes. Required.' },
+  roles: { type: 'string[]', oneOf: ROLES, doc: 'What runs on the host: at least one role. Required.' },
+  address: {
+    type: 'string',
+    doc: "The host's own address. On `loopback` hosting it must be in 127.0.0.0/8 (not 127.0.0.1); on `netns`, a private address.",
+    defaultText: `the next free address of \`network.subnet\`, from .${DEFAULTS.firstHostOffset} upwards`,
+  },
+};
+
+export const CONFIG_SCHEMA: Schema = {
+  name: {
+    type: 'string',
+    doc: 'Short stack name; used in process titles, namespace names and the state folder.',
+    check: pattern(
+      /^[a-z][a-z0-9-]{0,30}$/,
+      () => 'should be lower-case letters, digits and dashes, starting with a letter',
+    ),
+    default: DEFAULTS.name,
+  },
+  domain: {
+    type: 'string',
+    doc: "The site's domain.",
+    check: pattern(/^([a-z0-9-]+\.)+[a-z]{2,}$/, (v) => `'${v}' is not a domain name`),
+    default: DEFAULTS.domain,
+  },
+  aliases: {
+    type: 'string[]',
+    doc: 'Extra names in front of the domain that also serve the site (`www` → `www.foobar.com`).',
+    default: DEFAULTS.aliases,
+  },
+  hosting: {
+    type: 'string',
+    oneOf: ['loopback', 'netns'],
+    doc: 'Where hosts live. `netns`: every host a network namespace on a bridge, with its own firewall, a floating IP for the LBs and a `client` namespace playing the internet (needs root). `loopback`: every host a 127.x.y.z address; no isolation.',
+    defaultByHosting: { netns: 'netns', loopback: 'loopback' },
+    defaultText: "`'netns'` when running as root, else `'loopback'`",
+  },
+  stateDir: {
+    type: 'string',
+    doc: "The stack's state folder (configs, logs, data, secrets), relative to the config file.",
+    default: DEFAULTS.stateDir,
+  },
+  network: {
+    type: 'object',
+    doc: 'Addresses.',
+    fields: {
+      subnet: {
+        type: 'string',
+        doc: `Host addresses are handed out from here, from .${DEFAULTS.firstHostOffset} upwards. netns: a private subnet (.${DEFAULTS.bridgeOffset} is the bridge in the root namespace, .${DEFAULTS.clientOffset} the client, .${DEFAULTS.vipOffset} the VIP); loopback: inside 127.0.0.0/8.`,
+        defaultByHosting: DEFAULTS.subnet,
+      },
+      vip: {
+        type: 'string',
+        doc: 'The floating IP the domain points to, held by one load balancer at a time.',
+        netnsOnly: true,
+        defaultText: `.${DEFAULTS.vipOffset} of the subnet`,
+      },
+    },
+  },
+  hosts: {
+    type: 'array',
+    doc: 'The hosts and what runs on each. There must be at least one host with each role; at most two `lb` hosts (one VRRP pair), and only one on loopback.',
+    fields: HOST_FIELDS,
+    defaultByHosting: { netns: defaultHostsFor('netns'), loopback: defaultHostsFor('loopback') },
+    defaultText: `netns: ${describeHosts(defaultHostsFor('netns'))}; loopback: ${describeHosts(defaultHostsFor('loopback'))}`,
+  },
+  lb: {
+    type: 'object',
+    doc: 'The load balancers (HAProxy, and keepalived on netns).',
+    fields: {
+      balance: {
+        type: 'string',
+        oneOf: ['roundrobin', 'leastconn', 'source'],
+        doc: 'How HAProxy spreads requests over the web servers.',
+        default: DEFAULTS.lb.balance,
+      },
+      mode: {
+        type: 'string',
+        oneOf: ['active-active', 'active-passive'],
+        doc: '`active-active`: every web server takes traffic; `active-passive`: all but the first are `backup`.',
+        default: DEFAULTS.lb.mode,
+      },
+      port: { type: 'number', range: 'port', doc: 'Public HTTP port on the load balancer.', default: DEFAULTS.lb.port },
+      maxconn: {
+        type: 'number',
+        // HAProxy needs about two files per connection; the hard open-files limit here is 20000.
+        range: { max: 9000 },
+        doc: 'HAProxy `maxconn`: concurrent connections (about two open files each; the hard open-files limit is 20000).',
+        default: DEFAULTS.lb.maxconn,
+      },
+      httpsPort: {
+        type: 'number',
+        range: 'port',
+        doc: 'Public HTTPS port (when TLS is on).',
+        default: DEFAULTS.lb.httpsPort,
+      },
+      preempt: {
+        type: 'boolean',
+        doc: 'Whether the first LB takes the VIP back when it returns after a failover. Off by default: a VIP that moves back costs a second interruption.',
+        default: DEFAULTS.lb.preempt,
+      },
+      advertIntervalMs: {
+        type: 'number',
+        doc: 'VRRP advertisement interval in ms (VRRPv3 counts centiseconds): a multiple of 10 from 10 to 40950.',
+        check: (v: number) =>
+          v < 10 || v > 40950 || v % 10 !== 0
+            ? `should be a multiple of 10 from 10 to 40950 (VRRPv3 centiseconds), got ${v}`
+            : undefined,
+        default: DEFAULTS.lb.advertIntervalMs,
+      },
+      exposeHostAddresses: {
+        type: 'boolean',
+        doc: "Also serve the site on each LB's own address, not only the VIP (netns; loopback always does).",
+        default: DEFAULTS.lb.exposeHostAddresses,
+      },
+    },
+  },
+  web: {
+    type: 'object',
+    doc: 'nginx on each web host.',
+    fields: {
+      port: { type: 'number', range: 'port', doc: 'nginx listen port on each web host.', default: DEFAULTS.web.port },
+      workers: {
+        type: 'number',
+        range: { max: 64 },
+        doc: 'nginx worker processes.',
+        default: DEFAULTS.web.workers,
+      },
+    },
+  },
+  app: {
+    type: 'object',
+    doc: 'The Node app on each app host.',
+    fields: {
+      port: {
+        type: 'number',
+        range: 'port',
+        doc: "The app's listen port on each app host.",
+        default: DEFAULTS.app.port,
+      },
+      codeDir: {
+        type: 'string',
+        doc: "The site's code base, relative to the config file.",
+        defaultText: 'the bundled foobar.com app (src/app)',
+      },
+      start: {
+        type: 'string[]',
+        doc: 'argv that starts one app process, run in `codeDir`.',
+        check: (v: string[]) => (v.length === 0 ? 'should name a command to run' : undefined),
+        default: DEFAULTS.app.start,
+      },
+      bodyLimit: {
+        type: 'number',
+        range: { max: 64 * 1024 * 1024 },
+        doc: 'Largest request body the app accepts, in bytes.',
+        default: DEFAULTS.app.bodyLimit,
+      },
+      coalesceReads: {
+        type: 'boolean',
+        doc: "Request collapsing in the bundled app's database client: identical reads in flight together share one query.",
+        default: DEFAULTS.app.coalesceReads,
+      },
+    },
+  },
+  database: {
+    type: 'object',
+    doc: 'MariaDB: a primary and semi-synchronous GTID replicas on the `db` hosts.',
+    fields: {
+      primary: {
+        type: 'string',
+        doc: 'Host whose MariaDB starts as the primary; the other `db` hosts are its replicas.',
+        default: DEFAULT_PRIMARY,
+        defaultText: `\`'${DEFAULT_PRIMARY}'\` with the default hosts; required when \`hosts\` is given`,
+      },
+      port: { type: 'number', range: 'port', doc: 'MariaDB port on each db host.', default: DEFAULTS.database.port },
+      name: {
+        type: 'string',
+        doc: 'Schema name the app uses.',
+        check: pattern(/^[a-z_][a-z0-9_]{0,63}$/, () => 'should be lower-case letters, digits and underscores'),
+        default: DEFAULTS.database.name,
+      },
+      semiSync: {
+        type: 'boolean',
+        doc: 'Semi-synchronous replication (lossless wait point): a commit returns once a replica has it.',
+        default: DEFAULTS.database.semiSync,
+      },
+      semiSyncTimeoutMs: {
+        type: 'number',
+        range: { max: Infinity },
+        doc: "How long the primary waits for a replica's acknowledgement before it goes on alone (async) until a replica catches up. A replica host that vanishes without a reset (link cut) stalls every write for this long; MariaDB's own default is 10 s.",
+        default: DEFAULTS.database.semiSyncTimeoutMs,
+      },
+      bufferPoolMb: {
+        type: 'number',
+        range: { max: 65536 },
+        doc: 'InnoDB buffer pool per instance, in MiB.',
+        default: DEFAULTS.database.bufferPoolMb,
+      },
+    },
+  },
+  tls: {
+    type: 'object',
+    doc: 'HTTPS at the load balancer.',
+    fields: {
+      enabled: {
+        type: 'boolean',
+        doc: 'HTTPS at the load balancer; port 80 answers 308 to https. The certificate comes from a local CA tandem makes, unless `cert` and `key` are given.',
+        defaultByHosting: { netns: true, loopback: false },
+      },
+      cert: {
+        type: 'string',
+        doc: "Your own certificate (PEM file, relative to the config file) instead of one from tandem's CA. Needs `key`.",
+      },
+      key: { type: 'string', doc: 'The key of `cert` (PEM file). Needs `cert`.' },
+    },
+  },
+  firewall: {
+    type: 'object',
+    doc: "Each netns host's default-drop nftables ruleset.",
+    netnsOnly: true,
+    fields: {
+      sshFrom: {
+        type: 'string[]',
+        doc: 'Addresses or subnets allowed to reach SSH (22) on every host.',
+        defaultByHosting: { netns: DEFAULTS.firewall.sshFrom },
+      },
+    },
+  },
+};

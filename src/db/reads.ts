@@ -1,0 +1,94 @@
+/**
+ * Read routing: replicas first (round-robin over the healthy ones), the primary when
+ * none can answer. Read-your-writes: with `minGtid` the replica first waits (bounded)
+ * in MASTER_GTID_WAIT; a replica that has not caught up hands the read to the primary.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Server, Statements } from './connections.ts';
+import { isConnectionFailure } from './errors.ts';
+import { isGtidPosition } from './gtid.ts';
+import type { Replica, ReplicaSet } from './replica-set.ts';
+import type { DbEvent, ReadOptions, ReadResult, SqlParam } from './types.ts';
+
+/** MASTER_GTID_WAIT timed out: the read goes to the primary instead. */
+export const GTID_WAIT_TIMEOUT = Symbol('gtid-wait-timeout');
+
+/** MASTER_GTID_WAIT's answer: 0 = applied; -1 = timed out; NULL on error. Only 0 lets the replica answer. */
+export function gtidWaitApplied(answer: unknown): boolean {
+  return answer !== null && answer !== undefined && Number(answer) === 0;
+}
+
+/** Throws on a `minGtid` that is not a GTID position (it is bound, but also never trusted). */
+export function checkMinGtid(minGtid: string | undefined): void {
+  if (minGtid !== undefined && !isGtidPosition(minGtid)) {
+    throw new TypeError(`minGtid is not a GTID position: ${JSON.stringify(minGtid.slice(0, 80))}`);
+  }
+}
+
+/** One read on one server, after waiting for `minGtid` when given. */
+export async function readOn<T>(
+  statements: Statements,
+  server: Server,
+  sql: string,
+  params: SqlParam[],
+  wait?: { minGtid: string; seconds: number },
+): Promise<T[] | typeof GTID_WAIT_TIMEOUT> {
+  const conn = await statements.acquire(server);
+  try {
+    if (wait !== undefined) {
+      const [waited] = await statements.run(server, conn, () =>
+        conn.execute<RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, ?) AS w', [wait.minGtid, wait.seconds]),
+      );
+      if (!gtidWaitApplied(waited[0]?.w)) {
+        conn.release();
+        return GTID_WAIT_TIMEOUT;
+      }
+    }
+    const [rows] = await statements.run(server, conn, () => conn.execute<RowDataPacket[]>(sql, params));
+    conn.release();
+    return rows as unknown as T[];
+  } catch (err) {
+    statements.release(conn, err);
+    throw err;
+  }
+}
+
+export interface ReadRouterOptions {
+  statements: Statements;
+  primary: Server;
+  replicas: ReplicaSet<Server>;
+  gtidWaitSeconds: number;
+  emit: (event: DbEvent) => void;
+}
+
+/** Routes one read: replicas in turn, then the primary. */
+export async function routeRead<T>(
+  router: ReadRouterOptions,
+  sql: string,
+  params: SqlParam[],
+  options: ReadOptions,
+): Promise<ReadResult<T>> {
+  const { statements, primary, replicas, emit } = router;
+  const { minGtid } = options;
+  checkMinGtid(minGtid);
+  const wait = minGtid !== undefined ? { minGtid, seconds: router.gtidWaitSeconds } : undefined;
+  const tried = new Set<Replica<Server>>();
+  for (let attempt = 0; attempt < (options.primary ? 0 : replicas.replicas.length); attempt++) {
+    const replica = replicas.pick(tried);
+    if (!replica) break;
+    tried.add(replica);
+    try {
+      const rows = await readOn<T>(statements, replica.server, sql, params, wait);
+      if (rows !== GTID_WAIT_TIMEOUT) return { rows, server: replica.server.name, role: 'replica' };
+      emit({ kind: 'read-fallback', from: replica.server.name, to: primary.name, reason: 'gtid-wait-timeout' });
+      break;
+    } catch (err) {
+      if (!isConnectionFailure(err)) throw err;
+      replicas.eject(replica, err);
+      emit({ kind: 'read-fallback', from: replica.server.name, to: primary.name, reason: 'failure' });
+    }
+  }
+  // The primary has every acknowledged write: no GTID wait there.
+  const rows = (await readOn<T>(statements, primary, sql, params)) as T[];
+  return { rows, server: primary.name, role: 'primary' };
+}

@@ -1,0 +1,73 @@
+/**
+ * The schema, the users and their grants, created on the primary (idempotent) and
+ * replicated to the replicas through the binlog. The passwords come as their own
+ * argument, never from the Plan.
+ */
+import { createHash } from 'node:crypto';
+import { hostOf } from '../../config/resolve.ts';
+import type { Plan } from '../../config/types.ts';
+import type { Secrets } from '../../hosts/secrets.ts';
+import { dbPaths } from './instance.ts';
+import { lit, sql } from './sql.ts';
+
+/** The passwords of the users tandem creates. */
+export type DbUserPasswords = Pick<Secrets, 'dbAppPassword' | 'dbReplicationPassword' | 'dbMonitorPassword'>;
+
+/**
+ * mysql_native_password's stored form of a password ('*' + SHA1(SHA1(pw)) in hex).
+ * Users are created `IDENTIFIED BY PASSWORD '<hash>'`, so the statement the binlog
+ * keeps (and replicas relay) never holds the password itself.
+ */
+export function nativePasswordHash(password: string): string {
+  const inner = createHash('sha1').update(password).digest();
+  return `*${createHash('sha1').update(inner).digest('hex').toUpperCase()}`;
+}
+
+/** Addresses a host's client connections can come from (on loopback: also 127.0.0.1). */
+function sourcesOf(plan: Plan, hostNames: readonly string[]): string[] {
+  const addresses = hostNames.map((h) => hostOf(plan, h).address);
+  if (plan.hosting === 'loopback') addresses.push('127.0.0.1');
+  return [...new Set(addresses)];
+}
+
+/** The statements that create the schema, the users and their grants. Pure. */
+export function userStatements(plan: Plan, passwords: DbUserPasswords): string[] {
+  const appHosts = plan.hosts.filter((h) => h.roles.includes('app')).map((h) => h.name);
+  const dbHosts = [plan.db.primary, ...plan.db.replicas];
+  const { users, name } = plan.db;
+  const user = (who: string, src: string, password: string) =>
+    `CREATE USER IF NOT EXISTS ${lit(who)}@${lit(src)} IDENTIFIED BY PASSWORD ${lit(nativePasswordHash(password))}`;
+  const statements: string[] = [`CREATE DATABASE IF NOT EXISTS \`${name}\``];
+  for (const src of sourcesOf(plan, appHosts)) {
+    statements.push(
+      user(users.app, src, passwords.dbAppPassword),
+      // DML for the app; DDL on its own schema only, for its migrations.
+      `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, REFERENCES ON \`${name}\`.* TO ${lit(users.app)}@${lit(src)}`,
+    );
+  }
+  // Every db host may become a replica of any other (failover), so all get the user.
+  for (const src of sourcesOf(plan, dbHosts)) {
+    statements.push(
+      user(users.replication, src, passwords.dbReplicationPassword),
+      `GRANT REPLICATION SLAVE ON *.* TO ${lit(users.replication)}@${lit(src)}`,
+    );
+  }
+  for (const src of sourcesOf(
+    plan,
+    plan.hosts.map((h) => h.name),
+  )) {
+    statements.push(
+      user(users.monitor, src, passwords.dbMonitorPassword),
+      `GRANT PROCESS, SELECT, SLAVE MONITOR, BINLOG MONITOR ON *.* TO ${lit(users.monitor)}@${lit(src)}`,
+    );
+  }
+  return statements;
+}
+
+/** Users and schema on the primary. Returns true when tandem's users did not exist yet. */
+export async function bootstrapPrimary(plan: Plan, passwords: DbUserPasswords): Promise<boolean> {
+  const paths = dbPaths(plan, plan.db.primary);
+  const have = await sql(paths, "SELECT COUNT(*) AS n FROM mysql.user WHERE user LIKE 'tandem\\_%'");
+  await sql(paths, `${userStatements(plan, passwords).join(';\n')};`);
+  return Number(have[0]?.n ?? 0) === 0;
+}
