@@ -23,6 +23,7 @@ import { servicePaths } from '../src/config/paths.ts';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
 import { processTree } from '../src/hosts/proc.ts';
 import { readSupervisor } from '../src/hosts/supervise.ts';
+import { upBench } from './scale.ts';
 import { clientLoad, exec, outage } from '../test/support/netns.ts';
 import { TestStack } from '../test/support/stack.ts';
 
@@ -342,3 +343,4 @@ if (PARTS.includes('netns')) {
   else console.log('\n## netns — skipped: network namespaces need root');
 }
 verdict();
+if (!(await upBench())) process.exitCode = 1;

@@ -1,4 +1,5 @@
 /** Small network probes used by orchestration: is a port open, is it free. */
+import fs from 'node:fs';
 import net from 'node:net';
 import type { PlanHost } from '../config/types.ts';
 import { inNamespace } from './netns.ts';
@@ -52,6 +53,39 @@ export function unixRequest(socketPath: string, command: string, timeoutMs = 200
     socket.on('end', () => resolve(data));
     socket.on('error', reject);
   });
+}
+
+/** `/proc/net/tcp`'s form of an IPv4 address and port: little-endian hex, then the port. */
+function procTcpAddress(address: string, port: number): string {
+  const hex = address
+    .split('.')
+    .reverse()
+    .map((o) => Number(o).toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
+  return `${hex}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** True when the `/proc/net/tcp` text lists a listening socket on address:port (or the wildcard). */
+export function listensIn(procNetTcp: string, address: string, port: number): boolean {
+  const wanted = new Set([procTcpAddress(address, port), procTcpAddress('0.0.0.0', port)]);
+  return procNetTcp.split('\n').some((line) => {
+    const [, local, , state] = line.trim().split(/\s+/);
+    return state === '0A' && local !== undefined && wanted.has(local);
+  });
+}
+
+/**
+ * Whether something listens on address:port in the network namespace of `pid`, read from
+ * /proc/<pid>/net/tcp without entering the namespace (no process spawned). Undefined when
+ * it cannot be read.
+ */
+export function listeningBeside(pid: number, address: string, port: number): boolean | undefined {
+  try {
+    return listensIn(fs.readFileSync(`/proc/${pid}/net/tcp`, 'utf8'), address, port);
+  } catch {
+    return undefined;
+  }
 }
 
 /** TCP listeners on `port` in the host's namespace: each local address and the PIDs holding it. */

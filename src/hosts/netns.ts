@@ -73,44 +73,92 @@ export function resolvConfPath(namespace: string): string {
   return path.join('/etc/netns', namespace, 'resolv.conf');
 }
 
-/** Creates (or repairs) bridge, namespaces, veths and addresses. Returns true when anything changed. */
+/** One interface as `ip -j addr show` describes it. */
+interface Interface {
+  readonly ifname: string;
+  readonly master?: string;
+  readonly flags?: readonly string[];
+  readonly addr_info?: readonly { local: string; prefixlen: number }[];
+}
+
+/** Interfaces by name, in the root namespace or in `namespace` (none when it does not exist). */
+async function interfaces(namespace?: string): Promise<Map<string, Interface>> {
+  const out = await ip([...(namespace ? ['-n', namespace] : []), '-j', 'addr', 'show'], true);
+  const list = out.trim() ? (JSON.parse(out) as Interface[]) : [];
+  return new Map(list.map((i) => [i.ifname, i]));
+}
+
+const isUp = (i: Interface | undefined) => i?.flags?.includes('UP') === true;
+const hasAddress = (i: Interface | undefined, address: string, prefixLength: number) =>
+  i?.addr_info?.some((a) => a.local === address && a.prefixlen === prefixLength) === true;
+
+/** One host's namespace, veth pair and addresses. True when anything had to change. */
+async function ensureHostLink(
+  plan: Plan,
+  host: PlanHost,
+  root: Map<string, Interface>,
+  namespaces: Set<string>,
+): Promise<boolean> {
+  const { bridge, prefixLength, hostInterface } = plan.network;
+  const ns = host.namespace!;
+  const link = host.link!;
+  let changed = !namespaces.has(ns);
+  // The backup LB's HAProxy binds the VIP before it owns it. Set beside the link checks.
+  const nonlocalBind = host.roles.includes('lb')
+    ? run(inNamespace(host, ['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1']))
+    : undefined;
+  nonlocalBind?.catch(() => {}); // awaited below; not unhandled when a repair throws first
+  const inside = await interfaces(ns);
+  if (!inside.has(hostInterface)) {
+    // A half-made pair from a crashed run: remove its root end first.
+    if (root.has(link)) await ip(['link', 'del', link]);
+    await ip(['link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`]);
+    await ip(['link', 'set', `${link}p`, 'netns', ns]);
+    await ip(['-n', ns, 'link', 'set', `${link}p`, 'name', hostInterface]);
+    changed = true;
+  }
+  // Read once above: each repair below runs only when the state it makes is missing.
+  const outside = changed ? undefined : root.get(link);
+  if (outside?.master !== bridge || !isUp(outside)) await ip(['link', 'set', link, 'master', bridge!, 'up']);
+  const eth = changed ? undefined : inside.get(hostInterface);
+  if (!hasAddress(eth, host.address, prefixLength)) {
+    await ip(['-n', ns, 'addr', 'replace', `${host.address}/${prefixLength}`, 'dev', hostInterface]);
+  }
+  if (!isUp(eth)) await ip(['-n', ns, 'link', 'set', hostInterface, 'up']);
+  if (!isUp(inside.get('lo'))) await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+  await nonlocalBind;
+  return changed;
+}
+
+/**
+ * Creates (or repairs) bridge, namespaces, veths and addresses. Reads the state once per
+ * namespace and changes only what is missing; hosts are set up side by side. Returns
+ * true when anything changed.
+ */
 export async function ensureNetwork(plan: Plan): Promise<boolean> {
-  const { bridge, bridgeAddress, prefixLength, hostInterface } = plan.network;
+  const { bridge, bridgeAddress, prefixLength } = plan.network;
   if (!bridge || !bridgeAddress) return false;
   let changed = false;
-  if (!(await linkExists(bridge))) {
+  const [rootFirst, namespaces] = await Promise.all([interfaces(), listNamespaces()]);
+  let root = rootFirst;
+  if (!root.has(bridge)) {
     await checkSubnetFree(plan);
     await ip(['link', 'add', bridge, 'type', 'bridge']);
     changed = true;
   }
   // First the bridge's address: from here on the subnet is a connected route here.
-  await ip(['addr', 'replace', `${bridgeAddress}/${prefixLength}`, 'dev', bridge]);
-  await ip(['link', 'set', bridge, 'up']);
-  const existing = new Set(await listNamespaces());
-  for (const host of namespaceHosts(plan)) {
-    const ns = host.namespace!;
-    const link = host.link!;
-    if (!existing.has(ns)) {
-      await ip(['netns', 'add', ns]);
-      changed = true;
-    }
-    if (!(await linkExists(hostInterface, ns))) {
-      // A half-made pair from a crashed run: remove its root end first.
-      if (await linkExists(link)) await ip(['link', 'del', link]);
-      await ip(['link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`]);
-      await ip(['link', 'set', `${link}p`, 'netns', ns]);
-      await ip(['-n', ns, 'link', 'set', `${link}p`, 'name', hostInterface]);
-      changed = true;
-    }
-    await ip(['link', 'set', link, 'master', bridge, 'up']);
-    await ip(['-n', ns, 'addr', 'replace', `${host.address}/${prefixLength}`, 'dev', hostInterface]);
-    await ip(['-n', ns, 'link', 'set', hostInterface, 'up']);
-    await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-    if (host.roles.includes('lb')) {
-      // The backup LB's HAProxy binds the VIP before it owns it.
-      await run(inNamespace(host, ['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1']));
-    }
+  if (!hasAddress(root.get(bridge), bridgeAddress, prefixLength)) {
+    await ip(['addr', 'replace', `${bridgeAddress}/${prefixLength}`, 'dev', bridge]);
   }
+  if (!isUp(root.get(bridge))) await ip(['link', 'set', bridge, 'up']);
+  if (changed) root = await interfaces();
+  const existing = new Set(namespaces);
+  // One at a time: the first `ip netns add` makes /run/netns a shared mount, which racing adds can stack.
+  for (const host of namespaceHosts(plan)) {
+    if (!existing.has(host.namespace!)) await ip(['netns', 'add', host.namespace!]);
+  }
+  const hosts = await Promise.all(namespaceHosts(plan).map((host) => ensureHostLink(plan, host, root, existing)));
+  changed = hosts.includes(true) || changed;
   if (plan.client?.namespace && plan.dns.enabled) {
     const file = resolvConfPath(plan.client.namespace);
     const content = `# written by tandem: the client resolves through the stack's dnsmasq\nnameserver ${plan.client.address}\n`;

@@ -12,15 +12,14 @@ export type Emit = (event: StackEvent) => void;
 
 export const silent: Emit = () => {};
 
+/** What a step's function returns: whether it changed anything, and an optional detail. */
+export type StepResult = { changed: boolean; detail?: string } | boolean;
+
 /**
  * Runs one named step, timing it and reporting start/done/failed.
  * The step's function returns whether it changed anything, and an optional detail.
  */
-export async function step(
-  emit: Emit,
-  name: string,
-  fn: () => Promise<{ changed: boolean; detail?: string } | boolean>,
-): Promise<boolean> {
+export async function step(emit: Emit, name: string, fn: () => Promise<StepResult>): Promise<boolean> {
   const started = performance.now();
   emit({ kind: 'step', step: name, status: 'start' });
   try {

@@ -1,15 +1,20 @@
 /**
- * `up`: bring every service of the Plan to its desired state, in dependency order,
- * each step idempotent with a readiness check. A second run changes nothing.
+ * `up`: bring every service of the Plan to its desired state, each step idempotent with
+ * a readiness check. Steps run as soon as the steps they depend on are done, so the two
+ * databases, the apps, the nginx pair and the LB pair each come up side by side. A
+ * second run changes nothing.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { hostOf } from '../config/resolve.ts';
-import type { Plan } from '../config/types.ts';
+import type { Plan, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
-import { bindError } from '../hosts/net.ts';
+import { bindError, listeningBeside } from '../hosts/net.ts';
+import { mariadbTmpDir } from '../render/mariadb.ts';
 import { ensureNetwork, inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
-import { loadOrCreateSecrets } from '../hosts/secrets.ts';
+import { loadOrCreateSecrets, type Secrets } from '../hosts/secrets.ts';
 import {
   enginePidOf,
   readSupervisor,
@@ -18,12 +23,21 @@ import {
   startSupervised,
   stopSupervised,
 } from '../hosts/supervise.ts';
-import { attachReplica, bootstrapPrimary, enableSemiSync, initialise, migrate } from './database.ts';
+import {
+  attachReplica,
+  bootstrapPrimary,
+  dbPaths,
+  dbService,
+  enableSemiSync,
+  initialise,
+  isInitialised,
+  migrate,
+} from './database.ts';
 import { missingEngines } from './doctor.ts';
-import { type Emit, silent, step } from './events.ts';
+import { type Emit, silent, step, type StepResult } from './events.ts';
 import { applyFirewall } from './firewall.ts';
 import { backendStates, vipHolder } from './lb.ts';
-import { startOrder } from './order.ts';
+import { runSteps, startOrder, type Step } from './order.ts';
 import {
   appEnvironment,
   appliedFingerprint,
@@ -80,6 +94,17 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
   }
 }
 
+/**
+ * netns: an HTTP readiness probe spawns a process in the host's namespace. While a
+ * service starts, first wait (spawning nothing) until its port listens there.
+ */
+function listening(plan: Plan, unit: ServiceUnit): boolean {
+  const { kind, address, port } = unit.service;
+  if (plan.hosting !== 'netns' || (kind !== 'app' && kind !== 'nginx')) return true;
+  const pid = readSupervisor(unit.paths)?.pid;
+  return pid ? (listeningBeside(pid, address, port) ?? true) : false;
+}
+
 /** Brings one service to its desired state. Returns what changed, or undefined for nothing. */
 async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false): Promise<string | undefined> {
   const running = readSupervisor(unit.paths);
@@ -99,7 +124,16 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
     }
   }
   let did: string | undefined;
-  if (unit.service.kind === 'mariadb' && (await initialise(unit.paths))) did = 'initialised';
+  if (unit.service.kind === 'mariadb') {
+    fs.mkdirSync(mariadbTmpDir(unit.paths.dir), { recursive: true, mode: 0o700 });
+    try {
+      if (await initialise(unit.paths)) did = 'initialised';
+    } catch (err) {
+      // A half-made datadir would pass for an initialised one on the next run.
+      fs.rmSync(unit.paths.data, { recursive: true, force: true });
+      throw err;
+    }
+  }
   const stale = forceReload || appliedFingerprint(unit) !== currentFingerprint(unit);
   if (running && running.state !== 'stopping' && !stale) {
     // Up already, with this exact config.
@@ -114,7 +148,7 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
     await startSupervised(unit.paths, unit.spec);
     did = did ? `${did}, started` : running ? 'restarted with the new config' : 'started';
   }
-  const ready = () => isReady(plan, unit);
+  const ready = async () => listening(plan, unit) && isReady(plan, unit);
   await waitFor(
     unit.service.id,
     ready,
@@ -126,8 +160,173 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
   return did;
 }
 
+/** Where a one-off step records the inputs it last succeeded with. */
+function recordPath(plan: Plan, stepName: string): string {
+  return path.join(plan.stateDir, 'applied', `${stepName.replace(/[^a-z0-9-]+/gi, '-')}.json`);
+}
+
+/**
+ * Fingerprint of a database step's inputs, tied to the primary's data directory by its
+ * birth time and inode: a re-initialised database never matches an old record.
+ */
+function dbStepKey(plan: Plan, inputs: unknown): string {
+  const system = fs.statSync(path.join(dbPaths(plan, plan.db.primary).data, 'mysql'), { bigint: true });
+  return createHash('sha256')
+    .update(JSON.stringify({ inputs, data: [String(system.ino), String(system.birthtimeNs)] }))
+    .digest('hex');
+}
+
+/**
+ * Runs a one-off step (users, migrations) unless its recorded key matches: its inputs
+ * did not change since it last succeeded. The record is written only after success.
+ */
+async function unlessApplied(
+  plan: Plan,
+  stepName: string,
+  key: () => string,
+  apply: () => Promise<StepResult>,
+): Promise<StepResult> {
+  const file = recordPath(plan, stepName);
+  const before = key();
+  try {
+    if ((JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string }).key === before) {
+      return { changed: false, detail: 'unchanged (inputs as when it last succeeded)' };
+    }
+  } catch {}
+  const result = await apply();
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ key: key(), at: new Date().toISOString() }));
+  return result;
+}
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The app's migration code and files: a change in any of them means migrations must run. */
+function migrationInputs(codeDir: string): string[] {
+  const dir = path.join(codeDir, 'migrations');
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+  return [path.join(codeDir, 'migrate.ts'), ...files.map((f) => path.join(dir, f))].map((f) =>
+    fs.existsSync(f) ? `${f} ${sha(fs.readFileSync(f, 'utf8'))}` : `${f} absent`,
+  );
+}
+
+/** The database's set-up steps, as named steps with their order. `ready` names what apps wait for. */
+function databaseSteps(
+  plan: Plan,
+  units: readonly ServiceUnit[],
+  secrets: Secrets,
+): { steps: Step[]; ready: string[] } {
+  if (!units.some((u) => u.service.kind === 'mariadb')) return { steps: [], ready: [] };
+  const steps: Step[] = [];
+  const { primary, replicas } = plan.db;
+  const users = 'db users and schema';
+  steps.push({
+    name: users,
+    after: [dbService(plan, primary).id],
+    run: () =>
+      unlessApplied(
+        plan,
+        users,
+        () =>
+          dbStepKey(plan, {
+            db: plan.db,
+            hosts: plan.hosts.map((h) => [h.name, h.address, h.roles]),
+            hosting: plan.hosting,
+            // Hashed: the record holds no secret.
+            secrets: sha(JSON.stringify(secrets)),
+          }),
+        () => bootstrapPrimary(plan, secrets),
+      ),
+  });
+  const replication = replicas.map((r) => `db replication ${primary} → ${r}`);
+  replicas.forEach((replica, i) =>
+    steps.push({
+      name: replication[i]!,
+      after: [users, dbService(plan, replica).id],
+      run: () => attachReplica(plan, replica, secrets),
+    }),
+  );
+  const semiSync = 'db semi-sync';
+  steps.push({ name: semiSync, after: [users, ...replication], run: () => enableSemiSync(plan) });
+  const ready = [users, semiSync];
+  const firstApp = units.find((u) => u.service.kind === 'app');
+  if (firstApp) {
+    const migrations = 'db migrations';
+    ready.push(migrations);
+    steps.push({
+      name: migrations,
+      after: [users],
+      run: () =>
+        unlessApplied(
+          plan,
+          migrations,
+          () => dbStepKey(plan, { primary, migrations: migrationInputs(plan.app.codeDir) }),
+          async () => {
+            writeUnitFiles(firstApp); // the migration reads the app's password file
+            const detail = await migrate(
+              plan,
+              firstApp.service.host,
+              appEnvironment(plan, firstApp.service, firstApp.paths),
+            );
+            return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
+          },
+        ),
+    });
+  }
+  return { steps, ready };
+}
+
+/**
+ * Running, with the config and files this Plan gives it: its step will only check that
+ * it answers. Such a check does not depend on the services it starts after (a running
+ * app's /healthz does not wait for the database steps), so it need not wait for them.
+ */
+function settled(unit: ServiceUnit): boolean {
+  if (readSupervisor(unit.paths)?.state !== 'running' || appliedFingerprint(unit) !== currentFingerprint(unit))
+    return false;
+  if (unit.service.kind === 'mariadb' && !isInitialised(unit.paths)) return false;
+  return unit.files.every((f) => {
+    try {
+      return fs.readFileSync(f.path, 'utf8') === f.content;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * What a service's step waits for: its host's network and firewall, the services the
+ * Plan starts it after, and the database set-up for apps (unless it is settled: then
+ * only its host). A replica database starts beside its primary: replication is its own
+ * step, after both. HAProxy always waits for the certificate, which may make it reload.
+ */
+function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => string[], dbReady: string[]): string[] {
+  const { kind, after, host } = unit.service;
+  const deps = [...base(host)];
+  if (kind === 'haproxy' && plan.tls.enabled) deps.push(TLS_STEP);
+  if (settled(unit)) return deps;
+  const byId = new Map(plan.services.map((s) => [s.id, s]));
+  deps.push(...(kind === 'mariadb' ? after.filter((id) => byId.get(id)?.kind !== 'mariadb') : after));
+  if (kind === 'app') deps.push(...dbReady);
+  if (kind === 'keepalived') deps.push(...higherPriority(plan, host).map((lb) => `${lb}/keepalived`));
+  return deps;
+}
+
+/**
+ * The LBs whose VRRP priority is above this one's. Their keepalived starts first, so the
+ * VIP lands on the highest-priority LB: with nopreempt, two started at once race for it.
+ */
+function higherPriority(plan: Plan, host: string): string[] {
+  const priorities = plan.lb.vrrp?.priorities ?? {};
+  const mine = priorities[host] ?? 0;
+  return Object.keys(priorities).filter((lb) => (priorities[lb] ?? 0) > mine);
+}
+
+const TLS_STEP = 'tls certificate';
+
 export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResult> {
   const emit = opts.emit ?? silent;
+  const started = performance.now();
   // Apart from the Plan: generated (0600) at the first up, handed only to the steps that need one.
   const { secrets } = loadOrCreateSecrets(plan.secretsFile);
   const units = startOrder(plan.services).map((s) => unitOf(plan, s, secrets));
@@ -136,74 +335,72 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     return { changed: false, detail: `${plan.hosts.length} hosts, ${units.length} services, ${plan.hosting} hosting` };
   });
   recordStackUp(plan, false);
-  let changed = false;
+  const steps: Step[] = [];
+  let base = (_host: string): string[] => [];
   if (plan.hosting === 'netns') {
-    changed =
-      (await step(emit, `network ${plan.network.subnet} on ${plan.network.bridge}`, () => ensureNetwork(plan))) ||
-      changed;
+    const network = `network ${plan.network.subnet} on ${plan.network.bridge}`;
+    steps.push({ name: network, after: [], run: () => ensureNetwork(plan) });
     for (const host of plan.hosts) {
-      changed = (await step(emit, `firewall ${host.name}`, () => applyFirewall(plan, host))) || changed;
+      steps.push({ name: `firewall ${host.name}`, after: [network], run: () => applyFirewall(plan, host) });
     }
+    base = (host) => (plan.hosts.some((h) => h.name === host) ? [`firewall ${host}`] : [network]);
   }
   // A new certificate is read by HAProxy only when it reloads.
-  const newCertificate = plan.tls.enabled && (await step(emit, 'tls certificate', () => ensureTls(plan)));
-  changed = newCertificate || changed;
-  const ensure = async (unit: ServiceUnit) => {
-    changed =
-      (await step(emit, unit.service.id, async () => {
+  let newCertificate = false;
+  if (plan.tls.enabled)
+    steps.push({ name: TLS_STEP, after: [], run: async () => (newCertificate = await ensureTls(plan)) });
+  const db = databaseSteps(plan, units, secrets);
+  steps.push(...db.steps);
+  for (const unit of units) {
+    steps.push({
+      name: unit.service.id,
+      after: serviceAfter(plan, unit, base, db.ready),
+      run: async () => {
         const did = await ensureService(plan, unit, newCertificate && unit.service.kind === 'haproxy');
         return { changed: did !== undefined, detail: did ?? 'unchanged' };
-      })) || changed;
-  };
-  const dbUnits = units.filter((u) => u.service.kind === 'mariadb');
-  for (const unit of dbUnits) await ensure(unit);
-  if (dbUnits.length > 0) {
-    changed = (await step(emit, 'db users and schema', () => bootstrapPrimary(plan, secrets))) || changed;
-    for (const replica of plan.db.replicas) {
-      changed =
-        (await step(emit, `db replication ${plan.db.primary} → ${replica}`, () =>
-          attachReplica(plan, replica, secrets),
-        )) || changed;
-    }
-    changed = (await step(emit, 'db semi-sync', () => enableSemiSync(plan))) || changed;
-    const firstApp = units.find((u) => u.service.kind === 'app');
-    if (firstApp) {
-      await step(emit, 'db migrations', async () => {
-        writeUnitFiles(firstApp); // the migration reads the app's password file
-        const detail = await migrate(
-          plan,
-          firstApp.service.host,
-          appEnvironment(plan, firstApp.service, firstApp.paths),
-        );
-        return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
-      });
-    }
-  }
-  for (const unit of units.filter((u) => u.service.kind !== 'mariadb')) await ensure(unit);
-  await step(emit, 'load balancer sees the servers', async () => {
-    const wanted = plan.lb.backends.length * plan.services.filter((s) => s.kind === 'haproxy').length;
-    await waitFor(
-      'every backend UP in HAProxy',
-      // HAProxy starts servers UP before any check ran: wait for a passed check.
-      async () =>
-        (await backendStates(plan)).filter((b) => b.status.startsWith('UP') && b.check === 'L7OK').length === wanted,
-      20_000,
-      100,
-    );
-    return { changed: false, detail: `${wanted} server(s) UP, health checks passing` };
-  });
-  if (plan.lb.vip) {
-    await step(emit, `floating IP ${plan.lb.vip}`, async () => {
-      let holder: string | undefined;
-      await waitFor(
-        `a load balancer holding ${plan.lb.vip}`,
-        async () => (holder = await vipHolder(plan)) !== undefined,
-        10_000,
-        100,
-      );
-      return { changed: false, detail: `held by ${holder}` };
+      },
     });
   }
+  const idsOf = (kind: PlanService['kind']) => units.filter((u) => u.service.kind === kind).map((u) => u.service.id);
+  const lbs = idsOf('haproxy');
+  steps.push({
+    name: 'load balancer sees the servers',
+    after: [...idsOf('nginx'), ...lbs],
+    run: async () => {
+      const wanted = plan.lb.backends.length * lbs.length;
+      await waitFor(
+        'every backend UP in HAProxy',
+        // HAProxy starts servers UP before any check ran: wait for a passed check.
+        async () =>
+          (await backendStates(plan)).filter((b) => b.status.startsWith('UP') && b.check === 'L7OK').length === wanted,
+        20_000,
+        50,
+      );
+      return { changed: false, detail: `${wanted} server(s) UP, health checks passing` };
+    },
+  });
+  if (plan.lb.vip) {
+    const vip = plan.lb.vip;
+    steps.push({
+      name: `floating IP ${vip}`,
+      after: idsOf('keepalived'),
+      run: async () => {
+        let holder: string | undefined;
+        await waitFor(
+          `a load balancer holding ${vip}`,
+          async () => (holder = await vipHolder(plan)) !== undefined,
+          10_000,
+          50,
+        );
+        return { changed: false, detail: `held by ${holder}` };
+      },
+    });
+  }
+  const changed = await runSteps(emit, steps);
   recordStackUp(plan, true);
+  emit({
+    kind: 'note',
+    message: `${steps.length + 1} steps in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  });
   return { changed, url: plan.url };
 }

@@ -20,6 +20,11 @@ export function mariadbPidFile(dataDir: string): string {
   return path.join(dataDir, 'mariadbd.pid');
 }
 
+/** mariadbd's temporary files (tmpdir): in the service's folder, apart from other instances. */
+export function mariadbTmpDir(serviceDir: string): string {
+  return path.join(serviceDir, 'tmp');
+}
+
 /** `my.cnf` for the database host `dbHostName`. */
 export function renderMyCnf(plan: Plan, dbHostName: string): string {
   const { host, service } = serviceOn(plan, dbHostName, 'mariadb');
@@ -44,6 +49,8 @@ export function renderMyCnf(plan: Plan, dbHostName: string): string {
     `datadir = ${paths.data}`,
     `socket = ${paths.socket}`,
     `pid-file = ${mariadbPidFile(paths.data)}`,
+    "# Its own temporary folder: two installers sharing /tmp lost each other's temporary tables.",
+    `tmpdir = ${mariadbTmpDir(paths.dir)}`,
     `log_error = ${paths.log}`,
     `bind_address = ${host.address}`,
     `port = ${service.port}`,
