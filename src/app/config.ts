@@ -12,6 +12,8 @@ export interface AppConfig {
   address: string;
   /** TANDEM_APP_PORT @default 3000 */
   port: number;
+  /** TANDEM_ADMIN_PORT: the private listener (health, readiness, metrics) on `address`. @default 3001 */
+  adminPort: number;
   /** TANDEM_BODY_LIMIT, bytes. @default 65536 */
   bodyLimit: number;
   /** Contents of TANDEM_SESSION_SECRET_FILE. */
@@ -80,6 +82,8 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   const host = required('TANDEM_HOST');
   const address = env.TANDEM_APP_ADDRESS?.trim() || '127.0.0.1';
   const port = integer('TANDEM_APP_PORT', 3000, 1, 65535);
+  const adminPort = integer('TANDEM_ADMIN_PORT', 3001, 1, 65535);
+  if (adminPort === port) problems.push(`TANDEM_ADMIN_PORT: should differ from TANDEM_APP_PORT (${port})`);
   const bodyLimit = integer('TANDEM_BODY_LIMIT', 65536, 1024, 64 * 1024 * 1024);
   const primaryRaw = required('TANDEM_DB_PRIMARY');
   const primary = primaryRaw === '' ? { host: '', port: 3306 } : endpoint('TANDEM_DB_PRIMARY', primaryRaw);
@@ -103,6 +107,7 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
     host,
     address,
     port,
+    adminPort,
     bodyLimit,
     sessionSecret,
     db: {

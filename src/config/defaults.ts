@@ -44,6 +44,6 @@ export const DEFAULTS = {
     exposeHostAddresses: false,
   },
   web: { port: 80, workers: 1 },
-  app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'] },
+  app: { port: 3000, adminPort: 3001, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'] },
   database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 1000, bufferPoolMb: 128 },
 } as const;

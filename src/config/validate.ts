@@ -2,7 +2,7 @@
  * Checks a user's StackConfig and collects *every* problem, each with the path of
  * the bad value (`hosts/1/address: ...`), before anything starts.
  */
-import { DEFAULT_PRIMARY, defaultHostsFor } from './defaults.ts';
+import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
 import type { Hosting, StackConfig } from './types.ts';
 
 export interface ConfigIssue {
@@ -43,7 +43,14 @@ const NESTED: Record<string, Shape> = {
   tls: { enabled: 'boolean', cert: 'string', key: 'string' },
   firewall: { sshFrom: 'string[]' },
   web: { port: 'number', workers: 'number' },
-  app: { port: 'number', codeDir: 'string', start: 'string[]', bodyLimit: 'number', coalesceReads: 'boolean' },
+  app: {
+    port: 'number',
+    adminPort: 'number',
+    codeDir: 'string',
+    start: 'string[]',
+    bodyLimit: 'number',
+    coalesceReads: 'boolean',
+  },
   database: {
     primary: 'string',
     port: 'number',
@@ -107,6 +114,23 @@ function checkPort(value: unknown, path: string, issues: ConfigIssue[]): void {
   if (typeof value === 'number' && (!Number.isInteger(value) || value < 1 || value > 65535)) {
     issues.push({ path, message: `should be a port number 1-65535, got ${value}` });
   }
+}
+
+/**
+ * The app's private listener shares its host's address with the public ports of the
+ * roles a host may combine: it must not take one of them.
+ */
+function checkAdminPort(c: StackConfig, issues: ConfigIssue[]): void {
+  const admin = c.app?.adminPort ?? DEFAULTS.app.adminPort;
+  const taken: [string, unknown][] = [
+    ['app/port', c.app?.port ?? DEFAULTS.app.port],
+    ['web/port', c.web?.port ?? DEFAULTS.web.port],
+    ['database/port', c.database?.port ?? DEFAULTS.database.port],
+    ['lb/port', c.lb?.port ?? DEFAULTS.lb.port],
+    ['lb/httpsPort', c.lb?.httpsPort ?? DEFAULTS.lb.httpsPort],
+  ];
+  const clash = taken.find(([, port]) => port === admin);
+  if (clash) issues.push({ path: 'app/adminPort', message: `should differ from ${clash[0]} (both are ${admin})` });
 }
 
 function checkPositive(value: unknown, path: string, issues: ConfigIssue[], max = Infinity): void {
@@ -193,6 +217,8 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
   checkPort(c.web?.port, 'web/port', issues);
   checkPositive(c.web?.workers, 'web/workers', issues, 64);
   checkPort(c.app?.port, 'app/port', issues);
+  checkPort(c.app?.adminPort, 'app/adminPort', issues);
+  checkAdminPort(c, issues);
   checkPositive(c.app?.bodyLimit, 'app/bodyLimit', issues, 64 * 1024 * 1024);
   if (Array.isArray(c.app?.start) && c.app.start.length === 0) {
     issues.push({ path: 'app/start', message: 'should name a command to run' });

@@ -91,11 +91,13 @@ describe('renderNginx', () => {
     );
     assert.ok(d.includes('real_ip_header X-Forwarded-For;'));
     const status = d.slice(d.indexOf('location = /nginx_status {'));
-    assert.deepEqual(status.slice(0, 6), [
+    assert.deepEqual(status.slice(0, 7), [
       'location = /nginx_status {',
       'stub_status;',
       'allow 127.60.0.12;',
       'allow 127.0.0.1;',
+      // The LB's health check asks it first.
+      'allow 127.60.0.11;',
       'deny all;',
       '}',
     ]);
