@@ -1,8 +1,10 @@
 /**
  * The foobar.com app as a factory: `buildApp(opts)` returns a Fastify instance without
- * listening (tests use `inject`; `server.ts` listens). Stateless: sessions and posts live
+ * listening (tests use `inject`; `server.ts` listens), and `buildAdmin(app)` (admin.ts)
+ * its private listener for health and metrics. Stateless: sessions and posts live
  * in the database, cookies are signed with the shared secret.
  */
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Db, DbOptions } from '../db/index.ts';
@@ -50,13 +52,15 @@ export function buildApp(options: AppOptions): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false } },
     ...(options.trustedProxies?.length ? { trustProxy: [...options.trustedProxies] } : {}),
   });
-  const sessions = new Sessions(options.sessionSecret);
+  const sessions = new Sessions();
 
   installErrorHandler(app);
   // Which server answered, on every response (chaos and tests record it).
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-served-by', options.host);
   });
+  // Parses Cookie headers and signs/verifies values with the shared secret (HMAC-SHA256).
+  app.register(cookie, { secret: options.sessionSecret });
   app.register(formbody, { bodyLimit });
   app.register(dbPlugin, { db: options.db });
   app.register(metricsPlugin, { host: options.host });

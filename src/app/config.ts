@@ -13,6 +13,8 @@ export interface AppConfig {
   address: string;
   /** TANDEM_APP_PORT @default 3000 */
   port: number;
+  /** TANDEM_ADMIN_PORT: the private listener (health, readiness, metrics) on `address`. @default 3001 */
+  adminPort: number;
   /** TANDEM_BODY_LIMIT, bytes. @default 65536 */
   bodyLimit: number;
   /** TANDEM_TRUSTED_PROXIES, comma separated: nginx and LB addresses whose X-Forwarded-For is believed. @default [] */
@@ -83,6 +85,8 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   const host = required('TANDEM_HOST');
   const address = env.TANDEM_APP_ADDRESS?.trim() || '127.0.0.1';
   const port = integer('TANDEM_APP_PORT', 3000, 1, 65535);
+  const adminPort = integer('TANDEM_ADMIN_PORT', 3001, 1, 65535);
+  if (adminPort === port) problems.push(`TANDEM_ADMIN_PORT: should differ from TANDEM_APP_PORT (${port})`);
   const bodyLimit = integer('TANDEM_BODY_LIMIT', 65536, 1024, 64 * 1024 * 1024);
   const primaryRaw = required('TANDEM_DB_PRIMARY');
   const primary = primaryRaw === '' ? { host: '', port: 3306 } : endpoint('TANDEM_DB_PRIMARY', primaryRaw);
@@ -115,6 +119,7 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
     host,
     address,
     port,
+    adminPort,
     bodyLimit,
     trustedProxies,
     sessionSecret,

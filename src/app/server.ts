@@ -2,6 +2,7 @@
  * Entry point the supervisor runs (cwd = src/app): `node --import tsx server.ts`.
  * Configuration from the environment (see config.ts); SIGTERM drains and exits 0.
  */
+import { buildAdmin } from './admin.ts';
 import { buildApp } from './build.ts';
 import { ConfigError, loadAppConfig } from './config.ts';
 
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
       onEvent: (event) => process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), db: event })}\n`),
     },
   });
+  const admin = buildAdmin(app);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -41,7 +43,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     // app.close() stops accepting, waits for in-flight requests, then closes the db (onClose).
-    app.close().then(
+    Promise.all([app.close(), admin.close()]).then(
       () => {
         process.stdout.write(`${config.host}: stopped on ${signal}\n`);
         process.exit(0);
@@ -55,15 +57,21 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
-  try {
-    await app.listen({ host: config.address, port: config.port });
-  } catch (err) {
-    process.stderr.write(
-      `${config.host}: cannot listen on ${config.address}:${config.port}: ${(err as Error).message}\n`,
-    );
-    process.exit(1);
+  for (const [server, port] of [
+    [app, config.port],
+    [admin, config.adminPort],
+  ] as const) {
+    try {
+      await server.listen({ host: config.address, port });
+    } catch (err) {
+      process.stderr.write(`${config.host}: cannot listen on ${config.address}:${port}: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
   }
-  process.stdout.write(`${config.host}: listening on http://${config.address}:${config.port} (pid ${process.pid})\n`);
+  process.stdout.write(
+    `${config.host}: listening on http://${config.address}:${config.port}, ` +
+      `health and metrics on http://${config.address}:${config.adminPort} (pid ${process.pid})\n`,
+  );
 }
 
 await main();

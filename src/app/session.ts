@@ -1,11 +1,17 @@
 /**
  * Per-request state kept in signed cookies: the session id and the read-your-writes GTID
  * token. Sessions themselves live in the database, so any app server serves any request.
+ * Parsing and HMAC signing are @fastify/cookie's (registered in build.ts with the shared
+ * secret), so any app server verifies a cookie another one set.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isGtidPosition } from '../db/index.ts';
-import { CookieSigner, GTID_COOKIE, parseCookies, SESSION_COOKIE, serializeCookie } from './cookies.ts';
+
+export const SESSION_COOKIE = 'sid';
+/** Read-your-writes token: the GTID of the user's last write. */
+export const GTID_COOKIE = 'gtid';
 
 export const SESSION_TTL_SECONDS = 7 * 24 * 3600;
 /** Long enough for any healthy replica to catch up; after that the token is useless. */
@@ -19,51 +25,37 @@ export interface RequestCookies {
 }
 
 export class Sessions {
-  private readonly signer: CookieSigner;
-
-  constructor(secret: string) {
-    this.signer = new CookieSigner(secret);
-  }
-
   read(request: FastifyRequest): RequestCookies {
-    const header = request.headers.cookie;
-    if (!header) return { sessionId: undefined, minGtid: undefined };
-    const cookies = parseCookies(header);
-    const sessionId = this.signer.unsign(SESSION_COOKIE, cookies.get(SESSION_COOKIE));
-    const gtid = this.signer.unsign(GTID_COOKIE, cookies.get(GTID_COOKIE));
+    const sessionId = unsigned(request, SESSION_COOKIE);
+    const gtid = unsigned(request, GTID_COOKIE);
     return { sessionId, minGtid: gtid !== undefined && isGtidPosition(gtid) ? gtid : undefined };
   }
 
   /** Remembers the GTID of a write so the same user's next reads wait for it. */
   setGtid(reply: FastifyReply, gtid: string | null, request: FastifyRequest): void {
     if (gtid === null || !isGtidPosition(gtid)) return;
-    this.append(
-      reply,
-      serializeCookie(GTID_COOKIE, this.signer.sign(GTID_COOKIE, gtid), {
-        maxAgeSeconds: GTID_TTL_SECONDS,
-        secure: isHttps(request),
-      }),
-    );
+    reply.setCookie(GTID_COOKIE, gtid, cookieOptions(request, GTID_TTL_SECONDS));
   }
 
   setSession(reply: FastifyReply, sessionId: string, request: FastifyRequest): void {
-    this.append(
-      reply,
-      serializeCookie(SESSION_COOKIE, this.signer.sign(SESSION_COOKIE, sessionId), {
-        maxAgeSeconds: SESSION_TTL_SECONDS,
-        secure: isHttps(request),
-      }),
-    );
+    reply.setCookie(SESSION_COOKIE, sessionId, cookieOptions(request, SESSION_TTL_SECONDS));
   }
 
   clearSession(reply: FastifyReply, request: FastifyRequest): void {
-    this.append(reply, serializeCookie(SESSION_COOKIE, '', { maxAgeSeconds: 0, secure: isHttps(request) }));
+    reply.setCookie(SESSION_COOKIE, '', { ...cookieOptions(request, 0), signed: false });
   }
+}
 
-  private append(reply: FastifyReply, cookie: string): void {
-    // Fastify appends set-cookie values rather than replacing them.
-    reply.header('set-cookie', cookie);
-  }
+/** The value of a correctly signed cookie `name`, else undefined. */
+function unsigned(request: FastifyRequest, name: string): string | undefined {
+  const raw = request.cookies[name];
+  if (raw === undefined || raw === '') return undefined;
+  const result = request.unsignCookie(raw);
+  return result.valid && result.value !== null ? result.value : undefined;
+}
+
+function cookieOptions(request: FastifyRequest, maxAge: number): CookieSerializeOptions {
+  return { path: '/', httpOnly: true, sameSite: 'lax', maxAge, secure: isHttps(request), signed: true };
 }
 
 export function newSessionId(): string {

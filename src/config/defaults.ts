@@ -46,7 +46,13 @@ export const DEFAULTS = {
     rateLimitPerSeconds: 10,
   },
   web: { port: 80, workers: 1 },
-  app: { port: 3000, bodyLimit: 65536, start: ['node', '--import', 'tsx', 'server.ts'], coalesceReads: true },
+  app: {
+    port: 3000,
+    adminPort: 3001,
+    bodyLimit: 65536,
+    start: ['node', '--import', 'tsx', 'server.ts'],
+    coalesceReads: true,
+  },
   firewall: { sshFrom: [] },
   database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 1000, bufferPoolMb: 128 },
 } as const;

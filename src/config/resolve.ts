@@ -254,6 +254,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     web: { port: web.port, workers: web.workers, upstreams },
     app: {
       port: appPort,
+      adminPort: config.app?.adminPort ?? DEFAULTS.app.adminPort,
       codeDir: config.app?.codeDir ? path.resolve(opts.projectDir, config.app.codeDir) : opts.bundledAppDir,
       start: config.app?.start ?? [...DEFAULTS.app.start],
       bodyLimit: config.app?.bodyLimit ?? DEFAULTS.app.bodyLimit,

@@ -207,6 +207,12 @@ export const CONFIG_SCHEMA: Schema = {
         doc: "The app's listen port on each app host.",
         default: DEFAULTS.app.port,
       },
+      adminPort: {
+        type: 'number',
+        range: 'port',
+        doc: "The app's private listener on each app host's address: `/healthz`, `/readyz` and `/metrics`, for the load balancers' checks (the firewall admits no one else). The public port serves none of them. Must differ from the other ports a host uses.",
+        default: DEFAULTS.app.adminPort,
+      },
       codeDir: {
         type: 'string',
         doc: "The site's code base, relative to the config file.",

@@ -111,6 +111,12 @@ export interface StackConfig {
   app?: {
     /** The app's listen port on each app host. @default 3000 */
     port?: number;
+    /**
+     * The app's private listener on each app host's address: `/healthz`, `/readyz` and
+     * `/metrics`, for the load balancers' checks (the firewall admits no one else). The
+     * public port serves none of them. @default 3001
+     */
+    adminPort?: number;
     /** The site's code base, relative to the config file. @default the bundled foobar.com app */
     codeDir?: string;
     /** argv that starts one app process, run in `codeDir`. @default node --import tsx server.ts */
@@ -278,6 +284,8 @@ export interface Plan {
   };
   readonly app: {
     readonly port: number;
+    /** The private listener: health, readiness, metrics. */
+    readonly adminPort: number;
     readonly codeDir: string;
     readonly start: readonly string[];
     readonly bodyLimit: number;

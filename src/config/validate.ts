@@ -80,6 +80,23 @@ function checkField(value: unknown, field: Field, path: string, issues: ConfigIs
   if (problem) issues.push({ path, message: problem });
 }
 
+/**
+ * The app's private listener shares its host's address with the public ports of the
+ * roles a host may combine: it must not take one of them.
+ */
+function checkAdminPort(c: StackConfig, issues: ConfigIssue[]): void {
+  const admin = c.app?.adminPort ?? DEFAULTS.app.adminPort;
+  const taken: [string, unknown][] = [
+    ['app/port', c.app?.port ?? DEFAULTS.app.port],
+    ['web/port', c.web?.port ?? DEFAULTS.web.port],
+    ['database/port', c.database?.port ?? DEFAULTS.database.port],
+    ['lb/port', c.lb?.port ?? DEFAULTS.lb.port],
+    ['lb/httpsPort', c.lb?.httpsPort ?? DEFAULTS.lb.httpsPort],
+  ];
+  const clash = taken.find(([, port]) => port === admin);
+  if (clash) issues.push({ path: 'app/adminPort', message: `should differ from ${clash[0]} (both are ${admin})` });
+}
+
 /** Unknown keys and wrong types, then each field's own rules, through nested objects. */
 function checkObject(obj: Record<string, unknown>, schema: Schema, prefix: string, issues: ConfigIssue[]): void {
   checkShape(obj, schema, prefix, issues);
@@ -135,6 +152,7 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
       }
     });
   }
+  checkAdminPort(c, issues);
   let subnet: { base: number; bits: number } | undefined;
   if (typeof c.network?.subnet === 'string') {
     subnet = parseSubnet(c.network.subnet);

@@ -20,7 +20,7 @@ import type { Secrets } from '../hosts/secrets.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { enginePidOf, readSupervisor, sleep } from '../hosts/supervise.ts';
 import { processTree } from '../hosts/proc.ts';
-import { renderServiceConfig } from '../render/index.ts';
+import { NGINX_STATUS_PATH, renderServiceConfig } from '../render/index.ts';
 import { lbAddresses } from '../render/service.ts';
 import { pingable } from './database.ts';
 
@@ -59,6 +59,7 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
     TANDEM_HOST: service.host,
     TANDEM_APP_ADDRESS: service.address,
     TANDEM_APP_PORT: String(service.port),
+    TANDEM_ADMIN_PORT: String(plan.app.adminPort),
     TANDEM_DB_PRIMARY: addr(plan.db.primary),
     TANDEM_DB_REPLICAS: plan.db.replicas.map(addr).join(','),
     TANDEM_DB_NAME: plan.db.name,
@@ -231,9 +232,10 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
   const { address, port, kind, host } = unit.service;
   switch (kind) {
     case 'app':
-      return (await httpStatus(plan, host, `http://${address}:${port}/healthz`)) === 200;
+      // The private listener: the public port serves no health endpoint.
+      return (await httpStatus(plan, host, `http://${address}:${plan.app.adminPort}/healthz`)) === 200;
     case 'nginx':
-      return (await httpStatus(plan, host, `http://${address}:${port}/healthz`, { host: plan.domain })) === 200;
+      return (await httpStatus(plan, host, `http://${address}:${port}${NGINX_STATUS_PATH}`)) === 200;
     case 'haproxy': {
       // Its admin socket answers once it has parsed its config; and its own processes
       // listen on the plan's port (a reload that cannot bind leaves the old workers serving).

@@ -10,6 +10,7 @@
  */
 import { servicePaths } from '../config/paths.ts';
 import type { Plan, PlanService } from '../config/types.ts';
+import { NGINX_STATUS_PATH } from './nginx.ts';
 import { header, serviceOn } from './service.ts';
 
 /** Port of the stats page and the Prometheus `/metrics` endpoint on every LB host. */
@@ -18,8 +19,48 @@ export const HAPROXY_METRICS_PORT = 8405;
 /** Name of the backend over the web servers (the runtime API addresses servers as `web/<host>`). */
 export const HAPROXY_BACKEND = 'web';
 
-/** Path the health checks ask for on every web server (proxied through to the app). */
+/** Path the health checks ask for on the app's private listener (`app.adminPort`). */
 export const READINESS_PATH = '/readyz';
+
+/**
+ * Paths that are never the site's: HAProxy answers 404 for them (and anything under
+ * them) on the public ports, whatever would serve them behind it. Matched after
+ * URL-decoding and lower-casing.
+ */
+export const INTERNAL_PATHS = [
+  '/metrics',
+  '/readyz',
+  '/healthz',
+  '/livez',
+  NGINX_STATUS_PATH,
+  '/stats',
+  '/server-status',
+];
+
+/**
+ * Request headers larger than this (all of them, in bytes) get a 431 from HAProxy. The
+ * old 16 KiB buffer let about this much through, so nothing that passed before is refused.
+ */
+const MAX_REQUEST_HEADERS = 16384;
+
+/**
+ * Buffer size: room for request headers up to about 79 KiB (a 64 KiB header included)
+ * to be read whole and answered 431 by the rule above. Past the buffer, HAProxy 2.6
+ * answers HTTP/1.1 with its own 400 page, and refuses an HTTP/2 stream (REFUSED_STREAM).
+ * Buffers are taken per active stream, not per idle connection.
+ */
+const BUFSIZE = 81920;
+
+/**
+ * Security headers on every response of the public frontend, also those HAProxy makes
+ * itself (404, 431, redirects): `http-after-response`. The site is plain HTML forms and
+ * JSON: no scripts, styles, images or frames of its own.
+ */
+export const SECURITY_HEADERS: readonly (readonly [string, string])[] = [
+  ['X-Content-Type-Options', 'nosniff'],
+  ['Referrer-Policy', 'strict-origin-when-cross-origin'],
+  ['Content-Security-Policy', "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"],
+];
 
 /**
  * One thread: the LB shares a 2-core machine with nginx, the apps, MariaDB and the
@@ -98,6 +139,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     `    maxconn ${lb.maxconn}`,
     `    nbthread ${NBTHREAD}`,
     `    hard-stop-after ${HARD_STOP_AFTER}`,
+    `    tune.bufsize ${BUFSIZE}`,
     ...(tls.enabled
       ? [
           `    ssl-default-bind-ciphers ${TLS_CIPHERS}`,
@@ -137,14 +179,20 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    option dontlog-normal',
     '    unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid',
     '    http-request set-header X-Request-Id %[unique-id]',
+    // The public surface is the site: no health, metrics or status page through here.
+    `    http-request return status 431 content-type "text/plain; charset=utf-8" string "Request header fields too large" if { req.hdrs,length gt ${MAX_REQUEST_HEADERS} }`,
     ...rateLimitLines(lb.rateLimit),
+    `    http-request return status 404 content-type "text/plain; charset=utf-8" string "Not Found" if { path,url_dec,lower -m beg ${INTERNAL_PATHS.join(' ')} }`,
+    ...SECURITY_HEADERS.map(([name, value]) => `    http-after-response set-header ${name} "${value}"`),
+    // No banner (nginx's says only "nginx"; none at all is better).
+    '    http-after-response del-header Server',
     ...(tls.enabled
       ? [
           // Plain HTTP only ever answers a permanent redirect that keeps the method.
           '    http-request redirect scheme https code 308 unless { ssl_fc }',
           // Overwrite whatever a client claims.
           '    http-request set-header X-Forwarded-Proto https',
-          `    http-response set-header Strict-Transport-Security "${HSTS}" if { ssl_fc }`,
+          `    http-after-response set-header Strict-Transport-Security "${HSTS}" if { ssl_fc }`,
         ]
       : [
           // Plain HTTP; overwrite whatever a client claims.
@@ -165,8 +213,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     // idle-pool purge, so a reused connection is not closed under us.
     '    http-reuse always',
     '    option httpchk',
-    `    http-check send meth GET uri ${READINESS_PATH} ver HTTP/1.1 hdr Host ${plan.domain}`,
-    '    http-check expect status 200',
+    ...healthChecks(plan),
     // An empty response may follow a request the app did run: replay only GET and HEAD.
     // A connection failure is retried for every method (nothing was sent).
     '    http-request disable-l7-retry unless METH_GET',
@@ -183,4 +230,30 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/**
+ * How the LB checks a web server: nginx answers its status page, then (when every web
+ * host runs the app it proxies to, the usual layout) the local app is ready, asked on
+ * its private listener since the public ports do not serve readiness. In a three-tier
+ * layout each nginx balances over every app and routes around a dead one itself, so the
+ * check asks nginx only.
+ */
+function healthChecks(plan: Plan): string[] {
+  const host = `ver HTTP/1.1 hdr Host ${plan.domain}`;
+  const colocated = plan.lb.backends.every((b) =>
+    (plan.web.upstreams[b.name] ?? []).some((u) => !u.backup && u.address === b.address),
+  );
+  return [
+    '    http-check connect',
+    `    http-check send meth GET uri ${NGINX_STATUS_PATH} ${host}`,
+    '    http-check expect status 200',
+    ...(colocated
+      ? [
+          `    http-check connect port ${plan.app.adminPort}`,
+          `    http-check send meth GET uri ${READINESS_PATH} ${host}`,
+          '    http-check expect status 200',
+        ]
+      : []),
+  ];
 }

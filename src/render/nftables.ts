@@ -90,6 +90,15 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
       ports: [plan.app.port],
       from: addressesOf(webs),
     });
+    // The private listener (health, readiness, metrics): for the load balancers' checks,
+    // which ask the app on each web server they balance over (haproxy.ts).
+    if (plan.lb.backends.some((b) => b.address === host.address))
+      add({
+        comment: 'app: health and metrics from load balancers',
+        protocol: 'tcp',
+        ports: [plan.app.adminPort],
+        from: lbAddresses(plan).filter((a) => a !== host.address),
+      });
   }
   if (has('db')) {
     add({ comment: 'db: from app hosts', protocol: 'tcp', ports: [plan.db.port], from: addressesOf(others('app')) });

@@ -140,6 +140,8 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     '            stub_status;',
     `            allow ${host.address};`,
     '            allow 127.0.0.1;',
+    // The load balancers' health check asks it before the app's readiness (haproxy.ts).
+    ...trusted.map((a) => `            allow ${a};`),
     '            deny all;',
     '        }',
     '    }',

@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildAdmin } from '../../src/app/admin.ts';
 import { buildApp } from '../../src/app/build.ts';
 import type { DbOptions } from '../../src/db/index.ts';
 import { type Cluster, eventually, startCluster } from '../support/mariadb.ts';
@@ -321,16 +322,21 @@ describe('foobar.com app on MariaDB', () => {
     assert.ok(home.body.includes('served by server-2'));
   });
 
-  test('readyz is 200 with the database up', async () => {
-    const res = await appA!.inject({ method: 'GET', url: '/readyz' });
-    assert.equal(res.statusCode, 200);
-    assert.deepEqual(res.json().db.primary, true);
+  test('readyz on the private listener is 200 with the database up', async () => {
+    const admin = buildAdmin(appA!);
+    try {
+      const res = await admin.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.json().db.primary, true);
+    } finally {
+      await admin.close();
+    }
   });
 
   test('server.ts listens from src/app with the env contract and stops cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
       cwd: APP_DIR,
-      env: { ...process.env, ...env, TANDEM_APP_PORT: '39123' },
+      env: { ...process.env, ...env, TANDEM_APP_PORT: '39123', TANDEM_ADMIN_PORT: '39124' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -344,11 +350,19 @@ describe('foobar.com app on MariaDB', () => {
         if (child.exitCode !== null) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      assert.match(stdout, /server-1: listening on http:\/\/127\.61\.2\.10:39123/, stderr);
+      assert.match(
+        stdout,
+        /server-1: listening on http:\/\/127\.61\.2\.10:39123, health and metrics on http:\/\/127\.61\.2\.10:39124/,
+        stderr,
+      );
       const who = await fetch('http://127.61.2.10:39123/whoami');
       assert.equal((await who.json()).server, 'server-1');
       const home = await fetch('http://127.61.2.10:39123/');
       assert.equal(home.status, 200);
+      // Health, readiness and metrics on the private listener only.
+      assert.equal((await fetch('http://127.61.2.10:39124/readyz')).status, 200);
+      assert.match(await (await fetch('http://127.61.2.10:39124/metrics')).text(), /http_requests_total/);
+      assert.equal((await fetch('http://127.61.2.10:39123/readyz')).status, 404);
       child.kill('SIGTERM');
       assert.equal(await exited, 0, stderr);
     } finally {

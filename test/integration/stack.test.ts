@@ -80,6 +80,23 @@ describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () =>
     assert.deepEqual(new Set(servers), new Set(['server-1', 'server-2']));
   });
 
+  it('through the LB, internal paths are 404 from HAProxy; the app serves them on its private listener', async () => {
+    for (const p of ['/metrics', '/readyz', '/healthz', '/nginx_status']) {
+      const r = await get(p);
+      assert.equal(r.status, 404, p);
+      assert.equal(r.body, 'Not Found', p);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', p);
+    }
+    const apps = (await stack.status()).hosts.filter((h) => h.services.some((s) => s.id === `${h.name}/app`));
+    assert.equal(apps.length, 2);
+    for (const h of apps) {
+      const ready = await fetch(`http://${h.address}:3001/readyz`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(ready.status, 200, `${h.name} /readyz on the private listener`);
+      const who = await fetch(`http://${h.address}:3000/whoami`, { signal: AbortSignal.timeout(5000) });
+      assert.deepEqual(await who.json(), { server: h.name });
+    }
+  });
+
   it('a post written through the LB is readable from both servers and the replica catches up', async () => {
     const id = `itest-${Date.now()}`;
     const res = await fetch(`${LB}/posts`, {

@@ -5,10 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { buildAdmin } from '../../src/app/admin.ts';
 import { buildApp } from '../../src/app/build.ts';
 
 describe('app without a database', () => {
   let app: FastifyInstance;
+  let admin: FastifyInstance;
 
   before(async () => {
     app = buildApp({
@@ -25,26 +27,31 @@ describe('app without a database', () => {
         connectTimeoutMs: 200,
       },
     });
-    await app.ready();
+    admin = buildAdmin(app);
+    await admin.ready();
   });
-  after(() => app.close());
+  after(() => Promise.all([app.close(), admin.close()]));
 
-  test('GET /whoami names the server, pid and uptime, without the db', async () => {
+  test('GET /whoami names the server and nothing about its process, without the db', async () => {
     const res = await app.inject({ method: 'GET', url: '/whoami' });
     assert.equal(res.statusCode, 200);
-    const body = res.json();
-    assert.equal(body.server, 'server-1');
-    assert.equal(body.pid, process.pid);
-    assert.equal(typeof body.uptime, 'number');
+    assert.deepEqual(res.json(), { server: 'server-1' });
   });
 
-  test('GET /healthz is 200 while the process lives', async () => {
-    const res = await app.inject({ method: 'GET', url: '/healthz' });
+  test('the public listener serves no health, readiness or metrics endpoint', async () => {
+    for (const url of ['/healthz', '/readyz', '/metrics']) {
+      const res = await app.inject({ method: 'GET', url });
+      assert.equal(res.statusCode, 404, url);
+    }
+  });
+
+  test('GET /healthz on the private listener is 200 while the process lives', async () => {
+    const res = await admin.inject({ method: 'GET', url: '/healthz' });
     assert.equal(res.statusCode, 200);
   });
 
-  test('GET /readyz is 503 when no database answers', async () => {
-    const res = await app.inject({ method: 'GET', url: '/readyz' });
+  test('GET /readyz on the private listener is 503 when no database answers', async () => {
+    const res = await admin.inject({ method: 'GET', url: '/readyz' });
     assert.equal(res.statusCode, 503);
     assert.equal(res.json().ready, false);
   });
@@ -123,9 +130,9 @@ describe('app without a database', () => {
     assert.equal(res.json().error, 'NOT_FOUND');
   });
 
-  test('/metrics exposes default metrics and requests by route and status', async () => {
+  test('/metrics on the private listener exposes default metrics and public requests by route and status', async () => {
     await app.inject({ method: 'GET', url: '/whoami' });
-    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    const res = await admin.inject({ method: 'GET', url: '/metrics' });
     assert.equal(res.statusCode, 200);
     assert.match(res.body, /process_cpu_user_seconds_total/);
     assert.match(res.body, /http_requests_total\{method="GET",route="\/whoami",status="200",server="server-1"\} \d+/);

@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, loadAppConfig } from '../../src/app/config.ts';
-import { CookieSigner, parseCookies, serializeCookie } from '../../src/app/cookies.ts';
+import cookie from '@fastify/cookie';
+import Fastify from 'fastify';
+import type { LightMyRequestResponse } from 'fastify';
+import { Sessions } from '../../src/app/session.ts';
 import { escapeHtml, renderHome } from '../../src/app/html.ts';
 import { hashPassword, verifyPassword } from '../../src/app/passwords.ts';
 
@@ -36,30 +39,57 @@ describe('HTML', () => {
   });
 });
 
-describe('cookies', () => {
-  test('a signed value round-trips; a tampered one or another name is rejected', () => {
-    const signer = new CookieSigner('secret-secret-secret');
-    const signed = signer.sign('gtid', '0-1-42');
-    assert.equal(signer.unsign('gtid', signed), '0-1-42');
-    assert.equal(signer.unsign('gtid', signed.replace('0-1-42', '0-1-43')), undefined);
-    assert.equal(signer.unsign('sid', signed), undefined);
-    assert.equal(new CookieSigner('other-secret-secret').unsign('gtid', signed), undefined);
-    assert.equal(signer.unsign('gtid', 'garbage'), undefined);
+describe('signed cookies (@fastify/cookie with the shared secret)', () => {
+  /** A bare Fastify with the cookie plugin, as buildApp registers it, and Sessions on top. */
+  const appWith = (secret: string) => {
+    const app = Fastify({ logger: false });
+    app.register(cookie, { secret });
+    const sessions = new Sessions();
+    app.get('/set', async (request, reply) => {
+      sessions.setSession(reply, 'session-id-1', request);
+      sessions.setGtid(reply, '0-1-42', request);
+      return {};
+    });
+    app.get('/read', async (request) => sessions.read(request));
+    return app;
+  };
+  const cookiesOf = (res: LightMyRequestResponse): Map<string, string> => {
+    const raw = res.headers['set-cookie'];
+    const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    return new Map(lines.map((l) => l.split(';')[0]!.split('=') as [string, string]));
+  };
+
+  test('a signed session and GTID round-trip; tampered values and another secret are rejected', async () => {
+    const a = appWith('secret-secret-secret');
+    const b = appWith('other-secret-secret');
+    try {
+      const set = await a.inject({ method: 'GET', url: '/set' });
+      const jar = cookiesOf(set);
+      assert.match(String(set.headers['set-cookie']), /sid=[^;]+; Max-Age=604800; Path=\/; HttpOnly; SameSite=Lax/);
+      const header = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+      const read = (app: typeof a, cookieHeader: string) =>
+        app.inject({ method: 'GET', url: '/read', headers: { cookie: cookieHeader } }).then((r) => r.json());
+
+      assert.deepEqual(await read(a, header), { sessionId: 'session-id-1', minGtid: '0-1-42' });
+      assert.deepEqual(await read(a, header.replace('0-1-42', '0-1-43')), { sessionId: 'session-id-1' });
+      assert.deepEqual(await read(a, header.replace('session-id-1', 'session-id-2')), { minGtid: '0-1-42' });
+      assert.deepEqual(await read(b, header), {});
+      assert.deepEqual(await read(a, 'sid=session-id-1; gtid=0-1-42'), {});
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 
-  test('parse and serialise', () => {
-    assert.deepEqual(
-      [...parseCookies('a=1; b=x.y ;c=')],
-      [
-        ['a', '1'],
-        ['b', 'x.y'],
-        ['c', ''],
-      ],
-    );
-    assert.equal(
-      serializeCookie('sid', 'v', { maxAgeSeconds: 5, secure: true }),
-      'sid=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=5; Secure',
-    );
+  test('cookies are Secure when the LB says the request came over HTTPS', async () => {
+    const a = appWith('secret-secret-secret');
+    try {
+      const res = await a.inject({ method: 'GET', url: '/set', headers: { 'x-forwarded-proto': 'https' } });
+      const lines = [res.headers['set-cookie']].flat();
+      assert.equal(lines.length, 2);
+      for (const line of lines) assert.match(String(line), /; Secure/);
+    } finally {
+      await a.close();
+    }
   });
 });
 
@@ -102,6 +132,7 @@ describe('environment contract', () => {
       host: 'server-1',
       address: '127.60.0.12',
       port: 3000,
+      adminPort: 3001,
       bodyLimit: 65536,
       trustedProxies: ['127.60.0.12', '127.60.0.11'],
       sessionSecret: 'a-session-secret-of-some-length',
@@ -165,6 +196,16 @@ describe('environment contract', () => {
         assert.ok(!err.message.includes('db-pass'));
         return true;
       },
+    );
+  });
+
+  test('the private listener takes TANDEM_ADMIN_PORT, and not the public port', () => {
+    assert.equal(loadAppConfig({ ...base, TANDEM_ADMIN_PORT: '9101' }, readFile).adminPort, 9101);
+    assert.throws(
+      () => loadAppConfig({ ...base, TANDEM_ADMIN_PORT: '3000' }, readFile),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.problems.includes('TANDEM_ADMIN_PORT: should differ from TANDEM_APP_PORT (3000)'),
     );
   });
 });

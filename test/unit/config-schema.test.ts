@@ -40,7 +40,14 @@ const EVERY_FIELD: Full<StackConfig> = {
   tls: { enabled: true, cert: 'site.crt', key: 'site.key' },
   firewall: { sshFrom: ['10.78.0.1'] },
   web: { port: 81, workers: 2 },
-  app: { port: 3001, codeDir: 'site', start: ['node', 'server.js'], bodyLimit: 1024, coalesceReads: false },
+  app: {
+    port: 3001,
+    adminPort: 3101,
+    codeDir: 'site',
+    start: ['node', 'server.js'],
+    bodyLimit: 1024,
+    coalesceReads: false,
+  },
   database: {
     primary: DEFAULT_PRIMARY,
     port: 3307,

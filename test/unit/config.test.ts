@@ -51,6 +51,19 @@ describe('validateConfig', () => {
     ]);
   });
 
+  it("keeps the app's private listener off the ports a host may already use", () => {
+    assert.deepEqual(validateConfig({ app: { adminPort: 3000 } }), [
+      { path: 'app/adminPort', message: 'should differ from app/port (both are 3000)' },
+    ]);
+    assert.deepEqual(validateConfig({ app: { adminPort: 9100 }, web: { port: 9100 } }), [
+      { path: 'app/adminPort', message: 'should differ from web/port (both are 9100)' },
+    ]);
+    assert.deepEqual(validateConfig({ app: { adminPort: 0 } }), [
+      { path: 'app/adminPort', message: 'should be a port number 1-65535, got 0' },
+    ]);
+    assert.deepEqual(validateConfig({ app: { adminPort: 9100 } }), []);
+  });
+
   it('names a primary that is not a db host', () => {
     const issues = validateConfig({ database: { primary: 'lb-1' } });
     assert.deepEqual(issues, [

@@ -56,7 +56,7 @@ describe('renderHaproxy on netns hosting', () => {
       '    ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets',
       '    http-request redirect scheme https code 308 unless { ssl_fc }',
       '    http-request set-header X-Forwarded-Proto https',
-      `    http-response set-header Strict-Transport-Security "${HSTS}" if { ssl_fc }`,
+      `    http-after-response set-header Strict-Transport-Security "${HSTS}" if { ssl_fc }`,
     ]) {
       assert.ok(lines.includes(expected), `missing line: ${expected}`);
     }

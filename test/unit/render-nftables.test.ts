@@ -52,6 +52,8 @@ describe('firewallRules', () => {
         ['web: from load balancers', [80], ['10.77.0.11', '10.77.0.12']],
         // server-2's nginx falls back to this app; server-1's own nginx comes over lo.
         ['app: from the web servers that proxy to it', [3000], ['10.77.0.14']],
+        // The LBs' health checks ask the app's private listener; no one else reaches it.
+        ['app: health and metrics from load balancers', [3001], ['10.77.0.11', '10.77.0.12']],
         ['db: from app hosts', [3306], ['10.77.0.14']],
         ['db: replication between database hosts', [3306], ['10.77.0.14']],
       ],

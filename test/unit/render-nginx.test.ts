@@ -93,6 +93,18 @@ describe('renderNginx', () => {
       three.filter((l) => l.startsWith('set_real_ip_from ')),
       ['set_real_ip_from 127.62.0.11;'],
     );
+    assert.ok(d.includes('real_ip_header X-Forwarded-For;'));
+    const status = d.slice(d.indexOf('location = /nginx_status {'));
+    assert.deepEqual(status.slice(0, 7), [
+      'location = /nginx_status {',
+      'stub_status;',
+      'allow 127.60.0.12;',
+      'allow 127.0.0.1;',
+      // The LB's health check asks it first.
+      'allow 127.60.0.11;',
+      'deny all;',
+      '}',
+    ]);
   });
 
   it('limits bodies to exactly the app limit and takes the worker count from the plan', () => {

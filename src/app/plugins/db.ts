@@ -1,9 +1,10 @@
 /**
  * The database as a Fastify plugin: decorates the instance with `db` and closes it in
- * `onClose`. Not encapsulated (`skip-override`, what fastify-plugin sets) so every route
- * sees the decoration.
+ * `onClose`. Wrapped with fastify-plugin (not encapsulated) so every route sees the
+ * decoration.
  */
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { createDb, type Db, type DbOptions } from '../../db/index.ts';
 
 declare module 'fastify' {
@@ -29,6 +30,4 @@ async function dbPlugin(app: FastifyInstance, options: DbPluginOptions): Promise
   });
 }
 
-(dbPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-export default dbPlugin;
+export default fp(dbPlugin, { name: 'tandem-db' });

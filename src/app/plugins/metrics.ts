@@ -1,10 +1,18 @@
 /**
  * Prometheus metrics: prom-client's default process metrics plus a request counter and
  * a latency histogram by route and status. One registry per app instance, so two apps in
- * one process (tests) do not collide.
+ * one process (tests) do not collide. The registry is a decoration (`app.metrics`); the
+ * private listener (admin.ts) serves it, never the public one.
  */
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Registry;
+  }
+}
 
 async function metricsPlugin(app: FastifyInstance, options: { host: string }): Promise<void> {
   const register = new Registry();
@@ -35,12 +43,7 @@ async function metricsPlugin(app: FastifyInstance, options: { host: string }): P
     duration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', async (_request, reply) => {
-    reply.header('content-type', register.contentType);
-    return register.metrics();
-  });
+  app.decorate('metrics', register);
 }
 
-(metricsPlugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-export default metricsPlugin;
+export default fp(metricsPlugin, { name: 'tandem-metrics' });

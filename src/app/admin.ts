@@ -1,0 +1,62 @@
+/**
+ * The app's private listener: liveness, readiness and metrics, on a port of its own
+ * (`app.adminPort`) that the firewall opens only to the hosts that need it (the load
+ * balancers' checks). The public listener serves none of these.
+ */
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+
+/** HAProxy checks every second or faster from two LBs: answer from a short cache. */
+const READY_CACHE_MS = 250;
+
+interface Readiness {
+  at: number;
+  ready: boolean;
+  detail: unknown;
+}
+
+/**
+ * A Fastify instance (not listening) over the public `app`'s database client and metrics
+ * registry; readying it readies `app`. Close it beside `app`.
+ */
+export function buildAdmin(app: FastifyInstance): FastifyInstance {
+  const admin = Fastify({
+    logger: { level: 'error' },
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  admin.addHook('onReady', async () => {
+    await app.ready();
+  });
+
+  admin.get('/healthz', async () => ({ ok: true }));
+
+  let cached: Readiness | undefined;
+  let inFlight: Promise<Readiness> | undefined;
+  const check = async (): Promise<Readiness> => {
+    const health = await app.db.health();
+    const ready = health.primary.ok || health.replicas.some((r) => r.healthy);
+    return {
+      at: Date.now(),
+      ready,
+      detail: {
+        primary: health.primary.ok,
+        replicas: health.replicas.map((r) => ({ server: r.server, healthy: r.healthy })),
+      },
+    };
+  };
+  admin.get('/readyz', async (_request, reply) => {
+    if (!cached || Date.now() - cached.at > READY_CACHE_MS) {
+      inFlight ??= check().finally(() => {
+        inFlight = undefined;
+      });
+      cached = await inFlight;
+    }
+    reply.code(cached.ready ? 200 : 503);
+    return { ready: cached.ready, db: cached.detail };
+  });
+
+  admin.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', app.metrics.contentType);
+    return app.metrics.metrics();
+  });
+  return admin;
+}
