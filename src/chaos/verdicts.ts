@@ -134,10 +134,13 @@ export function failoverVerdict({ check, history, faultAt }: PromiseInput, windo
       reason: `${late.length} request(s) started more than ${windowMs} ms after the fault failed`,
       figures,
     };
-  if (lastEnd !== undefined && lastEnd > windowMs)
+  // The window a user lives: from the first failure to the first success after the last
+  // one. A request that was in flight on the dead host ends only at the client's own
+  // timeout, whatever the stack does: its end is reported (lastFailureEndMs), not judged.
+  if (window && window.durationMs > windowMs)
     return {
       kept: false,
-      reason: `requests failed until ${lastEnd} ms after the fault (promise: ${windowMs} ms)`,
+      reason: `requests failed for ${window.durationMs} ms (promise: ${windowMs} ms)`,
       figures,
     };
   if (okAfter(history, faultAt + windowMs) === 0)
