@@ -7,6 +7,7 @@ import { servicePaths } from '../config/paths.ts';
 import type { Plan, PlanHost } from '../config/types.ts';
 import { setLink } from '../hosts/netns.ts';
 import { runNetworkCommand } from '../hosts/network-command.ts';
+import { TandemError } from '../errors.ts';
 import { killService, resumeProcesses } from '../hosts/signals.ts';
 import type { Emit } from '../orchestrate/events.ts';
 import { up } from '../orchestrate/up.ts';
@@ -129,7 +130,24 @@ export async function healAll(plan: Plan, opts: { emit?: Emit; now?: () => numbe
       detail: `${service.id} answered nothing for ${HUNG_AFTER_MS / 1000} s after the faults were undone (hung): killed -9, its supervisor restarts it`,
     });
   }
-  await up(plan, { emit: opts.emit });
+  try {
+    await up(plan, { emit: opts.emit });
+  } catch (err) {
+    // The same MariaDB defect in its other form: the primary answers queries, but the
+    // replica's new dump thread waits behind the old one for good, so no replica can
+    // register for semi-sync. Only a restart of the primary clears it; then up again.
+    if (!(err instanceof TandemError && /^semi-sync: no replica acknowledged/.test(err.message))) throw err;
+    const primary = plan.services.find((s) => s.kind === 'mariadb' && s.host === plan.db.primary)!;
+    const at = now();
+    killService(servicePaths(primary), { withSupervisor: false });
+    restarted.push({
+      faultId: `hung:${primary.id}`,
+      at,
+      doneAt: now(),
+      detail: `${primary.id} let no replica register for semi-sync after the faults were undone (a stuck dump thread): killed -9, its supervisor restarts it`,
+    });
+    await up(plan, { emit: opts.emit });
+  }
   writeActive(plan, []);
   const doneAt = now();
   return [...undone.map(({ fault, at, detail }) => ({ faultId: fault.id, at, doneAt, detail })), ...restarted];

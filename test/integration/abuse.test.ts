@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULTS } from '../../src/config/defaults.ts';
 import { TestStack } from '../support/stack.ts';
 
 const SUBNET = '127.75.0';
@@ -69,7 +70,9 @@ async function appEndpoints(): Promise<string[]> {
 async function appRequestsFor(apps: string[], route: string): Promise<number> {
   let sum = 0;
   for (const app of apps) {
-    const res = await request(LB, 'GET', '/metrics', undefined, app);
+    // The app's metrics live on its private listener (app.adminPort), on its own address.
+    const admin = `${app.split(':')[0]}:${DEFAULTS.app.adminPort}`;
+    const res = await request(LB, 'GET', '/metrics', undefined, admin);
     assert.equal(res.status, 200, `metrics of ${app}: ${res.body.slice(0, 200)}`);
     for (const line of res.body.split('\n')) {
       if (line.startsWith('http_requests_total{') && line.includes(`route="${route}"`))

@@ -28,7 +28,7 @@ function haproxyInFront(config: StackConfig) {
     fs.writeFileSync(paths.config, renderHaproxy(plan, LB));
     const address = plan.hosts.find((h) => h.name === LB)!.address;
     return {
-      upstreams: plan.lb.backends.map((b) => new Upstream(b.name, b.address, b.port)),
+      upstreams: plan.lb.backends.map((b) => new Upstream(b.name, b.address, b.port, plan.app.adminPort)),
       engine: new EngineProcess(haproxyEngine.runCommand(paths), address, plan.lb.port),
     };
   });

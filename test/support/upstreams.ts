@@ -19,11 +19,14 @@ export class Upstream {
   /** Headers of the last counted request. */
   lastHeaders: http.IncomingHttpHeaders = {};
   private server: http.Server | undefined;
+  private admin: http.Server | undefined;
 
+  /** `adminPort`: also answer readiness there, as the app's private listener does. */
   constructor(
     readonly name: string,
     readonly address: string,
     readonly port: number,
+    readonly adminPort?: number,
   ) {}
 
   count(method: string, path: string): number {
@@ -32,7 +35,8 @@ export class Upstream {
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
-      if (req.url === '/readyz') return void res.end('ready');
+      // The checks of the proxy in front (nginx's status page, the app's readiness) are not counted.
+      if (req.url === '/readyz' || req.url === '/nginx_status') return void res.end('ready');
       const key = `${req.method} ${req.url}`;
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
       this.lastHeaders = req.headers;
@@ -48,18 +52,26 @@ export class Upstream {
         res.end('ok');
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.port, this.address, resolve);
-    });
+    await listen(this.server, this.port, this.address);
+    if (this.adminPort !== undefined && !this.admin) {
+      this.admin = http.createServer((req, res) => {
+        res.writeHead(req.url === '/readyz' ? 200 : 404);
+        res.end();
+      });
+      await listen(this.admin, this.adminPort, this.address);
+    }
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
+  /** Stops the public listener (a dead app); `withAdmin` also stops the readiness one. */
+  async stop(withAdmin = false): Promise<void> {
+    const servers = [this.server, ...(withAdmin ? [this.admin] : [])];
     this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (withAdmin) this.admin = undefined;
+    for (const server of servers) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }
 
   reset(): void {
@@ -67,6 +79,13 @@ export class Upstream {
     this.behaviour = 'answer';
     this.lastHeaders = {};
   }
+}
+
+function listen(server: http.Server, port: number, address: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, resolve);
+  });
 }
 
 /** Requests `method path` the upstreams counted, together. */
@@ -179,7 +198,7 @@ export function engineInFront(setup: () => { upstreams: Upstream[]; engine: Engi
 } {
   let engine: EngineProcess | undefined;
   let upstreams: Upstream[] = [];
-  const stopAll = () => Promise.allSettled([engine?.stop(), ...upstreams.map((u) => u.stop())]);
+  const stopAll = () => Promise.allSettled([engine?.stop(), ...upstreams.map((u) => u.stop(true))]);
   before(async () => {
     ({ engine, upstreams } = setup());
     try {
