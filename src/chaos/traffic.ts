@@ -7,7 +7,8 @@
  * (a failure for the user, though a slow write is acknowledged). Reads are never
  * retried: the history is what users saw. Writes carry their own id, so they may be
  * retried once with it (`retryWrites`), as an API client of an idempotent endpoint
- * would; the op then records `attempts: 2` and counts as failed all the same.
+ * would; the op then records `attempts: 2` and counts as failed all the same. Each write
+ * names its id in an `Idempotency-Key` header too, so the proxies may replay it.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
