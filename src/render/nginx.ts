@@ -74,6 +74,7 @@ export function renderNginx(plan: Plan, webHostName: string): string {
   const upstreams = plan.web.upstreams[host.name] ?? [];
   if (upstreams.length === 0) throw new Error(`web host ${host.name} has no app upstream in the plan`);
   const trusted = lbAddresses(plan);
+  const hasBackups = upstreams.some((u) => u.backup);
   const temp = (name: (typeof NGINX_TEMP_DIRS)[number]) => path.join(paths.data, name);
   // Exactly the app's limit: nginx refuses a larger body from its Content-Length
   // before reading it, so an oversized upload never reaches (or ties up) the app.
@@ -142,10 +143,14 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     '    }',
     '',
     `    upstream ${UPSTREAM} {`,
-    // Backups (the other app servers) take over only while the local app refuses
-    // connections: a POST then goes on, since nothing was sent yet (kill-app chaos).
+    // Backups (the other app servers) take over a request only when the local app refuses
+    // connections (a POST then goes on, since nothing was sent yet: kill-app chaos) or,
+    // for a replayable request, fails or does not answer in time. The local app is never
+    // shunned for it (max_fails=0): a dead one refuses at once, and one slow answer must not
+    // send everything to a backup that may sit on a dead host (netns kill-server).
     ...upstreams.map(
-      (u) => `        server ${u.address}:${u.port}${u.backup ? ' backup' : ' max_fails=1 fail_timeout=2s'};`,
+      (u) =>
+        `        server ${u.address}:${u.port}${u.backup ? ' backup' : hasBackups ? ' max_fails=0' : ' max_fails=1 fail_timeout=2s'};`,
     ),
     '        keepalive 64;',
     // Below the app's keepAliveTimeout (65 s): nginx drops an idle socket before Node

@@ -33,7 +33,7 @@ describe('renderNginx', () => {
     assert.ok(d.includes('server_name foobar.com www.foobar.com _;'));
     assert.deepEqual(
       d.filter((l) => l.startsWith('server 127.')),
-      ['server 127.60.0.12:3000 max_fails=1 fail_timeout=2s;', 'server 127.60.0.13:3000 backup;'],
+      ['server 127.60.0.12:3000 max_fails=0;', 'server 127.60.0.13:3000 backup;'],
     );
     assert.ok(d.includes('proxy_bind 127.60.0.12;'));
     assert.equal(d.filter((l) => l.startsWith('listen ')).length, 1);
