@@ -7,7 +7,8 @@
  * (a failure for the user, though a slow write is acknowledged). Reads are never
  * retried: the history is what users saw. Writes carry their own id, so they may be
  * retried once with it (`retryWrites`), as an API client of an idempotent endpoint
- * would; the op then records `attempts: 2` and counts as failed all the same.
+ * would; the op then records `attempts: 2` and counts as failed all the same. Each write
+ * names its id in an `Idempotency-Key` header too, so the proxies may replay it.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -61,7 +62,7 @@ function send(
   opts: LoadOptions,
   method: 'GET' | 'POST',
   path: string,
-  extra: { body?: string; cookie?: string } = {},
+  extra: { body?: string; cookie?: string; idempotencyKey?: string } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { host: opts.host };
@@ -70,6 +71,8 @@ function send(
       headers['content-length'] = String(Buffer.byteLength(extra.body));
     }
     if (extra.cookie) headers.cookie = extra.cookie;
+    // The proxies may replay a keyed POST on another app: the app stores it once.
+    if (extra.idempotencyKey) headers['idempotency-key'] = extra.idempotencyKey;
     const url = new URL(path, opts.url);
     const request = url.protocol === 'https:' ? https.request : http.request;
     const req = request(url, { agent, method, headers }, (res) => {
@@ -174,7 +177,7 @@ export async function runLoad(opts: LoadOptions): Promise<Op[]> {
         opts.latencyBoundMs,
         'write',
         id,
-        () => send(agent, opts, 'POST', '/posts', { body }),
+        () => send(agent, opts, 'POST', '/posts', { body, idempotencyKey: id }),
         (a) => a.status === 201,
       );
     let { op, answer } = await attempt();

@@ -20,13 +20,16 @@ import { PrimaryWrites } from './writes.ts';
 export function createDb(options: DbOptions): Db {
   const emit = (event: DbEvent): void => options.onEvent?.(event);
   const statements = new Statements(options.queryTimeoutMs ?? 5000);
+  const replicaTimeoutMs = options.replicaTimeoutMs ?? 500;
   const primary = openServer(options.primary, options);
   const checks = new HealthChecks(primary, {
     timeoutMs: options.healthTimeoutMs ?? 1000,
     maxLagMs: options.maxReplicaLagMs ?? 5000,
   });
   const replicas = new ReplicaSet<Server>(
-    (options.replicas ?? []).map((endpoint) => openServer(endpoint, options)),
+    (options.replicas ?? []).map((endpoint) =>
+      openServer(endpoint, { ...options, connectTimeoutMs: replicaTimeoutMs }),
+    ),
     {
       minBackoffMs: options.minBackoffMs ?? 500,
       maxBackoffMs: options.maxBackoffMs ?? 10_000,
@@ -39,6 +42,7 @@ export function createDb(options: DbOptions): Db {
     primary,
     replicas,
     gtidWaitSeconds: (options.gtidWaitTimeoutMs ?? 1000) / 1000,
+    replicaTimeoutMs,
     emit,
   };
   const inFlight = new InFlightReads();

@@ -83,20 +83,25 @@ export class Statements {
   }
 
   /**
-   * Runs one statement with a deadline. A connection that failed or timed out is
+   * Runs one statement with a deadline (`timeoutMs`, by default the client's). A connection that failed or timed out is
    * destroyed rather than returned to the pool: its protocol state is unknown.
    */
-  async run<T>(server: Server, conn: PoolConnection, statement: () => Promise<T>): Promise<T> {
+  async run<T>(
+    server: Server,
+    conn: PoolConnection,
+    statement: () => Promise<T>,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () =>
           reject(
-            new DbTimeoutError(`database ${server.name} did not answer within ${this.timeoutMs} ms`, {
+            new DbTimeoutError(`database ${server.name} did not answer within ${timeoutMs} ms`, {
               server: server.name,
             }),
           ),
-        this.timeoutMs,
+        timeoutMs,
       );
     });
     try {

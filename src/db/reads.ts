@@ -25,26 +25,33 @@ export function checkMinGtid(minGtid: string | undefined): void {
   }
 }
 
-/** One read on one server, after waiting for `minGtid` when given. */
+/**
+ * One read on one server, after waiting for `minGtid` when given; each statement within
+ * `timeoutMs` (the wait: on top of its own seconds), by default the client's deadline.
+ */
 export async function readOn<T>(
   statements: Statements,
   server: Server,
   sql: string,
   params: SqlParam[],
   wait?: { minGtid: string; seconds: number },
+  timeoutMs?: number,
 ): Promise<T[] | typeof GTID_WAIT_TIMEOUT> {
   const conn = await statements.acquire(server);
   try {
     if (wait !== undefined) {
-      const [waited] = await statements.run(server, conn, () =>
-        conn.execute<RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, ?) AS w', [wait.minGtid, wait.seconds]),
+      const [waited] = await statements.run(
+        server,
+        conn,
+        () => conn.execute<RowDataPacket[]>('SELECT MASTER_GTID_WAIT(?, ?) AS w', [wait.minGtid, wait.seconds]),
+        timeoutMs !== undefined ? timeoutMs + wait.seconds * 1000 : undefined,
       );
       if (!gtidWaitApplied(waited[0]?.w)) {
         conn.release();
         return GTID_WAIT_TIMEOUT;
       }
     }
-    const [rows] = await statements.run(server, conn, () => conn.execute<RowDataPacket[]>(sql, params));
+    const [rows] = await statements.run(server, conn, () => conn.execute<RowDataPacket[]>(sql, params), timeoutMs);
     conn.release();
     return rows as unknown as T[];
   } catch (err) {
@@ -58,6 +65,8 @@ export interface ReadRouterOptions {
   primary: Server;
   replicas: ReplicaSet<Server>;
   gtidWaitSeconds: number;
+  /** A replica's deadline per statement (see `DbOptions.replicaTimeoutMs`). */
+  replicaTimeoutMs: number;
   emit: (event: DbEvent) => void;
 }
 
@@ -78,7 +87,7 @@ export async function routeRead<T>(
     if (!replica) break;
     tried.add(replica);
     try {
-      const rows = await readOn<T>(statements, replica.server, sql, params, wait);
+      const rows = await readOn<T>(statements, replica.server, sql, params, wait, router.replicaTimeoutMs);
       if (rows !== GTID_WAIT_TIMEOUT) return { rows, server: replica.server.name, role: 'replica' };
       emit({ kind: 'read-fallback', from: replica.server.name, to: primary.name, reason: 'gtid-wait-timeout' });
       break;

@@ -28,6 +28,13 @@ export interface DbOptions {
   healthTimeoutMs?: number;
   /** Time for one statement; past it the connection is destroyed. @default 5000 */
   queryTimeoutMs?: number;
+  /**
+   * A replica's connect timeout and its deadline per read (on top of a GTID wait): past
+   * it the read goes to the primary and the replica is ejected. Short, so that a read on
+   * a vanished replica (netns: packets dropped, nothing refused) falls back fast.
+   * @default 500
+   */
+  replicaTimeoutMs?: number;
   /** How long a replica may wait in MASTER_GTID_WAIT before the read goes to the primary. @default 1000 */
   gtidWaitTimeoutMs?: number;
   /** First re-try delay of an ejected replica; doubles up to `maxBackoffMs`. @default 500 */

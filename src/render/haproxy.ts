@@ -19,6 +19,9 @@ export const HAPROXY_METRICS_PORT = 8405;
 /** Name of the backend over the web servers (the runtime API addresses servers as `web/<host>`). */
 export const HAPROXY_BACKEND = 'web';
 
+/** The request header by which a client makes a request safe to replay (README: retries). */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+
 /** Path the health checks ask for on the app's private listener (`app.adminPort`). */
 export const READINESS_PATH = '/readyz';
 
@@ -214,9 +217,10 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     '    http-reuse always',
     '    option httpchk',
     ...healthChecks(plan),
-    // An empty response may follow a request the app did run: replay only GET and HEAD.
-    // A connection failure is retried for every method (nothing was sent).
-    '    http-request disable-l7-retry unless METH_GET',
+    // An empty response may follow a request the app did run: replay only GET and HEAD,
+    // and a request whose client made it safe to repeat with an Idempotency-Key (a POST
+    // /posts names its post id). A connection failure is retried for every method.
+    `    http-request disable-l7-retry unless METH_GET || { req.hdr(${IDEMPOTENCY_HEADER}) -m found }`,
     '    default-server check inter 300ms fastinter 200ms fall 2 rise 3 observe layer7 error-limit 10 on-error mark-down on-marked-down shutdown-sessions',
     ...servers,
     '',

@@ -29,6 +29,44 @@ export function nginxPidFile(dataDir: string): string {
   return path.join(dataDir, 'nginx.pid');
 }
 
+/**
+ * How long nginx waits for a replayable request's answer before it asks the backup: a
+ * frozen app's request is answered by another app well within the chaos bound (2 s).
+ * The app's slowest legitimate answer is ~1.1 s (a 1 s semi-sync or GTID wait, then the
+ * query); a request past this bound is repeated on the backup, which is safe here.
+ */
+const REPLAYABLE_READ_TIMEOUT = '1200ms';
+
+/** The proxying lines of an app location; `nextUpstream` says what may be replayed. */
+function proxyLines(
+  trusted: readonly string[],
+  address: string,
+  options: { readTimeout: string; nextUpstream: string },
+): string[] {
+  return [
+    // The real client address comes from the LB's X-Forwarded-For (its last entry: the
+    // address HAProxy saw, whatever a client forged before it). Only in the app
+    // locations: the status page below must judge the connection's own peer address.
+    ...trusted.map((a) => `            set_real_ip_from ${a};`),
+    '            real_ip_header X-Forwarded-For;',
+    `            proxy_pass http://${UPSTREAM};`,
+    '            proxy_http_version 1.1;',
+    '            proxy_set_header Connection "";',
+    '            proxy_set_header Host $host;',
+    '            proxy_set_header X-Forwarded-For $tandem_forwarded_for;',
+    '            proxy_set_header X-Forwarded-Proto $tandem_forwarded_proto;',
+    '            proxy_set_header X-Real-IP $remote_addr;',
+    // On loopback a connection would otherwise leave from 127.0.0.1.
+    `            proxy_bind ${address};`,
+    // A backup on a vanished host (netns: packets dropped) is given up on quickly.
+    '            proxy_connect_timeout 500ms;',
+    '            proxy_send_timeout 30s;',
+    `            proxy_read_timeout ${options.readTimeout};`,
+    `            proxy_next_upstream ${options.nextUpstream};`,
+    '            proxy_next_upstream_tries 2;',
+  ];
+}
+
 /** Full `nginx.conf` for the web host `webHostName`. */
 export function renderNginx(plan: Plan, webHostName: string): string {
   const { host, service } = serviceOn(plan, webHostName, 'nginx');
@@ -36,6 +74,7 @@ export function renderNginx(plan: Plan, webHostName: string): string {
   const upstreams = plan.web.upstreams[host.name] ?? [];
   if (upstreams.length === 0) throw new Error(`web host ${host.name} has no app upstream in the plan`);
   const trusted = lbAddresses(plan);
+  const hasBackups = upstreams.some((u) => u.backup);
   const temp = (name: (typeof NGINX_TEMP_DIRS)[number]) => path.join(paths.data, name);
   // Exactly the app's limit: nginx refuses a larger body from its Content-Length
   // before reading it, so an oversized upload never reaches (or ties up) the app.
@@ -95,12 +134,23 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     '        "" $scheme;',
     '        default $http_x_forwarded_proto;',
     '    }',
+    // Requests that must reach an app at most once: any method but GET and HEAD, unless
+    // the client made it safe to repeat with an Idempotency-Key (README: retries).
+    '    map "$request_method $http_idempotency_key" $tandem_send_once {',
+    '        "~^(GET|HEAD) " 0;',
+    '        "~^[A-Z]+ ." 0;',
+    '        default 1;',
+    '    }',
     '',
     `    upstream ${UPSTREAM} {`,
-    // Backups (the other app servers) take over only while the local app refuses
-    // connections: a POST then goes on, since nothing was sent yet (kill-app chaos).
+    // Backups (the other app servers) take over a request only when the local app refuses
+    // connections (a POST then goes on, since nothing was sent yet: kill-app chaos) or,
+    // for a replayable request, fails or does not answer in time. The local app is never
+    // shunned for it (max_fails=0): a dead one refuses at once, and one slow answer must not
+    // send everything to a backup that may sit on a dead host (netns kill-server).
     ...upstreams.map(
-      (u) => `        server ${u.address}:${u.port}${u.backup ? ' backup' : ' max_fails=1 fail_timeout=2s'};`,
+      (u) =>
+        `        server ${u.address}:${u.port}${u.backup ? ' backup' : hasBackups ? ' max_fails=0' : ' max_fails=1 fail_timeout=2s'};`,
     ),
     '        keepalive 64;',
     // Below the app's keepAliveTimeout (65 s): nginx drops an idle socket before Node
@@ -114,26 +164,25 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     `        server_name ${[...plan.hostnames, '_'].join(' ')};`,
     '',
     '        location / {',
-    // The real client address comes from the LB's X-Forwarded-For (its last entry: the
-    // address HAProxy saw, whatever a client forged before it). Only in this location:
-    // the status page below must judge the connection's own peer address.
-    ...trusted.map((a) => `            set_real_ip_from ${a};`),
-    '            real_ip_header X-Forwarded-For;',
-    `            proxy_pass http://${UPSTREAM};`,
-    '            proxy_http_version 1.1;',
-    '            proxy_set_header Connection "";',
-    '            proxy_set_header Host $host;',
-    '            proxy_set_header X-Forwarded-For $tandem_forwarded_for;',
-    '            proxy_set_header X-Forwarded-Proto $tandem_forwarded_proto;',
-    '            proxy_set_header X-Real-IP $remote_addr;',
-    // On loopback a connection would otherwise leave from 127.0.0.1.
-    `            proxy_bind ${host.address};`,
-    '            proxy_connect_timeout 2s;',
-    '            proxy_send_timeout 30s;',
-    '            proxy_read_timeout 30s;',
-    // `non_idempotent` is absent: a POST is not replayed once sent.
-    '            proxy_next_upstream error timeout;',
-    '            proxy_next_upstream_tries 2;',
+    // A request that must reach an app at most once has a location of its own: nginx
+    // decides replays per location (`proxy_next_upstream`), not per request.
+    '            error_page 418 = @once;',
+    '            if ($tandem_send_once) {',
+    '                return 418;',
+    '            }',
+    ...proxyLines(trusted, host.address, {
+      readTimeout: REPLAYABLE_READ_TIMEOUT,
+      // Everything here is safe to repeat: GET, HEAD, or a request with an Idempotency-Key.
+      nextUpstream: 'error timeout non_idempotent',
+    }),
+    '        }',
+    '',
+    '        location @once {',
+    ...proxyLines(trusted, host.address, {
+      readTimeout: '30s',
+      // `non_idempotent` is absent: a POST is not replayed once sent.
+      nextUpstream: 'error timeout',
+    }),
     '        }',
     '',
     `        location = ${NGINX_STATUS_PATH} {`,

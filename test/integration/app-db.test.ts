@@ -282,6 +282,37 @@ describe('foobar.com app on MariaDB', () => {
     assert.equal(conflict.statusCode, 409);
   });
 
+  test('an Idempotency-Key names the post: replayed on the other server it is stored once; a mismatch is refused', async () => {
+    const key = 'keyed-post-1';
+    const headers = { 'idempotency-key': key };
+    const first = await appA!.inject({ method: 'POST', url: '/posts', headers, payload: { body: 'keyed' } });
+    assert.equal(first.statusCode, 201, first.body);
+    assert.deepEqual(first.json(), { id: key, server: 'server-1', created: true });
+    const replay = await appB!.inject({ method: 'POST', url: '/posts', headers, payload: { id: key, body: 'keyed' } });
+    assert.equal(replay.statusCode, 201, replay.body);
+    assert.deepEqual(replay.json(), { id: key, server: 'server-2', created: false });
+    assert.equal(
+      await cluster!.primary.sql(`SELECT COUNT(*) FROM ${options.database}.posts WHERE uid = '${key}'`),
+      '1',
+    );
+
+    const mismatch = await appB!.inject({
+      method: 'POST',
+      url: '/posts',
+      headers,
+      payload: { id: 'other', body: 'x' },
+    });
+    assert.equal(mismatch.statusCode, 400);
+    assert.equal(mismatch.json().error, 'BAD_IDEMPOTENCY_KEY');
+    const malformed = await appB!.inject({
+      method: 'POST',
+      url: '/posts',
+      headers: { 'idempotency-key': 'no spaces allowed' },
+      payload: { body: 'x' },
+    });
+    assert.equal(malformed.statusCode, 400);
+  });
+
   test('read-your-writes: the GTID cookie makes the other server wait or read the primary', async () => {
     // A replica that lags (within the client's bound, so it stays in the rotation).
     await cluster!.delayReplication(60);

@@ -111,6 +111,7 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
 
   it('kill-app holds on netns: 0 failed requests', async () => {
     const { code, report } = await scenario('kill-app');
+    process.stdout.write(`# kill-app: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
     assert.equal(report.verdict, 'kept', story(report));
     assert.equal(code, 0);
   });

@@ -52,6 +52,7 @@ describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, ()
 
   it('kill-web: kill -9 of one nginx (master and workers) under load fails 0 requests', async () => {
     const { code, report } = await scenario('kill-web');
+    process.stdout.write(`# kill-web: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
     assert.equal(report.verdict, 'kept', story(report));
     assert.equal(code, 0);
     assert.ok(report.faults[0]!.pids.length >= 2, `nginx master and worker: ${report.faults[0]!.pids}`);

@@ -1,7 +1,8 @@
 /**
  * What the rendered haproxy.cfg makes the real HAProxy do, in front of two small Node
  * upstreams on the web hosts' loopback addresses that count every request and misbehave
- * on demand: which failures are retried, that a POST is never replayed, that an app's
+ * on demand: which failures are retried, that a POST is replayed only with an
+ * Idempotency-Key, that an app's
  * own 503 is not multiplied, and that `lb.rateLimit` answers 429 past the limit.
  */
 import assert from 'node:assert/strict';
@@ -45,6 +46,24 @@ describe('HAProxy from the rendered config (real engine, Node upstreams)', { ski
     const answer = await lb().post('/posts');
     assert.equal(answer.status, 502, lb().output);
     assert.equal(countAll(upstreams(), 'POST', '/posts'), 1, 'the POST reached a server exactly once');
+  });
+
+  it('replays a POST with an Idempotency-Key whose connection one server dropped on the other server', async () => {
+    for (const u of upstreams()) u.reset();
+    const [first, second] = upstreams();
+    first!.behaviour = 'drop';
+    const headers = { 'idempotency-key': 'post-1' };
+    const answers = await Promise.all([lb().post('/posts', { headers }), lb().post('/posts', { headers })]);
+    assert.deepEqual(
+      answers.map((a) => [a.status, a.headers['x-served-by']]),
+      [
+        [200, second!.name],
+        [200, second!.name],
+      ],
+      lb().output,
+    );
+    assert.ok(first!.count('POST', '/posts') >= 1, 'the dropping server saw a POST');
+    assert.equal(second!.lastHeaders['idempotency-key'], 'post-1', 'the key reaches the app');
   });
 
   it('replays a GET whose connection one server dropped on the other server', async () => {

@@ -1,7 +1,8 @@
 /**
  * What the rendered nginx.conf makes the real nginx do, in front of Node stand-ins for
  * the apps (the local one and the other server's as backup): which failures move a
- * request to the backup, that a POST is never replayed once sent, which client address
+ * request to the backup, that a POST is replayed only with an Idempotency-Key, that a frozen
+ * app's request is answered by the backup in time, which client address
  * the app is told, and who may read the status page.
  */
 import assert from 'node:assert/strict';
@@ -53,6 +54,32 @@ describe('nginx from the rendered config (real engine, Node apps)', { skip, time
     const answer = await web().post('/posts', { from: LB_ADDRESS });
     assert.equal(answer.status, 502, web().output);
     assert.equal(countAll(upstreams(), 'POST', '/posts'), 1, 'the POST reached an app exactly once');
+  });
+
+  it('replays a POST with an Idempotency-Key whose connection the app dropped on the backup', async () => {
+    reset();
+    local().behaviour = 'drop';
+    const answer = await web().post('/posts', { from: LB_ADDRESS, headers: { 'idempotency-key': 'post-1' } });
+    assert.deepEqual([answer.status, answer.headers['x-served-by']], [200, backup().name], web().output);
+    assert.equal(local().count('POST', '/posts'), 1, 'the local app saw it once');
+    assert.equal(backup().count('POST', '/posts'), 1, 'the backup answered it');
+    assert.equal(backup().lastHeaders['idempotency-key'], 'post-1');
+  });
+
+  it('answers from the backup, within the 2 s chaos bound, a GET and a keyed POST the frozen local app holds', async () => {
+    reset();
+    local().behaviour = 'hang';
+    for (const send of [
+      () => web().get('/frozen', { from: LB_ADDRESS }),
+      () => web().post('/posts', { from: LB_ADDRESS, headers: { 'idempotency-key': 'post-2' } }),
+    ]) {
+      const started = Date.now();
+      const answer = await send();
+      const ms = Date.now() - started;
+      assert.deepEqual([answer.status, answer.headers['x-served-by']], [200, backup().name], web().output);
+      assert.ok(ms >= 1000 && ms < 2000, `answered after ${ms} ms`);
+    }
+    assert.equal(local().count('GET', '/frozen') + local().count('POST', '/posts'), 2, 'the frozen app held both');
   });
 
   it("passes an app's 503 on without asking the backup", async () => {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { after, before } from 'node:test';
 
 /** How an upstream treats the requests it counts. */
-export type Behaviour = 'answer' | 'drop' | 'unavailable';
+export type Behaviour = 'answer' | 'drop' | 'unavailable' | 'hang';
 
 /** A server stand-in: counts requests (readiness checks apart) and behaves as told. */
 export class Upstream {
@@ -44,6 +44,8 @@ export class Upstream {
       req.on('end', () => {
         // An app killed mid-request: the connection closes without a byte of answer.
         if (this.behaviour === 'drop') return void req.socket.destroy();
+        // A frozen app (SIGSTOP): the request was read, the answer never comes.
+        if (this.behaviour === 'hang') return;
         if (this.behaviour === 'unavailable') {
           res.writeHead(503, { 'retry-after': '1' });
           return void res.end('database unavailable');

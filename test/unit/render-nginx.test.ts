@@ -33,7 +33,7 @@ describe('renderNginx', () => {
     assert.ok(d.includes('server_name foobar.com www.foobar.com _;'));
     assert.deepEqual(
       d.filter((l) => l.startsWith('server 127.')),
-      ['server 127.60.0.12:3000 max_fails=1 fail_timeout=2s;', 'server 127.60.0.13:3000 backup;'],
+      ['server 127.60.0.12:3000 max_fails=0;', 'server 127.60.0.13:3000 backup;'],
     );
     assert.ok(d.includes('proxy_bind 127.60.0.12;'));
     assert.equal(d.filter((l) => l.startsWith('listen ')).length, 1);
@@ -83,15 +83,16 @@ describe('renderNginx', () => {
   // status page, what is retried and that a POST is not replayed) is shown by the real
   // nginx in test/integration/nginx-behaviour.test.ts.
   it("derives the trusted proxies from the plan's load balancers", () => {
+    // Once in each of the two app locations (`/` and `@once`).
     const d = directives(renderNginx(planOf(DEFAULT_STACK), 'server-1'));
     assert.deepEqual(
       d.filter((l) => l.startsWith('set_real_ip_from ')),
-      ['set_real_ip_from 127.60.0.11;'],
+      ['set_real_ip_from 127.60.0.11;', 'set_real_ip_from 127.60.0.11;'],
     );
     const three = directives(renderNginx(planOf(THREE_TIER_STACK), 'web-1'));
     assert.deepEqual(
       three.filter((l) => l.startsWith('set_real_ip_from ')),
-      ['set_real_ip_from 127.62.0.11;'],
+      ['set_real_ip_from 127.62.0.11;', 'set_real_ip_from 127.62.0.11;'],
     );
     assert.ok(d.includes('real_ip_header X-Forwarded-For;'));
     const status = d.slice(d.indexOf('location = /nginx_status {'));

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors.ts';
 import { type PostView, renderHome } from '../html.ts';
-import { createPostSchema, listPostsSchema, postJson, postParamsSchema } from '../schemas.ts';
+import { createPostSchema, listPostsSchema, POST_ID_PATTERN, postJson, postParamsSchema } from '../schemas.ts';
 import { type Sessions, sessionKey } from '../session.ts';
 
 type PostRow = PostView;
@@ -17,6 +17,25 @@ const INSERT = 'INSERT IGNORE INTO posts (uid, body, author_id, server) VALUES (
 // The binlog position covers the original insert, so it serves as the retry's GTID token.
 const EXISTING = 'SELECT body, @@global.gtid_binlog_pos AS pos FROM posts WHERE uid = ?';
 const SESSION_USER = 'SELECT user_id FROM sessions WHERE id_hash = ? AND expires_at > NOW(3)';
+
+/** The header that names a POST's post id, so that the proxies may replay it (README: retries). */
+export const IDEMPOTENCY_KEY = 'idempotency-key';
+const KEY = new RegExp(POST_ID_PATTERN);
+
+/**
+ * The post's id: the `Idempotency-Key` header when present (it must equal the body's
+ * `id` when the body names one too), else the body's `id`, else a fresh one.
+ */
+function postId(key: string | string[] | undefined, bodyId: string | undefined): string {
+  if (key === undefined) return bodyId ?? randomUUID();
+  if (typeof key !== 'string' || !KEY.test(key)) {
+    throw new HttpError(400, 'BAD_IDEMPOTENCY_KEY', `Idempotency-Key must be one post id (${POST_ID_PATTERN})`);
+  }
+  if (bodyId !== undefined && bodyId !== key) {
+    throw new HttpError(400, 'BAD_IDEMPOTENCY_KEY', `Idempotency-Key ${key} is not the body's id ${bodyId}`);
+  }
+  return key;
+}
 
 function toJson(row: PostRow): { id: string; body: string; server: string; createdAt: string } {
   const createdAt = row.created_at instanceof Date ? row.created_at.toISOString() : String(row.created_at);
@@ -70,7 +89,7 @@ export default async function postRoutes(
 
   app.post<{ Body: { id?: string; body: string } }>('/posts', { schema: createPostSchema }, async (request, reply) => {
     const { sessionId } = sessions.read(request);
-    const id = request.body.id ?? randomUUID();
+    const id = postId(request.headers[IDEMPOTENCY_KEY], request.body.id);
     let authorId: number | null = null;
     if (sessionId !== undefined) {
       const { rows } = await app.db.read<{ user_id: number }>(SESSION_USER, [sessionKey(sessionId)], { primary: true });
