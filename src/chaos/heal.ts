@@ -4,7 +4,7 @@
  * `healAll`, which also restarts a database the fault left hung (see hung.ts).
  */
 import { servicePaths } from '../config/paths.ts';
-import type { Plan, PlanHost } from '../config/types.ts';
+import type { Plan, PlanHost, PlanService } from '../config/types.ts';
 import { setLink } from '../hosts/netns.ts';
 import { runNetworkCommand } from '../hosts/network-command.ts';
 import { TandemError } from '../errors.ts';
@@ -120,15 +120,19 @@ export async function healAll(plan: Plan, opts: { emit?: Emit; now?: () => numbe
   // After a partition, watch long enough for the replica to reconnect (MASTER_CONNECT_RETRY=1).
   const watchMs = active.some((f) => f.partition) ? 8000 : 0;
   const restarted: HealRecord[] = [];
-  for (const service of await hungDatabases(plan, watchMs)) {
+  // A database the fault left stuck: kill -9, and its supervisor restarts it. A finding.
+  const restart = (service: PlanService, why: string) => {
     const at = now();
     killService(servicePaths(service), { withSupervisor: false });
     restarted.push({
       faultId: `hung:${service.id}`,
       at,
       doneAt: now(),
-      detail: `${service.id} answered nothing for ${HUNG_AFTER_MS / 1000} s after the faults were undone (hung): killed -9, its supervisor restarts it`,
+      detail: `${service.id} ${why} after the faults were undone: killed -9, its supervisor restarts it`,
     });
+  };
+  for (const service of await hungDatabases(plan, watchMs)) {
+    restart(service, `answered nothing for ${HUNG_AFTER_MS / 1000} s (hung)`);
   }
   try {
     await up(plan, { emit: opts.emit });
@@ -138,14 +142,7 @@ export async function healAll(plan: Plan, opts: { emit?: Emit; now?: () => numbe
     // register for semi-sync. Only a restart of the primary clears it; then up again.
     if (!(err instanceof TandemError && /^semi-sync: no replica acknowledged/.test(err.message))) throw err;
     const primary = plan.services.find((s) => s.kind === 'mariadb' && s.host === plan.db.primary)!;
-    const at = now();
-    killService(servicePaths(primary), { withSupervisor: false });
-    restarted.push({
-      faultId: `hung:${primary.id}`,
-      at,
-      doneAt: now(),
-      detail: `${primary.id} let no replica register for semi-sync after the faults were undone (a stuck dump thread): killed -9, its supervisor restarts it`,
-    });
+    restart(primary, 'let no replica register for semi-sync (a stuck dump thread)');
     await up(plan, { emit: opts.emit });
   }
   writeActive(plan, []);
