@@ -106,7 +106,7 @@ function listening(plan: Plan, unit: ServiceUnit): boolean {
 }
 
 /** Brings one service to its desired state. Returns what changed, or undefined for nothing. */
-async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false): Promise<string | undefined> {
+async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | undefined> {
   const running = readSupervisor(unit.paths);
   const previous = new Map(
     unit.files.map((f) => [f.path, fs.existsSync(f.path) ? fs.readFileSync(f.path, 'utf8') : undefined]),
@@ -134,7 +134,8 @@ async function ensureService(plan: Plan, unit: ServiceUnit, forceReload = false)
       throw err;
     }
   }
-  const stale = forceReload || appliedFingerprint(unit) !== currentFingerprint(unit);
+  // HAProxy's fingerprint covers its certificate file (unit.inputs): a new one reloads it.
+  const stale = appliedFingerprint(unit) !== currentFingerprint(unit);
   if (running && running.state !== 'stopping' && !stale) {
     // Up already, with this exact config.
   } else if (running && unit.reloadable) {
@@ -345,10 +346,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     }
     base = (host) => (plan.hosts.some((h) => h.name === host) ? [`firewall ${host}`] : [network]);
   }
-  // A new certificate is read by HAProxy only when it reloads.
-  let newCertificate = false;
-  if (plan.tls.enabled)
-    steps.push({ name: TLS_STEP, after: [], run: async () => (newCertificate = await ensureTls(plan)) });
+  if (plan.tls.enabled) steps.push({ name: TLS_STEP, after: [], run: () => ensureTls(plan) });
   const db = databaseSteps(plan, units, secrets);
   steps.push(...db.steps);
   for (const unit of units) {
@@ -356,7 +354,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
       name: unit.service.id,
       after: serviceAfter(plan, unit, base, db.ready),
       run: async () => {
-        const did = await ensureService(plan, unit, newCertificate && unit.service.kind === 'haproxy');
+        const did = await ensureService(plan, unit);
         return { changed: did !== undefined, detail: did ?? 'unchanged' };
       },
     });
