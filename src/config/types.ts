@@ -157,7 +157,7 @@ export function defineStack(config: StackConfig): StackConfig {
 
 // ---------------------------------------------------------------- Plan
 
-export type ServiceKind = 'haproxy' | 'nginx' | 'app' | 'mariadb' | 'keepalived' | 'dnsmasq';
+export type ServiceKind = 'haproxy' | 'nginx' | 'app' | 'mariadb' | 'keepalived' | 'dnsmasq' | 'etcd' | 'sentinel';
 
 export interface PlanHost {
   readonly name: string;
@@ -304,5 +304,17 @@ export interface Plan {
     readonly users: PlanDbUsers;
     /** server_id per db host (stable: order of hosts). */
     readonly serverIds: Readonly<Record<string, number>>;
+    /** Sentinels and etcd decide who is primary (`primary` above is only the first one). */
+    readonly failover: boolean;
+    /** The leader key's lease, in seconds. */
+    readonly leaseTtlS: number;
+  };
+  readonly etcd?: {
+    readonly members: readonly { readonly name: string; readonly host: string; readonly address: string }[];
+    readonly clientPort: number;
+    readonly peerPort: number;
+    /** Keys of this stack: `/tandem/<stack name>/`. */
+    readonly prefix: string;
+    readonly tls: { readonly ca: string; readonly clientCert: string; readonly clientKey: string };
   };
 }

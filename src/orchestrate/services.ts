@@ -23,6 +23,7 @@ import { processTree } from '../hosts/proc.ts';
 import { NGINX_STATUS_PATH, renderServiceConfig } from '../render/index.ts';
 import { lbAddresses } from '../render/service.ts';
 import { pingable } from './database.ts';
+import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -97,8 +98,8 @@ function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?:
   };
 }
 
-/** The secrets an app process reads from its files. */
-export type AppSecrets = Pick<Secrets, 'dbAppPassword' | 'sessionSecret'>;
+/** The secrets an app process or a sentinel reads from its files. */
+export type AppSecrets = Pick<Secrets, 'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword'>;
 
 /**
  * One service as `up` runs it. Only `up` passes `secrets` (the app's password files
@@ -109,10 +110,17 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
   const ns = hostOf(plan, service.host).namespace;
   let files: ServiceFile[];
   let spec: SupervisedSpec;
-  const engine = service.kind === 'app' ? undefined : engines[service.kind];
+  const engine = service.kind in engines ? engines[service.kind as keyof typeof engines] : undefined;
   if (engine) {
     files = [{ path: paths.config, content: renderServiceConfig(plan, service)! }];
     spec = engineSpec(service.id, engine, paths, ns);
+  } else if (service.kind === 'sentinel') {
+    const { passwordFile } = sentinelFiles(paths);
+    files = [
+      ...(secrets ? [{ path: passwordFile, content: secrets.dbReplicationPassword, mode: 0o600 }] : []),
+      { path: paths.config, content: `${JSON.stringify(sentinelConfig(plan, service, paths), null, 2)}\n` },
+    ];
+    spec = sentinelSpec(service, paths, ns);
   } else {
     const env = appEnvironment(plan, service, paths);
     files = [
@@ -259,6 +267,11 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
     case 'mariadb':
       // Over its socket: the firewall admits no TCP from tandem's own namespace.
       return pingable(unit.paths);
+    case 'sentinel': {
+      // It writes its state every tick: a fresh state file is a live sentinel.
+      const stat = fs.statSync(sentinelFiles(unit.paths).stateFile, { throwIfNoEntry: false });
+      return stat !== undefined && Date.now() - stat.mtimeMs < 3000;
+    }
     default:
       return probeTcp(address, port);
   }

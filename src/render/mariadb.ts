@@ -33,7 +33,12 @@ export function renderMyCnf(plan: Plan, dbHostName: string): string {
   const serverId = db.serverIds[host.name];
   if (serverId === undefined) throw new Error(`database host ${host.name} has no server_id in the plan`);
   const isPrimary = host.name === db.primary;
-  const role = isPrimary ? 'primary' : `replica of ${db.primary}`;
+  // With failover the sentinels decide who is primary: every file is the same, read-only.
+  const role = db.failover
+    ? 'primary or replica, as its sentinel decides'
+    : isPrimary
+      ? 'primary'
+      : `replica of ${db.primary}`;
 
   const lines = [
     header('#', `MariaDB for ${host.name} (${host.address}, ${role}) of stack ${plan.name}`),
@@ -89,14 +94,46 @@ export function renderMyCnf(plan: Plan, dbHostName: string): string {
     '# Read-your-writes: the OK packet carries the session last_gtid.',
     'session_track_system_variables = autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid',
     '',
-    '# Semi-sync: lossless wait point. With no replica connected, do not wait at all.',
-    `rpl_semi_sync_master_enabled = ${db.semiSync ? 'ON' : 'OFF'}`,
-    `rpl_semi_sync_slave_enabled = ${db.semiSync ? 'ON' : 'OFF'}`,
-    'rpl_semi_sync_master_wait_no_slave = OFF',
-    'rpl_semi_sync_master_wait_point = AFTER_SYNC',
-    `rpl_semi_sync_master_timeout = ${db.semiSyncTimeoutMs}`,
-    ...(isPrimary ? [] : ['', '# Replica: only the replication threads write.', 'read_only = ON']),
+    ...(db.failover ? failoverLines(db.semiSync) : semiSyncLines(db.semiSync, db.semiSyncTimeoutMs, isPrimary)),
     '',
   ];
   return lines.join('\n');
+}
+
+/** Semi-sync without failover: with no replica connected, the primary does not wait at all. */
+function semiSyncLines(semiSync: boolean, timeoutMs: number, isPrimary: boolean): string[] {
+  return [
+    '# Semi-sync: lossless wait point. With no replica connected, do not wait at all.',
+    `rpl_semi_sync_master_enabled = ${semiSync ? 'ON' : 'OFF'}`,
+    `rpl_semi_sync_slave_enabled = ${semiSync ? 'ON' : 'OFF'}`,
+    'rpl_semi_sync_master_wait_no_slave = OFF',
+    'rpl_semi_sync_master_wait_point = AFTER_SYNC',
+    `rpl_semi_sync_master_timeout = ${timeoutMs}`,
+    ...(isPrimary ? [] : ['', '# Replica: only the replication threads write.', 'read_only = ON']),
+  ];
+}
+
+/**
+ * Semi-sync under the sentinels: MariaDB never falls back to asynchronous by itself (the
+ * primary's sentinel records in etcd that no replica is eligible before it lets commits
+ * go on alone). Every instance starts read-only and without replication: its sentinel
+ * makes it the primary or points it at the primary. After a crash, transactions that no
+ * replica acknowledged are rolled back and cut from the binlog (init_rpl_role = SLAVE),
+ * so a crashed primary can rejoin as a replica of the one promoted in its place.
+ */
+function failoverLines(semiSync: boolean): string[] {
+  return [
+    '# Semi-sync: lossless wait point, never timing out into asynchronous replication.',
+    `rpl_semi_sync_master_enabled = ${semiSync ? 'ON' : 'OFF'}`,
+    `rpl_semi_sync_slave_enabled = ${semiSync ? 'ON' : 'OFF'}`,
+    'rpl_semi_sync_master_wait_no_slave = ON',
+    'rpl_semi_sync_master_wait_point = AFTER_SYNC',
+    '# About 49 days: only the sentinel turns the wait off, after recording it in etcd.',
+    'rpl_semi_sync_master_timeout = 4294967295',
+    '',
+    '# Failover: the sentinel decides who writes and who replicates from whom.',
+    'read_only = ON',
+    'skip_slave_start = ON',
+    'init_rpl_role = SLAVE',
+  ];
 }
