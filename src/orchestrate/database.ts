@@ -8,6 +8,6 @@ export { dbPaths, dbService, initialise, isInitialised } from './database/instan
 export { migrate } from './database/migrations.ts';
 export { type DbPosition, dbPositions } from './database/positions.ts';
 export { attachReplica, attachStatements, type ReplicaStatus, replicaStatus } from './database/replication.ts';
-export { enableSemiSync } from './database/semi-sync.ts';
+export { enableSemiSync, waitForSemiSync } from './database/semi-sync.ts';
 export { lit, pingable, type Row, sql } from './database/sql.ts';
 export { bootstrapPrimary, type DbUserPasswords, nativePasswordHash, userStatements } from './database/users.ts';

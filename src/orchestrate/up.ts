@@ -32,8 +32,10 @@ import {
   initialise,
   isInitialised,
   migrate,
+  waitForSemiSync,
 } from './database.ts';
 import { missingEngines } from './doctor.ts';
+import { waitForPrimary, waitForReplicas, withPrimary } from './failover.ts';
 import { type Emit, silent, step, type StepResult } from './events.ts';
 import { applyFirewall } from './firewall.ts';
 import { backendStates, vipHolder } from './lb.ts';
@@ -218,6 +220,7 @@ function databaseSteps(
   secrets: Secrets,
 ): { steps: Step[]; ready: string[] } {
   if (!units.some((u) => u.service.kind === 'mariadb')) return { steps: [], ready: [] };
+  if (plan.db.failover) return failoverDatabaseSteps(plan, units, secrets);
   const steps: Step[] = [];
   const { primary, replicas } = plan.db;
   const users = 'db users and schema';
@@ -250,18 +253,26 @@ function databaseSteps(
   const semiSync = 'db semi-sync';
   steps.push({ name: semiSync, after: [users, ...replication], run: () => enableSemiSync(plan) });
   const ready = [users, semiSync];
+  steps.push(...migrationSteps(() => plan, units, users, ready));
+  return { steps, ready };
+}
+
+/** The app's migrations, on the primary of `live()`, once users exist; pushed onto `ready`. */
+function migrationSteps(live: () => Plan, units: readonly ServiceUnit[], users: string, ready: string[]): Step[] {
   const firstApp = units.find((u) => u.service.kind === 'app');
-  if (firstApp) {
-    const migrations = 'db migrations';
-    ready.push(migrations);
-    steps.push({
+  if (!firstApp) return [];
+  const migrations = 'db migrations';
+  ready.push(migrations);
+  return [
+    {
       name: migrations,
       after: [users],
-      run: () =>
-        unlessApplied(
+      run: () => {
+        const plan = live();
+        return unlessApplied(
           plan,
           migrations,
-          () => dbStepKey(plan, { primary, migrations: migrationInputs(plan.app.codeDir) }),
+          () => dbStepKey(plan, { primary: plan.db.primary, migrations: migrationInputs(plan.app.codeDir) }),
           async () => {
             writeUnitFiles(firstApp); // the migration reads the app's password file
             const detail = await migrate(
@@ -271,9 +282,68 @@ function databaseSteps(
             );
             return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
           },
+        );
+      },
+    },
+  ];
+}
+
+/**
+ * The database steps under the sentinels: wait until they made one database the primary,
+ * then users and schema there; the sentinels attach the replicas and turn semi-sync on,
+ * and `up` waits until they did.
+ */
+function failoverDatabaseSteps(
+  plan: Plan,
+  units: readonly ServiceUnit[],
+  secrets: Secrets,
+): { steps: Step[]; ready: string[] } {
+  let live = plan;
+  const sentinels = units.filter((u) => u.service.kind === 'sentinel').map((u) => u.service.id);
+  const primary = 'db primary (sentinels)';
+  const users = 'db users and schema';
+  const replication = 'db replication (sentinels)';
+  const steps: Step[] = [
+    {
+      name: primary,
+      after: sentinels,
+      run: async () => {
+        live = withPrimary(plan, await waitForPrimary(plan));
+        return { changed: false, detail: `${live.db.primary} is primary` };
+      },
+    },
+    {
+      name: users,
+      after: [primary],
+      run: () =>
+        unlessApplied(
+          live,
+          users,
+          () =>
+            dbStepKey(live, {
+              db: plan.db,
+              hosts: plan.hosts.map((h) => [h.name, h.address, h.roles]),
+              hosting: plan.hosting,
+              secrets: sha(JSON.stringify(secrets)),
+            }),
+          () => bootstrapPrimary(live, secrets),
         ),
-    });
-  }
+    },
+    {
+      name: replication,
+      after: [users],
+      run: async () => {
+        const replicas = await waitForReplicas(plan, live.db.primary);
+        if (plan.db.semiSync) await waitForSemiSync(live);
+        return {
+          changed: false,
+          detail: `${replicas.join(', ')} replicate${replicas.length === 1 ? 's' : ''} from ${live.db.primary}${plan.db.semiSync ? ', semi-sync ON' : ''}`,
+        };
+      },
+    },
+  ];
+  const ready = [users, replication];
+  steps.push(...migrationSteps(() => live, units, users, ready));
   return { steps, ready };
 }
 

@@ -27,21 +27,28 @@ export async function enableSemiSync(plan: Plan): Promise<boolean> {
     await sql(primary, 'SET GLOBAL rpl_semi_sync_master_enabled=ON');
     changed = true;
   }
-  const deadline = Date.now() + 10_000;
+  await waitForSemiSync(plan);
+  return changed;
+}
+
+/** Waits until the primary counts an acknowledging replica with semi-sync ON (live state, not the switch). */
+export async function waitForSemiSync(plan: Plan, timeoutMs = 10_000): Promise<void> {
+  const primary = dbPaths(plan, plan.db.primary);
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const rows = await sql(
       primary,
       "SHOW STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_status')",
-    );
+    ).catch(() => []);
     const value = (name: string) => rows.find((r) => r.Variable_name === name)?.Value;
     if (Number(value('Rpl_semi_sync_master_clients') ?? 0) >= 1 && value('Rpl_semi_sync_master_status') === 'ON') {
-      return changed;
+      return;
     }
     await sleep(100);
   }
   throw new TandemError(
     'TANDEM_NOT_READY',
-    'semi-sync: no replica acknowledged within 10 s (Rpl_semi_sync_master_clients = 0)',
+    `semi-sync: no replica acknowledged on ${plan.db.primary} within ${timeoutMs / 1000} s (Rpl_semi_sync_master_clients = 0)`,
     `see the replicas' logs (${plan.db.replicas.map((r) => dbPaths(plan, r).log).join(', ')})`,
   );
 }
