@@ -26,6 +26,11 @@ const OPTIONS = {
   yes: { type: 'boolean', short: 'y', help: 'remove without asking' },
   wait: { type: 'boolean', help: "wait for another tandem holding the stack's lock instead of exiting" },
   duration: { type: 'string', value: 'SECONDS', help: 'how long `chaos run` loads each scenario' },
+  to: { type: 'string', value: 'HOST', help: 'the database host to promote (default: the eligible replica)' },
+  force: {
+    type: 'boolean',
+    help: 'promote although no replica is known to hold every acknowledged write (may lose writes)',
+  },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -61,6 +66,14 @@ export const COMMANDS = {
     summary: 'inject faults under a recorded load and judge the promises',
     options: ['duration', 'json', 'wait'],
   },
+  switchover: {
+    summary: 'move the primary role to a replica, planned: writes pause ≤ 1 s, none fail',
+    options: ['to', 'json', 'wait'],
+  },
+  failover: {
+    summary: 'promote a replica now, for a person, when no replica is eligible (needs --force)',
+    options: ['to', 'force', 'json', 'wait'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -79,6 +92,10 @@ export interface Args {
   readonly out: string | undefined;
   /** `chaos run --duration`, in ms. */
   readonly durationMs: number | undefined;
+  /** switchover/failover: the database host to promote. */
+  readonly to: string | undefined;
+  /** failover: promote although no replica is eligible. */
+  readonly force: boolean;
   /** Operands after the command (chaos: its command and targets). */
   readonly rest: readonly string[];
 }
@@ -203,6 +220,8 @@ export function parseCommandLine(argv: readonly string[]): Args {
     wait: values.wait === true,
     out: typeof values.out === 'string' ? values.out : undefined,
     durationMs,
+    to: typeof values.to === 'string' ? values.to : undefined,
+    force: values.force === true,
     rest: command === 'chaos' ? rest : [],
   };
 }

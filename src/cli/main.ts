@@ -135,6 +135,25 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       out(`tandem: removed ${plan.stateDir}`);
       return 0;
     }
+    case 'switchover':
+    case 'failover': {
+      const plan = await loadPlan(args.config);
+      if (args.command === 'failover' && !args.force) {
+        throw new TandemError(
+          'TANDEM_USAGE',
+          'failover promotes a replica that may lack acknowledged writes: it needs --force',
+          'for a planned change with no loss use `tandem switchover`; the sentinels fail over by themselves when the primary dies',
+        );
+      }
+      const { switchover, forceFailover } = await import('../orchestrate/switchover.ts');
+      const result = await withStackLock(plan, lockOptions(args), () =>
+        args.command === 'switchover'
+          ? switchover(plan, { to: args.to, log: out })
+          : forceFailover(plan, { to: args.to, log: out }),
+      );
+      out(args.json ? JSON.stringify(result) : result.summary);
+      return 0;
+    }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');
