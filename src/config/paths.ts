@@ -30,6 +30,8 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   app: 'app.env.json',
   keepalived: 'keepalived.conf',
   dnsmasq: 'dnsmasq.conf',
+  etcd: 'etcd.yaml',
+  sentinel: 'sentinel.json',
 };
 
 export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): ServicePaths {
