@@ -49,5 +49,14 @@ export function formatStatus(s: StackStatus): string {
       : 'down';
     lines.push(`  ${i.host.padEnd(10)} ${i.role.padEnd(8)} ${extra}`);
   }
+  if (s.etcd) {
+    lines.push(
+      `etcd: ${s.etcd.leader ? `leader ${s.etcd.leader}, raft term ${s.etcd.raftTerm}` : 'NO leader (no quorum, or no member answers)'}`,
+    );
+    for (const m of s.etcd.members)
+      lines.push(
+        `  ${m.name.padEnd(10)} ${m.address.padEnd(15)} ${m.healthy ? (m.leader ? 'leader' : 'follower') : 'unhealthy'}`,
+      );
+  }
   return lines.join('\n');
 }

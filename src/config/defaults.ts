@@ -54,5 +54,20 @@ export const DEFAULTS = {
     coalesceReads: true,
   },
   firewall: { sshFrom: [] },
-  database: { port: 3306, name: 'foobar', semiSync: true, semiSyncTimeoutMs: 1000, bufferPoolMb: 128 },
+  database: {
+    port: 3306,
+    name: 'foobar',
+    semiSync: true,
+    semiSyncTimeoutMs: 1000,
+    bufferPoolMb: 128,
+    leaseTtlS: 1,
+  },
+  /** Failover is on by default from this many db hosts. */
+  failoverMinDbHosts: 2,
+  etcd: {
+    clientPort: 2379,
+    peerPort: 2380,
+    /** Members placed by default (fewer when the stack has fewer hosts). */
+    members: 3,
+  },
 } as const;

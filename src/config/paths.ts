@@ -30,7 +30,7 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   app: 'app.env.json',
   keepalived: 'keepalived.conf',
   dnsmasq: 'dnsmasq.conf',
-  etcd: 'etcd.conf.yml',
+  etcd: 'etcd.yaml',
   sentinel: 'sentinel.json',
 };
 

@@ -7,7 +7,18 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
-import type { HostConfig, Hosting, Plan, PlanBackend, PlanHost, PlanService, Role, StackConfig } from './types.ts';
+import { defaultEtcdHosts, failoverOf } from './etcd-placement.ts';
+import type {
+  HostConfig,
+  Hosting,
+  Plan,
+  PlanBackend,
+  PlanEtcd,
+  PlanHost,
+  PlanService,
+  Role,
+  StackConfig,
+} from './types.ts';
 import { formatIpv4, formatIssues, parseSubnet, validateConfig } from './validate.ts';
 
 export interface ResolveOptions {
@@ -122,7 +133,15 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const primary = config.database?.primary ?? DEFAULT_PRIMARY;
   const dbHosts = having('db');
 
+  const failover = failoverOf(config, hostsConfig);
+  const tlsDir = path.join(stateDir, 'tls');
+  const caCert = path.join(tlsDir, 'ca.crt');
+  const etcd = failover ? resolveEtcd(config, hostsConfig, hosts, name, tlsDir, caCert) : undefined;
+
   const portOf: Record<PlanService['kind'], number> = {
+    etcd: etcd?.clientPort ?? DEFAULTS.etcd.clientPort,
+    // The sentinel listens nowhere: it talks to its database's socket and to etcd.
+    sentinel: 0,
     mariadb: database.port,
     app: appPort,
     nginx: web.port,
@@ -146,7 +165,13 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     port: portOf[kind],
     dir: path.join(h.dir, kind),
   });
-  const created = ROLE_ORDER.flatMap((role) => having(role).map((h) => serviceAt(h, SERVICE_OF_ROLE[role])));
+  const created = [
+    // etcd first: the sentinels beside the databases need it.
+    ...hosts.filter((h) => etcd?.members.some((m) => m.host === h.name)).map((h) => serviceAt(h, 'etcd')),
+    ...ROLE_ORDER.flatMap((role) => having(role).map((h) => serviceAt(h, SERVICE_OF_ROLE[role]))),
+  ];
+  // A sentinel beside each database: it decides whether that database is the primary.
+  if (failover) created.push(...dbHosts.map((h) => serviceAt(h, 'sentinel')));
   if (netns) {
     created.push(...having('lb').map((h) => serviceAt(h, 'keepalived')));
     created.push(serviceAt(client!, 'dnsmasq'));
@@ -162,6 +187,9 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     haproxy: () => idsOf('nginx'),
     keepalived: (host) => idsOf('haproxy', [host]),
     dnsmasq: () => [],
+    // Members start side by side: a member's health needs a quorum of the others.
+    etcd: () => [],
+    sentinel: (host) => [...idsOf('mariadb', [host]), ...idsOf('etcd')],
   };
   const services: PlanService[] = created.map((s) => ({ ...s, after: afterOf[s.kind](s.host) }));
   const backends: PlanBackend[] = having('web').map((h, i) => ({
@@ -175,7 +203,6 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const lbHosts = having('lb');
   const hostnames = [domain, ...aliases.map((a) => `${a}.${domain}`)];
   const tlsEnabled = config.tls?.enabled ?? netns;
-  const tlsDir = path.join(stateDir, 'tls');
   const userCert = config.tls?.cert !== undefined;
   // netns: the client resolves the domain through dnsmasq; loopback: no DNS, the LB's address.
   const siteName = hostnames.includes(`www.${domain}`) ? `www.${domain}` : domain;
@@ -231,7 +258,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     tls: {
       enabled: tlsEnabled,
       dir: tlsDir,
-      caCert: path.join(tlsDir, 'ca.crt'),
+      caCert,
       caKey: path.join(tlsDir, 'ca.key'),
       cert: userCert ? path.resolve(opts.projectDir, config.tls!.cert!) : path.join(tlsDir, 'site.crt'),
       key: userCert ? path.resolve(opts.projectDir, config.tls!.key!) : path.join(tlsDir, 'site.key'),
@@ -270,9 +297,38 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       bufferPoolMb: database.bufferPoolMb,
       users: { app: 'tandem_app', replication: 'tandem_repl', monitor: 'tandem_monitor' },
       serverIds: Object.fromEntries(dbHosts.map((h, i) => [h.name, i + 1])),
+      failover,
+      leaseTtlS: database.leaseTtlS,
     },
+    ...(etcd ? { etcd } : {}),
   };
   return deepFreeze(plan);
+}
+
+/** etcd's members (explicit, or placed by `defaultEtcdHosts`), ports, key prefix and client TLS. */
+function resolveEtcd(
+  config: StackConfig,
+  hostsConfig: readonly HostConfig[],
+  hosts: readonly PlanHost[],
+  name: string,
+  tlsDir: string,
+  caCert: string,
+): PlanEtcd {
+  const names = config.etcd?.hosts ?? defaultEtcdHosts(hostsConfig);
+  return {
+    members: names.map((n) => {
+      const host = hosts.find((h) => h.name === n)!;
+      return { name: host.name, host: host.name, address: host.address };
+    }),
+    clientPort: config.etcd?.clientPort ?? DEFAULTS.etcd.clientPort,
+    peerPort: config.etcd?.peerPort ?? DEFAULTS.etcd.peerPort,
+    prefix: `/tandem/${name}/`,
+    tls: {
+      ca: caCert,
+      clientCert: path.join(tlsDir, 'etcd-client.crt'),
+      clientKey: path.join(tlsDir, 'etcd-client.key'),
+    },
+  };
 }
 
 /** Convenience lookups over a Plan. */

@@ -271,6 +271,40 @@ export const CONFIG_SCHEMA: Schema = {
         doc: 'InnoDB buffer pool per instance, in MiB.',
         default: DEFAULTS.database.bufferPoolMb,
       },
+      failover: {
+        type: 'boolean',
+        doc: 'Automatic failover of the primary: a sentinel beside each database holds a leader key in etcd, fences a primary that loses it and promotes a replica known to hold every acknowledged write. Needs at least two `db` hosts; runs etcd (see `etcd`).',
+        defaultText: `\`true\` with ${DEFAULTS.failoverMinDbHosts} or more \`db\` hosts, else \`false\``,
+      },
+      leaseTtlS: {
+        type: 'number',
+        range: { max: 10 },
+        doc: "The primary's leader lease in etcd, in whole seconds: a primary that cannot renew it fences itself before it expires, and a replica may take over once it has.",
+        default: DEFAULTS.database.leaseTtlS,
+      },
+    },
+  },
+  etcd: {
+    type: 'object',
+    doc: "etcd, the consensus store of database failover, with peer and client TLS from tandem's CA. It runs only when `database.failover` is on.",
+    fields: {
+      hosts: {
+        type: 'string[]',
+        doc: 'The hosts that run an etcd member: an odd number of distinct hosts of `hosts`, so that a majority survives the loss of any one.',
+        defaultText: `${DEFAULTS.etcd.members} hosts (all of them when there are fewer): the \`db\` hosts first, then \`app\`/\`web\` hosts, then load balancers, each in config order`,
+      },
+      clientPort: {
+        type: 'number',
+        range: 'port',
+        doc: "Each member's client port (the sentinels and tandem).",
+        default: DEFAULTS.etcd.clientPort,
+      },
+      peerPort: {
+        type: 'number',
+        range: 'port',
+        doc: "Each member's peer (raft) port, open only between members.",
+        default: DEFAULTS.etcd.peerPort,
+      },
     },
   },
   tls: {

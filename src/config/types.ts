@@ -147,6 +147,25 @@ export interface StackConfig {
     semiSyncTimeoutMs?: number;
     /** InnoDB buffer pool per instance, in MiB. @default 128 */
     bufferPoolMb?: number;
+    /**
+     * Automatic failover of the primary (a sentinel beside each database, a leader key in
+     * etcd). Needs at least two db hosts. @default true with two or more db hosts, else false
+     */
+    failover?: boolean;
+    /** The primary's leader lease in etcd, in whole seconds (1 to 10). @default 1 */
+    leaseTtlS?: number;
+  };
+  /** etcd, the consensus store of database failover: present only when failover is on. */
+  etcd?: {
+    /**
+     * The hosts that run an etcd member: an odd number of distinct hosts.
+     * @default three hosts: the db hosts first, then app/web hosts, then LB hosts
+     */
+    hosts?: string[];
+    /** Client port of each member. @default 2379 */
+    clientPort?: number;
+    /** Peer (raft) port of each member. @default 2380 */
+    peerPort?: number;
   };
 }
 
@@ -304,17 +323,28 @@ export interface Plan {
     readonly users: PlanDbUsers;
     /** server_id per db host (stable: order of hosts). */
     readonly serverIds: Readonly<Record<string, number>>;
-    /** Sentinels and etcd decide who is primary (`primary` above is only the first one). */
+    /** Automatic failover (sentinels and a leader key in etcd); `etcd` is in the Plan exactly when it is on. */
     readonly failover: boolean;
-    /** The leader key's lease, in seconds. */
+    /** The leader lease in etcd, in seconds. */
     readonly leaseTtlS: number;
   };
-  readonly etcd?: {
-    readonly members: readonly { readonly name: string; readonly host: string; readonly address: string }[];
-    readonly clientPort: number;
-    readonly peerPort: number;
-    /** Keys of this stack: `/tandem/<stack name>/`. */
-    readonly prefix: string;
-    readonly tls: { readonly ca: string; readonly clientCert: string; readonly clientKey: string };
-  };
+  /** etcd, the consensus store of database failover; present only when failover is on. */
+  readonly etcd?: PlanEtcd;
+}
+
+export interface PlanEtcdMember {
+  /** The member's name in the cluster: its host's name. */
+  readonly name: string;
+  readonly host: string;
+  readonly address: string;
+}
+
+export interface PlanEtcd {
+  readonly members: readonly PlanEtcdMember[];
+  readonly clientPort: number;
+  readonly peerPort: number;
+  /** Every key tandem writes is under this prefix: `/tandem/<stack name>/`. */
+  readonly prefix: string;
+  /** What a client (tandem, the sentinels) presents: the CA and the client certificate (key 0600). */
+  readonly tls: { readonly ca: string; readonly clientCert: string; readonly clientKey: string };
 }

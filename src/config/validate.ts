@@ -4,7 +4,7 @@
  */
 import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
 import { CONFIG_SCHEMA, type Field, type FieldType, HOST_FIELDS, ROLES, type Schema } from './schema.ts';
-import type { Hosting, StackConfig } from './types.ts';
+import type { HostConfig, Hosting, StackConfig } from './types.ts';
 
 export interface ConfigIssue {
   /** Slash-separated path to the bad value, e.g. `hosts/1/address`. */
@@ -256,6 +256,37 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
   if (withRole('lb').length > 2) {
     issues.push({ path: 'hosts', message: 'at most two load balancers (one VRRP pair)' });
   }
+  checkFailover(c, hosts, issues);
+}
+
+/** Failover needs a replica to promote; etcd's members are an odd number of distinct, known hosts. */
+function checkFailover(c: StackConfig, hosts: readonly HostConfig[], issues: ConfigIssue[]): void {
+  const dbCount = hosts.filter((h) => Array.isArray(h?.roles) && h.roles.includes('db')).length;
+  if (c.database?.failover === true && dbCount < DEFAULTS.failoverMinDbHosts) {
+    issues.push({
+      path: 'database/failover',
+      message: `needs at least ${DEFAULTS.failoverMinDbHosts} hosts with the 'db' role (there are ${dbCount}): a replica to promote`,
+    });
+  }
+  const members = c.etcd?.hosts;
+  if (Array.isArray(members) && members.every((m) => typeof m === 'string')) {
+    const seen = new Map<string, number>();
+    members.forEach((m, i) => {
+      if (!hosts.some((h) => h?.name === m))
+        issues.push({ path: `etcd/hosts/${i}`, message: `'${m}' is not the name of a host in \`hosts\`` });
+      else if (seen.has(m))
+        issues.push({ path: `etcd/hosts/${i}`, message: `'${m}' is already etcd/hosts/${seen.get(m)}` });
+      else seen.set(m, i);
+    });
+    if (members.length % 2 === 0)
+      issues.push({
+        path: 'etcd/hosts',
+        message: `should name an odd number of hosts (got ${members.length}): a majority must survive the loss of one`,
+      });
+  }
+  const client = c.etcd?.clientPort ?? DEFAULTS.etcd.clientPort;
+  if (client === (c.etcd?.peerPort ?? DEFAULTS.etcd.peerPort))
+    issues.push({ path: 'etcd/peerPort', message: `should differ from etcd/clientPort (both are ${client})` });
 }
 
 /** The paths of the netns-only fields that `config` sets. */

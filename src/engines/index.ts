@@ -1,4 +1,5 @@
 import { dnsmasqEngine } from './dnsmasq.ts';
+import { etcdEngine } from './etcd.ts';
 import { haproxyEngine } from './haproxy.ts';
 import { keepalivedEngine } from './keepalived.ts';
 import { mariadbEngine } from './mariadb.ts';
@@ -7,22 +8,41 @@ import { nginxEngine } from './nginx.ts';
 import { tlsTool } from './tls.ts';
 import type { Engine, Tool } from './types.ts';
 
+export { type EtcdEngine, type EtcdMemberTls, etcdMemberTls } from './etcd.ts';
 export type { KeepalivedEngine } from './keepalived.ts';
 export type { MariadbEngine } from './mariadb.ts';
 export type { NftablesTool } from './nftables.ts';
 export type { NginxEngine } from './nginx.ts';
 export type { TlsTool } from './tls.ts';
-export { CA_DAYS, renderSiteExtensions, SITE_DAYS, siteCsrPath, siteExtensionsPath } from './tls.ts';
+export {
+  CA_DAYS,
+  type CertFiles,
+  renderEtcdExtensions,
+  renderSiteExtensions,
+  SITE_DAYS,
+  siteCsrPath,
+  siteExtensionsPath,
+} from './tls.ts';
 export type { Engine, EngineBinary, Tool } from './types.ts';
-export { dnsmasqEngine, haproxyEngine, keepalivedEngine, mariadbEngine, nftablesEngine, nginxEngine, tlsTool };
+export {
+  dnsmasqEngine,
+  etcdEngine,
+  haproxyEngine,
+  keepalivedEngine,
+  mariadbEngine,
+  nftablesEngine,
+  nginxEngine,
+  tlsTool,
+};
 
 /** The engine behind each service kind that runs a third-party program (the app is tandem's own). */
-export const engines: Readonly<Record<'haproxy' | 'nginx' | 'mariadb' | 'keepalived' | 'dnsmasq', Engine>> = {
+export const engines: Readonly<Record<'haproxy' | 'nginx' | 'mariadb' | 'keepalived' | 'dnsmasq' | 'etcd', Engine>> = {
   haproxy: haproxyEngine,
   nginx: nginxEngine,
   mariadb: mariadbEngine,
   keepalived: keepalivedEngine,
   dnsmasq: dnsmasqEngine,
+  etcd: etcdEngine,
 };
 
 /** Programs tandem runs to completion rather than supervises (for `tandem doctor`). */

@@ -44,6 +44,38 @@ const ecKey = (out: string) => [
   out,
 ];
 
+const csr = (key: string, commonName: string, out: string) => [
+  OPENSSL,
+  'req',
+  '-new',
+  '-key',
+  key,
+  '-subj',
+  `/O=tandem/CN=${commonName}`,
+  '-out',
+  out,
+];
+
+/** Signed by the CA for SITE_DAYS. Without -CAserial, OpenSSL 3 picks a random serial and writes no .srl file. */
+const sign = (tls: Pick<TlsPaths, 'caCert' | 'caKey'>, csrFile: string, extensions: string, out: string) => [
+  OPENSSL,
+  'x509',
+  '-req',
+  '-in',
+  csrFile,
+  '-CA',
+  tls.caCert,
+  '-CAkey',
+  tls.caKey,
+  '-sha256',
+  '-days',
+  String(SITE_DAYS),
+  '-extfile',
+  extensions,
+  '-out',
+  out,
+];
+
 /** Extensions of the site certificate: a TLS server for exactly the Plan's names. */
 export function renderSiteExtensions(plan: Pick<Plan, 'hostnames'>): string {
   return [
@@ -57,7 +89,40 @@ export function renderSiteExtensions(plan: Pick<Plan, 'hostnames'>): string {
   ].join('\n');
 }
 
+/**
+ * Extensions of an etcd certificate. A member's serves its client and peer ports and
+ * is a client of its peers (peer-client-cert-auth), so it is both, for its address; the
+ * client certificate of tandem and the sentinels is a client only. etcd checks a peer's
+ * source address against its certificate's IP names: on loopback every connection to a
+ * 127.x address leaves from 127.0.0.1, so a loopback member's certificate names it too.
+ */
+export function renderEtcdExtensions(use: { readonly addresses: readonly string[] } | 'client'): string {
+  return [
+    'basicConstraints = critical, CA:FALSE',
+    'keyUsage = critical, digitalSignature',
+    `extendedKeyUsage = ${use === 'client' ? 'clientAuth' : 'serverAuth, clientAuth'}`,
+    ...(use === 'client' ? [] : [`subjectAltName = ${use.addresses.map((a) => `IP:${a}`).join(', ')}`]),
+    'subjectKeyIdentifier = hash',
+    'authorityKeyIdentifier = keyid, issuer',
+    '',
+  ].join('\n');
+}
+
+/** One certificate the CA signs: its key, signing request, extension file and output. */
+export interface CertFiles {
+  readonly key: string;
+  readonly csr: string;
+  readonly extensions: string;
+  readonly cert: string;
+}
+
 export interface TlsTool extends Tool {
+  /** An EC P-256 private key at `out`. Run with umask 077. */
+  keyCommand(out: string): string[];
+  /** A signing request for `files.key` with the subject `/O=tandem/CN=<commonName>`. */
+  csrCommand(files: CertFiles, commonName: string): string[];
+  /** The certificate, signed by the CA for `SITE_DAYS`, with the extensions in `files.extensions`. */
+  signCommand(tls: Pick<TlsPaths, 'caCert' | 'caKey'>, files: CertFiles): string[];
   /** The CA's private key (EC P-256). Run with umask 077. */
   caKeyCommand(tls: TlsPaths): string[];
   /** The self-signed CA certificate, named after the stack. */
@@ -77,6 +142,9 @@ export const tlsTool: TlsTool = {
   binary: OPENSSL,
   debianPackage: 'openssl',
   binaries: [{ path: OPENSSL, debianPackage: 'openssl' }],
+  keyCommand: (out) => ecKey(out),
+  csrCommand: (files, commonName) => csr(files.key, commonName, files.csr),
+  signCommand: (tls, files) => sign(tls, files.csr, files.extensions, files.cert),
   caKeyCommand: (tls) => ecKey(tls.caKey),
   caCertCommand: (plan) => [
     OPENSSL,
@@ -101,36 +169,7 @@ export const tlsTool: TlsTool = {
     plan.tls.caCert,
   ],
   siteKeyCommand: (tls) => ecKey(tls.key),
-  siteCsrCommand: (plan) => [
-    OPENSSL,
-    'req',
-    '-new',
-    '-key',
-    plan.tls.key,
-    '-subj',
-    `/O=tandem/CN=${plan.hostnames[0]}`,
-    '-out',
-    siteCsrPath(plan.tls),
-  ],
-  // Without -CAserial/-CAcreateserial, OpenSSL 3 picks a random serial and writes no
-  // .srl file next to the CA.
-  siteCertCommand: (plan) => [
-    OPENSSL,
-    'x509',
-    '-req',
-    '-in',
-    siteCsrPath(plan.tls),
-    '-CA',
-    plan.tls.caCert,
-    '-CAkey',
-    plan.tls.caKey,
-    '-sha256',
-    '-days',
-    String(SITE_DAYS),
-    '-extfile',
-    siteExtensionsPath(plan.tls),
-    '-out',
-    plan.tls.cert,
-  ],
+  siteCsrCommand: (plan) => csr(plan.tls.key, plan.hostnames[0]!, siteCsrPath(plan.tls)),
+  siteCertCommand: (plan) => sign(plan.tls, siteCsrPath(plan.tls), siteExtensionsPath(plan.tls), plan.tls.cert),
   verifyCommand: (tls) => [OPENSSL, 'verify', '-CAfile', tls.caCert, tls.cert],
 };

@@ -10,7 +10,7 @@ import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { keepalivedEngine } from '../engines/keepalived.ts';
-import { engines } from '../engines/index.ts';
+import { engines, etcdMemberTls } from '../engines/index.ts';
 import type { Engine } from '../engines/types.ts';
 import { TandemError } from '../errors.ts';
 import { httpGet, probeTcp, tcpListeners, unixRequest } from '../hosts/net.ts';
@@ -24,6 +24,7 @@ import { NGINX_STATUS_PATH, renderServiceConfig } from '../render/index.ts';
 import { lbAddresses } from '../render/service.ts';
 import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
+import { etcdMemberHealthy } from './etcd.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -110,7 +111,7 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
   const ns = hostOf(plan, service.host).namespace;
   let files: ServiceFile[];
   let spec: SupervisedSpec;
-  const engine = service.kind in engines ? engines[service.kind as keyof typeof engines] : undefined;
+  const engine = service.kind === 'app' || service.kind === 'sentinel' ? undefined : engines[service.kind];
   if (engine) {
     files = [{ path: paths.config, content: renderServiceConfig(plan, service)! }];
     spec = engineSpec(service.id, engine, paths, ns);
@@ -158,8 +159,15 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     staleFiles: service.kind === 'keepalived' ? Object.values(keepalivedEngine.pidFiles(paths)) : [],
     reloadable: spec.reloadSignal !== undefined && service.kind !== 'app',
     fingerprint,
-    inputs: service.kind === 'haproxy' && plan.tls.enabled ? [plan.tls.pem] : [],
+    inputs: inputsOf(plan, service),
   };
+}
+
+/** Files made by another step that the engine reads: a new one restarts or reloads it. */
+function inputsOf(plan: Plan, service: PlanService): string[] {
+  if (service.kind === 'haproxy' && plan.tls.enabled) return [plan.tls.pem];
+  if (service.kind === 'etcd') return Object.values(etcdMemberTls(service));
+  return [];
 }
 
 /** Writes the unit's files; returns true when any content changed. */
@@ -264,6 +272,8 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
     }
     case 'keepalived':
       return readSupervisor(unit.paths)?.state === 'running';
+    case 'etcd':
+      return etcdMemberHealthy(plan, host);
     case 'mariadb':
       // Over its socket: the firewall admits no TCP from tandem's own namespace.
       return pingable(unit.paths);

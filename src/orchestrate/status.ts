@@ -2,6 +2,7 @@
 import type { Plan } from '../config/types.ts';
 import { readSupervisor } from '../hosts/supervise.ts';
 import { type DbPosition, dbPositions } from './database.ts';
+import { type EtcdStatus, etcdStatus } from './etcd.ts';
 import { type BackendServerState, backendStates, vipHolder } from './lb.ts';
 import { isReady, unitOf } from './services.ts';
 
@@ -36,6 +37,8 @@ export interface StackStatus {
     readonly replication: { readonly running: boolean; readonly lagTransactions: number | null };
     readonly instances: readonly DbPosition[];
   };
+  /** etcd's members, their health, the leader and the raft term; null when failover is off. */
+  readonly etcd: EtcdStatus | null;
 }
 
 export async function status(plan: Plan): Promise<StackStatus> {
@@ -80,5 +83,6 @@ export async function status(plan: Plan): Promise<StackStatus> {
       },
       instances,
     },
+    etcd: plan.etcd ? await etcdStatus(plan) : null,
   };
 }

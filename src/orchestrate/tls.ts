@@ -10,7 +10,7 @@ import { TandemError } from '../errors.ts';
 import { run } from '../hosts/process.ts';
 import { writeSecretFile } from '../hosts/secrets.ts';
 
-async function openssl(argv: string[]): Promise<void> {
+export async function openssl(argv: string[]): Promise<void> {
   // Keys must never exist with wider permissions, even for an instant.
   const old = process.umask(0o077);
   try {
@@ -28,6 +28,20 @@ function readable(file: string, what: string): string {
   }
 }
 
+/**
+ * tandem's CA, made once (key 0600). The site certificate needs it unless the user
+ * supplied one; etcd's certificates need it whenever failover is on, TLS or not.
+ */
+export async function ensureCa(plan: Pick<Plan, 'name' | 'tls'>): Promise<boolean> {
+  const { tls } = plan;
+  fs.mkdirSync(tls.dir, { recursive: true, mode: 0o700 });
+  if (fs.existsSync(tls.caKey) && fs.existsSync(tls.caCert)) return false;
+  await openssl(tlsTool.caKeyCommand(tls));
+  await openssl(tlsTool.caCertCommand(plan));
+  fs.chmodSync(tls.caKey, 0o600);
+  return true;
+}
+
 /** Makes sure cert, key and the combined PEM exist for the Plan's names. True when anything was made. */
 export async function ensureTls(plan: Plan): Promise<boolean> {
   const { tls } = plan;
@@ -41,11 +55,7 @@ export async function ensureTls(plan: Plan): Promise<boolean> {
     }
     return changed;
   }
-  if (!fs.existsSync(tls.caKey) || !fs.existsSync(tls.caCert)) {
-    await openssl(tlsTool.caKeyCommand(tls));
-    await openssl(tlsTool.caCertCommand(plan));
-    changed = true;
-  }
+  if (await ensureCa(plan)) changed = true;
   const extFile = siteExtensionsPath(tls);
   const extensions = renderSiteExtensions(plan);
   // The extensions the certificate was made with, recorded once it verified: a failed

@@ -53,6 +53,7 @@ import {
 } from './services.ts';
 import { claimStackName, recordStackUp } from './stack-record.ts';
 import { ensureTls } from './tls.ts';
+import { ensureEtcdTls } from './etcd.ts';
 
 export interface UpResult {
   readonly changed: boolean;
@@ -375,6 +376,7 @@ function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => str
   const { kind, after, host } = unit.service;
   const deps = [...base(host)];
   if (kind === 'haproxy' && plan.tls.enabled) deps.push(TLS_STEP);
+  if (kind === 'etcd') deps.push(ETCD_TLS_STEP);
   if (settled(unit)) return deps;
   const byId = new Map(plan.services.map((s) => [s.id, s]));
   deps.push(...(kind === 'mariadb' ? after.filter((id) => byId.get(id)?.kind !== 'mariadb') : after));
@@ -394,6 +396,7 @@ function higherPriority(plan: Plan, host: string): string[] {
 }
 
 const TLS_STEP = 'tls certificate';
+const ETCD_TLS_STEP = 'etcd certificates';
 
 export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResult> {
   const emit = opts.emit ?? silent;
@@ -417,6 +420,9 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     base = (host) => (plan.hosts.some((h) => h.name === host) ? [`firewall ${host}`] : [network]);
   }
   if (plan.tls.enabled) steps.push({ name: TLS_STEP, after: [], run: () => ensureTls(plan) });
+  // After the site's step, which may make the CA both use.
+  if (plan.etcd)
+    steps.push({ name: ETCD_TLS_STEP, after: plan.tls.enabled ? [TLS_STEP] : [], run: () => ensureEtcdTls(plan) });
   const db = databaseSteps(plan, units, secrets);
   steps.push(...db.steps);
   for (const unit of units) {

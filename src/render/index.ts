@@ -7,6 +7,7 @@ import { hostPaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService, ServiceKind } from '../config/types.ts';
 import { renderDnsmasq } from './dnsmasq.ts';
+import { renderEtcd } from './etcd.ts';
 import { renderHaproxy } from './haproxy.ts';
 import { renderKeepalived } from './keepalived.ts';
 import { renderMyCnf } from './mariadb.ts';
@@ -25,6 +26,7 @@ const RENDERERS: Partial<Record<ServiceKind, (plan: Plan, hostName: string) => s
   mariadb: renderMyCnf,
   keepalived: renderKeepalived,
   dnsmasq: (plan) => renderDnsmasq(plan),
+  etcd: renderEtcd,
 };
 
 /**
@@ -51,6 +53,7 @@ export function renderHostFiles(plan: Plan, hostName: string): RenderedFile[] {
   return files;
 }
 
+export { ETCD_ELECTION_MS, ETCD_HEARTBEAT_MS, etcdClientUrls, etcdUrl, renderEtcd } from './etcd.ts';
 export { dnsmasqPidFile, dnsmasqServiceFor, renderDnsmasq } from './dnsmasq.ts';
 export {
   HAPROXY_BACKEND,

@@ -109,6 +109,19 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
       from: addressesOf(others('db')),
     });
   }
+  const etcd = plan.etcd;
+  if (etcd?.members.some((m) => m.host === host.name)) {
+    const peers = etcd.members.filter((m) => m.host !== host.name).map((m) => m.address);
+    add({ comment: 'etcd: raft from the other members', protocol: 'tcp', ports: [etcd.peerPort], from: peers });
+    // The sentinels run beside the databases; tandem asks from inside a member's namespace.
+    const clients = [...new Set([...peers, ...addressesOf(others('db'))])];
+    add({
+      comment: 'etcd: clients from the other members and the db hosts (sentinels)',
+      protocol: 'tcp',
+      ports: [etcd.clientPort],
+      from: clients,
+    });
+  }
   if (plan.firewall.sshFrom.length > 0) {
     add({ comment: 'ssh: from firewall.sshFrom', protocol: 'tcp', ports: [SSH_PORT], from: plan.firewall.sshFrom });
   }

@@ -25,6 +25,8 @@ describe('parseCommandLine', () => {
       wait: true,
       out: undefined,
       durationMs: undefined,
+      to: undefined,
+      force: false,
       rest: [],
     });
     const destroy = parseCommandLine(['destroy', '-y', '-c', 'a.ts']);
@@ -95,7 +97,7 @@ describe('help', () => {
       const listed = [...help.matchAll(/^ {2}(?:-\w, | {4})--(\w+)/gm)].map((m) => m[1]!);
       assert.deepEqual(listed.sort(), ['config', 'help', ...COMMANDS[command].options].sort(), command);
       for (const option of listed.filter((o) => o !== 'help' && o !== 'duration')) {
-        const valued = option === 'config' || option === 'out' ? ['x'] : [];
+        const valued = option === 'config' || option === 'out' || option === 'to' ? ['x'] : [];
         assert.doesNotThrow(() => parseCommandLine([command, `--${option}`, ...valued]), `${command} --${option}`);
       }
     }

@@ -55,7 +55,11 @@ const EVERY_FIELD: Full<StackConfig> = {
     semiSync: false,
     semiSyncTimeoutMs: 500,
     bufferPoolMb: 64,
+    // The sample has one db host: failover (which needs two) must be off.
+    failover: false,
+    leaseTtlS: 2,
   },
+  etcd: { hosts: [DEFAULT_PRIMARY], clientPort: 2479, peerPort: 2480 },
 };
 
 /** Field paths of a value, `lb.port`, `hosts[].name`: objects and lists of objects are walked. */
@@ -105,7 +109,8 @@ function defaultOn(field: Field, hosting: Hosting): unknown {
 /** A valid value other than `value`: the other boolean, a larger number, another allowed string, or the sample's. */
 function otherThan(field: Field, value: unknown, sample: unknown): unknown {
   if (typeof value === 'boolean') return !value;
-  if (typeof value === 'number') return value + 10;
+  if (typeof value === 'number')
+    return typeof field.range === 'object' && value + 10 > field.range.max ? value + 1 : value + 10;
   if (field.oneOf && field.type === 'string') return field.oneOf.find((v) => v !== value);
   return sample;
 }

@@ -26,7 +26,7 @@ describe('validateConfig', () => {
       {
         path: 'colour',
         message:
-          'unknown key (expected one of: name, domain, aliases, hosting, stateDir, network, hosts, lb, web, app, database, tls, firewall)',
+          'unknown key (expected one of: name, domain, aliases, hosting, stateDir, network, hosts, lb, web, app, database, etcd, tls, firewall)',
       },
       { path: 'lb/balance', message: "should be one of roundrobin, leastconn, source, got 'random'" },
       { path: 'lb/port', message: 'should be a port number 1-65535, got 70000' },
@@ -122,6 +122,9 @@ describe('resolve', () => {
   it('starts the primary before its replica, databases before apps, nginx after its app', () => {
     const order = startOrder(resolve({}, opts).services).map((s) => s.id);
     assert.deepEqual(order, [
+      'lb-1/etcd',
+      'server-1/etcd',
+      'server-2/etcd',
       'server-2/mariadb',
       'server-1/mariadb',
       'server-1/app',
@@ -129,6 +132,8 @@ describe('resolve', () => {
       'server-1/nginx',
       'server-2/nginx',
       'lb-1/haproxy',
+      'server-1/sentinel',
+      'server-2/sentinel',
     ]);
   });
 

@@ -12,8 +12,12 @@ describe('renderHostFiles', () => {
     const paths = (host: string) => renderHostFiles(plan, host).map((f) => f.path);
     const configOf = (id: string) => servicePaths(plan.services.find((s) => s.id === id)!).config;
 
-    assert.deepEqual(paths('lb-1'), [configOf('lb-1/haproxy')]);
-    assert.deepEqual(paths('server-1'), [configOf('server-1/mariadb'), configOf('server-1/nginx')]);
+    assert.deepEqual(paths('lb-1'), [configOf('lb-1/etcd'), configOf('lb-1/haproxy')]);
+    assert.deepEqual(paths('server-1'), [
+      configOf('server-1/etcd'),
+      configOf('server-1/mariadb'),
+      configOf('server-1/nginx'),
+    ]);
     assert.ok(paths('server-2').every((p) => p.startsWith(`${plan.stateDir}/hosts/server-2/`)));
   });
 
@@ -21,7 +25,10 @@ describe('renderHostFiles', () => {
     const plan = planOf(THREE_TIER_STACK);
 
     assert.deepEqual(renderHostFiles(plan, 'app-1'), []);
-    assert.equal(renderHostFiles(plan, 'db-2')[0]!.path.endsWith('/db-2/mariadb/my.cnf'), true);
+    assert.deepEqual(
+      renderHostFiles(plan, 'db-2').map((f) => f.path.split('/hosts/')[1]),
+      ['db-2/etcd/etcd.yaml', 'db-2/mariadb/my.cnf'],
+    );
     assert.throws(() => renderHostFiles(plan, 'nope'), /no host named nope/);
   });
 });

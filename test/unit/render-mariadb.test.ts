@@ -40,9 +40,11 @@ function serverOptions(plan: Plan, host: string): Map<string, string> {
   return section(renderMyCnf(plan, host), 'mariadbd');
 }
 
+const NO_FAILOVER = { database: { failover: false } };
+
 describe('renderMyCnf', () => {
-  it('makes only the replicas read_only, with distinct server ids', () => {
-    const plan = planOf(DEFAULT_STACK);
+  it('without failover, makes only the replicas read_only, with distinct server ids', () => {
+    const plan = planOf(NO_FAILOVER);
     const primary = serverOptions(plan, 'server-2');
     const replica = serverOptions(plan, 'server-1');
 
@@ -72,8 +74,8 @@ describe('renderMyCnf', () => {
     assert.deepEqual(Object.fromEntries(section(text, 'client')), { user: 'root', socket: paths.socket });
   });
 
-  it('sets durable GTID replication, semi-sync on with no wait while no replica is connected', () => {
-    const o = serverOptions(planOf(DEFAULT_STACK), 'server-2');
+  it('without failover, sets durable GTID replication, semi-sync on with no wait while no replica is connected', () => {
+    const o = serverOptions(planOf(NO_FAILOVER), 'server-2');
     const expected: Record<string, string> = {
       log_slave_updates: 'ON',
       binlog_format: 'ROW',
@@ -99,8 +101,28 @@ describe('renderMyCnf', () => {
     assert.equal(o.get('skip_slave_start'), undefined);
   });
 
+  it('with failover, starts every database read-only without replication, and semi-sync never times out', () => {
+    const plan = planOf(DEFAULT_STACK);
+    assert.equal(plan.db.failover, true);
+    const files = ['server-1', 'server-2'].map((h) =>
+      renderMyCnf(plan, h).replace(
+        /^.*(server_id|report_host|bind_address|socket|datadir|pid-file|tmpdir|log_error|log_bin|relay_log|MariaDB for) .*$/gm,
+        '',
+      ),
+    );
+    assert.equal(files[0], files[1], 'the same file on both hosts but for their own names and paths');
+    for (const host of ['server-1', 'server-2']) {
+      const o = serverOptions(plan, host);
+      assert.equal(o.get('read_only'), 'ON', host);
+      assert.equal(o.get('skip_slave_start'), 'ON', host);
+      assert.equal(o.get('init_rpl_role'), 'SLAVE', host);
+      assert.equal(o.get('rpl_semi_sync_master_wait_no_slave'), 'ON', host);
+      assert.ok(Number(o.get('rpl_semi_sync_master_timeout')) >= 2 ** 32 - 1, host);
+    }
+  });
+
   it('takes buffer pool, port and semi-sync timeout from the plan', () => {
-    const plan = planOf({ database: { bufferPoolMb: 64, semiSyncTimeoutMs: 2500, port: 3307 } });
+    const plan = planOf({ database: { bufferPoolMb: 64, semiSyncTimeoutMs: 2500, port: 3307, failover: false } });
     const o = serverOptions(plan, 'server-1');
 
     assert.equal(o.get('innodb_buffer_pool_size'), '64M');
@@ -108,8 +130,8 @@ describe('renderMyCnf', () => {
     assert.equal(o.get('port'), '3307');
   });
 
-  it('renders the db hosts of the three-tier variant, primary db-1', () => {
-    const plan = planOf(THREE_TIER_STACK);
+  it('renders the db hosts of the three-tier variant, primary db-1 (without failover)', () => {
+    const plan = planOf({ ...THREE_TIER_STACK, database: { ...THREE_TIER_STACK.database, failover: false } });
     const db1 = serverOptions(plan, 'db-1');
     const db2 = serverOptions(plan, 'db-2');
 

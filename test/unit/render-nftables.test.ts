@@ -34,7 +34,21 @@ describe('firewallRules', () => {
         from: ['10.77.0.1'],
         to: ['10.77.0.11'],
       },
+      // lb-1 is the third etcd member (after the two db hosts); lb-2 is none.
+      {
+        comment: 'etcd: raft from the other members',
+        protocol: 'tcp',
+        ports: [2380],
+        from: ['10.77.0.13', '10.77.0.14'],
+      },
+      {
+        comment: 'etcd: clients from the other members and the db hosts (sentinels)',
+        protocol: 'tcp',
+        ports: [2379],
+        from: ['10.77.0.13', '10.77.0.14'],
+      },
     ]);
+    assert.ok(!firewallRules(plan, 'lb-2').some((r) => r.comment.startsWith('etcd')));
   });
 
   it("also opens the LBs' own addresses when the config exposes them", () => {
@@ -56,6 +70,8 @@ describe('firewallRules', () => {
         ['app: health and metrics from load balancers', [3001], ['10.77.0.11', '10.77.0.12']],
         ['db: from app hosts', [3306], ['10.77.0.14']],
         ['db: replication between database hosts', [3306], ['10.77.0.14']],
+        ['etcd: raft from the other members', [2380], ['10.77.0.14', '10.77.0.11']],
+        ['etcd: clients from the other members and the db hosts (sentinels)', [2379], ['10.77.0.14', '10.77.0.11']],
       ],
     );
   });
@@ -66,13 +82,24 @@ describe('firewallRules', () => {
       firewallRules(plan, host).map((r) => `${r.comment} ${r.ports.join(',')} ${r.from?.join(',') ?? '*'}`);
     const [lb1, lb2, web1, web2, app1, app2, db1, db2] = plan.hosts.map((h) => h.address);
 
-    assert.deepEqual(of('web-1'), [`web: from load balancers 80 ${lb1},${lb2}`]);
+    // etcd's members: the db hosts, then the first web host; its clients: members and db hosts.
+    assert.deepEqual(of('web-1'), [
+      `web: from load balancers 80 ${lb1},${lb2}`,
+      `etcd: raft from the other members 2380 ${db1},${db2}`,
+      `etcd: clients from the other members and the db hosts (sentinels) 2379 ${db1},${db2}`,
+    ]);
+    assert.deepEqual(of('web-2'), [`web: from load balancers 80 ${lb1},${lb2}`]);
     assert.deepEqual(of('app-2'), [`app: from the web servers that proxy to it 3000 ${web1},${web2}`]);
     assert.deepEqual(of('db-1'), [
       `db: from app hosts 3306 ${app1},${app2}`,
       `db: replication between database hosts 3306 ${db2}`,
+      `etcd: raft from the other members 2380 ${db2},${web1}`,
+      `etcd: clients from the other members and the db hosts (sentinels) 2379 ${db2},${web1}`,
     ]);
-    assert.deepEqual(of('db-2').at(-1), `db: replication between database hosts 3306 ${db1}`);
+    assert.deepEqual(
+      of('db-2').at(-1),
+      `etcd: clients from the other members and the db hosts (sentinels) 2379 ${db1},${web1}`,
+    );
   });
 
   it('opens SSH only from firewall.sshFrom, and nothing on the client', () => {

@@ -1,0 +1,28 @@
+/**
+ * Where database failover's consensus store runs, and whether failover is on: pure
+ * rules that validation, the schema's reference and resolve() share.
+ */
+import { DEFAULTS } from './defaults.ts';
+import type { HostConfig, StackConfig } from './types.ts';
+
+const isDb = (h: HostConfig) => Array.isArray(h.roles) && h.roles.includes('db');
+
+/** Failover is on by default when the stack has a replica to promote. */
+export function failoverOf(config: StackConfig, hosts: readonly HostConfig[]): boolean {
+  return config.database?.failover ?? hosts.filter(isDb).length >= DEFAULTS.failoverMinDbHosts;
+}
+
+/**
+ * The default etcd members: three distinct hosts (fewer only when the stack has fewer),
+ * the db hosts first, then app/web hosts, then load balancers, each group in config
+ * order. Three members keep a quorum through the death of any one host, the primary's
+ * included; the db hosts come first because the sentinels beside them are the clients.
+ */
+export function defaultEtcdHosts(hosts: readonly HostConfig[]): string[] {
+  const rank = (h: HostConfig) =>
+    isDb(h) ? 0 : Array.isArray(h.roles) && h.roles.some((r) => r === 'app' || r === 'web') ? 1 : 2;
+  return [...hosts]
+    .sort((a, b) => rank(a) - rank(b))
+    .slice(0, DEFAULTS.etcd.members)
+    .map((h) => h.name);
+}
