@@ -126,11 +126,7 @@ export class MariaNode {
 
   /** SIGKILL by PID and wait for the exit. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await Promise.race([exited, sleep(10_000, { unref: true })]);
+    await killChild(this.child);
   }
 
   /** Runs SQL as root over the unix socket; returns tab-separated rows. */
@@ -249,6 +245,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 async function settleAll(work: Promise<void>[]): Promise<void> {
   const results = await Promise.allSettled(work);
   for (const r of results) if (r.status === 'rejected') throw r.reason;
+}
+
+/** SIGKILL a child we started, by its PID, and wait (bounded) for its exit. */
+export async function killChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await Promise.race([exited, sleep(10_000, { unref: true })]);
 }
 
 export function sleep(ms: number, options: { unref?: boolean } = {}): Promise<void> {
