@@ -45,9 +45,29 @@ export function formatStatus(s: StackStatus): string {
   );
   for (const i of s.db.instances) {
     const extra = i.up
-      ? `gtid ${i.gtid || '-'}${i.readOnly ? ', read_only' : ''}${i.semiSync ? ', semi-sync' : ''}${i.replication?.lastError ? `, error: ${i.replication.lastError}` : ''}`
+      ? `gtid ${i.gtid || '-'}${i.readOnly ? ', read_only' : ''}${i.semiSyncLive === undefined ? (i.semiSync ? ', semi-sync' : '') : i.semiSyncLive ? ', semi-sync ON' : ', semi-sync OFF (commits unacknowledged)'}${i.replication?.lastError ? `, error: ${i.replication.lastError}` : ''}`
       : 'down';
     lines.push(`  ${i.host.padEnd(10)} ${i.role.padEnd(8)} ${extra}`);
+  }
+  const f = s.db.failover;
+  if (f) {
+    lines.push(
+      f.error
+        ? `failover: etcd unreadable (${f.error})`
+        : `failover: leader ${f.leader ?? 'NONE'}${f.term === null ? '' : ` (term ${f.term})`}; eligible replica ${f.eligible ?? 'NONE (no replica known to hold every acknowledged write)'}`,
+    );
+    for (const x of f.sentinels) {
+      const notes = [
+        x.fenced && `fenced ${x.fenced}`,
+        x.diverged && `DIVERGED: ${x.diverged}`,
+        x.notPromoted && `not promoted: ${x.notPromoted}`,
+      ]
+        .filter(Boolean)
+        .join('; ');
+      lines.push(
+        `  sentinel ${x.host.padEnd(10)} ${(x.role ?? 'no state').padEnd(8)} ${x.etcdOk === false ? 'etcd unreachable ' : ''}${notes}`,
+      );
+    }
   }
   if (s.etcd) {
     lines.push(

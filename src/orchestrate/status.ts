@@ -5,6 +5,12 @@ import { type DbPosition, dbPositions } from './database.ts';
 import { type EtcdStatus, etcdStatus } from './etcd.ts';
 import { type BackendServerState, backendStates, vipHolder } from './lb.ts';
 import { isReady, unitOf } from './services.ts';
+import { writableDatabases, withPrimary, sentinelFiles } from './failover.ts';
+import { etcdKv } from './etcd-kv.ts';
+import { dbKeys, type LeaderValue, parseValue, type SyncValue } from '../sentinel/keys.ts';
+import type { SentinelState } from '../sentinel/sentinel.ts';
+import { servicePaths } from '../config/paths.ts';
+import fs from 'node:fs';
 
 export interface ServiceStatus {
   readonly id: string;
@@ -33,12 +39,74 @@ export interface StackStatus {
     readonly vip: { readonly address: string; readonly holder: string | null } | null;
   };
   readonly db: {
+    /** The primary now: with failover, the holder of the leader key (else the writable one). */
     readonly primary: string;
+    /** Database failover: who leads, in which term, which replica may be promoted; null when off. */
+    readonly failover: FailoverStatus | null;
     readonly replication: { readonly running: boolean; readonly lagTransactions: number | null };
     readonly instances: readonly DbPosition[];
   };
   /** etcd's members, their health, the leader and the raft term; null when failover is off. */
   readonly etcd: EtcdStatus | null;
+}
+
+export interface FailoverStatus {
+  /** The database host holding the leader key; null: none (a failover is under way, or cannot happen). */
+  readonly leader: string | null;
+  readonly term: number | null;
+  /** The replica known to hold every acknowledged write: the only one the sentinels would promote. */
+  readonly eligible: string | null;
+  /** Each sentinel's own report (its state file). */
+  readonly sentinels: readonly {
+    readonly host: string;
+    readonly role: string | null;
+    readonly fenced: string | null;
+    readonly diverged: string | null;
+    readonly notPromoted: string | null;
+    readonly etcdOk: boolean | null;
+    readonly updatedAgoMs: number | null;
+  }[];
+  /** etcd could not be read (no quorum reachable): leader/term/eligible are unknown. */
+  readonly error: string | null;
+}
+
+/** The leader and sync keys from etcd, and each sentinel's state file. */
+async function failoverStatus(plan: Plan): Promise<FailoverStatus> {
+  const keys = dbKeys(plan.etcd!.prefix);
+  let leader: LeaderValue | null = null;
+  let sync: SyncValue | null = null;
+  let error: string | null = null;
+  try {
+    const kv = etcdKv(plan);
+    leader = parseValue<LeaderValue>(await kv.get(keys.leader));
+    sync = parseValue<SyncValue>(await kv.get(keys.sync));
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  const sentinels = plan.services
+    .filter((s) => s.kind === 'sentinel')
+    .map((s) => {
+      let state: Partial<SentinelState> = {};
+      try {
+        state = JSON.parse(fs.readFileSync(sentinelFiles(servicePaths(s)).stateFile, 'utf8')) as SentinelState;
+      } catch {}
+      return {
+        host: s.host,
+        role: state.role ?? null,
+        fenced: state.fenced ? `${state.fenced.how} at ${new Date(state.fenced.at).toISOString()}` : null,
+        diverged: state.diverged ?? null,
+        notPromoted: state.notPromoted ?? null,
+        etcdOk: state.etcdOk ?? null,
+        updatedAgoMs: state.updatedAt ? Date.now() - state.updatedAt : null,
+      };
+    });
+  return {
+    leader: leader?.host ?? null,
+    term: leader?.term ?? sync?.term ?? null,
+    eligible: sync?.eligible ?? null,
+    sentinels,
+    error,
+  };
 }
 
 export async function status(plan: Plan): Promise<StackStatus> {
@@ -61,7 +129,11 @@ export async function status(plan: Plan): Promise<StackStatus> {
     }),
   );
   const backends = await backendStates(plan).catch(() => []);
-  const instances = await dbPositions(plan);
+  const failover = plan.db.failover && plan.etcd ? await failoverStatus(plan) : null;
+  // With failover the primary is whoever the sentinels made it, not the config's first one.
+  const primary = failover?.leader ?? (plan.db.failover ? (await writableDatabases(plan))[0] : undefined);
+  const live = primary ? withPrimary(plan, primary) : plan;
+  const instances = await dbPositions(live);
   const replicas = instances.filter((i) => i.role === 'replica');
   const lags = replicas.map((r) => r.lagTransactions).filter((n): n is number => n !== undefined);
   return {
@@ -76,7 +148,8 @@ export async function status(plan: Plan): Promise<StackStatus> {
     })),
     lb: { backends, vip: plan.lb.vip ? { address: plan.lb.vip, holder: (await vipHolder(plan)) ?? null } : null },
     db: {
-      primary: plan.db.primary,
+      primary: live.db.primary,
+      failover,
       replication: {
         running: replicas.length > 0 && replicas.every((r) => r.replication?.ioRunning && r.replication.sqlRunning),
         lagTransactions: lags.length === replicas.length && lags.length > 0 ? Math.max(...lags) : null,

@@ -14,6 +14,8 @@ export interface DbPosition {
   /** Transactions the replica has yet to apply (domain 0), from GTID positions. */
   readonly lagTransactions?: number;
   readonly semiSync?: boolean;
+  /** The primary: semi-sync live (`Rpl_semi_sync_master_status`), not the switch. */
+  readonly semiSyncLive?: boolean;
 }
 
 function seqOf(gtid: string | undefined): number | undefined {
@@ -37,7 +39,16 @@ export async function dbPositions(plan: Plan): Promise<DbPosition[]> {
       );
       if (role === 'primary') {
         primarySeq = seqOf(row?.binlog);
-        out.push({ host, role, up: true, readOnly: row?.ro === '1', gtid: row?.binlog, semiSync: row?.sm === '1' });
+        const [live] = await sql(paths, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'", 5000);
+        out.push({
+          host,
+          role,
+          up: true,
+          readOnly: row?.ro === '1',
+          gtid: row?.binlog,
+          semiSync: row?.sm === '1',
+          semiSyncLive: live?.Value === 'ON',
+        });
       } else {
         const replication = await replicaStatus(paths);
         const seq = seqOf(row?.slave) ?? 0;
