@@ -1,0 +1,272 @@
+/**
+ * The sentinel's hands on its own MariaDB: root over the unix socket (unix_socket auth),
+ * every statement bounded by a deadline so a hung server cannot stall a tick. Values go
+ * through mysql2's placeholders.
+ */
+import { readFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { SemiSyncState } from './decide.ts';
+
+export interface DbObservation {
+  readonly readOnly: boolean;
+  readonly gtidBinlogPos: string;
+  readonly gtidBinlogState: string;
+  readonly gtidSlavePos: string;
+  readonly pidFile: string;
+  readonly semiSlaveEnabled: boolean;
+  readonly semi: SemiSyncState;
+  readonly slave: {
+    readonly configured: boolean;
+    readonly masterHost: string;
+    readonly masterPort: number;
+    readonly ioRunning: boolean;
+    readonly sqlRunning: boolean;
+    readonly gtidIoPos: string;
+    readonly lagS: number | null;
+    readonly lastError: string;
+  };
+}
+
+/** Errors that mean nothing listens on the socket: the server is down, not slow. */
+const REFUSED = new Set(['ECONNREFUSED', 'ENOENT']);
+
+export class DbTimeout extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer within ${ms} ms`);
+    this.name = 'DbTimeout';
+  }
+}
+
+export function isRefused(err: unknown): boolean {
+  return REFUSED.has((err as { code?: string }).code ?? '');
+}
+
+export class LocalDb {
+  private conn: Connection | null = null;
+  private connId = 0;
+  private pidFile: string | undefined;
+
+  constructor(
+    private readonly socket: string,
+    pidFile?: string,
+  ) {
+    this.pidFile = pidFile;
+  }
+
+  async observe(timeoutMs: number): Promise<DbObservation> {
+    const [vars] = await this.query<RowDataPacket[]>(
+      `SELECT @@read_only AS ro, @@gtid_binlog_pos AS binlogPos, @@gtid_binlog_state AS binlogState,
+        @@gtid_slave_pos AS slavePos, @@pid_file AS pidFile, @@rpl_semi_sync_master_enabled AS masterOn,
+        @@rpl_semi_sync_slave_enabled AS slaveOn`,
+      [],
+      timeoutMs,
+    );
+    const [slaveRows] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], timeoutMs);
+    const [statusRows] = await this.query<RowDataPacket[]>(
+      `SHOW GLOBAL STATUS WHERE Variable_name IN
+        ('Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_wait_sessions')`,
+      [],
+      timeoutMs,
+    );
+    const v = vars[0]!;
+    const status = new Map(statusRows.map((r) => [String(r.Variable_name), String(r.Value)]));
+    const s = slaveRows[0];
+    this.pidFile ??= String(v.pidFile);
+    return {
+      readOnly: Number(v.ro) === 1,
+      gtidBinlogPos: String(v.binlogPos ?? ''),
+      gtidBinlogState: String(v.binlogState ?? ''),
+      gtidSlavePos: String(v.slavePos ?? ''),
+      pidFile: String(v.pidFile),
+      semiSlaveEnabled: Number(v.slaveOn) === 1,
+      semi: {
+        enabled: Number(v.masterOn) === 1,
+        on: status.get('Rpl_semi_sync_master_status') === 'ON',
+        clients: Number(status.get('Rpl_semi_sync_master_clients') ?? 0),
+        waitSessions: Number(status.get('Rpl_semi_sync_master_wait_sessions') ?? 0),
+      },
+      slave: {
+        configured: s !== undefined,
+        masterHost: String(s?.Master_Host ?? ''),
+        masterPort: Number(s?.Master_Port ?? 0),
+        ioRunning: s?.Slave_IO_Running === 'Yes',
+        sqlRunning: s?.Slave_SQL_Running === 'Yes',
+        gtidIoPos: String(s?.Gtid_IO_Pos ?? ''),
+        lagS: s?.Seconds_Behind_Master === null || s === undefined ? null : Number(s.Seconds_Behind_Master),
+        lastError: [s?.Last_IO_Error, s?.Last_SQL_Error].filter(Boolean).join('; '),
+      },
+    };
+  }
+
+  /**
+   * Stops every write: kills the client connections (a commit waiting for a semi-sync
+   * acknowledgement blocks `read_only` behind it, and dies with its connection), then
+   * sets `read_only`, then kills what connected in between. When that does not finish
+   * within `timeoutMs`, SIGKILLs the server by the pid in its pid file.
+   */
+  async fence(timeoutMs: number): Promise<'read-only' | 'killed' | 'down'> {
+    const work = (async () => {
+      const conn = await mysql.createConnection({ socketPath: this.socket, user: 'root', connectTimeout: timeoutMs });
+      try {
+        await killClients(conn, this.connId);
+        await conn.query('SET GLOBAL read_only=ON');
+        await killClients(conn, this.connId);
+      } finally {
+        conn.destroy();
+      }
+    })();
+    try {
+      await withDeadline(work, timeoutMs, 'fence');
+      return 'read-only';
+    } catch (err) {
+      work.catch(() => {});
+      if (isRefused(err)) return 'down';
+      return this.killServer() ? 'killed' : 'down';
+    }
+  }
+
+  /** SIGKILL mariadbd by the pid in its pid file; false when there is none to kill. */
+  killServer(): boolean {
+    if (!this.pidFile) return false;
+    try {
+      const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 1) return false;
+      process.kill(pid, 'SIGKILL');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Makes the replica the primary: stop receiving, apply everything received (the
+   * semi-sync acknowledgement means received, not applied), forget the old primary.
+   * The caller then sets `read_only=OFF`. Semi-sync stays off until a replica connects
+   * (the loop turns it on).
+   */
+  async promote(applyTimeoutS: number): Promise<void> {
+    const [rows] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], 2000);
+    if (rows[0] !== undefined) {
+      await this.query('STOP SLAVE IO_THREAD', [], 5000);
+      const [again] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], 2000);
+      const received = String(again[0]?.Gtid_IO_Pos ?? '');
+      if (received !== '') {
+        const [waited] = await this.query<RowDataPacket[]>(
+          'SELECT MASTER_GTID_WAIT(?, ?) AS w',
+          [received, applyTimeoutS],
+          applyTimeoutS * 1000 + 2000,
+        );
+        if (Number(waited[0]?.w) !== 0) {
+          throw new Error(`the relay log was not applied up to ${received} within ${applyTimeoutS} s`);
+        }
+      }
+      await this.query('STOP SLAVE', [], 5000);
+      await this.query('RESET SLAVE ALL', [], 5000);
+    }
+    await this.query(
+      `SET GLOBAL rpl_semi_sync_slave_enabled=OFF, GLOBAL rpl_semi_sync_master_timeout=4294967295,
+        GLOBAL rpl_semi_sync_master_wait_no_slave=ON, GLOBAL rpl_semi_sync_master_enabled=OFF`,
+      [],
+      2000,
+    );
+  }
+
+  /** Makes this database a read-only GTID replica of `primary`, from its own binlog position. */
+  async replicateFrom(
+    primary: { address: string; port: number },
+    user: string,
+    password: string,
+    gtidBinlogPos: string,
+  ): Promise<void> {
+    await this.query('SET GLOBAL read_only=ON', [], 2000);
+    await this.query('SET GLOBAL rpl_semi_sync_master_enabled=OFF', [], 2000);
+    await this.query('STOP SLAVE', [], 5000);
+    if (gtidBinlogPos !== '') await this.query('SET GLOBAL gtid_slave_pos=?', [gtidBinlogPos], 2000);
+    await this.query(
+      `CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?,
+        MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`,
+      [primary.address, primary.port, user, password],
+      2000,
+    );
+    await this.query('SET GLOBAL rpl_semi_sync_slave_enabled=ON', [], 2000);
+    await this.query('START SLAVE', [], 5000);
+  }
+
+  /** Turns the replica side of semi-sync on; the IO thread registers it when it (re)connects. */
+  async enableSemiSyncSlave(): Promise<void> {
+    await this.query('SET GLOBAL rpl_semi_sync_slave_enabled=ON', [], 2000);
+    await this.query('STOP SLAVE IO_THREAD', [], 5000);
+    await this.query('START SLAVE IO_THREAD', [], 5000);
+  }
+
+  async setSemiSyncMaster(on: boolean): Promise<void> {
+    await this.query(
+      on
+        ? 'SET GLOBAL rpl_semi_sync_master_timeout=4294967295, GLOBAL rpl_semi_sync_master_wait_no_slave=ON, GLOBAL rpl_semi_sync_master_enabled=ON'
+        : 'SET GLOBAL rpl_semi_sync_master_enabled=OFF',
+      [],
+      2000,
+    );
+  }
+
+  async setReadOnly(on: boolean, timeoutMs = 2000): Promise<void> {
+    await this.query(on ? 'SET GLOBAL read_only=ON' : 'SET GLOBAL read_only=OFF', [], timeoutMs);
+  }
+
+  close(): void {
+    this.conn?.destroy();
+    this.conn = null;
+  }
+
+  private async query<T extends RowDataPacket[] | unknown = unknown>(
+    sql: string,
+    values: unknown[],
+    timeoutMs: number,
+  ): Promise<[T]> {
+    const conn = await this.connection(timeoutMs);
+    try {
+      const [rows] = await withDeadline(conn.query(sql, values), timeoutMs, sql.split(/\s/)[0] ?? 'query');
+      return [rows as T];
+    } catch (err) {
+      // A timed-out or broken connection is thrown away; the next call opens a new one.
+      if (err instanceof DbTimeout || (err as { fatal?: boolean }).fatal) this.close();
+      throw err;
+    }
+  }
+
+  private async connection(timeoutMs: number): Promise<Connection> {
+    if (this.conn) return this.conn;
+    const conn = await withDeadline(
+      mysql.createConnection({ socketPath: this.socket, user: 'root', connectTimeout: timeoutMs }),
+      timeoutMs,
+      'connect',
+    );
+    conn.on('error', () => {
+      if (this.conn === conn) this.conn = null;
+    });
+    this.conn = conn;
+    this.connId = conn.threadId ?? 0;
+    return conn;
+  }
+}
+
+/** Kills every client connection but `keep` and this one: replication and system threads stay. */
+async function killClients(conn: Connection, keep: number): Promise<number> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT ID AS id FROM information_schema.PROCESSLIST
+      WHERE ID <> CONNECTION_ID() AND ID <> ? AND USER NOT IN ('system user', 'event_scheduler')
+        AND COMMAND NOT IN ('Binlog Dump', 'Daemon', 'Killed')`,
+    [keep],
+  );
+  await Promise.all(rows.map((r) => conn.query(`KILL CONNECTION ${Number(r.id)}`).catch(() => {})));
+  return rows.length;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DbTimeout(what, ms)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}

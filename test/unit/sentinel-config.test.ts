@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { resolveSentinelConfig } from '../../src/sentinel/config.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+const valid = {
+  stack: 'foobar',
+  host: 'db1',
+  prefix: '/tandem/foobar/',
+  etcd: { endpoints: ['https://127.0.0.1:2379'], ca: '/ca.pem' },
+  db: { socket: '/run/db1.sock', address: '127.0.0.1', port: 3306 },
+  peers: [
+    { host: 'db1', address: '127.0.0.1', port: 3306 },
+    { host: 'db2', address: '127.0.0.2', port: 3306 },
+  ],
+  replication: { user: 'repl', passwordFile: '/secrets/repl' },
+  bootstrapPrimary: 'db1',
+  stateFile: '/state/sentinel.json',
+};
+
+test('resolveSentinelConfig fills the defaults', () => {
+  const c = resolveSentinelConfig(valid);
+  assert.equal(c.leaseTtlS, 1);
+  assert.equal(c.tickMs, 100);
+  assert.equal(c.syncWaitMs, 300);
+  assert.equal(c.fenceTimeoutMs, 200);
+  assert.equal(c.etcd.timeoutMs, 250);
+});
+
+test('resolveSentinelConfig names every bad path at once', () => {
+  const bad = {
+    ...valid,
+    host: 'db9',
+    bootstrapPrimary: 'db7',
+    prefix: '/tandem',
+    leaseTtlS: 0,
+    peers: [{ host: 'db1', address: 1 }],
+  };
+  assert.throws(
+    () => resolveSentinelConfig(bad, 'sentinel.json'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.issues.map((i) => i.path),
+        ['peers/0/address', 'peers/0/port', 'leaseTtlS', 'prefix', 'host', 'bootstrapPrimary'],
+      );
+      assert.match(err.message, /^sentinel.json: 6 problem\(s\):\n {2}peers\/0\/address: should be a non-empty string/);
+      return true;
+    },
+  );
+});
