@@ -15,6 +15,7 @@ import { sleep } from '../hosts/supervise.ts';
 import { dbPaths } from './database/instance.ts';
 import { replicaStatus } from './database/replication.ts';
 import { sql } from './database/sql.ts';
+import { mariadbPidFile } from '../render/mariadb.ts';
 
 /** The project's root: the sentinel runs tandem's own code, with tandem's node_modules. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -41,7 +42,12 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
       cert: etcd.tls.clientCert,
       key: etcd.tls.clientKey,
     },
-    db: { socket: db.socket, address: hostOf(plan, service.host).address, port: plan.db.port },
+    db: {
+      socket: db.socket,
+      address: hostOf(plan, service.host).address,
+      port: plan.db.port,
+      pidFile: mariadbPidFile(db.data),
+    },
     peers: [plan.db.primary, ...plan.db.replicas].map((h) => ({
       host: h,
       address: hostOf(plan, h).address,

@@ -17,7 +17,7 @@ export interface SwitchoverResult {
 
 /** Asks the primary's sentinel to hand over to `to` (by default the sync replica) and waits for it. */
 export async function requestSwitchover(
-  etcd: EtcdClient,
+  etcd: Pick<EtcdClient, 'get' | 'put' | 'delete'>,
   prefix: string,
   options: { to?: string; timeoutMs?: number } = {},
 ): Promise<SwitchoverResult> {
