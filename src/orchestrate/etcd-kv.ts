@@ -19,6 +19,8 @@ export interface EtcdKv {
   get(key: string): Promise<KeyValue | null>;
   put(key: string, value: string): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Lets the process exit (the HTTPS client keeps connections open). */
+  close(): void;
 }
 
 export function etcdKv(plan: Plan): EtcdKv {
@@ -61,5 +63,6 @@ export function etcdKv(plan: Plan): EtcdKv {
     async delete(key) {
       await ctl(['del', key]);
     },
+    close() {},
   };
 }

@@ -76,12 +76,14 @@ async function failoverStatus(plan: Plan): Promise<FailoverStatus> {
   let leader: LeaderValue | null = null;
   let sync: SyncValue | null = null;
   let error: string | null = null;
+  const kv = etcdKv(plan);
   try {
-    const kv = etcdKv(plan);
     leader = parseValue<LeaderValue>(await kv.get(keys.leader));
     sync = parseValue<SyncValue>(await kv.get(keys.sync));
   } catch (err) {
     error = (err as Error).message;
+  } finally {
+    kv.close();
   }
   const sentinels = plan.services
     .filter((s) => s.kind === 'sentinel')

@@ -10,7 +10,7 @@ import { dbKeys, type LeaderValue, type MemberValue, parseValue, type SyncValue 
 import { requestSwitchover } from '../sentinel/switchover.ts';
 import { dbPaths } from './database/instance.ts';
 import { sql } from './database/sql.ts';
-import { etcdKv } from './etcd-kv.ts';
+import { type EtcdKv, etcdKv } from './etcd-kv.ts';
 
 export interface HandOver {
   readonly from: string | null;
@@ -54,7 +54,8 @@ function requireFailover(plan: Plan, to: string | undefined): NonNullable<Plan['
 export async function switchover(plan: Plan, options: Options): Promise<HandOver> {
   const etcd = requireFailover(plan, options.to);
   options.log(`tandem: asking the primary's sentinel to hand over${options.to ? ` to ${options.to}` : ''}…`);
-  const r = await requestSwitchover(etcdKv(plan), etcd.prefix, options.to ? { to: options.to } : {});
+  const kv = etcdKv(plan);
+  const r = await requestSwitchover(kv, etcd.prefix, options.to ? { to: options.to } : {}).finally(() => kv.close());
   return {
     ...r,
     summary: `tandem: ${r.to} is the primary (term ${r.term}), was ${r.from}; the hand-over took ${r.ms} ms`,
@@ -85,6 +86,19 @@ async function lastPosition(plan: Plan, host: string, member: MemberValue | null
 export async function forceFailover(plan: Plan, options: Options): Promise<HandOver> {
   const etcd = requireFailover(plan, options.to);
   const kv = etcdKv(plan);
+  try {
+    return await promoteForced(plan, etcd, kv, options);
+  } finally {
+    kv.close();
+  }
+}
+
+async function promoteForced(
+  plan: Plan,
+  etcd: NonNullable<Plan['etcd']>,
+  kv: EtcdKv,
+  options: Options,
+): Promise<HandOver> {
   const keys = dbKeys(etcd.prefix);
   const leader = parseValue<LeaderValue>(await kv.get(keys.leader));
   if (leader) {

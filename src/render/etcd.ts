@@ -62,6 +62,8 @@ export function renderEtcd(plan: Plan, hostName: string): string {
     'peer-transport-security:',
     ...security,
     'enable-v2: false',
+    '# The sentinels speak the v3 JSON gateway; with a config file its default is off.',
+    'enable-grpc-gateway: true',
     'logger: zap',
     'log-outputs: [stderr]',
     '',
