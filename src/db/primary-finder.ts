@@ -20,9 +20,13 @@ export interface PrimaryFinderOptions {
   onPrimary: (node: DbNode) => void;
 }
 
-/** Delay before the next probe while no primary is known: 25 ms doubling to 250 ms. */
+/**
+ * Delay before the next probe while no primary is known: 25 ms doubling to 100 ms. A
+ * round costs one query per node, and the sooner a round sees the new primary the
+ * shorter the write pause.
+ */
 export function probeDelayMs(attempt: number): number {
-  return Math.min(250, 25 * 2 ** attempt);
+  return Math.min(100, 25 * 2 ** attempt);
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));

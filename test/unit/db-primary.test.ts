@@ -64,10 +64,10 @@ describe('choosePrimary', () => {
     assert.equal(readOnlyAnswer('2'), undefined);
   });
 
-  test('probes while no primary is known back off from 25 ms to 250 ms', () => {
+  test('probes while no primary is known back off from 25 ms to 100 ms', () => {
     assert.deepEqual(
-      [0, 1, 2, 3, 4, 5].map((n) => probeDelayMs(n)),
-      [25, 50, 100, 200, 250, 250],
+      [0, 1, 2, 3, 4].map((n) => probeDelayMs(n)),
+      [25, 50, 100, 100, 100],
     );
   });
 });
