@@ -335,10 +335,14 @@ describe('db client across a failover (MariaDB pair, roles swapped by hand)', ()
       const { gtid } = await pending;
       const resumedMs = Date.now() - promotedAt;
       console.log(`# killed primary: the waiting write was acknowledged ${resumedMs} ms after the promotion`);
-      console.log(`# events: ${JSON.stringify(events.filter((e) => e.kind !== 'replica-ejected'))}`);
       assert.match(gtid ?? '', new RegExp(`^0-${writer.spec.serverId}-`));
       assert.equal(await writer.sql(`SELECT COUNT(*) FROM ${options.database}.items WHERE id = 43`), '1');
       assert.ok(resumedMs <= 350, `acknowledged ${resumedMs} ms after the promotion`);
+      // (the refused connection, not a background probe, is what sent the client looking)
+      assert.ok(
+        events.some((e) => e.kind === 'write-retried' && /ECONNREFUSED/.test(e.error)),
+        JSON.stringify(events),
+      );
       assert.ok(
         events.some((e) => e.kind === 'primary-unknown'),
         JSON.stringify(events),
