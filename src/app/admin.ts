@@ -33,12 +33,18 @@ export function buildAdmin(app: FastifyInstance): FastifyInstance {
   let inFlight: Promise<Readiness> | undefined;
   const check = async (): Promise<Readiness> => {
     const health = await app.db.health();
+    // Ready while reads can be served: a writable primary, or a healthy replica. During a
+    // failover (no writable primary yet, `primaryState`) every app sees the same databases,
+    // so answering 503 would take all of them out of the LBs and stop the reads too;
+    // writes wait in the client (failoverWaitMs) instead.
     const ready = health.primary.ok || health.replicas.some((r) => r.healthy);
     return {
       at: Date.now(),
       ready,
       detail: {
         primary: health.primary.ok,
+        primaryServer: health.primary.server,
+        primaryState: health.primaryState,
         replicas: health.replicas.map((r) => ({ server: r.server, healthy: r.healthy })),
       },
     };

@@ -88,13 +88,16 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   const adminPort = integer('TANDEM_ADMIN_PORT', 3001, 1, 65535);
   if (adminPort === port) problems.push(`TANDEM_ADMIN_PORT: should differ from TANDEM_APP_PORT (${port})`);
   const bodyLimit = integer('TANDEM_BODY_LIMIT', 65536, 1024, 64 * 1024 * 1024);
-  const primaryRaw = required('TANDEM_DB_PRIMARY');
-  const primary = primaryRaw === '' ? { host: '', port: 3306 } : endpoint('TANDEM_DB_PRIMARY', primaryRaw);
   const list = (name: string): string[] =>
     (env[name] ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '');
+  // TANDEM_DB_NODES: every database node; the client finds the primary among them. The
+  // primary and replicas variables are then only the initial guess (and may be left out).
+  const nodes = list('TANDEM_DB_NODES').map((s) => endpoint('TANDEM_DB_NODES', s));
+  const primaryRaw = nodes.length > 0 ? (env.TANDEM_DB_PRIMARY?.trim() ?? '') : required('TANDEM_DB_PRIMARY');
+  const primary = primaryRaw === '' ? undefined : endpoint('TANDEM_DB_PRIMARY', primaryRaw);
   const replicas = list('TANDEM_DB_REPLICAS').map((s) => endpoint('TANDEM_DB_REPLICAS', s));
   const database = required('TANDEM_DB_NAME');
   const user = required('TANDEM_DB_USER');
@@ -124,7 +127,8 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
     trustedProxies,
     sessionSecret,
     db: {
-      primary,
+      ...(nodes.length > 0 ? { nodes } : {}),
+      ...(primary !== undefined ? { primary } : {}),
       replicas,
       database,
       user,

@@ -18,6 +18,7 @@ const DB_STATUS: Record<string, number> = {
   DB_UNAVAILABLE: 503,
   DB_TIMEOUT: 503,
   DB_READ_ONLY: 503,
+  DB_TWO_WRITABLE: 503,
   DB_CLOSED: 503,
   DB_QUERY: 500,
 };

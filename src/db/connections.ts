@@ -62,6 +62,23 @@ export function openServer(endpoint: DbEndpoint, options: DbOptions): Server {
   };
 }
 
+/**
+ * One database node, whichever role it has now: `writer` serves writes and primary reads;
+ * `reader` serves replica reads with the short `replicaTimeoutMs` connect timeout, so a
+ * read on a vanished replica falls back fast. Pools open connections only when used.
+ */
+export interface DbNode {
+  readonly name: string;
+  readonly writer: Server;
+  readonly reader: Server;
+}
+
+export function openNode(endpoint: DbEndpoint, options: DbOptions, replicaTimeoutMs: number): DbNode {
+  const writer = openServer(endpoint, options);
+  const reader = openServer(endpoint, { ...options, connectTimeoutMs: replicaTimeoutMs });
+  return { name: writer.name, writer, reader };
+}
+
 export async function closeServers(servers: readonly Server[]): Promise<void> {
   await Promise.allSettled(servers.flatMap((s) => [s.pool.end(), s.healthPool.end()]));
 }

@@ -3,7 +3,8 @@
  * (the app's error handler, the chaos checker) switch on the code, never the message.
  */
 
-export type DbErrorCode = 'DB_UNAVAILABLE' | 'DB_TIMEOUT' | 'DB_READ_ONLY' | 'DB_QUERY' | 'DB_CLOSED';
+export type DbErrorCode =
+  'DB_UNAVAILABLE' | 'DB_TIMEOUT' | 'DB_READ_ONLY' | 'DB_TWO_WRITABLE' | 'DB_QUERY' | 'DB_CLOSED';
 
 export class DbError extends Error {
   readonly code: DbErrorCode;
@@ -33,12 +34,29 @@ export class DbTimeoutError extends DbError {
 }
 
 /**
- * The "primary" refused a write because it is `read_only` (ER_OPTION_PREVENTS_STATEMENT):
- * it has been demoted, or a failover is under way.
+ * The "primary" refused a write because it is `read_only` (ER_OPTION_PREVENTS_STATEMENT,
+ * 1290; or 1792 in a read-only transaction): it has been demoted, or a failover is under
+ * way. The statement was not executed.
  */
 export class DbReadOnlyError extends DbError {
   constructor(message: string, options: { cause?: unknown; server?: string } = {}) {
     super('DB_READ_ONLY', message, options);
+  }
+}
+
+/**
+ * More than one node answered `read_only = 0`: the client writes to neither until a probe
+ * finds exactly one (fencing should make this impossible; the client does not guess).
+ */
+export class DbTwoWritableError extends DbError {
+  readonly servers: readonly string[];
+
+  constructor(servers: readonly string[]) {
+    super(
+      'DB_TWO_WRITABLE',
+      `refusing to write: ${servers.length} database nodes are writable (${servers.join(', ')})`,
+    );
+    this.servers = servers;
   }
 }
 
@@ -87,6 +105,9 @@ const CONNECTION_CODES = new Set([
   'ER_OUT_OF_RESOURCES',
 ]);
 
+/** The server refused the statement because it (or the transaction) is read-only. */
+const READ_ONLY_CODES = new Set(['ER_OPTION_PREVENTS_STATEMENT', 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION']);
+
 interface DriverError {
   code?: unknown;
   errno?: unknown;
@@ -113,7 +134,7 @@ export function toDbError(err: unknown, server: string): DbError {
   if (isConnectionFailure(err)) {
     return new DbUnavailableError(`database ${server} unavailable: ${message}`, { cause: err, server });
   }
-  if (e.code === 'ER_OPTION_PREVENTS_STATEMENT' || e.errno === 1290) {
+  if (READ_ONLY_CODES.has(String(e.code)) || e.errno === 1290 || e.errno === 1792) {
     return new DbReadOnlyError(`database ${server} refused the write (read_only): ${message}`, { cause: err, server });
   }
   return new DbQueryError(message, {
@@ -123,4 +144,28 @@ export function toDbError(err: unknown, server: string): DbError {
     errno: typeof e.errno === 'number' ? e.errno : undefined,
     sqlState: typeof e.sqlState === 'string' ? e.sqlState : undefined,
   });
+}
+
+/** What a write (or transaction) had done when it failed. */
+export interface WriteProgress {
+  /** A data-changing statement (or COMMIT) was sent: it may have taken effect. */
+  sent: boolean;
+  /** A data-changing statement succeeded on the connection (inside a transaction). */
+  applied: boolean;
+}
+
+/**
+ * True when a failed write certainly did not take effect, so it may run again on the
+ * primary found next: the node refused it as read-only (before anything was applied), no
+ * writable primary was known, or the connection failed before the statement was sent
+ * (or was refused, which cannot happen after sending). A connection that broke after
+ * sending leaves the outcome unknown: that error goes to the caller.
+ */
+export function mayRetryWrite(err: unknown, progress: WriteProgress): boolean {
+  if (err instanceof DbReadOnlyError) return !progress.applied;
+  if (err instanceof DbTwoWritableError) return true;
+  if (!isConnectionFailure(err)) return false;
+  if (!progress.sent) return true;
+  const cause = err instanceof DbError ? err.cause : err;
+  return (cause as DriverError | undefined)?.code === 'ECONNREFUSED';
 }

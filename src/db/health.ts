@@ -14,7 +14,7 @@ import type { Replica, ReplicaSet } from './replica-set.ts';
 import type { DbHealth } from './types.ts';
 
 /** One query on a health connection, bounded by `timeoutMs` from asking for the connection to the answer. */
-async function healthQuery(server: Server, timeoutMs: number, sql: string): Promise<RowDataPacket[]> {
+export async function healthQuery(server: Server, timeoutMs: number, sql: string): Promise<RowDataPacket[]> {
   let timer: NodeJS.Timeout | undefined;
   let conn: PoolConnection | undefined;
   let timedOut = false;
@@ -152,7 +152,7 @@ export async function checkHealth(
   checks: HealthChecks,
   replicas: ReplicaSet<Server>,
   checked: readonly Replica<Server>[] = replicas.replicas,
-): Promise<DbHealth> {
+): Promise<Pick<DbHealth, 'primary' | 'replicas'>> {
   const primaryError = checks.checkPrimary();
   const results = await Promise.all(checked.map((r) => checks.checkReplica(r.server, primaryError)));
   const error = await primaryError;

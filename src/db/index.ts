@@ -6,6 +6,7 @@ export {
   DbQueryError,
   DbReadOnlyError,
   DbTimeoutError,
+  DbTwoWritableError,
   DbUnavailableError,
   isConnectionFailure,
 } from './errors.ts';

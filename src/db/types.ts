@@ -8,10 +8,30 @@ export interface DbEndpoint {
 }
 
 export interface DbOptions {
-  /** The server that takes writes. */
-  primary: DbEndpoint;
-  /** Servers that take reads. @default [] (reads go to the primary) */
+  /**
+   * Every database node, in preference order. The client finds the primary among them
+   * by itself (the only node with `read_only = 0`) and follows a failover without a
+   * restart; the others are the read replicas. @default [primary, ...replicas]
+   */
+  nodes?: DbEndpoint[];
+  /**
+   * The initial guess of the server that takes writes (reads may go there before the
+   * first probe answers); writes go only where a probe found `read_only = 0`.
+   * @default nodes[0]; one of `primary` and `nodes` is required
+   */
+  primary?: DbEndpoint;
+  /** The initial guess of the servers that take reads. @default every other node (none: reads go to the primary) */
   replicas?: DbEndpoint[];
+  /**
+   * How long a write waits for a writable primary: while none (or two) is known, and to
+   * retry a write the old primary refused (read-only, connection refused) on the new one.
+   * @default 3000
+   */
+  failoverWaitMs?: number;
+  /** How often every node is asked whether it is writable; 0: only at start and on failed writes. @default 1000 */
+  primaryProbeIntervalMs?: number;
+  /** Time one node may take to answer that probe. @default 500 */
+  primaryProbeTimeoutMs?: number;
   user: string;
   password: string;
   database: string;
@@ -68,7 +88,15 @@ export interface DbOptions {
 export type DbEvent =
   | { kind: 'replica-ejected'; server: string; error: string; retryInMs: number }
   | { kind: 'replica-restored'; server: string }
-  | { kind: 'read-fallback'; from: string; to: string; reason: 'failure' | 'gtid-wait-timeout' };
+  | { kind: 'read-fallback'; from: string; to: string; reason: 'failure' | 'gtid-wait-timeout' }
+  /** A probe found `server` writable (`previous`: the primary before, if another or none was known). */
+  | { kind: 'primary-found'; server: string; previous: string | undefined }
+  /** A probe found no writable node: writes wait (up to `failoverWaitMs`) for one. */
+  | { kind: 'primary-unknown'; previous: string | undefined; reason: string }
+  /** A probe found several writable nodes: the client writes to none of them. */
+  | { kind: 'primary-conflict'; servers: string[] }
+  /** A write that `server` did not execute (read-only, connection refused) runs again on the primary found next. */
+  | { kind: 'write-retried'; server: string; attempt: number; error: string };
 
 /** Values a statement may bind. */
 export type SqlParam = string | number | bigint | boolean | Date | Buffer | null;
@@ -103,13 +131,25 @@ export interface Tx {
 }
 
 export interface DbHealth {
+  /** The primary now (the last one found while none is): `ok` when it is writable and answers. */
   primary: { server: string; ok: boolean; error?: string };
+  /**
+   * `found`: one node is writable; `unknown`: none is (a failover, or every node down);
+   * `two-writable`: several are, and the client writes to none of them.
+   */
+  primaryState: 'found' | 'unknown' | 'two-writable';
+  /** Every node's answer to the last primary probe. */
+  nodes: { server: string; readOnly?: boolean; error?: string }[];
   /** `lagMs`: how far behind the primary the replica is at least, when it answered. */
   replicas: { server: string; host: string; healthy: boolean; error?: string; lagMs?: number }[];
 }
 
 export interface Db {
   write(sql: string, params?: SqlParam[]): Promise<WriteResult>;
+  /**
+   * Runs `fn` in a transaction on the primary. When the primary refused it before any of
+   * its writes executed (read-only, connection refused), `fn` runs again on the new primary.
+   */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<{ value: T; gtid: string | null }>;
   read<T = RowDataPacket>(sql: string, params?: SqlParam[], options?: ReadOptions): Promise<ReadResult<T>>;
   /**

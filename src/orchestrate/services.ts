@@ -64,6 +64,8 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
     TANDEM_ADMIN_PORT: String(plan.app.adminPort),
     TANDEM_DB_PRIMARY: addr(plan.db.primary),
     TANDEM_DB_REPLICAS: plan.db.replicas.map(addr).join(','),
+    // Every database host: the app finds the primary among them and follows a failover.
+    TANDEM_DB_NODES: [plan.db.primary, ...plan.db.replicas].map(addr).join(','),
     TANDEM_DB_NAME: plan.db.name,
     TANDEM_DB_USER: plan.db.users.app,
     TANDEM_DB_PASSWORD_FILE: path.join(paths.dir, 'db-password'),

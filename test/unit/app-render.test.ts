@@ -159,6 +159,32 @@ describe('environment contract', () => {
     );
   });
 
+  test('TANDEM_DB_NODES: every database node; the primary and replicas variables become optional', () => {
+    const nodes = '127.60.0.13:3306, 127.60.0.14';
+    const config = loadAppConfig(
+      { ...base, TANDEM_DB_NODES: nodes, TANDEM_DB_PRIMARY: undefined, TANDEM_DB_REPLICAS: undefined },
+      readFile,
+    );
+    assert.deepEqual(config.db.nodes, [
+      { host: '127.60.0.13', port: 3306 },
+      { host: '127.60.0.14', port: 3306 },
+    ]);
+    assert.equal(config.db.primary, undefined);
+    assert.deepEqual(config.db.replicas, []);
+    // With both, the old variables stay the client's initial guess.
+    const both = loadAppConfig({ ...base, TANDEM_DB_NODES: nodes }, readFile);
+    assert.deepEqual(both.db.primary, { host: '127.60.0.13', port: 3306 });
+    assert.equal(both.db.nodes?.length, 2);
+    assert.throws(
+      () => loadAppConfig({ ...base, TANDEM_DB_NODES: '127.60.0.13:3306,a b' }, readFile),
+      /TANDEM_DB_NODES: should be addr:port, got "a b"/,
+    );
+    assert.throws(
+      () => loadAppConfig({ ...base, TANDEM_DB_PRIMARY: undefined }, readFile),
+      /TANDEM_DB_PRIMARY: required/,
+    );
+  });
+
   test('empty replicas, default body limit, no source address', () => {
     const config = loadAppConfig(
       { ...base, TANDEM_DB_REPLICAS: '', TANDEM_DB_SOURCE_ADDRESS: undefined, TANDEM_BODY_LIMIT: '2048' },

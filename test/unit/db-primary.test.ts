@@ -1,0 +1,116 @@
+/**
+ * Finding the primary and deciding which failed writes may run again: pure parts.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  DbQueryError,
+  DbReadOnlyError,
+  DbTimeoutError,
+  DbTwoWritableError,
+  DbUnavailableError,
+  mayRetryWrite,
+  toDbError,
+} from '../../src/db/errors.ts';
+import { choosePrimary, readOnlyAnswer } from '../../src/db/primary-choice.ts';
+import { probeDelayMs } from '../../src/db/primary-finder.ts';
+
+describe('choosePrimary', () => {
+  test('the only node answering read_only = 0 is the primary', () => {
+    assert.deepEqual(
+      choosePrimary([
+        { server: 'a:3306', readOnly: true },
+        { server: 'b:3306', readOnly: false },
+        { server: 'c:3306', error: 'connect ECONNREFUSED' },
+      ]),
+      { kind: 'found', server: 'b:3306' },
+    );
+  });
+
+  test('two writable nodes: neither is chosen, both are named', () => {
+    assert.deepEqual(
+      choosePrimary([
+        { server: 'a:3306', readOnly: false },
+        { server: 'b:3306', readOnly: false },
+        { server: 'c:3306', readOnly: true },
+      ]),
+      { kind: 'two-writable', servers: ['a:3306', 'b:3306'] },
+    );
+  });
+
+  test('no writable node: unknown, with each read-only count and failure in the reason', () => {
+    const choice = choosePrimary([
+      { server: 'a:3306', readOnly: true },
+      { server: 'b:3306', error: 'did not answer a ping within 500 ms' },
+    ]);
+    assert.equal(choice.kind, 'unknown');
+    assert.equal(
+      choice.kind === 'unknown' && choice.reason,
+      'no writable primary (1 of 2 nodes are read-only; b:3306: did not answer a ping within 500 ms)',
+    );
+    assert.deepEqual(choosePrimary([]), {
+      kind: 'unknown',
+      reason: 'no writable primary (no database node is configured)',
+    });
+  });
+
+  test('read_only answers: 0/1 and OFF/ON; anything else is no answer', () => {
+    assert.equal(readOnlyAnswer(0), false);
+    assert.equal(readOnlyAnswer('0'), false);
+    assert.equal(readOnlyAnswer('OFF'), false);
+    assert.equal(readOnlyAnswer(1), true);
+    assert.equal(readOnlyAnswer('on'), true);
+    assert.equal(readOnlyAnswer(null), undefined);
+    assert.equal(readOnlyAnswer('2'), undefined);
+  });
+
+  test('probes while no primary is known back off from 25 ms to 100 ms', () => {
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((n) => probeDelayMs(n)),
+      [25, 50, 100, 100, 100],
+    );
+  });
+});
+
+describe('which failed writes are retried on the new primary', () => {
+  const driver = (code: string, errno?: number) => Object.assign(new Error(code), { code, errno });
+  const notSent = { sent: false, applied: false };
+  const sent = { sent: true, applied: false };
+
+  test('read-only refusals (1290, 1792) are DbReadOnlyError', () => {
+    assert.ok(toDbError(driver('ER_OPTION_PREVENTS_STATEMENT', 1290), 'a:3306') instanceof DbReadOnlyError);
+    assert.ok(toDbError(driver('ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION', 1792), 'a:3306') instanceof DbReadOnlyError);
+    assert.ok(toDbError(driver('ER_DUP_ENTRY', 1062), 'a:3306') instanceof DbQueryError);
+  });
+
+  test('a read-only refusal was not executed: retried, unless a write of its transaction had applied', () => {
+    const err = toDbError(driver('ER_OPTION_PREVENTS_STATEMENT', 1290), 'a:3306');
+    assert.equal(mayRetryWrite(err, sent), true);
+    assert.equal(mayRetryWrite(err, { sent: true, applied: true }), false);
+  });
+
+  test('a refused connection never reached the server: retried, sent or not', () => {
+    const refused = toDbError(driver('ECONNREFUSED'), 'a:3306');
+    assert.ok(refused instanceof DbUnavailableError);
+    assert.equal(mayRetryWrite(refused, notSent), true);
+    assert.equal(mayRetryWrite(refused, sent), true);
+  });
+
+  test('a connection that broke after the statement was sent: outcome unknown, not retried', () => {
+    for (const code of ['ECONNRESET', 'PROTOCOL_CONNECTION_LOST', 'ER_CONNECTION_KILLED']) {
+      const err = toDbError(driver(code), 'a:3306');
+      assert.equal(mayRetryWrite(err, sent), false, code);
+      assert.equal(mayRetryWrite(err, notSent), true, `${code} before sending`);
+    }
+    const timeout = new DbTimeoutError('database a:3306 did not answer within 5000 ms');
+    assert.equal(mayRetryWrite(timeout, sent), false);
+  });
+
+  test("SQL errors are the caller's, never retried; two writable nodes wait for a probe", () => {
+    assert.equal(mayRetryWrite(toDbError(driver('ER_DUP_ENTRY', 1062), 'a:3306'), notSent), false);
+    assert.equal(mayRetryWrite(new Error('changed my mind'), notSent), false);
+    const twoWritable = new DbTwoWritableError(['a:3306', 'b:3306']);
+    assert.equal(twoWritable.code, 'DB_TWO_WRITABLE');
+    assert.match(twoWritable.message, /refusing to write: 2 database nodes are writable \(a:3306, b:3306\)/);
+  });
+});
