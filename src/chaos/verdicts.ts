@@ -50,11 +50,12 @@ export function safetyBreach(check: CheckResult): string | undefined {
   if (check.writableOverlaps.length > 0) broken.push('two databases were writable at once');
   if (check.unsampledDbs.length > 0)
     broken.push(`${check.unsampledDbs.join(', ')} never sampled (two writable databases not ruled out)`);
+  if (check.divergence.length > 0) broken.push(`the databases diverged (${check.divergence.join('; ')})`);
   return broken.length > 0 ? broken.join('; ') : undefined;
 }
 
 /** The counts every verdict reports: failed (first attempts, in time), retried, slow. */
-function baseFigures(check: CheckResult): Record<string, number> {
+export function baseFigures(check: CheckResult): Record<string, number> {
   return {
     failed: check.failed,
     failedReads: check.byKind.page.failed + check.byKind.api.failed + check.byKind['read-own'].failed,
@@ -65,7 +66,7 @@ function baseFigures(check: CheckResult): Record<string, number> {
 }
 
 /** What failed, in words: `3 of 2000 requests failed (1 retried, 2 slower than 2000 ms)`. */
-function failedText(check: CheckResult, boundMs: number): string {
+export function failedText(check: CheckResult, boundMs: number): string {
   const why = [
     ...(check.writes.retried > 0 ? [`${check.writes.retried} retried`] : []),
     ...(check.slow > 0 ? [`${check.slow} slower than ${boundMs} ms`] : []),
@@ -74,7 +75,7 @@ function failedText(check: CheckResult, boundMs: number): string {
 }
 
 /** Requests that started after the fault and were answered in time: the proof that load ran through it. */
-const okAfter = (history: History, t: number) => history.ops.filter((o) => o.start >= t && !isFailure(o)).length;
+export const okAfter = (history: History, t: number) => history.ops.filter((o) => o.start >= t && !isFailure(o)).length;
 
 export function zeroFailed(
   { check, history, faultAt }: PromiseInput,
