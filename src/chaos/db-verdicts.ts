@@ -194,6 +194,7 @@ export function switchoverVerdict(input: PromiseInput, pauseBoundMs: number): Ve
   const breach = safetyBreach(check);
   if (breach) return broken(breach);
   if (!action) return broken('no switchover ran');
+  if (action.detail?.startsWith('switchover failed')) return broken(action.detail);
   if (!promoted) return broken(`no other database became writable after the switchover from ${first(action) ?? '?'}`);
   if (check.failed > 0) return broken(failedText(check, boundMs));
   if (pause.outageMs === null) return broken('no write was acknowledged after the switchover');

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { registerSwitchover } from '../../src/chaos/actions.ts';
 import { check } from '../../src/chaos/checker.ts';
 import { promotionAfter, writeOutage } from '../../src/chaos/db-figures.ts';
 import { pickRoles } from '../../src/chaos/db-roles.ts';
@@ -17,6 +18,8 @@ import {
 import { finalDivergence, notRejoined } from '../../src/chaos/divergence.ts';
 import type { DbSample, FaultEvent, History, NodeState, Op } from '../../src/chaos/history.ts';
 import { writeBody } from '../../src/chaos/history.ts';
+import { runScenario, timelineOf } from '../../src/chaos/run.ts';
+import { roundsOf, scenarioNamed } from '../../src/chaos/scenarios.ts';
 import { resolveTarget, targetNames } from '../../src/chaos/targets.ts';
 import type { PromiseInput } from '../../src/chaos/verdicts.ts';
 import type { Plan } from '../../src/config/types.ts';
@@ -416,5 +419,63 @@ describe('chaos failover: switchover and flap', () => {
       flapVerdict(input({ ...h, faults: h.faults.slice(0, 4) }), 1000, 5).reason,
       /only 4 of 5 failovers ran/,
     );
+  });
+});
+
+describe('chaos failover: scenarios', () => {
+  after(removeTempDirs);
+  const withFailover = (plan: Plan) => ({ ...plan, db: { ...plan.db, failover: true } }) as unknown as Plan;
+
+  it('promises the issue’s bounds: 1 s for a killed engine, 2.5 s for a dead or cut-off host, 1 s switchover pause', () => {
+    const promise = (name: string) => scenarioNamed(name)!.promise;
+    assert.match(promise('kill-db-primary'), /writes resume within 1 s/);
+    assert.match(promise('kill-host-db-primary'), /writes resume within 2.5 s/);
+    assert.match(promise('partition-db-primary'), /within 2.5 s on the other side; never two writable databases/);
+    assert.match(promise('flap'), /each failover: writes resume within 1 s; no divergence/);
+    assert.match(promise('kill-db-replica-then-primary'), /no automatic promotion of the stale replica/);
+    assert.match(promise('kill-etcd-member'), /writes unaffected/);
+    assert.match(promise('switchover-under-load'), /0 failed requests; writes pause for at most 1 s/);
+  });
+
+  it('flap: five kills of the primary of the moment within 60 s, each healed before the next', () => {
+    const flap = scenarioNamed('flap')!;
+    const rounds = roundsOf(flap);
+    assert.equal(rounds.length, 5);
+    assert.ok(flap.durationMs <= 60_000, `${flap.durationMs} ms`);
+    for (const r of rounds) assert.deepEqual(r.faults(planOf({})), [{ kind: 'kill-host', target: 'db:primary' }]);
+    const steps = timelineOf(rounds);
+    assert.deepEqual(
+      steps.map((s) => `${s.heal ? 'heal' : 'fault'} ${s.i}`),
+      rounds.flatMap((_, i) => [`fault ${i}`, `heal ${i}`]),
+    );
+    assert.ok(steps.every((s) => s.at < flap.durationMs));
+  });
+
+  it('kill-db-replica-then-primary: the replica is out before the primary dies and returns only after', () => {
+    const rounds = roundsOf(scenarioNamed('kill-db-replica-then-primary')!);
+    const steps = timelineOf(rounds).map(
+      (s) => `${s.heal ? 'heal' : 'fault'} ${rounds[s.i]!.faults(planOf({}))[0]!.target}`,
+    );
+    assert.deepEqual(steps, ['fault db:replica', 'fault db:primary', 'heal db:replica']);
+    assert.equal(rounds[0]!.faults(planOf({}))[0]!.kind, 'pause');
+  });
+
+  it('a scenario that needs failover, etcd or a switchover is reported unsupported, with the reason, never kept', async () => {
+    const plan = planOf({});
+    const run = (name: string, p: Plan, opts = {}) => runScenario(p, scenarioNamed(name)!, opts);
+    for (const name of ['kill-host-db-primary', 'flap', 'kill-db-replica-then-primary', 'switchover-under-load']) {
+      const r = await run(name, plan);
+      assert.equal(r.verdict, 'unsupported', name);
+      assert.match(r.reason, new RegExp(`${name} needs database failover`));
+    }
+    const etcd = await run('kill-etcd-member', withFailover(plan));
+    assert.match(etcd.reason, /needs etcd, which this stack does not run/);
+    registerSwitchover(undefined);
+    const noSwitchover = await run('switchover-under-load', withFailover(plan));
+    assert.equal(noSwitchover.verdict, 'unsupported');
+    assert.match(noSwitchover.reason, /needs `tandem switchover`, which is not connected/);
+    // Not dropped for lack of failover: these run and break, as an expected failure.
+    assert.match(scenarioNamed('kill-db-primary')!.knownGap!(plan) ?? '', /no database failover/);
+    assert.equal(scenarioNamed('kill-db-primary')!.knownGap!(withFailover(plan)), undefined);
   });
 });
