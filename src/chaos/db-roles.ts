@@ -32,14 +32,27 @@ export async function readOnlyOf(plan: Plan, host: string, timeoutMs: number): P
   return row?.ro === '0' ? false : row?.ro === '1' ? true : undefined;
 }
 
-/** Every node's `read_only`, probed at once (a dead or hung node costs `timeoutMs`). */
-export async function probeDbs(plan: Plan, timeoutMs = 1500): Promise<WritableProbe[]> {
-  return Promise.all(
-    dbHostsOf(plan).map(async (host) => {
-      const readOnly = await readOnlyOf(plan, host, timeoutMs).catch(() => undefined);
-      return readOnly === undefined ? { host, up: false } : { host, up: true, readOnly };
-    }),
-  );
+/**
+ * Every node's `read_only`, probed at once. Done as soon as one node answers writable
+ * (fencing keeps that to one), else when every node answered or gave up after
+ * `timeoutMs`: a frozen or vanished replica does not delay a fault on the primary.
+ */
+export function probeDbs(plan: Plan, timeoutMs = 1500): Promise<WritableProbe[]> {
+  const hosts = dbHostsOf(plan);
+  const probes: WritableProbe[] = [];
+  return new Promise((resolve) => {
+    let pending = hosts.length;
+    if (pending === 0) resolve(probes);
+    for (const host of hosts) {
+      void readOnlyOf(plan, host, timeoutMs)
+        .catch(() => undefined)
+        .then((readOnly) => {
+          probes.push(readOnly === undefined ? { host, up: false } : { host, up: true, readOnly });
+          pending -= 1;
+          if (readOnly === false || pending === 0) resolve([...probes]);
+        });
+    }
+  });
 }
 
 /**
