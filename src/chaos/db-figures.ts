@@ -10,7 +10,8 @@ export interface WriteOutage {
    * From `from` until writes were acknowledged again for good: the end of the first
    * write sent after `from` and after the last failed write, or the longest gap between
    * two acknowledgements after that if longer (a stall that failed nothing). null when
-   * writes did not come back before `to`.
+   * writes did not come back before `to` (an acknowledgement after `to`, e.g. once a
+   * partition was healed, does not show that they came back while it lasted).
    */
   readonly outageMs: number | null;
   /** Writes in [from, to) that failed (error, timeout, retried or slower than the bound). */
@@ -28,11 +29,11 @@ export function writeOutage(ops: readonly Op[], from: number, to: number): Write
   const lastFailure = failures.length > 0 ? Math.max(...failures.map((o) => o.start)) : -Infinity;
   const firstFailureMs = failures.length > 0 ? Math.max(0, Math.min(...failures.map((o) => o.start)) - from) : null;
   const acks = writes
-    .filter((o) => !isFailure(o) && o.start >= from)
+    .filter((o) => !isFailure(o) && o.start >= from && o.end < to)
     .map((o) => o.end)
     .sort((a, b) => a - b);
   const resumed = writes
-    .filter((o) => !isFailure(o) && o.start >= from && o.start > lastFailure)
+    .filter((o) => !isFailure(o) && o.start >= from && o.start > lastFailure && o.end < to)
     .reduce<number | undefined>((min, o) => (min === undefined || o.end < min ? o.end : min), undefined);
   if (resumed === undefined) return { outageMs: null, failedWrites: failures.length, firstFailureMs, longestGapMs: 0 };
   let longestGapMs = 0;

@@ -60,7 +60,7 @@ export function writesResumeVerdict(input: PromiseInput, boundMs: number, opts: 
     return broken('no write ran after the fault');
   if (outage.outageMs === null)
     return broken(
-      `writes did not resume within the run (${end - faultAt} ms after the fault; ${outage.failedWrites} failed)`,
+      `writes did not resume ${healAt ? 'while the fault lasted' : 'within the run'} (${end - faultAt} ms after the fault; ${outage.failedWrites} failed)`,
     );
   if (outage.outageMs > boundMs)
     return broken(`writes resumed ${outage.outageMs} ms after the fault (promise: ${boundMs} ms)`);

@@ -183,6 +183,7 @@ describe('chaos failover: figures', () => {
       longestGapMs: 50,
     });
     assert.equal(writeOutage(ops, T0 + 2000, T0 + 2500).outageMs, null, 'not back before the window ends');
+    assert.equal(writeOutage(ops, T0 + 2000, T0 + 2603).outageMs, null, 'acknowledged only after the window ended');
   });
 
   it('write outage: a stall that fails nothing counts too (the longest gap between acknowledgements)', () => {
@@ -244,6 +245,9 @@ describe('chaos failover: writes resume', () => {
   it('partition: judged while cut off, and broken when the old primary does not rejoin', () => {
     const h = failover(2600, 12_000);
     assert.equal(writesResumeVerdict(input(h, { healAt: T0 + 10_000 }), 2500, { rejoin: true }).kept, true);
+    // Back only once the partition was healed: not while the primary was cut off.
+    const healed = writesResumeVerdict(input(failover(10_000, 12_000), { healAt: T0 + 10_000 }), 2500);
+    assert.match(healed.reason, /writes did not resume while the fault lasted \(8000 ms after the fault; 160 failed\)/);
     const nodes = h.final!.nodes.map((n, i) => (i === 1 ? { ...n, replicating: false } : n));
     const stray = writesResumeVerdict(input({ ...h, final: { ...h.final!, nodes } }, { healAt: T0 + 10_000 }), 2500, {
       rejoin: true,
