@@ -8,6 +8,7 @@
  * and recovery time, and moments when two databases accepted writes at once.
  */
 import type { DbSample, History, LbSample, NodeState, Op, OpKind, VipSample } from './history.ts';
+import { finalDivergence } from './divergence.ts';
 import { idOfBody, OP_KINDS } from './history.ts';
 
 export interface KindCounts {
@@ -63,6 +64,8 @@ export interface CheckResult {
   readonly unsampledDbs: readonly string[];
   /** The final state could not be read (on some node): lost/duplicated are unknown. */
   readonly finalStateError?: string;
+  /** How the database nodes differ after the heal (GTID sets, table checksums, writable). */
+  readonly divergence: readonly string[];
 }
 
 /** Failed for the user: anything but the expected answer, in time, at the first attempt. */
@@ -310,6 +313,7 @@ export function check(history: History): CheckResult {
     writeRecoveryMs: recoveryTime(writes, faultAt),
     writableOverlaps: writableOverlaps(history.dbSamples, t0),
     unsampledDbs: (history.dbHosts ?? []).filter((h) => !history.dbSamples.some((s) => s.host === h)),
+    divergence: finalDivergence(history.final?.nodes ?? []),
     ...(finalError ? { finalStateError: finalError } : {}),
   };
 }

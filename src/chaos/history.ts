@@ -86,9 +86,16 @@ export interface NodeState {
   readonly error?: string;
   /** A replica that had not applied the primary's last transaction when it was read. */
   readonly behind?: boolean;
+  /** `@@gtid_current_pos`: where this node's history ends. */
+  readonly gtid?: string;
+  /** `CHECKSUM TABLE` of each of the app's tables. */
+  readonly checksums?: Readonly<Record<string, string>>;
+  readonly readOnly?: boolean;
+  /** Not the primary: both replication threads running. */
+  readonly replicating?: boolean;
 }
 
-/** Every database node after healing (the primary first). */
+/** Every database node after healing (the writable one first). */
 export interface FinalState {
   readonly readAt: number;
   readonly nodes: readonly NodeState[];

@@ -1,3 +1,4 @@
+export { registerSwitchover, type SwitchoverAction, type SwitchoverResult } from './actions.ts';
 export { type CheckResult, check } from './checker.ts';
 export { heal, healAll } from './heal.ts';
 export { inject } from './inject.ts';

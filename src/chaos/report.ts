@@ -5,7 +5,7 @@ import type { ScenarioReport } from './run.ts';
 const secs = (ms: number | null | undefined) => (ms === null || ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
 
 function verdictText(r: ScenarioReport): string {
-  if (r.verdict === 'unsupported') return 'not supported on loopback';
+  if (r.verdict === 'unsupported') return 'not supported here';
   if (r.verdict === 'broken' && r.knownGap) return 'BROKEN (expected)';
   return r.verdict === 'kept' ? 'kept' : 'BROKEN';
 }

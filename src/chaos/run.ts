@@ -17,7 +17,8 @@ import type { FaultEvent, HealEvent, History } from './history.ts';
 import { writeHistory } from './history.ts';
 import { readFinalState } from './final-state.ts';
 import { startSampling } from './samplers.ts';
-import { type Scenario, scenarioFor } from './scenarios.ts';
+import { registeredSwitchover, type SwitchoverAction } from './actions.ts';
+import { type Round, roundsOf, type Scenario, scenarioFor } from './scenarios.ts';
 import { DEFAULT_LATENCY_BOUND_MS } from './verdicts.ts';
 import { entryOf, runWorkload } from './workload.ts';
 
@@ -49,6 +50,8 @@ export interface RunOptions {
   readonly log?: (line: string) => void;
   /** Overrides the scenario's load duration (ms). */
   readonly durationMs?: number;
+  /** The switchover a scenario's `switchover` action runs (default: the one registered with `registerSwitchover`). */
+  readonly switchover?: SwitchoverAction;
 }
 
 /** One line: what the fault did (`kill-host lb:active (lb-1): link down, pids 1 2 3`). */
@@ -94,14 +97,13 @@ async function preflight(plan: Plan): Promise<void> {
   }
 }
 
-function unsupportedReport(plan: Plan, scenario: Scenario): ScenarioReport {
-  const kind = scenario.faults(plan)[0]?.kind ?? 'partition';
+function unsupportedReport(scenario: Scenario, reason: string): ScenarioReport {
   return {
     scenario: scenario.name,
     description: scenario.description,
     promise: scenario.promise,
     verdict: 'unsupported',
-    reason: unsupportedFault(plan, kind).message,
+    reason,
     figures: {},
     faults: [],
     heals: [],
@@ -109,12 +111,96 @@ function unsupportedReport(plan: Plan, scenario: Scenario): ScenarioReport {
   };
 }
 
+/** Why this stack cannot run the scenario, or undefined. */
+function whyUnsupported(plan: Plan, scenario: Scenario, switchover: SwitchoverAction | undefined): string | undefined {
+  if (scenario.needsNetwork && !networkFaultsSupported(plan))
+    return unsupportedFault(plan, scenario.faults(plan)[0]?.kind ?? 'partition').message;
+  const own = scenario.unsupported?.(plan);
+  if (own) return own;
+  if (roundsOf(scenario).some((r) => r.action === 'switchover') && !switchover)
+    return `${scenario.name} needs \`tandem switchover\`, which is not connected to chaos in this build (registerSwitchover)`;
+  return undefined;
+}
+
+const eventOf = (fault: ActiveFault): FaultEvent => ({
+  id: fault.id,
+  kind: fault.kind,
+  target: fault.target,
+  at: fault.at,
+  pids: fault.processes.map((p) => p.pid),
+  ...(fault.hosts ? { hosts: fault.hosts } : {}),
+  detail: describeFault(fault),
+});
+
+/** A switchover as the scenario's event: when it started, the primary it left, what it did. */
+async function runSwitchover(plan: Plan, switchover: SwitchoverAction): Promise<FaultEvent> {
+  const at = Date.now();
+  const base = { id: `switchover:db:primary:${at}`, kind: 'switchover', target: 'db:primary', at, pids: [] };
+  try {
+    const r = await switchover(plan, {});
+    return { ...base, hosts: [r.from], detail: `switchover ${r.from} → ${r.to}${r.detail ? `: ${r.detail}` : ''}` };
+  } catch (err) {
+    return { ...base, detail: `switchover failed: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+/** The rounds as steps in time order: each round's injection and heal; at the same moment, heals first. */
+export function timelineOf(rounds: readonly Round[]): { at: number; heal: boolean; i: number }[] {
+  return rounds
+    .flatMap((round, i) => [
+      { at: round.atMs, heal: false, i },
+      ...(round.healAtMs === null ? [] : [{ at: round.healAtMs, heal: true, i }]),
+    ])
+    .sort((a, b) => a.at - b.at || Number(b.heal) - Number(a.heal));
+}
+
+/**
+ * Runs the scenario's timeline: each round's faults (or action) at its time, each
+ * round healed at its own heal time (a heal before a fault due at the same moment).
+ * Faults with no heal time stay active (healed after the load).
+ */
+async function runTimeline(
+  plan: Plan,
+  rounds: readonly Round[],
+  startedAt: number,
+  ctx: { emit?: Emit; log: (line: string) => void; switchover?: SwitchoverAction },
+  out: { faults: FaultEvent[]; heals: HealEvent[] },
+): Promise<void> {
+  const steps = timelineOf(rounds);
+  const active = new Map<number, ActiveFault[]>();
+  for (const step of steps) {
+    await sleepUntil(startedAt + step.at);
+    const round = rounds[step.i]!;
+    if (step.heal) {
+      for (const fault of active.get(step.i) ?? []) {
+        const h = await heal(plan, fault, { emit: ctx.emit });
+        out.heals.push(h);
+        ctx.log(`  +${h.at - startedAt} ms  healed ${fault.kind} ${fault.target}: ${h.detail}`);
+      }
+      active.delete(step.i);
+      continue;
+    }
+    if (round.action === 'switchover' && ctx.switchover) {
+      const event = await runSwitchover(plan, ctx.switchover);
+      out.faults.push(event);
+      ctx.log(`  +${event.at - startedAt} ms  ${event.detail}`);
+    }
+    for (const spec of round.faults(plan)) {
+      const fault = await inject(plan, spec);
+      active.set(step.i, [...(active.get(step.i) ?? []), fault]);
+      out.faults.push(eventOf(fault));
+      ctx.log(`  +${fault.at - startedAt} ms  ${describeFault(fault)}`);
+    }
+  }
+}
+
 export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions = {}): Promise<ScenarioReport> {
   const log = opts.log ?? (() => {});
   const scenario = scenarioFor(named, plan);
-  if (scenario.needsNetwork && !networkFaultsSupported(plan)) return unsupportedReport(plan, scenario);
+  const switchover = opts.switchover ?? registeredSwitchover();
+  const unsupported = whyUnsupported(plan, scenario, switchover);
+  if (unsupported) return unsupportedReport(scenario, unsupported);
   await preflight(plan);
-  const specs = scenario.faults(plan);
   const durationMs = opts.durationMs ?? scenario.durationMs;
   const runId = `c${Date.now().toString(36)}`;
   const startedAt = Date.now();
@@ -138,32 +224,15 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   });
   const faults: FaultEvent[] = [];
   const heals: HealEvent[] = [];
-  const active: ActiveFault[] = [];
   let ops: Awaited<typeof load>;
   try {
-    await sleepUntil(startedAt + scenario.faultAtMs);
-    for (const spec of specs) {
-      const fault = await inject(plan, spec);
-      active.push(fault);
-      faults.push({
-        id: fault.id,
-        kind: fault.kind,
-        target: fault.target,
-        at: fault.at,
-        pids: fault.processes.map((p) => p.pid),
-        ...(fault.hosts ? { hosts: fault.hosts } : {}),
-        detail: describeFault(fault),
-      });
-      log(`  +${fault.at - startedAt} ms  ${describeFault(fault)}`);
-    }
-    if (scenario.healAtMs !== null) {
-      await sleepUntil(startedAt + scenario.healAtMs);
-      for (const fault of active.splice(0)) {
-        const h = await heal(plan, fault, { emit: opts.emit });
-        heals.push(h);
-        log(`  +${h.at - startedAt} ms  healed ${fault.kind} ${fault.target}: ${h.detail}`);
-      }
-    }
+    await runTimeline(
+      plan,
+      roundsOf(scenario),
+      startedAt,
+      { emit: opts.emit, log, ...(switchover ? { switchover } : {}) },
+      { faults, heals },
+    );
     ops = await load;
   } catch (err) {
     // Stop the load, then put the stack back before reporting the error.

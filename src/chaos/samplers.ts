@@ -6,8 +6,8 @@
  * delays or silences only its own samples.
  */
 import type { Plan, PlanService } from '../config/types.ts';
-import { dbPaths, sql } from '../orchestrate/database.ts';
 import { backendStates, vipHolder } from '../orchestrate/lb.ts';
+import { dbHostsOf, readOnlyOf } from './db-roles.ts';
 import type { DbSample, LbSample, VipSample } from './history.ts';
 
 export interface Sampling {
@@ -35,14 +35,11 @@ export function startSampling(
   let stopped = false;
 
   const dbLoop = async (host: string) => {
-    const paths = dbPaths(plan, host);
     while (!stopped) {
       const at = Date.now();
       try {
-        const [row] = await sql(paths, 'SELECT @@read_only AS ro', Math.max(dbEvery * 4, 800));
-        // Only a real answer says writable: an empty one (a client cut short) is no sample.
-        if (row?.ro === '0' || row?.ro === '1') dbSamples.push({ at, host, up: true, readOnly: row.ro === '1' });
-        else dbSamples.push({ at, host, up: false });
+        const readOnly = await readOnlyOf(plan, host, Math.max(dbEvery * 4, 800));
+        dbSamples.push(readOnly === undefined ? { at, host, up: false } : { at, host, up: true, readOnly });
       } catch {
         dbSamples.push({ at, host, up: false });
       }
@@ -74,7 +71,7 @@ export function startSampling(
     }
   };
 
-  const dbHosts = [plan.db.primary, ...plan.db.replicas].filter((h) => h);
+  const dbHosts = dbHostsOf(plan);
   const loops = [
     ...dbHosts.map(dbLoop),
     ...plan.services.filter((s) => s.kind === 'haproxy').map(lbLoop),

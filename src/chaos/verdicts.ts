@@ -7,7 +7,6 @@
  */
 import type { Plan } from '../config/types.ts';
 import {
-  answered,
   type CheckResult,
   failedSince,
   failureWindow,
@@ -50,11 +49,12 @@ export function safetyBreach(check: CheckResult): string | undefined {
   if (check.writableOverlaps.length > 0) broken.push('two databases were writable at once');
   if (check.unsampledDbs.length > 0)
     broken.push(`${check.unsampledDbs.join(', ')} never sampled (two writable databases not ruled out)`);
+  if (check.divergence.length > 0) broken.push(`the databases diverged (${check.divergence.join('; ')})`);
   return broken.length > 0 ? broken.join('; ') : undefined;
 }
 
 /** The counts every verdict reports: failed (first attempts, in time), retried, slow. */
-function baseFigures(check: CheckResult): Record<string, number> {
+export function baseFigures(check: CheckResult): Record<string, number> {
   return {
     failed: check.failed,
     failedReads: check.byKind.page.failed + check.byKind.api.failed + check.byKind['read-own'].failed,
@@ -65,7 +65,7 @@ function baseFigures(check: CheckResult): Record<string, number> {
 }
 
 /** What failed, in words: `3 of 2000 requests failed (1 retried, 2 slower than 2000 ms)`. */
-function failedText(check: CheckResult, boundMs: number): string {
+export function failedText(check: CheckResult, boundMs: number): string {
   const why = [
     ...(check.writes.retried > 0 ? [`${check.writes.retried} retried`] : []),
     ...(check.slow > 0 ? [`${check.slow} slower than ${boundMs} ms`] : []),
@@ -74,7 +74,7 @@ function failedText(check: CheckResult, boundMs: number): string {
 }
 
 /** Requests that started after the fault and were answered in time: the proof that load ran through it. */
-const okAfter = (history: History, t: number) => history.ops.filter((o) => o.start >= t && !isFailure(o)).length;
+export const okAfter = (history: History, t: number) => history.ops.filter((o) => o.start >= t && !isFailure(o)).length;
 
 export function zeroFailed(
   { check, history, faultAt }: PromiseInput,
@@ -148,40 +148,6 @@ export function failoverVerdict({ check, history, faultAt }: PromiseInput, windo
   return {
     kept: true,
     reason: `the VIP moved to ${movedAt.holder} ${movedAt.at - faultAt} ms after the fault; ${check.failed} request(s) failed, all within ${window?.durationMs ?? 0} ms`,
-    figures,
-  };
-}
-
-/**
- * While the primary is cut off, writes must work again within 30 s (that takes a
- * failover); the partition lasts longer than that, so healing it cannot pass for one.
- */
-export function partitionVerdict({ check, history, faultAt, healAt }: PromiseInput): Verdict {
-  const end = healAt ?? history.endedAt;
-  const writes = history.ops.filter((o) => o.kind === 'write' && o.start >= faultAt && o.start < end);
-  const failedWrites = writes.filter(isFailure);
-  const lastFailure = Math.max(...failedWrites.map((o) => o.start));
-  const resumed = writes.find((o) => !isFailure(o) && o.start > lastFailure && o.end - faultAt <= 30_000);
-  const afterHeal = history.ops.find((o) => o.kind === 'write' && answered(o) && o.start >= end);
-  const figures = {
-    ...baseFigures(check),
-    writesFailedWhileCut: failedWrites.length,
-    writesOkWhileCut: writes.length - failedWrites.length,
-    partitionMs: end - faultAt,
-    writesBackAfterHealMs: afterHeal ? afterHeal.end - end : null,
-  };
-  const breach = safetyBreach(check);
-  if (breach) return { kept: false, reason: breach, figures };
-  if (writes.length === 0) return { kept: false, reason: 'no write ran while the primary was cut off', figures };
-  if (failedWrites.length > 0 && !resumed)
-    return {
-      kept: false,
-      reason: `writes failed from the partition on and did not resume while the primary was cut off (${Math.round((end - faultAt) / 1000)} s)`,
-      figures,
-    };
-  return {
-    kept: true,
-    reason: `writes kept working (${failedWrites.length} failed while cut off); none lost`,
     figures,
   };
 }

@@ -118,9 +118,10 @@ export const CHAOS_COMMANDS = `  run <scenario>|all     run a scenario under a r
   heal                   undo every active fault and bring the stack back (tandem up)
   active                 the faults injected and not yet healed
 
-  targets: server-1, server-1/app, server-1/nginx, lb-1/haproxy, db:primary, db:replica,
-           lb:active, lb:standby (netns: the LB holding the VIP now, and the other one);
-           a group is a comma-separated list: server-1,lb-1
+  targets: server-1, server-1/app, server-1/nginx, lb-1/haproxy, db:primary, db:replica
+           (the database writable now, and another one), db:primary-host, db:replica-host
+           (their whole hosts), etcd:member, lb:active, lb:standby (netns: the LB holding
+           the VIP now, and the other one); a group is a comma-separated list: server-1,lb-1
 `;
 
 function optionLines(names: readonly OptionName[]): string[] {

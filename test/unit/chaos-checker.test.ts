@@ -10,7 +10,6 @@ import {
   KILL_LB_WINDOW_MS,
   MARK_DOWN_WITHIN_MS,
   markDownVerdict,
-  partitionVerdict,
   type PromiseInput,
   safetyBreach,
   zeroFailed,
@@ -367,7 +366,8 @@ describe('chaos verdicts on failing histories', () => {
     assert.match(never.reason, /never marked server-1 down/);
   });
 
-  it('partition: broken when writes never resume while cut off, or no write ran; kept when they resume', () => {
+  it('partition: broken when writes do not resume within 2.5 s while cut off, or no write ran; kept when they do', () => {
+    const partitionVerdict = (i: PromiseInput) => SCENARIOS.find((s) => s.name === 'partition-db-primary')!.judge(i);
     const h = cleanHistory();
     const writes = (fails: (at: number) => boolean) => {
       const out: Op[] = [];
@@ -386,9 +386,12 @@ describe('chaos verdicts on failing histories', () => {
     const broken = partitionVerdict(input(endless, cut));
     assert.equal(broken.kept, false);
     assert.match(broken.reason, /did not resume/);
-    const resumedOps = writes((at) => at >= 2000 && at < 12_000);
+    const resumedOps = writes((at) => at >= 2000 && at < 4000);
     const resumed = { ...h, endedAt: T0 + 40_000, ops: resumedOps, final: holding(resumedOps) };
     assert.equal(partitionVerdict(input(resumed, cut)).kept, true);
+    const lateOps = writes((at) => at >= 2000 && at < 5000);
+    const late = partitionVerdict(input({ ...h, endedAt: T0 + 40_000, ops: lateOps, final: holding(lateOps) }, cut));
+    assert.match(late.reason, /writes resumed 3005 ms after the fault \(promise: 2500 ms\)/);
     const none = { ...h, endedAt: T0 + 40_000, ops: pages(0, 40_000) };
     assert.match(partitionVerdict(input(none, cut)).reason, /no write ran/);
   });
@@ -406,7 +409,12 @@ describe('chaos scenarios', () => {
         'pause-app',
         'kill-db-replica',
         'kill-db-primary',
+        'kill-host-db-primary',
         'partition-db-primary',
+        'flap',
+        'kill-db-replica-then-primary',
+        'kill-etcd-member',
+        'switchover-under-load',
         'slow-link',
       ],
     );

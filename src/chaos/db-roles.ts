@@ -1,0 +1,77 @@
+/**
+ * Which database is the primary right now. With failover the primary moves, so the
+ * config's `plan.db.primary` only says where it started: the primary is the node that
+ * answers `@@read_only = 0` (fencing keeps that to one node). Probed on every node
+ * through the admin socket; the config is the answer only when no node is writable.
+ */
+import type { Plan } from '../config/types.ts';
+import { dbPaths, sql } from '../orchestrate/database.ts';
+
+/** One node's answer: up (answered) and read_only. */
+export interface WritableProbe {
+  readonly host: string;
+  readonly up: boolean;
+  readonly readOnly?: boolean;
+}
+
+export interface DbRoles {
+  readonly primary: string;
+  /** Every other database node, in the config's order. */
+  readonly replicas: readonly string[];
+  /** probe: a node answered writable; config: none did, the config's primary stands. */
+  readonly source: 'probe' | 'config';
+}
+
+/** Every database host, the config's primary first. */
+export const dbHostsOf = (plan: Plan): string[] => [plan.db.primary, ...plan.db.replicas].filter((h) => h);
+
+/** `read_only` of one node: true/false, or undefined when it gave no real answer. */
+export async function readOnlyOf(plan: Plan, host: string, timeoutMs: number): Promise<boolean | undefined> {
+  const [row] = await sql(dbPaths(plan, host), 'SELECT @@read_only AS ro', timeoutMs);
+  // Only a real answer says writable: an empty one (a client cut short) is no answer.
+  return row?.ro === '0' ? false : row?.ro === '1' ? true : undefined;
+}
+
+/**
+ * Every node's `read_only`, probed at once. Done as soon as one node answers writable
+ * (fencing keeps that to one), else when every node answered or gave up after
+ * `timeoutMs`: a frozen or vanished replica does not delay a fault on the primary.
+ */
+export function probeDbs(plan: Plan, timeoutMs = 1500): Promise<WritableProbe[]> {
+  const hosts = dbHostsOf(plan);
+  const probes: WritableProbe[] = [];
+  return new Promise((resolve) => {
+    let pending = hosts.length;
+    if (pending === 0) resolve(probes);
+    for (const host of hosts) {
+      void readOnlyOf(plan, host, timeoutMs)
+        .catch(() => undefined)
+        .then((readOnly) => {
+          probes.push(readOnly === undefined ? { host, up: false } : { host, up: true, readOnly });
+          pending -= 1;
+          if (readOnly === false || pending === 0) resolve([...probes]);
+        });
+    }
+  });
+}
+
+/**
+ * The primary from the probes: the writable node (the config's primary if, wrongly,
+ * several are); the config's primary when none is writable (every node dead, or a
+ * failover under way).
+ */
+export function pickRoles(plan: Plan, probes: readonly WritableProbe[]): DbRoles {
+  const hosts = dbHostsOf(plan);
+  const writable = probes.filter((p) => p.up && p.readOnly === false).map((p) => p.host);
+  const primary = writable.includes(plan.db.primary) ? plan.db.primary : writable[0];
+  return {
+    primary: primary ?? plan.db.primary,
+    replicas: hosts.filter((h) => h !== (primary ?? plan.db.primary)),
+    source: primary ? 'probe' : 'config',
+  };
+}
+
+/** The database roles at this moment. */
+export async function liveDbRoles(plan: Plan): Promise<DbRoles> {
+  return pickRoles(plan, await probeDbs(plan));
+}
