@@ -4,7 +4,7 @@
  * clients agree on the socket and datadir and ignore Debian's /etc/mysql.
  */
 import type { ServicePaths } from '../config/paths.ts';
-import type { Engine } from './types.ts';
+import type { Engine, LivenessProbe } from './types.ts';
 
 const MARIADBD = '/usr/sbin/mariadbd';
 const INSTALL_DB = '/usr/bin/mariadb-install-db';
@@ -20,7 +20,18 @@ export interface MariadbEngine extends Engine {
   clientCommand(paths: ServicePaths, sql?: string): string[];
   /** Exit 0 once the server answers on its socket. */
   pingCommand(paths: ServicePaths): string[];
+  livenessProbe(paths: ServicePaths): LivenessProbe;
 }
+
+/**
+ * The liveness query: a read that no commit, lock or semi-sync wait stands in front of,
+ * so that only a server that no longer serves fails it. Each probe is a new connection
+ * over the socket (a hung server of MDEV-41349 accepts none), and `SHOW GLOBAL STATUS`
+ * sums the counters of every connection, so it walks the server's list of threads,
+ * which `SELECT 1` does not touch. Never a write: a commit waiting for a replica's
+ * semi-sync acknowledgement is a healthy server (the failover sentinel's business).
+ */
+export const LIVENESS_QUERY = "SHOW GLOBAL STATUS LIKE 'Uptime'";
 
 export const mariadbEngine: MariadbEngine = {
   name: 'mariadb',
@@ -58,6 +69,22 @@ export const mariadbEngine: MariadbEngine = {
   ],
   /** Exit 0 once the server accepts connections on its socket. */
   pingCommand: (paths: ServicePaths): string[] => [ADMIN, defaults(paths), '--connect-timeout=2', 'ping'],
+  /**
+   * Three missed answers in a row restart it: detected in about 3 s (hung: each probe
+   * fails at its 1 s connect timeout). 30 s of grace after a start, and failures count
+   * before the first answer only after 5 min (InnoDB crash recovery of a big redo log).
+   * A hung server gets 5 s to stop on SIGTERM, not the minute of a planned stop: it
+   * seldom finishes, and InnoDB recovers from the SIGKILL.
+   */
+  livenessProbe: (paths: ServicePaths): LivenessProbe => ({
+    argv: [CLIENT, defaults(paths), '--connect-timeout=1', '-N', '-B', '-e', LIVENESS_QUERY],
+    everyMs: 1000,
+    timeoutMs: 2000,
+    failures: 3,
+    graceMs: 30_000,
+    startupMs: 300_000,
+    stopTimeoutMs: 5000,
+  }),
   // mariadbd's SIGHUP flushes logs and privileges; it never re-reads the option file.
   reloadSignal: null,
   // SIGTERM is a clean shutdown (InnoDB flushes; the next start needs no recovery).

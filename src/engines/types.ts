@@ -23,6 +23,32 @@ export interface Tool {
   readonly binaries: readonly EngineBinary[];
 }
 
+/**
+ * How a supervisor tells a running engine from a hung one: a command run every
+ * `everyMs` that must exit 0 within `timeoutMs`. Like a Kubernetes liveness probe.
+ */
+export interface LivenessProbe {
+  /** Run to completion; exit 0 = the engine answers. Killed when it overruns `timeoutMs`. */
+  readonly argv: readonly string[];
+  /** From the start of one probe to the start of the next (one runs at a time). */
+  readonly everyMs: number;
+  readonly timeoutMs: number;
+  /** Failed probes in a row that restart the engine. */
+  readonly failures: number;
+  /** No probe runs before the engine has been up this long. */
+  readonly graceMs: number;
+  /**
+   * Until the engine has passed a probe once, failures count only after it has been up
+   * this long (a crash recovery may take minutes). @default graceMs
+   */
+  readonly startupMs?: number;
+  /**
+   * How long a hung engine gets to stop on its stop signal before SIGKILL.
+   * @default the engine's stop grace
+   */
+  readonly stopTimeoutMs?: number;
+}
+
 export interface Engine extends Tool {
   /** Matches the service kind, e.g. `haproxy`. */
   readonly name: string;
@@ -46,4 +72,6 @@ export interface Engine extends Tool {
   readonly stopSignal: NodeJS.Signals;
   /** How long a graceful stop may take before the supervisor sends SIGKILL. */
   readonly stopGraceMs: number;
+  /** The supervisor restarts the engine when this probe keeps failing; none: only on exit. */
+  livenessProbe?(paths: ServicePaths): LivenessProbe;
 }

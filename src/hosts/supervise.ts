@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServicePaths } from '../config/paths.ts';
+import type { LivenessProbe } from '../engines/types.ts';
 import { TandemError } from '../errors.ts';
 import { inNamespace } from './netns.ts';
 import { killTree, type ProcessRef, sameProcess } from './proc.ts';
@@ -26,6 +27,16 @@ export interface SupervisedSpec {
   readonly stopTimeoutMs?: number;
   /** netns: the supervisor (and so the engine) runs inside this network namespace. */
   readonly namespace?: string;
+  /** Restart the engine when this probe keeps failing (it runs, but answers nothing). */
+  readonly liveness?: LivenessProbe;
+}
+
+/** Restarts the supervisor made because the liveness probe kept failing. */
+export interface LivenessRestarts {
+  readonly count: number;
+  /** Why the last one was made: the failed probes' reasons. */
+  readonly lastReason: string;
+  readonly lastAt: string;
 }
 
 export interface SupervisorState {
@@ -40,6 +51,8 @@ export interface SupervisorState {
   readonly restarts: number;
   readonly startedAt: string | null;
   readonly lastExit: { code: number | null; signal: string | null; at: string } | null;
+  /** Absent until the liveness probe first restarted the engine (also counted in `restarts`). */
+  readonly liveness?: LivenessRestarts;
 }
 
 /** The state file as the supervisor last wrote it, whether or not it still runs. */

@@ -4,16 +4,19 @@
 //   node supervisor.mjs <spec.json>
 //
 // spec: { id, argv, cwd, env, output, pidFile, stateFile, stopSignal, reloadSignal,
-//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs }
+//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness? }
 //
 // SIGTERM: stop the engine (its stopSignal, then SIGKILL after stopTimeoutMs) and exit.
 // SIGHUP: forward the engine's reloadSignal. The engine crashing: restart with
-// exponential backoff (reset once it has stayed up for 10 s).
+// exponential backoff (reset once it has stayed up for 10 s). The engine hung (its
+// liveness probe keeps failing, see liveness.mjs): stop it as above, with SIGCONT in
+// case it is stopped, and the crash path restarts it.
 //
 // The state file records each PID with its start time (/proc/PID/stat field 22), so
 // that tandem never signals a PID the kernel has since given to another process.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { afterProbe, newWatch, nextProbeDelay } from './liveness.mjs';
 
 const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 
@@ -42,6 +45,8 @@ let child = null;
 let stopping = false;
 let failuresInARow = 0;
 let restartTimer = null;
+/** Ends the liveness watch of the current engine process (timer and running probe). */
+let endWatch = () => {};
 
 function save() {
   const tmp = `${spec.stateFile}.tmp`;
@@ -64,6 +69,7 @@ function start() {
   const onExit = (code, signal) => {
     if (ended) return;
     ended = true;
+    endWatch();
     state.lastExit = { code, signal, at: new Date().toISOString() };
     state.pid = null;
     state.startTime = null;
@@ -81,14 +87,11 @@ function start() {
     state.state = 'backoff';
     state.restarts++;
     save();
-    fs.appendFileSync(
-      spec.output,
-      `[tandem-supervise] ${spec.id} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms\n`,
-    );
+    log(`exited (${signal ?? `code ${code}`}); restarting in ${delay} ms`);
     restartTimer = setTimeout(start, delay);
   };
   proc.on('error', (err) => {
-    fs.appendFileSync(spec.output, `[tandem-supervise] cannot start ${spec.argv[0]}: ${err.message}\n`);
+    log(`cannot start ${spec.argv[0]}: ${err.message}`);
     if (!proc.pid) onExit(127, null);
   });
   proc.on('exit', onExit);
@@ -100,12 +103,100 @@ function start() {
     state.state = 'running';
     state.startedAt = new Date(startedAt).toISOString();
     save();
+    if (spec.liveness) endWatch = watch(proc, startedAt);
   }
+}
+
+/** Appends one line to the engine's output log, where the supervisor's own lines go. */
+function log(line) {
+  fs.appendFileSync(spec.output, `[tandem-supervise] ${spec.id} ${line}\n`);
+}
+
+/** Runs the probe once; `done` gets its outcome. Returns a function that kills it. */
+function runProbe(liveness, done) {
+  let output = '';
+  let timedOut = false;
+  let finished = false;
+  const finish = (outcome) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(deadline);
+    done(outcome);
+  };
+  const probe = spawn(liveness.argv[0], liveness.argv.slice(1), {
+    cwd: spec.cwd,
+    env: { ...process.env, ...spec.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Only the end matters (the error line); keep it small.
+  const keep = (chunk) => (output = (output + chunk).slice(-2000));
+  probe.stdout.on('data', keep);
+  probe.stderr.on('data', keep);
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    probe.kill('SIGKILL');
+  }, liveness.timeoutMs);
+  probe.on('error', (err) => {
+    if (!probe.pid) finish({ code: null, signal: null, timedOut: false, spawnError: err.message });
+  });
+  probe.on('close', (code, signal) => finish({ code, signal, timedOut, output }));
+  return () => {
+    finished = true;
+    clearTimeout(deadline);
+    probe.kill('SIGKILL');
+  };
+}
+
+/**
+ * Probes the engine process `proc` while it runs; restarts it when the probe keeps
+ * failing. Returns the function that ends the watch (the engine exited).
+ */
+function watch(proc, startedAt) {
+  const liveness = spec.liveness;
+  let seen = newWatch();
+  let killProbe = null;
+  let timer = setTimeout(probe, liveness.graceMs);
+  function probe() {
+    timer = null;
+    const began = Date.now();
+    killProbe = runProbe(liveness, (outcome) => {
+      killProbe = null;
+      const next = afterProbe(liveness, seen, outcome, Date.now() - startedAt);
+      seen = next.watch;
+      if (next.restart) return restartHung(proc, next.restart);
+      if (!next.ignored && seen.failures.length > 0) {
+        log(`liveness probe failed (${seen.failures.length}/${liveness.failures}): ${seen.failures.at(-1)}`);
+      }
+      timer = setTimeout(probe, nextProbeDelay(liveness, Date.now() - began));
+    });
+  }
+  return () => {
+    if (timer) clearTimeout(timer);
+    killProbe?.();
+  };
+}
+
+/**
+ * The engine runs but no longer answers: stop it (stop signal, SIGCONT so that a
+ * stopped process can act on it, SIGKILL after the grace); its exit restarts it.
+ */
+function restartHung(proc, reason) {
+  if (stopping || child !== proc) return;
+  const count = (state.liveness?.count ?? 0) + 1;
+  state.liveness = { count, lastReason: reason, lastAt: new Date().toISOString() };
+  save();
+  const graceMs = spec.liveness.stopTimeoutMs ?? spec.stopTimeoutMs;
+  log(`hung: ${reason}; restarting it (${spec.stopSignal}, SIGKILL after ${graceMs} ms)`);
+  proc.kill(spec.stopSignal);
+  proc.kill('SIGCONT');
+  // After its exit, kill() is a no-op: the PID may belong to someone else by then.
+  setTimeout(() => proc.kill('SIGKILL'), graceMs).unref();
 }
 
 process.on('SIGTERM', () => {
   if (stopping) return;
   stopping = true;
+  endWatch();
   state.state = 'stopping';
   save();
   if (restartTimer) {

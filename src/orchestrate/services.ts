@@ -98,6 +98,7 @@ function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?:
     stopSignal: engine.stopSignal,
     reloadSignal: engine.reloadSignal ?? undefined,
     stopTimeoutMs: engine.stopGraceMs,
+    liveness: engine.livenessProbe?.(paths),
   };
 }
 

@@ -93,6 +93,87 @@ describe('supervisor', () => {
     assert.equal(isAlive(worker), false);
   });
 
+  it('restarts an engine whose liveness probe keeps failing, with SIGKILL when it ignores its stop signal', async () => {
+    // GIVEN an engine that ignores SIGTERM, and a probe that passes while a file exists
+    const alive = path.join(root, 'answers');
+    fs.writeFileSync(alive, '');
+    const liveness = { argv: ['test', '-e', alive], everyMs: 100, timeoutMs: 500, failures: 3, graceMs: 200 };
+    const state = await startSupervised(paths, {
+      id: 'h1/app',
+      argv: ['sh', '-c', 'trap "" TERM; exec sleep 304'],
+      cwd: root,
+      stopSignal: 'SIGTERM',
+      liveness: { ...liveness, stopTimeoutMs: 300 },
+    });
+    const first = state.pid!;
+    await sleep(800);
+    assert.equal(readSupervisor(paths)?.pid, first, 'passing probes leave it alone');
+    // WHEN the probe starts failing
+    const hungAt = Date.now();
+    fs.rmSync(alive);
+    let now = readSupervisor(paths);
+    for (let i = 0; i < 200 && (now?.pid === first || now?.state !== 'running'); i++) {
+      await sleep(10);
+      now = readSupervisor(paths);
+    }
+    const restartedMs = Date.now() - hungAt;
+    fs.writeFileSync(alive, '');
+    // THEN after 3 failures (~300 ms), SIGTERM ignored for 300 ms, SIGKILL, 200 ms back-off
+    assert.notEqual(now?.pid, first);
+    assert.equal(now?.state, 'running');
+    assert.equal(isAlive(first), false);
+    assert.ok(restartedMs < 2 * (3 * 100 + 300 + 200), `restarted after ${restartedMs} ms`);
+    assert.equal(now?.restarts, 1);
+    assert.equal(now?.liveness?.count, 1);
+    assert.equal(now?.liveness?.lastReason, '3 liveness probes failed in a row: exit code 1');
+    const log = fs.readFileSync(paths.output, 'utf8');
+    assert.match(log, /liveness probe failed \(1\/3\): exit code 1/);
+    assert.match(
+      log,
+      /hung: 3 liveness probes failed in a row: exit code 1; restarting it \(SIGTERM, SIGKILL after 300 ms\)/,
+    );
+    assert.match(log, /exited \(SIGKILL\); restarting in 200 ms/);
+    await stopSupervised(paths);
+  });
+
+  it('kills a probe that overruns its deadline: one probe at a time, and it counts as a failure', async () => {
+    // GIVEN a probe that never finishes, with a deadline of 300 ms, every 100 ms
+    const liveness = { argv: ['sleep', '30'], everyMs: 100, timeoutMs: 300, failures: 8, graceMs: 0 };
+    const state = await startSupervised(paths, {
+      id: 'h1/app',
+      argv: ['sleep', '305'],
+      cwd: root,
+      stopSignal: 'SIGTERM',
+      liveness,
+    });
+    // WHEN it is watched for 1 s THEN never more than one probe runs (the supervisor's children: engine + probe)
+    const atOnce: number[] = [];
+    const seen = new Set<number>();
+    const until = Date.now() + 1000;
+    for (let i = 0; i < 100 && Date.now() < until; i++) {
+      const tree = processTree(state.supervisorPid).filter((p) => p !== state.supervisorPid && p !== state.pid);
+      atOnce.push(tree.length);
+      for (const p of tree) seen.add(p);
+      await sleep(20);
+    }
+    assert.equal(Math.max(...atOnce), 1, `probes running at once: ${[...new Set(atOnce)]}`);
+    // Each was killed at its deadline and replaced (1 s / 300 ms: 3 or 4 of them).
+    assert.ok(seen.size >= 2, `probes seen: ${seen.size}`);
+    // AND eight overruns (2.4 s) restart the engine, saying so
+    let now = readSupervisor(paths);
+    for (let i = 0; i < 400 && (now?.liveness?.count ?? 0) === 0; i++) {
+      await sleep(10);
+      now = readSupervisor(paths);
+    }
+    assert.equal(now?.liveness?.lastReason, '8 liveness probes failed in a row: no answer within 300 ms');
+    await stopSupervised(paths);
+    assert.deepEqual(
+      [...seen].filter((p) => isAlive(p)),
+      [],
+      'no probe outlives the supervisor',
+    );
+  });
+
   it('leaves alone an unrelated process whose PID a stale state file and pid file name', async () => {
     // GIVEN a process tandem never started (its argv even names mariadbd), and state
     // files from another boot naming its PID with the start time of that other process
