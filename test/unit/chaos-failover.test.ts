@@ -153,7 +153,7 @@ describe('chaos failover: who is the primary now', () => {
   });
 
   it('db:primary-host names the whole host; etcd:member exists only where etcd does', () => {
-    const plan = planOf({});
+    const plan = planOf({ database: { failover: false } });
     assert.equal(resolveTarget(plan, 'db:primary-host').host, plan.db.primary);
     assert.equal(resolveTarget(plan, 'db:replica-host').host, plan.db.replicas[0]);
     assert.deepEqual(
@@ -465,7 +465,7 @@ describe('chaos failover: scenarios', () => {
   });
 
   it('a scenario that needs failover, etcd or a switchover is reported unsupported, with the reason, never kept', async () => {
-    const plan = planOf({});
+    const plan = planOf({ database: { failover: false } });
     const run = (name: string, p: Plan, opts = {}) => runScenario(p, scenarioNamed(name)!, opts);
     for (const name of ['kill-host-db-primary', 'flap', 'kill-db-replica-then-primary', 'switchover-under-load']) {
       const r = await run(name, plan);
