@@ -24,6 +24,7 @@ import { TandemError } from '../errors.ts';
 import type { StackEvent } from '../orchestrate/events.ts';
 import { loadPlan } from '../orchestrate/config-loader.ts';
 import { withStackLock } from '../orchestrate/lock.ts';
+import { switchover } from '../orchestrate/switchover.ts';
 import { type Args, renderCommandHelp } from './args.ts';
 import { formatEvent } from './format.ts';
 
@@ -59,6 +60,7 @@ async function run(
   const reports: ScenarioReport[] = [];
   for (const scenario of wanted) {
     const report = await runScenario(plan, scenario!, {
+      switchover: handOver,
       emit: emitter(json, out),
       log: json ? undefined : out,
       ...(durationMs ? { durationMs } : {}),
@@ -70,6 +72,12 @@ async function run(
   else if (reports.length > 1) out(renderMatrix(reports));
   return reports.every((r) => r.verdict === 'kept') ? 0 : 1;
 }
+
+/** The switchover-under-load scenario's action: `tandem switchover`, as a person runs it. */
+const handOver = async (plan: Plan, opts: { readonly to?: string }) => {
+  const r = await switchover(plan, { to: opts.to, log: () => {} });
+  return { from: r.from ?? '?', to: r.to, detail: r.summary.replace(/^tandem: /, '') };
+};
 
 /** `tandem chaos <command> [<target>...]`: `operands` are what follows `chaos`. */
 export async function runChaos(
