@@ -119,6 +119,26 @@ export class EtcdClient {
     }
   }
 
+  /** The cluster's members: id (uint64 as a string), name and client URLs. */
+  async members(): Promise<{ id: string; name: string; clientUrls: string[] }[]> {
+    const body = (await this.call('/v3/cluster/member/list', {})) as {
+      members?: { ID?: string; name?: string; clientURLs?: string[] }[];
+    };
+    return (body.members ?? []).map((m) => ({ id: m.ID ?? '', name: m.name ?? '', clientUrls: m.clientURLs ?? [] }));
+  }
+
+  /** The id of the member that leads the raft cluster, as one member sees it. */
+  async raftLeader(): Promise<string> {
+    const body = (await this.call('/v3/maintenance/status', {})) as { leader?: string };
+    if (!body.leader) throw new EtcdRefused(0, 'status answered without a leader');
+    return body.leader;
+  }
+
+  /** Asks the leader (at `leaderUrl`) to hand raft leadership to member `targetId`. */
+  async moveLeader(leaderUrl: string, targetId: string): Promise<void> {
+    await this.post(new URL(leaderUrl), '/v3/maintenance/transfer-leadership', JSON.stringify({ targetID: targetId }));
+  }
+
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent?.destroy();
