@@ -66,6 +66,7 @@ export class Sentinel {
   private attachedTo: string | null = null;
   private notPromoted: string | null = null;
   private obs: DbObservation | null = null;
+  private view: View | null = null;
   private dbMisses = 0;
   private dbDown = false;
   private etcdOk = false;
@@ -126,6 +127,7 @@ export class Sentinel {
     await this.observeDb();
     await this.renewLease();
     const view = await this.readView();
+    this.view = view;
     this.etcdOk = true;
     await this.publishMember(view);
     if (this.holding) await this.leaderTick(view);
@@ -502,8 +504,9 @@ export class Sentinel {
       if (!o.semiSlaveEnabled) await this.db.enableSemiSyncSlave();
       return;
     }
-    if (attached && this.attachedTo === null && !this.fenced) {
-      // Replicating from the leader already (the start-up topology): adopt it.
+    if (attached && this.attachedTo === null && !this.fenced && o.slave.ioRunning && o.slave.sqlRunning) {
+      // Replicating from the leader already (the start-up topology): adopt it. Stopped
+      // threads (skip_slave_start) go through the prefix check below first.
       this.attachedTo = leader.host;
       this.log('following', { leader: leader.host, adopted: true });
       return;
@@ -531,8 +534,8 @@ export class Sentinel {
     return {
       host: this.config.host,
       role: this.role(),
-      leader: this.holding,
-      sync: null,
+      leader: this.view?.leader?.value ?? null,
+      sync: this.view?.sync?.value ?? null,
       holdsLeader: this.holding !== null,
       term: this.holding?.term ?? null,
       fenced: this.fenced,
