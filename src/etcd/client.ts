@@ -171,6 +171,14 @@ export class EtcdClient {
     const secure = endpoint.protocol === 'https:';
     const request = secure ? https.request : http.request;
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (err: Error | null, value?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(value);
+      };
       const req = request(
         {
           host: endpoint.hostname,
@@ -183,35 +191,43 @@ export class EtcdClient {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
+          res.on('error', (err) => settle(err));
+          // A response cut short (the member died mid-answer) closes without 'end'.
+          res.on('close', () => settle(new Error('connection closed mid-answer')));
           res.on('end', () => {
-            clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString('utf8').trim();
-            let parsed: { error?: unknown; code?: number; message?: string };
             try {
-              // A streamed answer (keepalive) may carry several JSON lines; the first is ours.
-              parsed = JSON.parse(text.split('\n')[0] || '{}') as typeof parsed;
-            } catch {
-              reject(new Error(`HTTP ${res.statusCode}: not JSON: ${text.slice(0, 80)}`));
-              return;
+              settle(null, parseAnswer(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
+            } catch (err) {
+              settle(err as Error);
             }
-            const error = (parsed as { error?: { grpc_code?: number; message?: string } }).error;
-            if (res.statusCode !== 200 || error !== undefined) {
-              const code = typeof error === 'object' ? (error.grpc_code ?? parsed.code) : parsed.code;
-              const message = typeof error === 'object' ? error.message : (parsed.message ?? String(error));
-              reject(new EtcdRefused(Number(code ?? 0), message ?? `HTTP ${res.statusCode}`));
-              return;
-            }
-            resolve(parsed);
           });
         },
       );
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-      req.on('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
+      // The deadline settles the call itself: destroying a socket mid-answer need not emit anything.
+      const timer = setTimeout(() => {
+        settle(new Error(`no answer within ${this.timeoutMs} ms`));
+        req.destroy();
+      }, this.timeoutMs);
+      req.on('error', (err) => settle(err));
       req.end(payload);
     });
   }
+}
+
+/** The gateway's answer: JSON, or a gRPC error as JSON. */
+function parseAnswer(status: number, text: string): unknown {
+  let parsed: { error?: unknown; code?: number; message?: string };
+  try {
+    // A streamed answer (keepalive) may carry several JSON lines; the first is ours.
+    parsed = JSON.parse(text.trim().split('\n')[0] || '{}') as typeof parsed;
+  } catch {
+    throw new Error(`HTTP ${status}: not JSON: ${text.slice(0, 80)}`);
+  }
+  const error = parsed.error as { grpc_code?: number; message?: string } | string | undefined;
+  if (status !== 200 || error !== undefined) {
+    const code = typeof error === 'object' ? (error.grpc_code ?? parsed.code) : parsed.code;
+    const message = typeof error === 'object' ? error.message : (parsed.message ?? String(error));
+    throw new EtcdRefused(Number(code ?? 0), message ?? `HTTP ${status}`);
+  }
+  return parsed;
 }

@@ -150,7 +150,8 @@ export function syncStep(input: {
    * semi-sync came on (commits before it went unacknowledged, and must not be lost either).
    */
   readonly candidateCaughtUp: boolean;
-  readonly eligiblePresent: boolean;
+  /** The recorded sync replica still replicates from this primary (its sentinel says so). */
+  readonly eligibleReplicating: boolean;
   /** How long commits have been waiting for an acknowledgement (0 when none wait). */
   readonly waitingMs: number;
   /** How long semi-sync has been enabled without a client acknowledging (0 when it has one or is off). */
@@ -159,7 +160,7 @@ export function syncStep(input: {
 }): SyncStep {
   const { sync, semi } = input;
   if (sync.eligible !== null) {
-    if (!input.eligiblePresent) return { kind: 'drop', reason: `${sync.eligible}'s sentinel key vanished` };
+    if (!input.eligibleReplicating) return { kind: 'drop', reason: `${sync.eligible} no longer replicates` };
     if (!semi.enabled) return { kind: 'drop', reason: 'semi-sync is off on the primary' };
     if (semi.clients === 0) return { kind: 'drop', reason: 'no semi-sync replica is connected' };
     if (input.waitingMs > input.syncWaitMs) {

@@ -66,6 +66,7 @@ export class Sentinel {
   private attachedTo: string | null = null;
   private notPromoted: string | null = null;
   private obs: DbObservation | null = null;
+  private view: View | null = null;
   private dbMisses = 0;
   private dbDown = false;
   private etcdOk = false;
@@ -98,9 +99,10 @@ export class Sentinel {
     while (!this.stopped) {
       const started = this.now();
       try {
-        await this.tick();
+        await withStuckLimit(this.tick());
         this.lastError = null;
       } catch (err) {
+        if (err instanceof StuckTick) throw err;
         if (err instanceof EtcdUnavailable) this.etcdOk = false;
         this.lastError = (err as Error).message;
         this.log('tick-error', { error: this.lastError });
@@ -125,6 +127,7 @@ export class Sentinel {
     await this.observeDb();
     await this.renewLease();
     const view = await this.readView();
+    this.view = view;
     this.etcdOk = true;
     await this.publishMember(view);
     if (this.holding) await this.leaderTick(view);
@@ -134,8 +137,16 @@ export class Sentinel {
   // ---- observation ------------------------------------------------------------------
 
   private async observeDb(): Promise<void> {
+    const timeoutMs = Math.max(200, this.config.tickMs * 3);
     try {
-      this.obs = await this.db.observe(Math.max(200, this.config.tickMs * 3));
+      try {
+        this.obs = await this.db.observe(timeoutMs);
+      } catch (err) {
+        // A connection reset by a dying server: a fresh connection tells down (refused) from a blip, now.
+        if (isRefused(err)) throw err;
+        this.db.close();
+        this.obs = await this.db.observe(timeoutMs);
+      }
       this.dbMisses = 0;
       if (this.dbDown) this.log('db-up');
       this.dbDown = false;
@@ -321,7 +332,8 @@ export class Sentinel {
     const now = this.now();
     this.waitingSince = o.semi.waitSessions > 0 ? this.waitingSince || now : 0;
     this.unackedSince = o.semi.enabled && !(o.semi.on && o.semi.clients > 0) ? this.unackedSince || now : 0;
-    const candidate = syncCandidate([...view.members.values()], this.self);
+    const members = [...view.members.values()];
+    const candidate = syncCandidate(members, this.self);
     const candidateMember = candidate !== null ? view.members.get(candidate) : undefined;
     const since = this.semiOnPos ?? o.gtidBinlogPos;
     const step = syncStep({
@@ -331,7 +343,13 @@ export class Sentinel {
       candidateCaughtUp:
         candidateMember !== undefined &&
         (since === '' || reached(candidateMember.gtidIoPos || candidateMember.gtidSlavePos, since)),
-      eligiblePresent: sync.eligible !== null && view.members.has(sync.eligible),
+      // Its member key gone (sentinel cut off), its database down, or its IO thread stopped.
+      eligibleReplicating:
+        sync.eligible !== null &&
+        syncCandidate(
+          members.filter((m) => m.host === sync.eligible),
+          this.self,
+        ) !== null,
       waitingMs: this.waitingSince ? Math.round(now - this.waitingSince) : 0,
       unackedMs: this.unackedSince ? Math.round(now - this.unackedSince) : 0,
       syncWaitMs: this.config.syncWaitMs,
@@ -512,8 +530,9 @@ export class Sentinel {
       if (!o.semiSlaveEnabled) await this.db.enableSemiSyncSlave();
       return;
     }
-    if (attached && this.attachedTo === null && !this.fenced) {
-      // Replicating from the leader already (the start-up topology): adopt it.
+    if (attached && this.attachedTo === null && !this.fenced && o.slave.ioRunning && o.slave.sqlRunning) {
+      // Replicating from the leader already (the start-up topology): adopt it. Stopped
+      // threads (skip_slave_start) go through the prefix check below first.
       this.attachedTo = leader.host;
       this.log('following', { leader: leader.host, adopted: true });
       return;
@@ -541,8 +560,8 @@ export class Sentinel {
     return {
       host: this.config.host,
       role: this.role(),
-      leader: this.holding,
-      sync: null,
+      leader: this.view?.leader?.value ?? null,
+      sync: this.view?.sync?.value ?? null,
       holdsLeader: this.holding !== null,
       term: this.holding?.term ?? null,
       fenced: this.fenced,
@@ -564,6 +583,32 @@ export class Sentinel {
     } catch (err) {
       this.log('state-file-error', { error: (err as Error).message });
     }
+  }
+}
+
+/**
+ * Every call of a tick has its own deadline; this is the backstop. A tick stuck past it
+ * ends the process (the supervisor restarts it), since a sentinel that no longer ticks
+ * only looks alive. Promotion may wait 30 s for the relay log, hence the margin.
+ */
+const STUCK_TICK_MS = 60_000;
+
+async function withStuckLimit(tick: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StuckTick()), STUCK_TICK_MS);
+  });
+  try {
+    await Promise.race([tick, stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+class StuckTick extends Error {
+  constructor() {
+    super(`a tick ran past ${STUCK_TICK_MS} ms`);
+    this.name = 'StuckTick';
   }
 }
 

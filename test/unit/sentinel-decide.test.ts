@@ -86,7 +86,7 @@ const step = (over: Partial<Parameters<typeof syncStep>[0]>) =>
     semi: on,
     candidate: 'db2',
     candidateCaughtUp: true,
-    eligiblePresent: true,
+    eligibleReplicating: true,
     waitingMs: 0,
     unackedMs: 0,
     syncWaitMs: 300,
@@ -96,7 +96,7 @@ const step = (over: Partial<Parameters<typeof syncStep>[0]>) =>
 test('syncStep: a sync replica that goes away is dropped (etcd first, then semi-sync off)', () => {
   assert.equal(step({}).kind, 'none');
   assert.equal(step({ semi: { ...on, clients: 0 } }).kind, 'drop');
-  assert.equal(step({ eligiblePresent: false }).kind, 'drop');
+  assert.equal(step({ eligibleReplicating: false }).kind, 'drop');
   assert.equal(step({ waitingMs: 299 }).kind, 'none');
   assert.deepEqual(step({ waitingMs: 301 }), { kind: 'drop', reason: 'commits waited 301 ms for an acknowledgement' });
 });
