@@ -86,11 +86,10 @@ describe('etcd on netns: a supervised three-member cluster with TLS', { timeout:
     assert.equal(grant.code, 0, grant.stderr);
     const id = /lease (\w+) granted with TTL\((\d+)s\)/.exec(grant.stdout);
     assert.ok(id, grant.stdout);
+    // etcd grants its own minimum instead when asked for less: TTL(1s) back means 1 s is honoured.
     assert.equal(id[2], '1', 'the TTL granted');
     const key = `${plan.etcd!.prefix}test/lease`;
     assert.equal((await etcdctl('server-1', ['put', `--lease=${id[1]}`, key, 'held'])).code, 0);
-    const ttl = await etcdctl('server-1', ['lease', 'timetolive', id[1]!]);
-    assert.match(ttl.stdout, /granted with TTL\(1s\)/);
     let goneAfterMs: number | undefined;
     for (let i = 0; i < 100 && goneAfterMs === undefined; i++) {
       const r = await etcdctl('server-1', ['get', '--print-value-only', key]);
