@@ -4,6 +4,7 @@ import { servicePaths } from '../../src/config/paths.ts';
 import { resolve } from '../../src/config/resolve.ts';
 import { etcdEngine } from '../../src/engines/index.ts';
 import { renderEtcdExtensions } from '../../src/engines/tls.ts';
+import { REQUIREMENTS } from '../../src/orchestrate/doctor.ts';
 import { renderEtcd } from '../../src/render/etcd.ts';
 
 const plan = resolve({}, { projectDir: '/srv/site', bundledAppDir: '/opt/app', defaultHosting: 'netns' });
@@ -80,6 +81,16 @@ describe('etcdEngine', () => {
       'endpoint',
       'health',
     ]);
+  });
+
+  it('is among the engines tandem doctor checks, on every hosting', () => {
+    assert.deepEqual(
+      REQUIREMENTS.filter((r) => r.why === 'etcd').map((r) => [r.binary, r.debianPackage, r.needed]),
+      [
+        ['/usr/bin/etcd', 'etcd-server', 'always'],
+        ['/usr/bin/etcdctl', 'etcd-client', 'always'],
+      ],
+    );
   });
 
   it("certifies a member as server and client for its addresses, tandem's client as client only", () => {
