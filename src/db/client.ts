@@ -8,7 +8,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { collapseKey, InFlightReads, mayCollapse } from './collapse.ts';
 import { closeServers, type DbNode, openNode, Statements } from './connections.ts';
 import { checkHealth } from './health.ts';
-import { PrimaryFinder } from './primary-finder.ts';
+import { PrimaryFinder, probeReadOnly } from './primary-finder.ts';
 import { routeRead } from './reads.ts';
 import { Roles } from './roles.ts';
 import type { Db, DbEndpoint, DbEvent, DbHealth, DbOptions, ReadOptions, ReadResult, SqlParam } from './types.ts';
@@ -32,8 +32,9 @@ export function createDb(options: DbOptions): Db {
     maxBackoffMs: options.maxBackoffMs ?? 10_000,
     emit,
   });
+  const primaryProbeTimeoutMs = options.primaryProbeTimeoutMs ?? 500;
   const finder = new PrimaryFinder(nodes, {
-    probeTimeoutMs: options.primaryProbeTimeoutMs ?? 500,
+    probe: (node) => probeReadOnly(node, primaryProbeTimeoutMs),
     intervalMs: options.primaryProbeIntervalMs ?? 1000,
     emit,
     onPrimary: (node) => roles.promote(node),

@@ -10,14 +10,14 @@ import { healthQuery } from './health.ts';
 import { choosePrimary, type NodeProbe, type PrimaryChoice, readOnlyAnswer } from './primary-choice.ts';
 import type { DbEvent } from './types.ts';
 
-export interface PrimaryFinderOptions {
-  /** Deadline of one node's answer in a probe round. */
-  probeTimeoutMs: number;
+export interface PrimaryFinderOptions<N> {
+  /** One node's answer in a probe round (`probeReadOnly`); never rejects. */
+  probe: (node: N) => Promise<NodeProbe>;
   /** Background probe period; 0: only at start and on failed writes. */
   intervalMs: number;
   emit: (event: DbEvent) => void;
   /** A different node was found writable; called before any write goes to it. */
-  onPrimary: (node: DbNode) => void;
+  onPrimary: (node: N) => void;
 }
 
 /**
@@ -31,7 +31,19 @@ export function probeDelayMs(attempt: number): number {
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-export class PrimaryFinder {
+/** Asks one node `@@global.read_only` on its health connections, within `timeoutMs`. */
+export async function probeReadOnly(node: DbNode, timeoutMs: number): Promise<NodeProbe> {
+  try {
+    const [row] = await healthQuery(node.writer, timeoutMs, 'SELECT @@global.read_only AS ro');
+    const readOnly = readOnlyAnswer(row?.ro);
+    if (readOnly === undefined) return { server: node.name, error: `unexpected read_only ${JSON.stringify(row?.ro)}` };
+    return { server: node.name, readOnly };
+  } catch (err) {
+    return { server: node.name, error: messageOf(err) };
+  }
+}
+
+export class PrimaryFinder<N extends { readonly name: string } = DbNode> {
   /** The last round's verdict. */
   choice: PrimaryChoice = { kind: 'unknown', reason: 'no writable primary (not probed yet)' };
   /** The last round's answers, node by node. */
@@ -43,8 +55,8 @@ export class PrimaryFinder {
   private closed = false;
 
   constructor(
-    readonly nodes: readonly DbNode[],
-    private readonly options: PrimaryFinderOptions,
+    readonly nodes: readonly N[],
+    private readonly options: PrimaryFinderOptions<N>,
   ) {
     void this.refresh();
     if (options.intervalMs > 0) {
@@ -63,7 +75,7 @@ export class PrimaryFinder {
    * The primary's node, probing with back-off while none (or more than one) is writable,
    * until `deadline`; then DbUnavailableError (none) or DbTwoWritableError.
    */
-  async writable(deadline: number): Promise<DbNode> {
+  async writable(deadline: number): Promise<N> {
     if (!this.probed) await this.refresh();
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new DbClosedError();
@@ -84,29 +96,17 @@ export class PrimaryFinder {
     clearInterval(this.timer);
   }
 
-  private node(name: string): DbNode {
+  private node(name: string): N {
     return this.nodes.find((n) => n.name === name)!;
   }
 
   private async probeAll(): Promise<PrimaryChoice> {
-    const probes = await Promise.all(this.nodes.map((node) => this.probe(node)));
+    const probes = await Promise.all(this.nodes.map((node) => this.options.probe(node)));
     if (this.closed) return this.choice;
     this.probes = probes;
     this.adopt(choosePrimary(probes));
     this.probed = true;
     return this.choice;
-  }
-
-  private async probe(node: DbNode): Promise<NodeProbe> {
-    try {
-      const [row] = await healthQuery(node.writer, this.options.probeTimeoutMs, 'SELECT @@global.read_only AS ro');
-      const readOnly = readOnlyAnswer(row?.ro);
-      if (readOnly === undefined)
-        return { server: node.name, error: `unexpected read_only ${JSON.stringify(row?.ro)}` };
-      return { server: node.name, readOnly };
-    } catch (err) {
-      return { server: node.name, error: messageOf(err) };
-    }
   }
 
   /** Takes a round's verdict; emits when it changes the state. */

@@ -54,6 +54,9 @@ describe('app without a database', () => {
     const res = await admin.inject({ method: 'GET', url: '/readyz' });
     assert.equal(res.statusCode, 503);
     assert.equal(res.json().ready, false);
+    // no node answered the primary probe: no writable primary is known
+    assert.equal(res.json().db.primaryState, 'unknown');
+    assert.equal(res.json().db.primaryServer, '127.0.0.1:1');
   });
 
   test('a read with the database down is a 503 JSON error', async () => {

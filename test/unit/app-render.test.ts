@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, loadAppConfig } from '../../src/app/config.ts';
+import { servicePaths } from '../../src/config/paths.ts';
+import { resolve } from '../../src/config/resolve.ts';
+import { appEnvironment } from '../../src/orchestrate/services.ts';
 import cookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import type { LightMyRequestResponse } from 'fastify';
@@ -182,6 +185,22 @@ describe('environment contract', () => {
     assert.throws(
       () => loadAppConfig({ ...base, TANDEM_DB_PRIMARY: undefined }, readFile),
       /TANDEM_DB_PRIMARY: required/,
+    );
+  });
+
+  test('the orchestrator hands every app all database nodes, the primary first', () => {
+    const plan = resolve({}, { projectDir: '/srv/site', bundledAppDir: '/opt/tandem/src/app' });
+    const app = plan.services.find((s) => s.kind === 'app')!;
+    const env = appEnvironment(plan, app, servicePaths(app));
+    assert.equal(env.TANDEM_DB_NODES, '127.60.0.13:3306,127.60.0.12:3306');
+    assert.equal(env.TANDEM_DB_PRIMARY, '127.60.0.13:3306');
+    const config = loadAppConfig(
+      { ...base, ...env, TANDEM_DB_PASSWORD_FILE: '/s/db', TANDEM_SESSION_SECRET_FILE: '/s/session' },
+      readFile,
+    );
+    assert.deepEqual(
+      config.db.nodes?.map((n) => n.host),
+      ['127.60.0.13', '127.60.0.12'],
     );
   });
 

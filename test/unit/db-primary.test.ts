@@ -12,8 +12,9 @@ import {
   mayRetryWrite,
   toDbError,
 } from '../../src/db/errors.ts';
-import { choosePrimary, readOnlyAnswer } from '../../src/db/primary-choice.ts';
-import { probeDelayMs } from '../../src/db/primary-finder.ts';
+import { choosePrimary, type NodeProbe, readOnlyAnswer } from '../../src/db/primary-choice.ts';
+import { PrimaryFinder, probeDelayMs } from '../../src/db/primary-finder.ts';
+import type { DbEvent } from '../../src/db/types.ts';
 
 describe('choosePrimary', () => {
   test('the only node answering read_only = 0 is the primary', () => {
@@ -112,5 +113,89 @@ describe('which failed writes are retried on the new primary', () => {
     const twoWritable = new DbTwoWritableError(['a:3306', 'b:3306']);
     assert.equal(twoWritable.code, 'DB_TWO_WRITABLE');
     assert.match(twoWritable.message, /refusing to write: 2 database nodes are writable \(a:3306, b:3306\)/);
+  });
+});
+
+describe('PrimaryFinder (probe answers injected)', () => {
+  type Node = { name: string };
+  const a: Node = { name: 'a:3306' };
+  const b: Node = { name: 'b:3306' };
+
+  /** A finder over a and b whose answers the test sets; counts probes. */
+  function finder(answers: Record<string, NodeProbe>) {
+    const events: DbEvent[] = [];
+    const promoted: string[] = [];
+    let probes = 0;
+    const f = new PrimaryFinder<Node>([a, b], {
+      probe: async (node) => {
+        probes += 1;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return answers[node.name]!;
+      },
+      intervalMs: 0,
+      emit: (e) => events.push(e),
+      onPrimary: (node) => promoted.push(node.name),
+    });
+    return { f, events, promoted, probes: () => probes };
+  }
+  const ro = (server: string, readOnly: boolean): NodeProbe => ({ server, readOnly });
+
+  test('callers during a round share it: one probe per node', async () => {
+    const { f, probes } = finder({ 'a:3306': ro('a:3306', false), 'b:3306': ro('b:3306', true) });
+    await Promise.all([f.refresh(), f.refresh(), f.writable(Date.now() + 100)]);
+    assert.equal(probes(), 2);
+    f.close();
+  });
+
+  test('a new primary is promoted before it is announced; a steady state announces nothing', async () => {
+    const answers = { 'a:3306': ro('a:3306', false), 'b:3306': ro('b:3306', true) };
+    const { f, events, promoted } = finder(answers);
+    await f.refresh();
+    await f.refresh();
+    answers['a:3306'] = ro('a:3306', true);
+    await f.refresh();
+    await f.refresh();
+    answers['b:3306'] = ro('b:3306', false);
+    await f.refresh();
+    assert.deepEqual(promoted, ['a:3306', 'b:3306']);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['primary-found', 'primary-unknown', 'primary-found'],
+    );
+    assert.deepEqual(events[2], { kind: 'primary-found', server: 'b:3306', previous: 'a:3306' });
+    f.close();
+  });
+
+  test('writable() waits, probing, until a round finds the primary', async () => {
+    const answers = { 'a:3306': ro('a:3306', true), 'b:3306': ro('b:3306', true) };
+    const { f } = finder(answers);
+    setTimeout(() => (answers['b:3306'] = ro('b:3306', false)), 100);
+    const started = Date.now();
+    assert.equal((await f.writable(started + 1000)).name, 'b:3306');
+    const waited = Date.now() - started;
+    assert.ok(waited >= 100 && waited < 400, `found after ${waited} ms`);
+    f.close();
+  });
+
+  test('writable() gives up at the deadline: DbTwoWritableError with two writable, else DbUnavailableError', async () => {
+    const two = finder({ 'a:3306': ro('a:3306', false), 'b:3306': ro('b:3306', false) });
+    await assert.rejects(two.f.writable(Date.now() + 150), DbTwoWritableError);
+    assert.deepEqual(
+      two.events.map((e) => e.kind),
+      ['primary-conflict'],
+    );
+    assert.deepEqual(two.promoted, []);
+    two.f.close();
+    const none = finder({
+      'a:3306': ro('a:3306', true),
+      'b:3306': { server: 'b:3306', error: 'connect ECONNREFUSED' },
+    });
+    await assert.rejects(
+      none.f.writable(Date.now() + 150),
+      (err: unknown) =>
+        err instanceof DbUnavailableError &&
+        err.message === 'database: no writable primary (1 of 2 nodes are read-only; b:3306: connect ECONNREFUSED)',
+    );
+    none.f.close();
   });
 });
