@@ -1,7 +1,11 @@
-/** The database watchdog used after healing: finds databases that run but answer nothing. */
+/**
+ * The database watchdog used after healing: finds databases that run but answer nothing;
+ * and the ones their supervisors restarted as hung on their own (liveness probe).
+ */
 import { servicePaths } from '../config/paths.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { serviceRunning } from '../hosts/signals.ts';
+import { readSupervisor } from '../hosts/supervise.ts';
 import { sql } from '../orchestrate/database.ts';
 
 /** How long a database may leave `SELECT 1` on its own socket unanswered before it counts as hung. */
@@ -34,4 +38,18 @@ export async function hungDatabases(plan: Plan, watchMs: number): Promise<PlanSe
     if (Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
   } while (Date.now() < deadline && hung.size < dbs.length);
   return [...hung];
+}
+
+/** How many times each database's supervisor has restarted it as hung, by service id. */
+export function livenessRestartCounts(plan: Plan): Map<string, number> {
+  const dbs = plan.services.filter((s) => s.kind === 'mariadb');
+  return new Map(dbs.map((s) => [s.id, readSupervisor(servicePaths(s))?.liveness?.count ?? 0]));
+}
+
+/**
+ * Databases their supervisors restarted as hung since `before` was read: the finding
+ * `hungDatabases` would have made had the supervisor not been quicker.
+ */
+export function restartedAsHung(plan: Plan, before: ReadonlyMap<string, number>): string[] {
+  return [...livenessRestartCounts(plan)].filter(([id, n]) => n > (before.get(id) ?? 0)).map(([id]) => id);
 }

@@ -10,6 +10,7 @@ import type { Emit } from '../orchestrate/events.ts';
 import { backendStates, vipHolder } from '../orchestrate/lb.ts';
 import { type CheckResult, check } from './checker.ts';
 import { heal, healAll } from './heal.ts';
+import { livenessRestartCounts, restartedAsHung } from './hung.ts';
 import { inject } from './inject.ts';
 import { type ActiveFault, networkFaultsSupported, unsupportedFault } from './model.ts';
 import { chaosDir, readActive } from './store.ts';
@@ -203,6 +204,7 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   await preflight(plan);
   const durationMs = opts.durationMs ?? scenario.durationMs;
   const runId = `c${Date.now().toString(36)}`;
+  const hungBefore = livenessRestartCounts(plan);
   const startedAt = Date.now();
   const sampling = startSampling(plan);
   const abort = new AbortController();
@@ -257,6 +259,10 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
     for (const h of healed.filter((x) => x.faultId.startsWith('hung:'))) {
       hung.push(h.faultId.slice('hung:'.length));
       log(`  +${h.at - startedAt} ms  ${h.detail}`);
+    }
+    for (const id of restartedAsHung(plan, hungBefore).filter((id) => !hung.includes(id))) {
+      hung.push(id);
+      log(`  ${id} hung during the run: its supervisor restarted it (liveness probe)`);
     }
     log(`  +${Date.now() - startedAt} ms  stack healed (tandem up, ${Date.now() - healStart} ms)`);
   } catch (err) {

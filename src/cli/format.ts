@@ -27,11 +27,15 @@ export function formatStatus(s: StackStatus): string {
         svc.kind,
         svc.state,
         String(svc.pid ?? '-'),
-        String(svc.restarts),
+        String(svc.restarts) + (svc.livenessRestarts ? ` (${svc.livenessRestarts.count} hung)` : ''),
       ]);
     }
   }
   const lines = [`stack ${s.name} (${s.hosting})  ${s.url}`, '', table(rows), ''];
+  for (const svc of s.hosts.flatMap((h) => h.services)) {
+    const hung = svc.livenessRestarts;
+    if (hung) lines.push(`${svc.id} last restarted as hung at ${hung.lastAt}: ${hung.lastReason}`);
+  }
   if (s.lb.vip) lines.push(`floating IP: ${s.lb.vip.address} held by ${s.lb.vip.holder ?? 'NO load balancer'}`);
   if (s.lb.backends.length > 0) {
     const byLb = new Map<string, string[]>();

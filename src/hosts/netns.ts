@@ -92,6 +92,21 @@ const isUp = (i: Interface | undefined) => i?.flags?.includes('UP') === true;
 const hasAddress = (i: Interface | undefined, address: string, prefixLength: number) =>
   i?.addr_info?.some((a) => a.local === address && a.prefixlen === prefixLength) === true;
 
+/**
+ * The kernel settings of a host's namespace (both are per network namespace; the
+ * machine's own stay as they are). The backup LB's HAProxy binds the VIP before it
+ * owns it. A database gives up on an unanswered TCP peer after about 13 s of
+ * retransmission (tcp_retries2=5) instead of the default 15 minutes (15): a dump
+ * thread writing to a replica lost in a partition then ends soon, a reported
+ * mitigation of MDEV-41349, where the primary hangs once such a replica reconnects.
+ */
+export function hostSysctls(host: Pick<PlanHost, 'roles'>): string[] {
+  return [
+    ...(host.roles.includes('lb') ? ['net.ipv4.ip_nonlocal_bind=1'] : []),
+    ...(host.roles.includes('db') ? ['net.ipv4.tcp_retries2=5'] : []),
+  ];
+}
+
 /** One host's namespace, veth pair and addresses. True when anything had to change. */
 async function ensureHostLink(
   plan: Plan,
@@ -103,11 +118,10 @@ async function ensureHostLink(
   const ns = host.namespace!;
   const link = host.link!;
   let changed = !namespaces.has(ns);
-  // The backup LB's HAProxy binds the VIP before it owns it. Set beside the link checks.
-  const nonlocalBind = host.roles.includes('lb')
-    ? run(inNamespace(host, ['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1']))
-    : undefined;
-  nonlocalBind?.catch(() => {}); // awaited below; not unhandled when a repair throws first
+  // Set beside the link checks.
+  const settings = hostSysctls(host);
+  const sysctls = settings.length > 0 ? run(inNamespace(host, ['sysctl', '-q', '-w', ...settings])) : undefined;
+  sysctls?.catch(() => {}); // awaited below; not unhandled when a repair throws first
   const inside = await interfaces(ns);
   if (!inside.has(hostInterface)) {
     // A half-made pair from a crashed run: remove its root end first.
@@ -126,7 +140,7 @@ async function ensureHostLink(
   }
   if (!isUp(eth)) await ip(['-n', ns, 'link', 'set', hostInterface, 'up']);
   if (!isUp(inside.get('lo'))) await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-  await nonlocalBind;
+  await sysctls;
   return changed;
 }
 

@@ -1,6 +1,6 @@
 /** `status`: every host and service, the load balancer's view, and the databases. */
 import type { Plan } from '../config/types.ts';
-import { readSupervisor } from '../hosts/supervise.ts';
+import { type LivenessRestarts, readSupervisor } from '../hosts/supervise.ts';
 import { type DbPosition, dbPositions } from './database.ts';
 import { type EtcdStatus, etcdStatus } from './etcd.ts';
 import { type BackendServerState, backendStates, vipHolder } from './lb.ts';
@@ -21,6 +21,8 @@ export interface ServiceStatus {
   readonly state: 'running' | 'unready' | 'backoff' | 'stopped';
   readonly pid: number | null;
   readonly restarts: number;
+  /** Of `restarts`, those its supervisor made because it ran but answered nothing (hung). */
+  readonly livenessRestarts: LivenessRestarts | null;
 }
 
 export interface StackStatus {
@@ -127,6 +129,7 @@ export async function status(plan: Plan): Promise<StackStatus> {
         state,
         pid: sup?.pid ?? null,
         restarts: sup?.restarts ?? 0,
+        livenessRestarts: sup?.liveness ?? null,
       };
     }),
   );

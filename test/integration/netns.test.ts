@@ -37,7 +37,9 @@ async function vipHolder(): Promise<string | null> {
 
 describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeout: 600_000 }, () => {
   let links: string[] = [];
+  let rootRetries = '';
   before(async () => {
+    rootRetries = (await exec(['sysctl', '-n', 'net.ipv4.tcp_retries2'])).stdout;
     await stack.up();
     caFile = (await stack.run('ca')).stdout.trim();
     // This stack's veths (their peers live in its namespaces) and its bridge.
@@ -168,6 +170,19 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
 
   it('status shows which LB holds the VIP', async () => {
     assert.equal(await vipHolder(), 'lb-1');
+  });
+
+  it('database hosts give up on an unanswered TCP peer sooner (tcp_retries2=5); the machine keeps its own', async () => {
+    const hosts = (await stack.status()).hosts.filter((h) => h.name !== 'client');
+    const retries = async (host: string) =>
+      (await inNs(`tandem-${NAME}-${host}`, ['sysctl', '-n', 'net.ipv4.tcp_retries2'])).stdout.trim();
+    const dbs = hosts.filter((h) => h.roles.includes('db'));
+    assert.ok(dbs.length >= 2);
+    for (const h of dbs) assert.equal(await retries(h.name), '5', h.name);
+    const others = hosts.filter((h) => !h.roles.includes('db'));
+    assert.ok(others.length > 0);
+    for (const h of others) assert.notEqual(await retries(h.name), '5', h.name);
+    assert.equal((await exec(['sysctl', '-n', 'net.ipv4.tcp_retries2'])).stdout, rootRetries);
   });
 
   it('up a second time changes nothing; plan shows each host’s firewall, unchanged', async () => {

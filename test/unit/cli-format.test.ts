@@ -1,7 +1,8 @@
+/** `tandem status` as text: etcd, failover, and the restarts of a service found hung. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatStatus } from '../../src/cli/format.ts';
-import type { StackStatus } from '../../src/orchestrate/status.ts';
+import type { ServiceStatus, StackStatus } from '../../src/orchestrate/status.ts';
 
 const base: StackStatus = {
   name: 'foobar',
@@ -9,7 +10,7 @@ const base: StackStatus = {
   hosting: 'netns',
   hosts: [],
   lb: { backends: [], vip: null },
-  db: { primary: 'server-2', replication: { running: true, lagTransactions: 0 }, instances: [] },
+  db: { primary: 'server-2', failover: null, replication: { running: true, lagTransactions: 0 }, instances: [] },
   etcd: null,
 };
 
@@ -48,5 +49,48 @@ describe('formatStatus: etcd', () => {
     const none = formatStatus({ ...base, etcd: { leader: null, raftTerm: null, members: [] } });
     assert.match(none, /^etcd: NO leader/m);
     assert.doesNotMatch(formatStatus(base), /etcd/);
+  });
+});
+
+const service = (id: string, more: Partial<ServiceStatus> = {}): ServiceStatus => ({
+  id,
+  kind: id.split('/')[1]!,
+  address: '127.60.0.12',
+  port: 3306,
+  state: 'running',
+  pid: 4242,
+  restarts: 0,
+  livenessRestarts: null,
+  ...more,
+});
+
+const statusWith = (services: ServiceStatus[]): StackStatus => ({
+  name: 'foobar',
+  url: 'http://www.foobar.com',
+  hosting: 'loopback',
+  hosts: [{ name: 'server-1', address: '127.60.0.12', roles: ['db'], services }],
+  lb: { backends: [], vip: null },
+  db: { primary: 'server-1', failover: null, replication: { running: false, lagTransactions: null }, instances: [] },
+  etcd: null,
+});
+
+describe('formatStatus', () => {
+  it('shows how many restarts were of a hung engine, when and why the last one was', () => {
+    const hung = service('server-1/mariadb', {
+      restarts: 3,
+      livenessRestarts: {
+        count: 2,
+        lastReason: '3 liveness probes failed in a row: no answer within 2000 ms',
+        lastAt: '2026-11-24T08:00:00.000Z',
+      },
+    });
+    const text = formatStatus(statusWith([hung, service('server-1/app', { restarts: 1 })]));
+    assert.match(text, /server-1\s+127\.60\.0\.12:3306\s+mariadb\s+running\s+4242\s+3 \(2 hung\)\n/);
+    assert.match(text, /server-1\s+127\.60\.0\.12:3306\s+app\s+running\s+4242\s+1\n/);
+    assert.match(
+      text,
+      /^server-1\/mariadb last restarted as hung at 2026-11-24T08:00:00\.000Z: 3 liveness probes failed in a row: no answer within 2000 ms$/m,
+    );
+    assert.doesNotMatch(text, /server-1\/app last restarted/);
   });
 });

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { servicePaths } from '../../src/config/paths.ts';
 import { engines, haproxyEngine, mariadbEngine, nginxEngine } from '../../src/engines/index.ts';
+import { unitOf } from '../../src/orchestrate/services.ts';
+import { DEFAULT_STACK, planOf, removeTempDirs } from './fixtures/plans.ts';
 
 const lb = servicePaths({ dir: '/s/hosts/lb-1/haproxy', kind: 'haproxy' });
 const web = servicePaths({ dir: '/s/hosts/server-1/nginx', kind: 'nginx' });
 const db = servicePaths({ dir: '/s/hosts/server-1/mariadb', kind: 'mariadb' });
+
+after(removeTempDirs);
 
 describe('haproxyEngine', () => {
   it('checks and runs the config in master-worker mode, in the foreground', () => {
@@ -94,6 +98,37 @@ describe('mariadbEngine', () => {
   it('has no reload signal and stops on SIGTERM', () => {
     assert.equal(mariadbEngine.reloadSignal, null);
     assert.equal(mariadbEngine.stopSignal, 'SIGTERM');
+  });
+
+  it('is probed for liveness with a read over a new socket connection, never a write', () => {
+    const { argv, ...timing } = mariadbEngine.livenessProbe(db);
+    assert.deepEqual(argv, [
+      '/usr/bin/mariadb',
+      defaultsFile,
+      '--connect-timeout=1',
+      '-N',
+      '-B',
+      '-e',
+      "SHOW GLOBAL STATUS LIKE 'Uptime'",
+    ]);
+    // Found hung within 5 s; a fresh instance has time to initialise; a hung one is not
+    // given the minute of a planned stop.
+    assert.ok(timing.failures * timing.everyMs + timing.timeoutMs <= 5000);
+    assert.ok(timing.graceMs >= 30_000 && timing.startupMs! >= timing.graceMs);
+    assert.ok(timing.stopTimeoutMs! < mariadbEngine.stopGraceMs);
+  });
+});
+
+describe('supervised specs', () => {
+  it("carry the engine's liveness probe: the database has one, the other engines none", () => {
+    const plan = planOf(DEFAULT_STACK);
+    const specs = plan.services.map((s) => [s.kind, unitOf(plan, s).spec] as const);
+    const db = specs.filter(([kind]) => kind === 'mariadb');
+    assert.ok(db.length >= 2);
+    for (const [, spec] of db) assert.match(spec.liveness?.argv.join(' ') ?? '', /SHOW GLOBAL STATUS/);
+    const others = specs.filter(([kind]) => kind !== 'mariadb');
+    assert.ok(others.length > 0);
+    for (const [kind, spec] of others) assert.equal(spec.liveness, undefined, kind);
   });
 });
 
