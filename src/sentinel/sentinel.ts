@@ -155,6 +155,8 @@ export class Sentinel {
       this.dbMisses++;
       const down = isRefused(err) || this.dbMisses >= HUNG_TICKS;
       if (down && !this.dbDown) this.log('db-down', { error: (err as Error).message });
+      // A restarted database is checked and attached again (its threads may not run: skip_slave_start).
+      if (down) this.attachedTo = null;
       this.dbDown = down;
     }
   }
@@ -437,6 +439,16 @@ export class Sentinel {
   // ---- a replica, or a database without the key -------------------------------------
 
   private async followerTick(view: View): Promise<void> {
+    if (this.ownsLeaderKey(view)) {
+      // Still our key after a fence (etcd answered again before the lease ran out, or the
+      // database died while the fence ran): give it up at once, and let the rules choose again.
+      await this.etcd.txn(
+        [{ key: this.keys.leader, target: 'MOD', revision: view.leader!.kv.modRevision }],
+        [{ delete: this.keys.leader }],
+      );
+      this.log('released', { reason: 'fenced while holding the key' });
+      return;
+    }
     const o = this.obs;
     if (!o || this.dbDown) return;
     const leader = view.leader?.value ?? null;
@@ -447,18 +459,7 @@ export class Sentinel {
       return;
     }
     this.notPromoted = null;
-    if (leader.host === this.config.host) {
-      // Still our key after a fence (etcd came back before the lease ran out): give it up,
-      // and let the rules choose again. A key from an earlier run's lease just expires.
-      if (view.leader!.kv.lease === this.lease?.id) {
-        await this.etcd.txn(
-          [{ key: this.keys.leader, target: 'MOD', revision: view.leader!.kv.modRevision }],
-          [{ delete: this.keys.leader }],
-        );
-        this.log('released', { reason: 'fenced while holding the key' });
-      }
-      return;
-    }
+    if (leader.host === this.config.host) return; // a key from an earlier run's lease: it expires
     await this.follow(view, leader);
   }
 
