@@ -49,15 +49,22 @@ export function buildAdmin(app: FastifyInstance): FastifyInstance {
       },
     };
   };
-  admin.get('/readyz', async (_request, reply) => {
-    if (!cached || Date.now() - cached.at > READY_CACHE_MS) {
-      inFlight ??= check().finally(() => {
+  const refresh = (): Promise<Readiness> =>
+    (inFlight ??= check()
+      .then((r) => (cached = r))
+      .finally(() => {
         inFlight = undefined;
-      });
-      cached = await inFlight;
-    }
-    reply.code(cached.ready ? 200 : 503);
-    return { ready: cached.ready, db: cached.detail };
+      }));
+  admin.get('/readyz', async (_request, reply) => {
+    // The first answer waits for a check; later ones answer at once from the last check
+    // and start the next one behind. A check can take the health timeouts (a database host
+    // that vanished answers nothing): waiting for it would fail the LBs' 1 s check
+    // deadline on every app at once.
+    if (!cached) await refresh();
+    else if (Date.now() - cached.at > READY_CACHE_MS) void refresh().catch(() => {});
+    const last = cached!;
+    reply.code(last.ready ? 200 : 503);
+    return { ready: last.ready, db: last.detail, checkedMsAgo: Date.now() - last.at };
   });
 
   admin.get('/metrics', async (_request, reply) => {

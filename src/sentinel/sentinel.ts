@@ -80,6 +80,8 @@ export class Sentinel {
   private handledSwitchover = '';
   private stopped = false;
   private watchdog: NodeJS.Timeout | undefined;
+  private renewer: NodeJS.Timeout | undefined;
+  private renewing = false;
 
   constructor(
     private readonly config: SentinelConfig,
@@ -95,6 +97,8 @@ export class Sentinel {
   /** Runs until stop(): one tick every `tickMs`, and the fencing watchdog. */
   async run(): Promise<void> {
     this.watchdog = setInterval(() => this.checkLease(), Math.max(10, Math.floor(this.config.tickMs / 4)));
+    // Renewed apart from the tick too: a promotion's slow statements must not let the lease lapse.
+    this.renewer = setInterval(() => this.keepLeaseAlive(), Math.max(20, Math.floor(this.config.tickMs / 2)));
     this.log('start', { leaseTtlS: this.config.leaseTtlS, tickMs: this.config.tickMs });
     while (!this.stopped) {
       const started = this.now();
@@ -117,6 +121,7 @@ export class Sentinel {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.watchdog);
+    clearInterval(this.renewer);
     if (this.holding) await this.releaseLeader('sentinel stopping').catch(() => {});
     if (this.lease) await this.etcd.leaseRevoke(this.lease.id).catch(() => {});
     this.db.close();
@@ -161,18 +166,31 @@ export class Sentinel {
     }
   }
 
+  /** One keepalive at a time, on its own timer: whatever the tick is waiting for. */
+  private keepLeaseAlive(): void {
+    const lease = this.lease;
+    if (this.renewing || !lease || this.stopped) return;
+    this.renewing = true;
+    const sentAt = this.now();
+    this.etcd
+      .leaseKeepAlive(lease.id)
+      .then((ttl) => {
+        if (this.lease !== lease) return;
+        if (ttl > 0) {
+          this.lastRenewSentAt = Math.max(this.lastRenewSentAt, sentAt);
+          return;
+        }
+        this.log('lease-lost', { lease: lease.id });
+        this.lease = null;
+        if (this.holding) this.startFence('lease expired');
+      })
+      .catch(() => {})
+      .finally(() => (this.renewing = false));
+  }
+
+  /** A lease when there is none (the renewer keeps an existing one alive). */
   private async renewLease(): Promise<void> {
-    if (this.lease) {
-      const sentAt = this.now();
-      const ttl = await this.etcd.leaseKeepAlive(this.lease.id);
-      if (ttl > 0) {
-        this.lastRenewSentAt = sentAt;
-        return;
-      }
-      this.log('lease-lost', { lease: this.lease.id });
-      this.lease = null;
-      if (this.holding) this.startFence('lease expired');
-    }
+    if (this.lease) return;
     const sentAt = this.now();
     const granted = await this.etcd.leaseGrant(this.config.leaseTtlS);
     this.lease = { id: granted.id, ttlMs: granted.ttlS * 1000 };
