@@ -145,14 +145,23 @@ export class LocalDb {
    * The caller then sets `read_only=OFF`. Semi-sync stays off until a replica connects
    * (the loop turns it on).
    */
-  async promote(applyTimeoutS: number): Promise<void> {
+  async promote(applyTimeoutS: number): Promise<Record<string, number>> {
+    const steps: Record<string, number> = {};
+    let last = performance.now();
+    const lap = (name: string) => {
+      const now = performance.now();
+      steps[name] = Math.round(now - last);
+      last = now;
+    };
     const [rows] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], 2000);
     if (rows[0] !== undefined) {
       // With semi-sync on, stopping the IO thread first connects to the primary to kill
       // its dump thread (up to rpl_semi_sync_slave_kill_conn_timeout, 5 s): the primary is
       // gone or cut off, and that wait measured 2 s of each failover. Off first: no kill.
       await this.query('SET GLOBAL rpl_semi_sync_slave_enabled=OFF', [], 2000);
+      lap('semiSyncOff');
       await this.query('STOP SLAVE IO_THREAD', [], 5000);
+      lap('stopIo');
       const [again] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], 2000);
       const received = String(again[0]?.Gtid_IO_Pos ?? '');
       if (received !== '') {
@@ -165,8 +174,10 @@ export class LocalDb {
           throw new Error(`the relay log was not applied up to ${received} within ${applyTimeoutS} s`);
         }
       }
+      lap('relayApplied');
       await this.query('STOP SLAVE', [], 5000);
       await this.query('RESET SLAVE ALL', [], 5000);
+      lap('reset');
     }
     await this.query(
       `SET GLOBAL rpl_semi_sync_slave_enabled=OFF, GLOBAL rpl_semi_sync_master_timeout=4294967295,
@@ -174,6 +185,8 @@ export class LocalDb {
       [],
       2000,
     );
+    lap('semiSyncMaster');
+    return steps;
   }
 
   /** Makes this database a read-only GTID replica of `primary`, from its own binlog position. */

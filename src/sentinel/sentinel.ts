@@ -529,14 +529,14 @@ export class Sentinel {
 
   /** The database steps of a promotion; the last, `read_only=OFF`, only while the key is still ours. */
   private async finishPromotion(leader: LeaderValue): Promise<void> {
-    await this.db.promote(30);
+    const steps = await this.db.promote(30);
     if (this.holding !== leader || this.fencing) return;
     await this.db.setReadOnly(false);
     this.promoting = false;
     this.fenced = null;
     this.diverged = null;
     this.attachedTo = null;
-    this.log('writable', { term: leader.term });
+    this.log('writable', { term: leader.term, steps });
   }
 
   private async follow(view: View, leader: LeaderValue): Promise<void> {
