@@ -158,7 +158,11 @@ export class LocalDb {
       // With semi-sync on, stopping the IO thread first connects to the primary to kill
       // its dump thread (up to rpl_semi_sync_slave_kill_conn_timeout, 5 s): the primary is
       // gone or cut off, and that wait measured 2 s of each failover. Off first: no kill.
-      await this.query('SET GLOBAL rpl_semi_sync_slave_enabled=OFF', [], 2000);
+      await this.query(
+        'SET GLOBAL rpl_semi_sync_slave_enabled=OFF, GLOBAL rpl_semi_sync_slave_kill_conn_timeout=1',
+        [],
+        2000,
+      );
       lap('semiSyncOff');
       await this.query('STOP SLAVE IO_THREAD', [], 5000);
       lap('stopIo');
