@@ -274,7 +274,7 @@ export const CONFIG_SCHEMA: Schema = {
       failover: {
         type: 'boolean',
         doc: 'Automatic failover of the primary: a sentinel beside each database holds a leader key in etcd, fences a primary that loses it and promotes a replica known to hold every acknowledged write. Needs at least two `db` hosts; runs etcd (see `etcd`).',
-        defaultText: `\`true\` with ${DEFAULTS.failoverMinDbHosts} or more \`db\` hosts, else \`false\``,
+        defaultText: '`false` (opt-in while its host-death and partition figures miss their goals; see RELIABILITY.md)',
       },
       leaseTtlS: {
         type: 'number',

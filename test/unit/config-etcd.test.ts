@@ -20,11 +20,15 @@ const TWO_DB_THREE_HOSTS: StackConfig = {
   database: { primary: 'db-a' },
 };
 
-const membersOf = (config: StackConfig, o: typeof opts = netns) => resolve(config, o).etcd?.members.map((m) => m.host);
+/** Failover is opt-in: these stacks turn it on. */
+const on = (c: StackConfig): StackConfig => ({ ...c, database: { failover: true, ...c.database } });
+const membersOf = (config: StackConfig, o: typeof opts = netns) =>
+  resolve(on(config), o).etcd?.members.map((m) => m.host);
 
 describe('etcd placement', () => {
   it('GIVEN the default netns design THEN three members: both db hosts, then the first LB', () => {
-    const plan = resolve({}, netns);
+    assert.equal(resolve({}, netns).db.failover, false, 'off unless asked for');
+    const plan = resolve(on({}), netns);
     assert.equal(plan.db.failover, true);
     assert.equal(plan.db.leaseTtlS, 1);
     assert.deepEqual(
@@ -45,11 +49,17 @@ describe('etcd placement', () => {
         ['server-2/etcd', 2379, 0],
       ],
     );
-    assert.ok(!plan.services.some((s) => s.kind === 'sentinel'));
+    assert.deepEqual(
+      plan.services.filter((s) => s.kind === 'sentinel').map((s) => [s.id, s.after]),
+      [
+        ['server-1/sentinel', ['server-1/mariadb', 'lb-1/etcd', 'server-1/etcd', 'server-2/etcd']],
+        ['server-2/sentinel', ['server-2/mariadb', 'lb-1/etcd', 'server-1/etcd', 'server-2/etcd']],
+      ],
+    );
   });
 
   it('GIVEN the default loopback design THEN the same three members on distinct 127.x addresses', () => {
-    const plan = resolve({}, opts);
+    const plan = resolve(on({}), opts);
     assert.deepEqual(
       plan.etcd?.members.map((m) => `${m.host}@${m.address}`),
       ['server-1@127.60.0.12', 'server-2@127.60.0.13', 'lb-1@127.60.0.11'],
@@ -58,7 +68,7 @@ describe('etcd placement', () => {
 
   it('GIVEN any one host dies THEN a majority of the default members remains', () => {
     for (const config of [{}, TWO_DB_THREE_HOSTS]) {
-      const plan = resolve(config, netns);
+      const plan = resolve(on(config), netns);
       const members = plan.etcd!.members.map((m) => m.host);
       assert.ok(members.length >= 3);
       assert.equal(new Set(members).size, members.length, 'distinct hosts');
@@ -97,7 +107,10 @@ describe('etcd placement', () => {
   });
 
   it('GIVEN explicit etcd.hosts and ports THEN those members, in that order', () => {
-    const plan = resolve({ etcd: { hosts: ['lb-2', 'server-1', 'lb-1'], clientPort: 12379, peerPort: 12380 } }, netns);
+    const plan = resolve(
+      on({ etcd: { hosts: ['lb-2', 'server-1', 'lb-1'], clientPort: 12379, peerPort: 12380 } }),
+      netns,
+    );
     assert.deepEqual(
       plan.etcd?.members.map((m) => m.host),
       ['lb-2', 'server-1', 'lb-1'],
@@ -128,7 +141,7 @@ describe('etcd placement', () => {
   });
 
   it('puts the client certificate beside the CA, in the state folder', () => {
-    const plan = resolve({}, netns);
+    const plan = resolve(on({}), netns);
     assert.deepEqual(plan.etcd?.tls, {
       ca: '/srv/site/.tandem/tls/ca.crt',
       clientCert: '/srv/site/.tandem/tls/etcd-client.crt',

@@ -120,7 +120,7 @@ describe('resolve', () => {
   });
 
   it('starts the primary before its replica, databases before apps, nginx after its app', () => {
-    const order = startOrder(resolve({}, opts).services).map((s) => s.id);
+    const order = startOrder(resolve({ database: { failover: true } }, opts).services).map((s) => s.id);
     assert.deepEqual(order, [
       'lb-1/etcd',
       'server-1/etcd',

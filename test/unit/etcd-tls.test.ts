@@ -17,7 +17,7 @@ const openssl = (...args: string[]) => execFileSync('openssl', args, { encoding:
 
 describe('ensureEtcdTls', () => {
   it('GIVEN site TLS off (loopback) THEN makes the CA, a cert per member for its address, and the client cert', async () => {
-    const plan = planOf({});
+    const plan = planOf({ database: { failover: true } });
     assert.equal(plan.tls.enabled, false);
     assert.equal(await ensureEtcdTls(plan), true);
     const etcd = plan.etcd!;
@@ -44,7 +44,10 @@ describe('ensureEtcdTls', () => {
     const dir = makeTempDir();
     fs.writeFileSync(path.join(dir, 'site.crt'), 'not used here');
     fs.writeFileSync(path.join(dir, 'site.key'), 'not used here');
-    const plan = planOf({ tls: { enabled: true, cert: 'site.crt', key: 'site.key' } }, dir);
+    const plan = planOf(
+      { tls: { enabled: true, cert: 'site.crt', key: 'site.key' }, database: { failover: true } },
+      dir,
+    );
     assert.equal(plan.tls.userSupplied, true);
     await ensureEtcdTls(plan);
     assert.ok(fs.existsSync(plan.tls.caCert) && fs.existsSync(plan.tls.caKey));

@@ -7,7 +7,10 @@ import { renderEtcdExtensions } from '../../src/engines/tls.ts';
 import { REQUIREMENTS } from '../../src/orchestrate/doctor.ts';
 import { renderEtcd } from '../../src/render/etcd.ts';
 
-const plan = resolve({}, { projectDir: '/srv/site', bundledAppDir: '/opt/app', defaultHosting: 'netns' });
+const plan = resolve(
+  { database: { failover: true } },
+  { projectDir: '/srv/site', bundledAppDir: '/opt/app', defaultHosting: 'netns' },
+);
 const dir = '/srv/site/.tandem/hosts/server-1/etcd';
 
 describe('renderEtcd', () => {
@@ -38,6 +41,8 @@ describe('renderEtcd', () => {
         `  trusted-ca-file: ${dir}/ca.crt`,
         '  client-cert-auth: true',
         'enable-v2: false',
+        '# The sentinels speak the v3 JSON gateway; with a config file its default is off.',
+        'enable-grpc-gateway: true',
         'logger: zap',
         'log-outputs: [stderr]',
         '',
