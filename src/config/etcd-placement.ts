@@ -8,7 +8,7 @@ import type { HostConfig, StackConfig } from './types.ts';
 const isDb = (h: HostConfig) => Array.isArray(h.roles) && h.roles.includes('db');
 
 /** Failover is on by default when the stack has a replica to promote. */
-export function failoverOf(config: StackConfig, hosts: readonly HostConfig[]): boolean {
+export function failoverOf(config: StackConfig): boolean {
   // Opt-in for now: the host-death and partition figures are not yet within their goals
   // (RELIABILITY.md), and it adds three etcd members and two sentinels to the stack.
   return config.database?.failover ?? false;

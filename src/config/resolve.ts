@@ -133,7 +133,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const primary = config.database?.primary ?? DEFAULT_PRIMARY;
   const dbHosts = having('db');
 
-  const failover = failoverOf(config, hostsConfig);
+  const failover = failoverOf(config);
   const tlsDir = path.join(stateDir, 'tls');
   const caCert = path.join(tlsDir, 'ca.crt');
   const etcd = failover ? resolveEtcd(config, hostsConfig, hosts, name, tlsDir, caCert) : undefined;
