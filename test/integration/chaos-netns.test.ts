@@ -158,8 +158,10 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
   });
 
   it(
-    'partition-db-primary: writes resume within 30 s while the primary is cut off',
-    { todo: 'no database failover yet: cut off, the primary takes every write with it (flip when failover lands)' },
+    'partition-db-primary: writes resume within 2.5 s on the other side',
+    {
+      todo: 'this stack runs without database.failover (opt-in): cut off, the primary takes every write with it; with failover on, netns measured 3.7–4.7 s (RELIABILITY.md)',
+    },
     () => {
       assert.ok(partition, 'the partition-db-primary run above did not finish');
       assert.equal(partition.report.verdict, 'kept', story(partition.report));

@@ -18,7 +18,12 @@ import { sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'etcdns';
 const SUBNET = '10.87.0';
-const stack = new TestStack(NAME, { name: NAME, hosting: 'netns', network: { subnet: `${SUBNET}.0/24` } });
+const stack = new TestStack(NAME, {
+  name: NAME,
+  hosting: 'netns',
+  network: { subnet: `${SUBNET}.0/24` },
+  database: { failover: true },
+});
 let plan: Plan;
 
 const nsOf = (host: string) => `tandem-${NAME}-${host}`;
