@@ -5,7 +5,7 @@
  * through the admin socket; the config is the answer only when no node is writable.
  */
 import type { Plan } from '../config/types.ts';
-import { dbPaths, sql } from '../orchestrate/database.ts';
+import { dbHostsOf, readOnlyOf } from '../orchestrate/database/instance.ts';
 
 /** One node's answer: up (answered) and read_only. */
 export interface WritableProbe {
@@ -22,15 +22,7 @@ export interface DbRoles {
   readonly source: 'probe' | 'config';
 }
 
-/** Every database host, the config's primary first. */
-export const dbHostsOf = (plan: Plan): string[] => [plan.db.primary, ...plan.db.replicas].filter((h) => h);
-
-/** `read_only` of one node: true/false, or undefined when it gave no real answer. */
-export async function readOnlyOf(plan: Plan, host: string, timeoutMs: number): Promise<boolean | undefined> {
-  const [row] = await sql(dbPaths(plan, host), 'SELECT @@read_only AS ro', timeoutMs);
-  // Only a real answer says writable: an empty one (a client cut short) is no answer.
-  return row?.ro === '0' ? false : row?.ro === '1' ? true : undefined;
-}
+export { dbHostsOf, readOnlyOf };
 
 /**
  * Every node's `read_only`, probed at once. Done as soon as one node answers writable

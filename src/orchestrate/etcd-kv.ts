@@ -12,6 +12,7 @@ import { etcdEngine } from '../engines/etcd.ts';
 import { TandemError } from '../errors.ts';
 import { inNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
+import { dbHostsOf } from './database/instance.ts';
 import { etcdClientUrls } from '../render/etcd.ts';
 
 /** What switchover, failover and status need of etcd. */
@@ -35,7 +36,7 @@ export function etcdKv(plan: Plan): EtcdKv {
       timeoutMs: 1000,
     });
   }
-  const hosts = [plan.db.primary, ...plan.db.replicas].map((h) => hostOf(plan, h));
+  const hosts = dbHostsOf(plan).map((h) => hostOf(plan, h));
   let preferred = 0;
   // etcdctl from the first database host whose namespace reaches a quorum (a cut-off one cannot).
   const ctl = async (args: string[]): Promise<string> => {

@@ -12,9 +12,8 @@ import type { Plan, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { sleep } from '../hosts/supervise.ts';
-import { dbPaths } from './database/instance.ts';
+import { dbHostsOf, dbPaths, readOnlyOf } from './database/instance.ts';
 import { replicaStatus } from './database/replication.ts';
-import { sql } from './database/sql.ts';
 import { mariadbPidFile } from '../render/mariadb.ts';
 
 /** The project's root: the sentinel runs tandem's own code, with tandem's node_modules. */
@@ -48,7 +47,7 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
       port: plan.db.port,
       pidFile: mariadbPidFile(db.data),
     },
-    peers: [plan.db.primary, ...plan.db.replicas].map((h) => ({
+    peers: dbHostsOf(plan).map((h) => ({
       host: h,
       address: hostOf(plan, h).address,
       port: plan.db.port,
@@ -76,24 +75,15 @@ export function sentinelSpec(service: PlanService, paths: ServicePaths, namespac
 
 /** The database hosts whose MariaDB accepts writes now (`@@read_only = 0`), over their sockets. */
 export async function writableDatabases(plan: Plan): Promise<string[]> {
-  const hosts = [plan.db.primary, ...plan.db.replicas];
-  const answers = await Promise.all(
-    hosts.map(async (h) => {
-      try {
-        const [row] = await sql(dbPaths(plan, h), 'SELECT @@global.read_only AS ro', 3000);
-        return row?.ro === '0' ? h : undefined;
-      } catch {
-        return undefined;
-      }
-    }),
-  );
-  return answers.filter((h): h is string => h !== undefined);
+  const hosts = dbHostsOf(plan);
+  const readOnly = await Promise.all(hosts.map((h) => readOnlyOf(plan, h, 3000).catch(() => undefined)));
+  return hosts.filter((_, i) => readOnly[i] === false);
 }
 
 /** The Plan as it stands with `host` as the primary (the sentinels may have moved it). */
 export function withPrimary(plan: Plan, host: string): Plan {
   if (host === plan.db.primary) return plan;
-  const all = [plan.db.primary, ...plan.db.replicas];
+  const all = dbHostsOf(plan);
   return { ...plan, db: { ...plan.db, primary: host, replicas: all.filter((h) => h !== host) } };
 }
 
@@ -111,14 +101,16 @@ export async function waitForPrimary(plan: Plan, timeoutMs = 30_000): Promise<st
     seen.length === 0
       ? `no database became primary within ${timeoutMs / 1000} s`
       : `${seen.join(' and ')} are both writable`,
-    `see the sentinels' logs: ${[plan.db.primary, ...plan.db.replicas].map((h) => path.join(hostOf(plan, h).dir, 'sentinel', 'output.log')).join(', ')}`,
+    `see the sentinels' logs: ${dbHostsOf(plan)
+      .map((h) => path.join(hostOf(plan, h).dir, 'sentinel', 'output.log'))
+      .join(', ')}`,
   );
 }
 
 /** Waits until every other database replicates from `primary` (the sentinels attach them). */
 export async function waitForReplicas(plan: Plan, primary: string, timeoutMs = 30_000): Promise<string[]> {
   const address = hostOf(plan, primary).address;
-  const replicas = [plan.db.primary, ...plan.db.replicas].filter((h) => h !== primary);
+  const replicas = dbHostsOf(plan).filter((h) => h !== primary);
   const deadline = Date.now() + timeoutMs;
   let waiting = replicas;
   while (Date.now() < deadline) {

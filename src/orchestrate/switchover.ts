@@ -8,7 +8,7 @@ import { TandemError } from '../errors.ts';
 import { sleep } from '../hosts/supervise.ts';
 import { dbKeys, type LeaderValue, type MemberValue, parseValue, type SyncValue } from '../sentinel/keys.ts';
 import { requestSwitchover } from '../sentinel/switchover.ts';
-import { dbPaths } from './database/instance.ts';
+import { dbHostsOf, dbPaths } from './database/instance.ts';
 import { sql } from './database/sql.ts';
 import { type EtcdKv, etcdKv } from './etcd-kv.ts';
 
@@ -28,10 +28,6 @@ interface Options {
   readonly log: (line: string) => void;
 }
 
-function dbHosts(plan: Plan): string[] {
-  return [plan.db.primary, ...plan.db.replicas];
-}
-
 function requireFailover(plan: Plan, to: string | undefined): NonNullable<Plan['etcd']> {
   if (!plan.db.failover || !plan.etcd) {
     throw new TandemError(
@@ -40,11 +36,11 @@ function requireFailover(plan: Plan, to: string | undefined): NonNullable<Plan['
       'turn it on in tandem.config.ts (it needs two database hosts) and run `tandem up`',
     );
   }
-  if (to !== undefined && !dbHosts(plan).includes(to)) {
+  if (to !== undefined && !dbHostsOf(plan).includes(to)) {
     throw new TandemError(
       'TANDEM_USAGE',
       `--to ${to}: not a database host`,
-      `database hosts: ${dbHosts(plan).join(', ')}`,
+      `database hosts: ${dbHostsOf(plan).join(', ')}`,
     );
   }
   return plan.etcd;
@@ -110,7 +106,7 @@ async function promoteForced(
   }
   const sync = parseValue<SyncValue>(await kv.get(keys.sync));
   const members = new Map<string, MemberValue>();
-  for (const host of dbHosts(plan)) {
+  for (const host of dbHostsOf(plan)) {
     const m = parseValue<MemberValue>(await kv.get(keys.member(host)));
     if (m) members.set(host, m);
   }

@@ -5,6 +5,7 @@ import { type ServicePaths, servicePaths } from '../../config/paths.ts';
 import type { Plan, PlanService } from '../../config/types.ts';
 import { mariadbEngine } from '../../engines/mariadb.ts';
 import { run } from '../../hosts/process.ts';
+import { sql } from './sql.ts';
 
 export function dbService(plan: Plan, host: string): PlanService {
   const svc = plan.services.find((s) => s.kind === 'mariadb' && s.host === host);
@@ -14,6 +15,16 @@ export function dbService(plan: Plan, host: string): PlanService {
 
 export function dbPaths(plan: Plan, host: string): ServicePaths {
   return servicePaths(dbService(plan, host));
+}
+
+/** Every database host, the config's primary first. */
+export const dbHostsOf = (plan: Plan): string[] => [plan.db.primary, ...plan.db.replicas].filter((h) => h);
+
+/** `read_only` of one node over its socket: true/false, or undefined when it gave no real answer. */
+export async function readOnlyOf(plan: Plan, host: string, timeoutMs: number): Promise<boolean | undefined> {
+  const [row] = await sql(dbPaths(plan, host), 'SELECT @@read_only AS ro', timeoutMs);
+  // Only a real answer says writable: an empty one (a client cut short) is no answer.
+  return row?.ro === '0' ? false : row?.ro === '1' ? true : undefined;
 }
 
 export function isInitialised(paths: ServicePaths): boolean {
