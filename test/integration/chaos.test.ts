@@ -10,16 +10,7 @@ import { TestStack } from '../support/stack.ts';
 
 const stack = new TestStack('chaos', { name: 'chaos', hosting: 'loopback', network: { subnet: '127.67.0.0/24' } });
 
-async function scenario(name: string): Promise<{ code: number; report: ScenarioReport; stderr: string }> {
-  const r = await stack.run('chaos', 'run', name, '--json');
-  let report: ScenarioReport;
-  try {
-    report = JSON.parse(r.stdout) as ScenarioReport;
-  } catch {
-    throw new Error(`chaos run ${name} printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-  return { code: r.code, report, stderr: r.stderr };
-}
+const scenario = (name: string) => stack.scenario(name);
 
 /** A scenario's whole story, for assertion messages. */
 const story = (r: ScenarioReport) =>

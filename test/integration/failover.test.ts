@@ -17,14 +17,7 @@ const stack = new TestStack(NAME, {
   database: { failover: true },
 });
 
-async function scenario(name: string): Promise<{ code: number; report: ScenarioReport }> {
-  const r = await stack.run('chaos', 'run', name, '--json');
-  try {
-    return { code: r.code, report: JSON.parse(r.stdout) as ScenarioReport };
-  } catch {
-    throw new Error(`chaos run ${name} printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
-  }
-}
+const scenario = (name: string) => stack.scenario(name);
 
 const story = (r: ScenarioReport) =>
   `${r.scenario}: ${r.verdict} — ${r.reason}\n${JSON.stringify({ figures: r.figures, heals: r.heals }, null, 2)}`;

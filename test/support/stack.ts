@@ -13,6 +13,7 @@ import type { StackConfig } from '../../src/config/types.ts';
 import { killTree } from '../../src/hosts/proc.ts';
 import type { SupervisorState } from '../../src/hosts/supervise.ts';
 import { type ExecResult, exec } from './exec.ts';
+import type { ScenarioReport } from '../../src/chaos/run.ts';
 import type { StackStatus } from '../../src/orchestrate/status.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -52,6 +53,16 @@ export class TestStack {
     const r = await this.run('up');
     if (r.code !== 0) throw new Error(`tandem up failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
     return r;
+  }
+
+  /** `tandem chaos run <name> --json`: its exit code and report (an error when it printed none). */
+  async scenario(name: string): Promise<{ code: number; report: ScenarioReport; stderr: string }> {
+    const r = await this.run('chaos', 'run', name, '--json');
+    try {
+      return { code: r.code, report: JSON.parse(r.stdout) as ScenarioReport, stderr: r.stderr };
+    } catch {
+      throw new Error(`chaos run ${name} printed no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
   }
 
   async status(): Promise<StackStatus> {
