@@ -35,7 +35,7 @@ export function createDb(options: DbOptions): Db {
   const primaryProbeTimeoutMs = options.primaryProbeTimeoutMs ?? 500;
   const finder = new PrimaryFinder(nodes, {
     probe: (node) => probeReadOnly(node, primaryProbeTimeoutMs),
-    intervalMs: options.primaryProbeIntervalMs ?? 1000,
+    intervalMs: options.primaryProbeIntervalMs ?? 250,
     emit,
     onPrimary: (node) => roles.promote(node),
   });

@@ -3,6 +3,12 @@
  * a short deadline, one round at a time shared by every caller) at start, when a write
  * fails on the primary, and periodically in the background. The only writable node is
  * the primary (primary-choice.ts); until a round finds one, writes wait within a bound.
+ *
+ * A round waits only for the nodes that answered last time: a dead or cut-off host
+ * would hold every round for the whole probe timeout, and with it the writes waiting
+ * for the new primary. A silent node is still asked (one probe in flight at a time);
+ * its answer, whenever it comes, counts from then on, so a node that comes back
+ * writable is seen (two writable: writes wait) as soon as it answers.
  */
 import type { DbNode } from './connections.ts';
 import { DbClosedError, DbTwoWritableError, DbUnavailableError } from './errors.ts';
@@ -44,13 +50,15 @@ export async function probeReadOnly(node: DbNode, timeoutMs: number): Promise<No
 }
 
 export class PrimaryFinder<N extends { readonly name: string } = DbNode> {
-  /** The last round's verdict. */
+  /** The verdict over every node's latest answer. */
   choice: PrimaryChoice = { kind: 'unknown', reason: 'no writable primary (not probed yet)' };
-  /** The last round's answers, node by node. */
+  /** Every node's latest answer, in the nodes' order. */
   probes: readonly NodeProbe[] = [];
   private primary: string | undefined;
   private probed = false;
   private round: Promise<PrimaryChoice> | undefined;
+  private readonly latest = new Map<string, NodeProbe>();
+  private readonly inFlight = new Map<string, Promise<void>>();
   private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -65,9 +73,12 @@ export class PrimaryFinder<N extends { readonly name: string } = DbNode> {
     }
   }
 
-  /** One probe round over every node; a caller arriving during a round shares it. */
+  /**
+   * One probe round over every node, waiting for those that answered last time (all of
+   * them when none did); a caller arriving during a round shares it.
+   */
   refresh(): Promise<PrimaryChoice> {
-    this.round ??= this.probeAll().finally(() => (this.round = undefined));
+    this.round ??= this.probeRound().finally(() => (this.round = undefined));
     return this.round;
   }
 
@@ -100,16 +111,43 @@ export class PrimaryFinder<N extends { readonly name: string } = DbNode> {
     return this.nodes.find((n) => n.name === name)!;
   }
 
-  private async probeAll(): Promise<PrimaryChoice> {
-    const probes = await Promise.all(this.nodes.map((node) => this.options.probe(node)));
+  private async probeRound(): Promise<PrimaryChoice> {
+    const asked = this.nodes.map((node) => ({ node, answered: this.probeNode(node) }));
+    const awaited = asked.filter(({ node }) => {
+      const last = this.latest.get(node.name);
+      return last !== undefined && !('error' in last);
+    });
+    await Promise.all((awaited.length > 0 ? awaited : asked).map((a) => a.answered));
     if (this.closed) return this.choice;
-    this.probes = probes;
-    this.adopt(choosePrimary(probes));
+    this.settle();
     this.probed = true;
     return this.choice;
   }
 
-  /** Takes a round's verdict; emits when it changes the state. */
+  /** Asks one node, unless it is still being asked; its answer replaces its latest. */
+  private probeNode(node: N): Promise<void> {
+    let answered = this.inFlight.get(node.name);
+    if (answered === undefined) {
+      answered = this.options.probe(node).then((answer) => {
+        this.inFlight.delete(node.name);
+        if (this.closed) return;
+        this.latest.set(node.name, answer);
+        // A late answer (from a node the round did not wait for) counts at once; during
+        // a round, its end takes every answer together.
+        if (this.probed && this.round === undefined) this.settle();
+      });
+      this.inFlight.set(node.name, answered);
+    }
+    return answered;
+  }
+
+  /** Takes the verdict over every node's latest answer. */
+  private settle(): void {
+    this.probes = this.nodes.flatMap((n) => this.latest.get(n.name) ?? []);
+    this.adopt(choosePrimary(this.probes));
+  }
+
+  /** Takes a verdict; emits when it changes the state. */
   private adopt(choice: PrimaryChoice): void {
     const before = this.choice;
     this.choice = choice;

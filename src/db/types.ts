@@ -28,7 +28,11 @@ export interface DbOptions {
    * @default 3000
    */
   failoverWaitMs?: number;
-  /** How often every node is asked whether it is writable; 0: only at start and on failed writes. @default 1000 */
+  /**
+   * How often every node is asked whether it is writable; 0: only at start and on failed
+   * writes. Writes sent to a primary whose host died wait on it until this round notices
+   * it silent (this period plus `primaryProbeTimeoutMs`). @default 250
+   */
   primaryProbeIntervalMs?: number;
   /** Time one node may take to answer that probe. @default 500 */
   primaryProbeTimeoutMs?: number;

@@ -221,10 +221,11 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
 
   it('killing the active LB host (processes and link) moves the VIP; traffic resumes', async () => {
     const holder = (await vipHolder())!;
-    const running = load(6000);
+    const running = load(9000);
     await sleep(1500);
     // Host death, as `tandem chaos` does it: its link down first, then every process.
     const fault = await stack.run('chaos', 'kill-host', 'lb:active', '--json');
+    const faultDone = Date.now();
     assert.equal(fault.code, 0, fault.stderr);
     assert.deepEqual((JSON.parse(fault.stdout) as { hosts: string[] }).hosts, [holder]);
     const outcomes = await running;
@@ -236,10 +237,15 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     assert.equal(await vipHolder(), other);
     // The goal: requests fail for at most 0.5 s (BENCHMARKS.md: 426–429 ms windows).
     assert.ok(o.windowMs <= 500, `traffic resumed after ${o.windowMs} ms`);
-    // The load's own last 1.5 s (not the clock's: status calls above take a second).
-    const loadEnd = Math.max(...outcomes.map((x) => x.start));
-    const tail = outcomes.filter((x) => x.start > loadEnd - 1500);
-    assert.ok(tail.length > 0 && tail.every((x) => x.status === 200), 'the last 1.5 s all succeeded');
+    // Every request started from 1 s after the kill returned succeeded (the CLI's own
+    // start-up sets when the kill lands, so this is counted from the kill, not from the
+    // load's end; a CI run under load had the kill land in the load's last 1.5 s).
+    const tail = outcomes.filter((x) => x.start > faultDone + 1000);
+    assert.ok(tail.length > 100, `only ${tail.length} requests ran after the fault`);
+    assert.ok(
+      tail.every((x) => x.status === 200),
+      `failed after the fault: ${JSON.stringify(tail.filter((x) => x.status !== 200).slice(0, 3))}`,
+    );
     // Heal: the link comes back up and `up` restarts the host's services.
     const heal = await stack.run('chaos', 'heal');
     assert.equal(heal.code, 0, heal.stderr);

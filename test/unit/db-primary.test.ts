@@ -177,6 +177,42 @@ describe('PrimaryFinder (probe answers injected)', () => {
     f.close();
   });
 
+  test('a round does not wait for a node that did not answer the last one; its late answer counts', async () => {
+    const events: DbEvent[] = [];
+    // a answers at once; b (a dead host) takes 300 ms to fail, then comes back writable.
+    let bAnswer: NodeProbe = { server: 'b:3306', error: 'timeout' };
+    let bProbes = 0;
+    const f = new PrimaryFinder<Node>([a, b], {
+      probe: async (node) => {
+        if (node === a) return ro('a:3306', true);
+        bProbes += 1;
+        const answer = bAnswer;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return answer;
+      },
+      intervalMs: 0,
+      emit: (e) => events.push(e),
+      onPrimary: () => {},
+    });
+    let started = Date.now();
+    await f.refresh(); // the first round waits for every node
+    assert.ok(Date.now() - started >= 290, 'the first round waits for b');
+    assert.equal(f.choice.kind, 'unknown');
+    started = Date.now();
+    await f.refresh();
+    assert.ok(Date.now() - started < 100, `the next round took ${Date.now() - started} ms`);
+    await f.refresh(); // b is still being asked: not asked again
+    assert.equal(bProbes, 2);
+    bAnswer = ro('b:3306', false);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await f.refresh(); // asks b again; its answer arrives after the round
+    assert.equal(f.choice.kind, 'unknown');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    assert.deepEqual(f.choice, { kind: 'found', server: 'b:3306' });
+    assert.equal(events.at(-1)?.kind, 'primary-found');
+    f.close();
+  });
+
   test('writable() gives up at the deadline: DbTwoWritableError with two writable, else DbUnavailableError', async () => {
     const two = finder({ 'a:3306': ro('a:3306', false), 'b:3306': ro('b:3306', false) });
     await assert.rejects(two.f.writable(Date.now() + 150), DbTwoWritableError);
