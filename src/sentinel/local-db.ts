@@ -144,9 +144,21 @@ export class LocalDb {
    * semi-sync acknowledgement means received, not applied), forget the old primary.
    * The caller then sets `read_only=OFF`. Semi-sync stays off until a replica connects
    * (the loop turns it on).
+   *
+   * Stopping the IO thread of a semi-sync replica opens a connection to the old primary
+   * to kill its dump thread, and when that host is dead or cut off the statement waits
+   * for the connect to time out (`rpl_semi_sync_slave_kill_conn_timeout`; 1–2 s measured
+   * on netns, whatever that setting is, and whether semi-sync was turned off before).
+   * So the stop runs on a connection of its own and is not waited for beyond
+   * `STOP_IO_WAIT_MS`: by then the IO thread has left its read loop (it is killed
+   * first), so what it received is final, and the old primary can acknowledge nothing
+   * more anyway, being fenced (its lease expired) or dead. The relay log is applied up
+   * to there; `STOP SLAVE` and `RESET SLAVE ALL` follow in the background once the stop
+   * returns (`settled`), since they wait for it.
    */
-  async promote(applyTimeoutS: number): Promise<Record<string, number>> {
+  async promote(applyTimeoutS: number): Promise<{ steps: Record<string, number>; settled: Promise<void> | null }> {
     const steps: Record<string, number> = {};
+    let settled: Promise<void> | null = null;
     let last = performance.now();
     const lap = (name: string) => {
       const now = performance.now();
@@ -155,17 +167,15 @@ export class LocalDb {
     };
     const [rows] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], 2000);
     if (rows[0] !== undefined) {
-      // With semi-sync on, stopping the IO thread first connects to the primary to kill
-      // its dump thread (up to rpl_semi_sync_slave_kill_conn_timeout, 5 s): the primary is
-      // gone or cut off, and that wait measured 2 s of each failover. Off first: no kill.
       await this.query(
         'SET GLOBAL rpl_semi_sync_slave_enabled=OFF, GLOBAL rpl_semi_sync_slave_kill_conn_timeout=1',
         [],
         2000,
       );
       lap('semiSyncOff');
-      await this.query('STOP SLAVE IO_THREAD', [], 5000);
-      lap('stopIo');
+      const stopping = this.onOwnConnection(['STOP SLAVE IO_THREAD'], 10_000);
+      const stopped = await settlesWithin(stopping, STOP_IO_WAIT_MS);
+      lap(stopped ? 'stopIo' : 'stopIoStarted');
       const [again] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], 2000);
       const received = String(again[0]?.Gtid_IO_Pos ?? '');
       if (received !== '') {
@@ -179,9 +189,13 @@ export class LocalDb {
         }
       }
       lap('relayApplied');
-      await this.query('STOP SLAVE', [], 5000);
-      await this.query('RESET SLAVE ALL', [], 5000);
-      lap('reset');
+      if (stopped) {
+        await this.query('STOP SLAVE', [], 5000);
+        await this.query('RESET SLAVE ALL', [], 5000);
+        lap('reset');
+      } else {
+        settled = stopping.then(() => this.resetReplication());
+      }
     }
     await this.query(
       `SET GLOBAL rpl_semi_sync_slave_enabled=OFF, GLOBAL rpl_semi_sync_master_timeout=4294967295,
@@ -190,7 +204,26 @@ export class LocalDb {
       2000,
     );
     lap('semiSyncMaster');
-    return steps;
+    return { steps, settled };
+  }
+
+  /** Forgets the old primary (on a connection of its own: `STOP SLAVE` can wait on a dead host). */
+  resetReplication(): Promise<void> {
+    return this.onOwnConnection(['STOP SLAVE', 'RESET SLAVE ALL'], 10_000);
+  }
+
+  /** Runs statements in order on a connection opened for them, then closes it. */
+  private async onOwnConnection(statements: readonly string[], timeoutMs: number): Promise<void> {
+    const conn = await withDeadline(
+      mysql.createConnection({ socketPath: this.socket, user: 'root', connectTimeout: timeoutMs }),
+      timeoutMs,
+      'connect',
+    );
+    try {
+      for (const sql of statements) await withDeadline(conn.query(sql), timeoutMs, sql);
+    } finally {
+      conn.destroy();
+    }
   }
 
   /** Makes this database a read-only GTID replica of `primary`, from its own binlog position. */
@@ -284,6 +317,22 @@ async function killClients(conn: Connection, keep: number): Promise<number> {
   );
   await Promise.all(rows.map((r) => conn.query(`KILL CONNECTION ${Number(r.id)}`).catch(() => {})));
   return rows.length;
+}
+
+/** How long a promotion waits for `STOP SLAVE IO_THREAD` before going on without it (see `promote`). */
+const STOP_IO_WAIT_MS = 150;
+
+/** True when `work` settled (either way) within `ms`; its rejection is observed either way. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = work.then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([outcome, late]).finally(() => clearTimeout(timer));
 }
 
 function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {

@@ -301,9 +301,29 @@ export class Sentinel {
       return;
     }
     if (this.obs.readOnly && !this.fencing && this.holding === holding) await this.db.setReadOnly(false);
+    if (this.obs.slave.configured && !this.resettingReplication) {
+      this.watchReplicationReset(this.db.resetReplication(), 'leftover');
+    }
     await this.handleSwitchover(view);
     if (this.holding) await this.manageSemiSync(view);
     if (this.holding) this.keepEtcdLeaderAway();
+  }
+
+  private resettingReplication = false;
+
+  /**
+   * The primary forgets its old primary in the background (see LocalDb.promote); a
+   * reset that failed is tried again by the next leader tick that sees it replicating.
+   */
+  private watchReplicationReset(reset: Promise<void>, why: 'promotion' | 'leftover'): void {
+    this.resettingReplication = true;
+    const started = this.now();
+    reset
+      .then(
+        () => this.log('replication-reset', { why, ms: Math.round(this.now() - started) }),
+        (err: unknown) => this.log('replication-reset-error', { why, error: String((err as Error)?.message ?? err) }),
+      )
+      .finally(() => (this.resettingReplication = false));
   }
 
   private etcdLeaderCheckedAt = 0;
@@ -529,7 +549,8 @@ export class Sentinel {
 
   /** The database steps of a promotion; the last, `read_only=OFF`, only while the key is still ours. */
   private async finishPromotion(leader: LeaderValue): Promise<void> {
-    const steps = await this.db.promote(30);
+    const { steps, settled } = await this.db.promote(30);
+    if (settled) this.watchReplicationReset(settled, 'promotion');
     if (this.holding !== leader || this.fencing) return;
     await this.db.setReadOnly(false);
     this.promoting = false;

@@ -23,6 +23,7 @@ describe('renderEtcd', () => {
         `data-dir: ${dir}/data`,
         'heartbeat-interval: 100',
         'election-timeout: 600',
+        'pre-vote: true',
         'listen-peer-urls: https://10.77.0.13:2380',
         'listen-client-urls: https://10.77.0.13:2379',
         'initial-advertise-peer-urls: https://10.77.0.13:2380',
