@@ -205,10 +205,11 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   const durationMs = opts.durationMs ?? scenario.durationMs;
   const runId = `c${Date.now().toString(36)}`;
   const hungBefore = livenessRestartCounts(plan);
-  const startedAt = Date.now();
   const sampling = startSampling(plan);
   const abort = new AbortController();
   const entry = entryOf(plan);
+  let loadStarted: (at: number) => void = () => {};
+  const started = new Promise<number>((resolve) => (loadStarted = resolve));
   const latencyBoundMs = scenario.latencyBoundMs ?? DEFAULT_LATENCY_BOUND_MS;
   log(
     `${scenario.name}: load for ${durationMs / 1000} s through ${entry.url} (Host: ${entry.host}${plan.client ? `, from ${plan.client.namespace}` : ''}; run ${runId})`,
@@ -223,7 +224,16 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
     latencyBoundMs,
     retryWrites: true,
     signal: abort.signal,
+    onStart: (at) => loadStarted(at),
   });
+  // The timeline counts from when the load starts sending (see WorkloadOptions.onStart).
+  const startedAt = await Promise.race([
+    started,
+    load.then(
+      () => Date.now(),
+      () => Date.now(),
+    ),
+  ]);
   const faults: FaultEvent[] = [];
   const heals: HealEvent[] = [];
   let ops: Awaited<typeof load>;

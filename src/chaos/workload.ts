@@ -17,7 +17,14 @@ const WORKER = fileURLToPath(new URL('./traffic-worker.ts', import.meta.url));
 /** Slack beyond the load's own bounds before the worker is killed. */
 const WORKER_GRACE_MS = 20_000;
 
-export type WorkloadOptions = Omit<LoadOptions, 'url' | 'host' | 'onOp'>;
+export type WorkloadOptions = Omit<LoadOptions, 'url' | 'host' | 'onOp'> & {
+  /**
+   * Called once when the load starts sending (its duration counts from then). On netns
+   * the worker process may take seconds to start on a loaded machine: faults are timed
+   * from this, not from when the worker was asked for.
+   */
+  readonly onStart?: (at: number) => void;
+};
 
 /** The URL and Host header a user would use for this stack. */
 export function entryOf(plan: Plan): { url: string; host: string } {
@@ -27,8 +34,12 @@ export function entryOf(plan: Plan): { url: string; host: string } {
 /** Runs the bounded load from where a user stands; resolves with every operation. */
 export async function runWorkload(plan: Plan, opts: WorkloadOptions): Promise<Op[]> {
   const entry = entryOf(plan);
-  if (!plan.client?.namespace) return runLoad({ ...opts, ...entry });
-  const { signal, ...rest } = opts;
+  if (!plan.client?.namespace) {
+    const { onStart, ...load } = opts;
+    onStart?.(Date.now());
+    return runLoad({ ...load, ...entry });
+  }
+  const { signal, onStart, ...rest } = opts;
   const ops: Op[] = [];
   let done = false;
   const exit = await runWorker({
@@ -41,8 +52,9 @@ export async function runWorkload(plan: Plan, opts: WorkloadOptions): Promise<Op
     ...(signal ? { signal } : {}),
     onLine: (line) => {
       if (!line.startsWith('{')) return;
-      const record = JSON.parse(line) as Op | { done: number };
+      const record = JSON.parse(line) as Op | { done: number } | { started: number };
       if ('done' in record) done = true;
+      else if ('started' in record) onStart?.(record.started);
       else ops.push(record);
     },
   });
