@@ -101,14 +101,22 @@ export class LocalDb {
 
   /**
    * Stops every write: kills the client connections (a commit waiting for a semi-sync
-   * acknowledgement blocks `read_only` behind it, and dies with its connection), then
-   * sets `read_only`, then kills what connected in between. When that does not finish
-   * within `timeoutMs`, SIGKILLs the server by the pid in its pid file.
+   * acknowledgement blocks `read_only` behind it), then sets `read_only`, then kills
+   * what connected in between. When that does not finish within `timeoutMs`, SIGKILLs
+   * the server by the pid in its pid file.
+   *
+   * When a commit is waiting for an acknowledgement, the server is SIGKILLed at once
+   * instead: that transaction is already in the binlog, and killing its connection
+   * would commit it here alone (never acknowledged, but an errant transaction that
+   * keeps this database from rejoining the new primary: measured once on netns in a
+   * partition). Killed, it stays prepared, and crash recovery as a replica
+   * (`init_rpl_role = SLAVE`) rolls it back and cuts it from the binlog.
    */
   async fence(timeoutMs: number): Promise<'read-only' | 'killed' | 'down'> {
     const work = (async () => {
       const conn = await mysql.createConnection({ socketPath: this.socket, user: 'root', connectTimeout: timeoutMs });
       try {
+        if ((await ackWaiters(conn)) > 0) throw new AckWaiters();
         await killClients(conn, this.connId);
         await conn.query('SET GLOBAL read_only=ON');
         await killClients(conn, this.connId);
@@ -305,6 +313,17 @@ export class LocalDb {
     this.connId = conn.threadId ?? 0;
     return conn;
   }
+}
+
+/** Thrown inside the fence: commits wait for an acknowledgement, so the server is killed instead. */
+class AckWaiters extends Error {}
+
+/** Sessions whose commit waits for a semi-sync acknowledgement. */
+async function ackWaiters(conn: Connection): Promise<number> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for semi-sync ACK%'`,
+  );
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Kills every client connection but `keep` and this one: replication and system threads stay. */

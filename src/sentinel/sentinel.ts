@@ -581,7 +581,7 @@ export class Sentinel {
     if (!leaderMember || leaderMember.role !== 'primary') return; // wait until it publishes its binlog state
     const verdict = rejoinVerdict(o.gtidBinlogPos, leaderMember.gtidBinlogState);
     if (!verdict.ok) {
-      if (this.diverged !== verdict.reason) this.log('diverged', { leader: leader.host, reason: verdict.reason });
+      if (this.diverged === null) this.log('diverged', { leader: leader.host, reason: verdict.reason });
       this.diverged = verdict.reason;
       if (!o.readOnly) await this.db.setReadOnly(true);
       return;
