@@ -11,6 +11,7 @@
  */
 import type { Plan } from '../config/types.ts';
 import { HAPROXY_BACKEND } from './haproxy.ts';
+import { monitorOf } from './prometheus.ts';
 import { header } from './service.ts';
 import { toYaml } from './yaml.ts';
 
@@ -80,7 +81,7 @@ function availability(): RuleGroup {
 function loadBalancer(plan: Plan): RuleGroup {
   const backend = `proxy="${HAPROXY_BACKEND}"`;
   const responses = `haproxy_frontend_http_responses_total{proxy="${PUBLIC_FRONTEND}"`;
-  const bounds = plan.monitor?.bounds;
+  const { bounds } = monitorOf(plan);
   return {
     name: 'load-balancer',
     rules: [
@@ -104,22 +105,21 @@ function loadBalancer(plan: Plan): RuleGroup {
       },
       {
         alert: 'HighErrorRatio',
-        expr: `sum by (host) (rate(${responses},code="5xx"}[1m])) / sum by (host) (rate(${responses}}[1m])) > ${bounds?.errorRatio ?? 0.05}`,
+        expr: `sum by (host) (rate(${responses},code="5xx"}[1m])) / sum by (host) (rate(${responses}}[1m])) > ${bounds.errorRatio}`,
         for: '30s',
         severity: 'warning',
         summary: '{{ $value | humanizePercentage }} of the responses at {{ $labels.host }} are 5xx',
-        description:
-          "Over the last minute {{ $value | humanizePercentage }} of the responses {{ $labels.host }} sent were 5xx. Find which server returns them (HAProxy's stats page, the apps' logs) and whether the database is reachable; a deploy in progress is a likely cause: `tandem rollback`.",
+        description: `Over the last minute more than ${bounds.errorRatio * 100}% of the responses {{ $labels.host }} sent were 5xx. Find which server returns them (HAProxy's stats page, the apps' logs) and whether the database is reachable; a deploy in progress is a likely cause: roll it back.`,
       },
       {
         alert: 'HighLatencyP99',
         // HAProxy 2.6's exporter has averages and maxima, no histogram: the p99 comes from
         // the apps' prom-client histogram, the time the LB's requests spend behind nginx.
-        expr: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="app"}[1m]))) > ${bounds?.p99LatencyS ?? 0.5}`,
+        expr: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="app"}[1m]))) > ${bounds.p99LatencyS}`,
         for: '1m',
         severity: 'warning',
         summary: "The site's p99 latency is {{ $value | humanizeDuration }}",
-        description: `One request in a hundred took longer than ${bounds?.p99LatencyS ?? 0.5} s over the last minute, across every app server. Check the database (replica lag, slow queries), CPU on the app hosts, and whether a server is missing so that the others carry its load.`,
+        description: `One request in a hundred took longer than ${bounds.p99LatencyS} s over the last minute, across every app server. Check the database (replica lag, slow queries), CPU on the app hosts, and whether a server is missing so that the others carry its load.`,
       },
     ],
   };
@@ -153,7 +153,7 @@ function vip(): RuleGroup {
 
 function database(plan: Plan): RuleGroup {
   const primaryOnly = 'and on (instance) mysql_global_variables_read_only == 0';
-  const lag = plan.monitor?.bounds.replicaLagS ?? 10;
+  const lag = monitorOf(plan).bounds.replicaLagS;
   const rules: AlertRule[] = [
     {
       alert: 'DatabaseDown',
@@ -181,7 +181,7 @@ function database(plan: Plan): RuleGroup {
         expr: `mysql_global_status_slaves_connected < ${plan.db.replicas.length} ${primaryOnly}`,
         for: '10s',
         severity: 'critical',
-        summary: 'The primary {{ $labels.host }} has {{ $value }} of its replicas connected',
+        summary: 'The primary {{ $labels.host }} has only {{ $value }} replica(s) connected',
         description: `The primary on {{ $labels.host }} has fewer than the ${plan.db.replicas.length} replica(s) the plan has: a replica is down or cut off, and the data lives in fewer places. Check the replica hosts (\`tandem status\`) and their replication threads.`,
       },
       {

@@ -50,7 +50,7 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
   const etcd = plan.etcd;
   if (etcd) {
     // etcd serves /metrics on its client port, which asks for a client certificate.
-    const members = plan.hosts.filter((h) => etcd.members.some((m) => m.host === h.name));
+    const members = etcd.members.map((m) => plan.hosts.find((h) => h.name === m.host)!);
     jobs.push(
       job('etcd', targets(members, etcd.clientPort), {
         scheme: 'https',
