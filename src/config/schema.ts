@@ -109,7 +109,7 @@ export const CONFIG_SCHEMA: Schema = {
   },
   hosts: {
     type: 'array',
-    doc: 'The hosts and what runs on each. There must be at least one host with each of `lb`, `web`, `app` and `db`; at most two `lb` hosts (one VRRP pair), and only one on loopback. At most one host has the `monitor` role (Prometheus, Alertmanager, the blackbox probe); a stack without one is allowed, and nothing watches it.',
+    doc: 'The hosts and what runs on each. There must be at least one host with each of `lb`, `web`, `app` and `db`; at most two `lb` hosts (one VRRP pair), and only one on loopback. At most one host has the `monitor` role, the host for Prometheus, Alertmanager and the blackbox probe (`tandem up` does not start them yet); a stack without one is allowed.',
     fields: HOST_FIELDS,
     defaultByHosting: { netns: defaultHostsFor('netns'), loopback: defaultHostsFor('loopback') },
     defaultText: `netns: ${describeHosts(defaultHostsFor('netns'))}; loopback: ${describeHosts(defaultHostsFor('loopback'))}`,
