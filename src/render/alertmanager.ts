@@ -28,7 +28,7 @@ export function renderAlertmanager(plan: Plan): string {
       receiver: WEBHOOK_RECEIVER,
       group_by: ['alertname', 'host'],
       group_wait: '2s',
-      group_interval: '10s',
+      group_interval: '5s',
       repeat_interval: '1h',
     },
     receivers: [
