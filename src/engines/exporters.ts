@@ -7,7 +7,8 @@
  *   /var/lib/prometheus/node-exporter, so each host gets its own.
  * - mysqld_exporter 0.14: credentials from `--config.my-cnf` ([client] user, password,
  *   socket), not `--mysqld.username` or MYSQLD_EXPORTER_PASSWORD (0.15); the password
- *   stays out of argv and the environment.
+ *   stays out of argv and the environment. It refuses a [client] without a password (or
+ *   ssl-key), so socket authentication alone will not do.
  * - nginx-prometheus-exporter 0.11: single-dash flags; it exits at start when the
  *   stub_status page does not answer, unless told to retry.
  * - blackbox_exporter 0.23: `--config.check` validates the modules without starting.
