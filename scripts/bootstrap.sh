@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(haproxy nginx-light mariadb-server mariadb-client mariadb-backup wrk iproute2 procps diffutils keepalived dnsmasq-base nftables nmap curl openssl etcd-server etcd-client)
+PACKAGES=(haproxy nginx-light mariadb-server mariadb-client mariadb-backup wrk iproute2 procps diffutils keepalived dnsmasq-base nftables nmap curl openssl etcd-server etcd-client
+  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-mysqld-exporter
+  prometheus-nginx-exporter prometheus-blackbox-exporter)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

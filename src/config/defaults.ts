@@ -64,6 +64,17 @@ export const DEFAULTS = {
   },
   /** Failover is on by default from this many db hosts. */
   failoverMinDbHosts: 2,
+  /** The monitor host's engines (issue 9). */
+  monitor: {
+    prometheusPort: 9090,
+    alertmanagerPort: 9093,
+    blackboxPort: 9115,
+    webhookPort: 9095,
+    exporterPorts: { node: 9100, mysqld: 9104, nginx: 9113 },
+    /** Short, so that an alert can fire within seconds of a fault. */
+    scrapeIntervalS: 5,
+    bounds: { replicaLagS: 10, p99LatencyS: 0.5, errorRatio: 0.05 },
+  },
   etcd: {
     clientPort: 2379,
     peerPort: 2380,

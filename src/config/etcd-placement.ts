@@ -16,13 +16,15 @@ export function failoverOf(config: StackConfig): boolean {
 
 /**
  * The default etcd members: three distinct hosts (fewer only when the stack has fewer),
- * the db hosts first, then app/web hosts, then load balancers, each group in config
+ * the db hosts first, then app/web hosts, then load balancers, then a monitor-only host, each group in config
  * order. Three members keep a quorum through the death of any one host, the primary's
  * included; the db hosts come first because the sentinels beside them are the clients.
  */
 export function defaultEtcdHosts(hosts: readonly HostConfig[]): string[] {
-  const rank = (h: HostConfig) =>
-    isDb(h) ? 0 : Array.isArray(h.roles) && h.roles.some((r) => r === 'app' || r === 'web') ? 1 : 2;
+  const has = (h: HostConfig, roles: readonly string[]) =>
+    Array.isArray(h.roles) && h.roles.some((r) => roles.includes(r));
+  // A host that only monitors comes last: the stack's own hosts keep the places they had.
+  const rank = (h: HostConfig) => (isDb(h) ? 0 : has(h, ['app', 'web']) ? 1 : has(h, ['lb']) ? 2 : 3);
   return [...hosts]
     .sort((a, b) => rank(a) - rank(b))
     .slice(0, DEFAULTS.etcd.members)

@@ -15,6 +15,7 @@ import type {
   PlanBackend,
   PlanEtcd,
   PlanHost,
+  PlanMonitor,
   PlanService,
   Role,
   StackConfig,
@@ -64,13 +65,15 @@ function assignAddresses(
 }
 
 /** Names the services each role runs, in start order. */
-const SERVICE_OF_ROLE: Record<Role, PlanService['kind']> = {
+const SERVICE_OF_ROLE: Record<Exclude<Role, 'monitor'>, PlanService['kind']> = {
   db: 'mariadb',
   app: 'app',
   web: 'nginx',
   lb: 'haproxy',
 };
-const ROLE_ORDER: Role[] = ['db', 'app', 'web', 'lb'];
+/** The roles that run services; the monitor's engines are not brought up yet (issue 9). */
+const SERVICE_ROLES = ['db', 'app', 'web', 'lb'] as const;
+const ROLE_ORDER: Role[] = [...SERVICE_ROLES, 'monitor'];
 
 /**
  * Interface names are at most 15 characters: `tn` + 5 hex of the stack's name + a
@@ -132,6 +135,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const database = { ...DEFAULTS.database, ...config.database };
   const primary = config.database?.primary ?? DEFAULT_PRIMARY;
   const dbHosts = having('db');
+  const monitorHost = having('monitor')[0];
 
   const failover = failoverOf(config);
   const tlsDir = path.join(stateDir, 'tls');
@@ -168,7 +172,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const created = [
     // etcd first: the sentinels beside the databases need it.
     ...hosts.filter((h) => etcd?.members.some((m) => m.host === h.name)).map((h) => serviceAt(h, 'etcd')),
-    ...ROLE_ORDER.flatMap((role) => having(role).map((h) => serviceAt(h, SERVICE_OF_ROLE[role]))),
+    ...SERVICE_ROLES.flatMap((role) => having(role).map((h) => serviceAt(h, SERVICE_OF_ROLE[role]))),
   ];
   // A sentinel beside each database: it decides whether that database is the primary.
   if (failover) created.push(...dbHosts.map((h) => serviceAt(h, 'sentinel')));
@@ -301,8 +305,26 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       leaseTtlS: database.leaseTtlS,
     },
     ...(etcd ? { etcd } : {}),
+    ...(monitorHost ? { monitor: resolveMonitor(monitorHost) } : {}),
   };
   return deepFreeze(plan);
+}
+
+/** The monitor host's engines, ports and alert bounds (defaults.ts). */
+function resolveMonitor(host: PlanHost): PlanMonitor {
+  const m = DEFAULTS.monitor;
+  return {
+    host: host.name,
+    address: host.address,
+    dir: path.join(host.dir, 'prometheus'),
+    prometheusPort: m.prometheusPort,
+    alertmanagerPort: m.alertmanagerPort,
+    blackboxPort: m.blackboxPort,
+    webhookPort: m.webhookPort,
+    exporterPorts: { ...m.exporterPorts },
+    scrapeIntervalS: m.scrapeIntervalS,
+    bounds: { ...m.bounds },
+  };
 }
 
 /** etcd's members (explicit, or placed by `defaultEtcdHosts`), ports, key prefix and client TLS. */

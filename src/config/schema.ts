@@ -44,7 +44,7 @@ const pattern =
 const describeHosts = (hosts: readonly HostConfig[]) =>
   hosts.map((h) => `${h.name} (${h.roles.join(', ')})`).join(', ');
 
-export const ROLES = ['lb', 'web', 'app', 'db'] as const;
+export const ROLES = ['lb', 'web', 'app', 'db', 'monitor'] as const;
 
 /** The fields of one entry of `hosts`. */
 export const HOST_FIELDS: Schema = {
@@ -109,7 +109,7 @@ export const CONFIG_SCHEMA: Schema = {
   },
   hosts: {
     type: 'array',
-    doc: 'The hosts and what runs on each. There must be at least one host with each role; at most two `lb` hosts (one VRRP pair), and only one on loopback.',
+    doc: 'The hosts and what runs on each. There must be at least one host with each of `lb`, `web`, `app` and `db`; at most two `lb` hosts (one VRRP pair), and only one on loopback. At most one host has the `monitor` role, the host for Prometheus, Alertmanager and the blackbox probe (`tandem up` does not start them yet); a stack without one is allowed.',
     fields: HOST_FIELDS,
     defaultByHosting: { netns: defaultHostsFor('netns'), loopback: defaultHostsFor('loopback') },
     defaultText: `netns: ${describeHosts(defaultHostsFor('netns'))}; loopback: ${describeHosts(defaultHostsFor('loopback'))}`,

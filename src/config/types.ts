@@ -3,7 +3,8 @@
  * resolved, complete, frozen `Plan` that every later layer reads.
  */
 
-export type Role = 'lb' | 'web' | 'app' | 'db';
+/** `monitor`: Prometheus, Alertmanager and the blackbox probe (issue 9); at most one host. */
+export type Role = 'lb' | 'web' | 'app' | 'db' | 'monitor';
 export type Balance = 'roundrobin' | 'leastconn' | 'source';
 export type LbMode = 'active-active' | 'active-passive';
 
@@ -330,6 +331,38 @@ export interface Plan {
   };
   /** etcd, the consensus store of database failover; present only when failover is on. */
   readonly etcd?: PlanEtcd;
+  /** Prometheus and Alertmanager on the `monitor` host; present only when a host has that role. */
+  readonly monitor?: PlanMonitor;
+}
+
+/**
+ * The monitor host's engines and what they watch. Every exporter listens on its host's
+ * own address; Prometheus scrapes them all from the monitor host.
+ */
+export interface PlanMonitor {
+  /** The monitor host's name and address. */
+  readonly host: string;
+  readonly address: string;
+  /** Absolute: `<monitor host dir>/prometheus`; the rules file sits beside prometheus.yml. */
+  readonly dir: string;
+  /** Prometheus' UI and HTTP API. */
+  readonly prometheusPort: number;
+  /** Alertmanager's UI and API (its cluster port is off: one Alertmanager). */
+  readonly alertmanagerPort: number;
+  /** The blackbox exporter, which probes the site over HTTPS. */
+  readonly blackboxPort: number;
+  /** tandem's receiver of Alertmanager's webhook notifications, on the monitor host. */
+  readonly webhookPort: number;
+  /** Exporter ports: node on every host, mysqld on db hosts, nginx on web hosts. */
+  readonly exporterPorts: { readonly node: number; readonly mysqld: number; readonly nginx: number };
+  /** How often Prometheus scrapes every target and evaluates the rules. */
+  readonly scrapeIntervalS: number;
+  /** Alert bounds: replica lag, the app's p99 latency, the LB's 5xx ratio. */
+  readonly bounds: {
+    readonly replicaLagS: number;
+    readonly p99LatencyS: number;
+    readonly errorRatio: number;
+  };
 }
 
 export interface PlanEtcdMember {

@@ -256,6 +256,13 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
   if (withRole('lb').length > 2) {
     issues.push({ path: 'hosts', message: 'at most two load balancers (one VRRP pair)' });
   }
+  const [monitor, ...extraMonitors] = withRole('monitor');
+  for (const h of extraMonitors) {
+    issues.push({
+      path: `hosts/${hosts.indexOf(h)}/roles`,
+      message: `at most one host has the 'monitor' role (hosts/${hosts.indexOf(monitor!)} already has it)`,
+    });
+  }
   checkFailover(c, hosts, issues);
 }
 

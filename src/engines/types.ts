@@ -75,3 +75,14 @@ export interface Engine extends Tool {
   /** The supervisor restarts the engine when this probe keeps failing; none: only on exit. */
   livenessProbe?(paths: ServicePaths): LivenessProbe;
 }
+
+/**
+ * An engine whose listen address only its command line can set (Prometheus and the
+ * exporters: Go programs configured by flags), and that says it is ready over HTTP.
+ */
+export interface ListeningEngine extends Omit<Engine, 'runCommand'> {
+  /** Runs the engine in the foreground, listening on `listen` (`address:port`, never all addresses). */
+  runCommand(paths: ServicePaths, listen: string): string[];
+  /** Answers 200 over HTTP on `listen` once the engine serves. */
+  readonly readyPath: string;
+}

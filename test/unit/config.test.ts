@@ -30,7 +30,7 @@ describe('validateConfig', () => {
       },
       { path: 'lb/balance', message: "should be one of roundrobin, leastconn, source, got 'random'" },
       { path: 'lb/port', message: 'should be a port number 1-65535, got 70000' },
-      { path: 'hosts/1/roles/3', message: "unknown role 'cache' (expected one of lb, web, app, db)" },
+      { path: 'hosts/1/roles/3', message: "unknown role 'cache' (expected one of lb, web, app, db, monitor)" },
       { path: 'hosts/1/address', message: '127.60.0.5 is already the address of hosts/0' },
       { path: 'database/primary', message: 'is required: name the db host that starts as primary (one of server-1)' },
     ]);

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { defaultEtcdHosts } from '../../src/config/etcd-placement.ts';
+import { resolve } from '../../src/config/resolve.ts';
+import type { StackConfig } from '../../src/config/types.ts';
+import { validateConfig } from '../../src/config/validate.ts';
+
+const opts = { projectDir: '/srv/site', bundledAppDir: '/opt/tandem/src/app', defaultHosting: 'netns' as const };
+
+/** The textbook hosts plus a monitor host. */
+export const MONITORED_STACK: StackConfig = {
+  hosts: [
+    { name: 'lb-1', roles: ['lb'] },
+    { name: 'lb-2', roles: ['lb'] },
+    { name: 'server-1', roles: ['web', 'app', 'db'] },
+    { name: 'server-2', roles: ['web', 'app', 'db'] },
+    { name: 'monitor', roles: ['monitor'] },
+  ],
+  database: { primary: 'server-2' },
+};
+
+describe('the monitor role', () => {
+  it('GIVEN a monitor host THEN the plan names it, its ports and bounds, and keeps the role on the host', () => {
+    const plan = resolve(MONITORED_STACK, opts);
+    const monitor = plan.monitor!;
+    assert.deepEqual(
+      [monitor.host, monitor.address, monitor.dir, monitor.prometheusPort, monitor.scrapeIntervalS],
+      ['monitor', '10.77.0.15', '/srv/site/.tandem/hosts/monitor/prometheus', 9090, 5],
+    );
+    assert.deepEqual(monitor.exporterPorts, { node: 9100, mysqld: 9104, nginx: 9113 });
+    assert.deepEqual(plan.hosts.find((h) => h.name === 'monitor')?.roles, ['monitor']);
+  });
+
+  it('GIVEN a monitor host THEN the services are those of the same stack without it (its engines are not brought up yet)', () => {
+    const withMonitor = resolve(MONITORED_STACK, opts);
+    const without = resolve({ ...MONITORED_STACK, hosts: MONITORED_STACK.hosts!.slice(0, 4) }, opts);
+    assert.ok(withMonitor.services.length > 0);
+    assert.deepEqual(withMonitor.services, without.services);
+  });
+
+  it('GIVEN no monitor host THEN the plan has no monitor section (the default design is unchanged)', () => {
+    assert.equal(resolve({}, opts).monitor, undefined);
+    assert.equal('monitor' in resolve({}, opts), false);
+  });
+
+  it('GIVEN two monitor hosts THEN names the second by its path', () => {
+    const config = {
+      ...MONITORED_STACK,
+      hosts: [...MONITORED_STACK.hosts!, { name: 'watch-2', roles: ['monitor', 'web'] }],
+    } as StackConfig;
+    assert.deepEqual(validateConfig(config, 'netns'), [
+      { path: 'hosts/5/roles', message: "at most one host has the 'monitor' role (hosts/4 already has it)" },
+    ]);
+  });
+
+  it('a monitor-only host is not an etcd member while the stack has three other hosts', () => {
+    assert.deepEqual(
+      defaultEtcdHosts([
+        { name: 'monitor', roles: ['monitor'] },
+        { name: 'lb-1', roles: ['lb'] },
+        { name: 'server-1', roles: ['web', 'app', 'db'] },
+        { name: 'server-2', roles: ['web', 'app', 'db'] },
+      ]),
+      ['server-1', 'server-2', 'lb-1'],
+    );
+  });
+});
