@@ -274,6 +274,20 @@ export class LocalDb {
     );
   }
 
+  /**
+   * Stops writes without ending anything: `read_only=ON` waits for the commits in
+   * flight. False when it did not take within `timeoutMs` (a commit stuck, e.g. on an
+   * acknowledgement that does not come).
+   */
+  async demote(timeoutMs: number): Promise<boolean> {
+    try {
+      await this.query('SET GLOBAL read_only=ON', [], timeoutMs);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async setReadOnly(on: boolean, timeoutMs = 2000): Promise<void> {
     await this.query(on ? 'SET GLOBAL read_only=ON' : 'SET GLOBAL read_only=OFF', [], timeoutMs);
   }

@@ -446,9 +446,14 @@ export class Sentinel {
       return refuse(`${req.to} is not the sync replica`);
     }
     const started = this.now();
-    // Stop writes: the same steps as a fence, without killing the server.
-    const how = await this.db.fence(1000);
-    if (how !== 'read-only') return refuse(`could not stop writes (${how})`);
+    // Stop writes gracefully: read_only waits for the commits in flight (the sync replica
+    // acknowledges them), and every later write is refused as read-only, which the app
+    // retries on the new primary. A fence would kill the connections, and with them a
+    // write whose outcome the app then cannot know (measured: one 503 per switchover).
+    if (!(await this.db.demote(1000))) {
+      await this.db.setReadOnly(false).catch(() => {});
+      return refuse('could not stop writes: read_only did not take within 1 s');
+    }
     const want = (await this.db.observe(1000)).gtidBinlogPos;
     const deadline = this.now() + 3000;
     for (;;) {
