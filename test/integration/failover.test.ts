@@ -20,7 +20,7 @@ const stack = new TestStack(NAME, {
 const scenario = (name: string) => stack.scenario(name);
 
 const story = (r: ScenarioReport) =>
-  `${r.scenario}: ${r.verdict} — ${r.reason}\n${JSON.stringify({ figures: r.figures, heals: r.heals }, null, 2)}`;
+  `${r.scenario}: ${r.verdict} — ${r.reason}\n${JSON.stringify({ figures: r.figures, heals: r.heals, failures: r.check?.sampleFailures, writableOverlaps: r.check?.writableOverlaps }, null, 2)}`;
 
 describe('database failover (loopback, database.failover on)', { timeout: 420_000 }, () => {
   before(async () => {
@@ -72,7 +72,7 @@ describe('database failover (loopback, database.failover on)', { timeout: 420_00
   it(
     'switchover under load: no request fails; writes pause at most 1 s; never two writable',
     {
-      todo: "one suite run (0 failed, writes paused 616 ms) was judged 'two databases writable at once': the sampler orders read_only sightings by their query's start, and a sighting can take longer than the hand-over (old primary read-only, then the new one writable); whether the overlap was real is not settled yet",
+      todo: "0 failed requests not met: both runs whose hand-over completed (of 9 attempts; the rest lost to `up` or etcd timeouts on a machine at load 15-24) had one write whose first attempt failed (paused 954 ms and 2465 ms). Where recorded, it was a 503 DB_UNAVAILABLE started 966 ms into the 1537 ms hand-over while writes started just before it were still being acknowledged: the switchover stops writes with the sentinel's fence, which KILLs every client connection on the old primary (src/sentinel/local-db.ts fence(), called by handleSwitchover), and a write in flight on a killed connection has an unknown outcome, so the db client may not retry it. A read_only refusal is retried on the new primary, so setting read_only before (or instead of) killing would not fail it. Neither run was judged two-writable now that sightings count only when proven.",
     },
     async () => {
       const { code, report } = await scenario('switchover-under-load');
