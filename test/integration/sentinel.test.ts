@@ -127,6 +127,15 @@ async function readOnly(node: MariaNode): Promise<boolean | null> {
   }
 }
 
+/** ms from `since` until the node answers `read_only = 1` (asked every 10 ms, for up to 3 s); null when it did not. */
+async function fencedAfter(node: MariaNode, since: number): Promise<number | null> {
+  for (let i = 0; i < 200 && performance.now() - since < 3000; i++) {
+    if ((await readOnly(node)) === true) return performance.now() - since;
+    await sleep(10);
+  }
+  return null;
+}
+
 /** A fresh app connection over TCP: the way the app reaches a database. */
 function appConnection(node: MariaNode): Promise<Connection> {
   return mysql.createConnection({
@@ -337,14 +346,7 @@ test('a primary cut off from etcd fences its database before the lease TTL', asy
   await conn.query('SELECT 1');
   const cutAt = performance.now();
   await etcdMember.kill();
-  let fencedMs: number | null = null;
-  for (let i = 0; i < 200 && performance.now() - cutAt < 3000; i++) {
-    if ((await readOnly(node)) === true) {
-      fencedMs = performance.now() - cutAt;
-      break;
-    }
-    await sleep(10);
-  }
+  const fencedMs = await fencedAfter(node, cutAt);
   console.log(`# fenced ${Math.round(fencedMs ?? -1)} ms after etcd went away (TTL 1000 ms)`);
   assert.ok(fencedMs !== null && fencedMs < 1000, `read_only before the TTL (${fencedMs} ms)`);
   await assert.rejects(conn.query('SELECT 1'), 'the app connection was killed');
@@ -401,14 +403,7 @@ test('the fence holds while a commit hangs on a semi-sync acknowledgement; never
     'hung-at-fence',
   ]);
   hung.catch(() => {});
-  let fencedMs: number | null = null;
-  for (let i = 0; i < 200 && performance.now() - cutAt < 3000; i++) {
-    if ((await readOnly(node)) === true) {
-      fencedMs = performance.now() - cutAt;
-      break;
-    }
-    await sleep(10);
-  }
+  const fencedMs = await fencedAfter(node, cutAt);
   console.log(`# fenced with a commit hanging: ${Math.round(fencedMs ?? -1)} ms after etcd went away`);
   assert.ok(fencedMs !== null && fencedMs < 1000, `read_only before the TTL (${fencedMs} ms)`);
   // Ended by the fence (its connection killed), not by the client's own timeout.
