@@ -217,7 +217,7 @@ describe('chaos checker', () => {
     assert.match(safetyBreach(r) ?? '', /2 acknowledged write\(s\) lost/);
   });
 
-  it('a database never sampled during the run breaks the safety promise (two writable not ruled out)', () => {
+  it('a database that never answered a sighting during the run breaks the safety promise (two writable not ruled out)', () => {
     const h = cleanHistory();
     const r = check({ ...h, dbSamples: h.dbSamples.filter((s) => s.host !== 'server-1') });
     assert.deepEqual(r.unsampledDbs, ['server-1']);
