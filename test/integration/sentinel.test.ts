@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { Connection } from 'mysql2/promise';
 import { EtcdClient } from '../../src/etcd/client.ts';
@@ -60,6 +60,11 @@ after(async () => {
   }
   await cluster?.destroy();
   await etcdMember?.destroy();
+});
+
+// A fence test that failed with etcd down must not take the tests after it down too.
+afterEach(async () => {
+  if (etcdMember && etcdMember.pid === undefined) await etcdMember.resume();
 });
 
 function startSentinel(host: string, passwordFile: string): void {
@@ -435,6 +440,8 @@ test('the fence holds while a commit hangs on a semi-sync acknowledgement; never
     await eventually(async () => (await sync())?.eligible === replica, `${replica} eligible again`, 15_000);
   }
   const state = sentinelState(other);
-  console.log(`# after the heal: ${writableLeader} primary; ${other} is ${state?.role} ${state?.diverged ?? ''}`);
+  console.log(
+    `# after the heal: ${writableLeader} primary (was ${primary}); ${other} is ${state?.role} ${state?.diverged ?? ''}`,
+  );
   assert.equal(await readOnly(nodes.get(other)!), true);
 });
