@@ -58,9 +58,9 @@ export interface CheckResult {
   readonly recoveryMs: number | null;
   /** Same, for writes alone: when writes worked again after the fault. */
   readonly writeRecoveryMs: number | null;
-  /** Intervals when two or more databases were up with read_only = 0. */
+  /** Windows in which the sightings prove two or more databases up with read_only = 0 at once. */
   readonly writableOverlaps: readonly (Window & { readonly hosts: readonly string[] })[];
-  /** Database hosts with no `read_only` sample: two writable databases cannot be ruled out. */
+  /** Database hosts that never answered a `read_only` sighting: two writable databases cannot be ruled out. */
   readonly unsampledDbs: readonly string[];
   /** The final state could not be read (on some node): lost/duplicated are unknown. */
   readonly finalStateError?: string;
@@ -149,31 +149,82 @@ export function rywViolations(ops: readonly Op[]): string[] {
     .map((o) => o.id!);
 }
 
+/** Consecutive writable sightings of one host: no other sighting of it came between them. */
+interface WritableRun {
+  readonly host: string;
+  readonly first: DbSample;
+  readonly last: DbSample;
+}
+
+function writableRuns(samples: readonly DbSample[]): WritableRun[] {
+  const byHost = new Map<string, DbSample[]>();
+  for (const s of samples) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s]);
+  const runs: WritableRun[] = [];
+  for (const [host, seen] of byHost) {
+    let open: { first: DbSample; last: DbSample } | undefined;
+    for (const s of [...seen].sort((a, b) => a.at - b.at)) {
+      if (s.up && s.readOnly === false) open = { first: open?.first ?? s, last: s };
+      else if (open) {
+        runs.push({ host, ...open });
+        open = undefined;
+      }
+    }
+    if (open) runs.push({ host, ...open });
+  }
+  return runs;
+}
+
 /**
- * Intervals when two or more databases were writable (up, read_only = 0). Each host's
- * sample holds until its next sample; a host not yet sampled counts as unknown (not writable).
+ * Windows in which two or more databases were writable (up, read_only = 0) at one
+ * instant, counted only when the sightings prove it. A sighting is one query: its answer
+ * held at some instant of [at, end], no more, so two overlapping "writable" sightings of
+ * two nodes do not prove both at once (the hand-over may fall between the two instants).
+ * A node is held writable between two of its writable sightings only when no other
+ * sighting of it (read-only or unanswered: a restart starts read-only) came between
+ * them, and on the assumption that its read_only did not flip twice in that gap (away
+ * and back within one sampling period). A run of such sightings, first to last, was
+ * writable from an instant no later than `first.end` to one no earlier than `last.at`
+ * (the sampler queries a node one query at a time, so `first.end <= last.at`); a run of
+ * one sighting, at one unknown instant of it. Runs A and B then surely share an instant
+ * when each began for sure before the other surely ended: `A.first.end < B.last.at` and
+ * `B.first.end < A.last.at`. Strict, since times are whole ms. This also covers a lone
+ * sighting of B inside A's sure interval, and never holds for two lone sightings.
+ * The window reported is where both held for sure (or where the shared instant lies).
  */
 export function writableOverlaps(samples: readonly DbSample[], t0: number): CheckResult['writableOverlaps'] {
-  const sorted = [...samples].sort((a, b) => a.at - b.at);
-  const writable = new Map<string, boolean>();
-  const out: { fromMs: number; toMs: number; hosts: string[] }[] = [];
-  let open: { from: number; hosts: Set<string> } | undefined;
-  for (const s of sorted) {
-    writable.set(s.host, s.up && s.readOnly === false);
-    const now = [...writable].filter(([, w]) => w).map(([h]) => h);
-    if (now.length >= 2) {
-      if (!open) open = { from: s.at, hosts: new Set(now) };
-      else for (const h of now) open.hosts.add(h);
-    } else if (open) {
-      out.push({ fromMs: open.from - t0, toMs: s.at - t0, hosts: [...open.hosts].sort() });
-      open = undefined;
+  const runs = writableRuns(samples);
+  const proven: { from: number; to: number; hosts: Set<string> }[] = [];
+  for (const [i, a] of runs.entries()) {
+    for (const b of runs.slice(i + 1)) {
+      if (a.host === b.host || a.first.end >= b.last.at || b.first.end >= a.last.at) continue;
+      const began = Math.max(a.first.end, b.first.end);
+      const ended = Math.min(a.last.at, b.last.at);
+      proven.push({ from: Math.min(began, ended), to: Math.max(began, ended), hosts: new Set([a.host, b.host]) });
     }
   }
-  if (open) {
-    const last = sorted[sorted.length - 1]!;
-    out.push({ fromMs: open.from - t0, toMs: last.at - t0, hosts: [...open.hosts].sort() });
+  // Windows that touch are one episode, with every host seen in it.
+  const out: { fromMs: number; toMs: number; hosts: string[] }[] = [];
+  let open: { from: number; to: number; hosts: Set<string> } | undefined;
+  for (const w of proven.sort((x, y) => x.from - y.from)) {
+    if (open && w.from <= open.to) {
+      open.to = Math.max(open.to, w.to);
+      for (const h of w.hosts) open.hosts.add(h);
+      continue;
+    }
+    if (open) out.push({ fromMs: open.from - t0, toMs: open.to - t0, hosts: [...open.hosts].sort() });
+    open = w;
   }
+  if (open) out.push({ fromMs: open.from - t0, toMs: open.to - t0, hosts: [...open.hosts].sort() });
   return out;
+}
+
+/**
+ * Database hosts that never answered a `read_only` sighting: for them two writable
+ * databases cannot be ruled out. A history naming no database host rules out nothing.
+ */
+export function unsampledDbs(dbHosts: readonly string[], samples: readonly DbSample[]): string[] {
+  if (dbHosts.length === 0) return ['(no database host recorded)'];
+  return dbHosts.filter((h) => !samples.some((s) => s.host === h && s.up));
 }
 
 /**
@@ -276,7 +327,7 @@ function finalStateProblem(history: History): string | undefined {
   if (nodes.length === 0) return 'the final state was not read';
   const unread = nodes.filter((n) => n.error !== undefined);
   if (unread.length > 0) return unread.map((n) => `${n.host}: ${n.error}`).join('; ');
-  const missing = (history.dbHosts ?? []).filter((h) => !nodes.some((n) => n.host === h));
+  const missing = history.dbHosts.filter((h) => !nodes.some((n) => n.host === h));
   return missing.length > 0 ? `${missing.join(', ')} not read` : undefined;
 }
 
@@ -312,7 +363,7 @@ export function check(history: History): CheckResult {
     recoveryMs: recoveryOfEveryKind(ops, faultAt),
     writeRecoveryMs: recoveryTime(writes, faultAt),
     writableOverlaps: writableOverlaps(history.dbSamples, t0),
-    unsampledDbs: (history.dbHosts ?? []).filter((h) => !history.dbSamples.some((s) => s.host === h)),
+    unsampledDbs: unsampledDbs(history.dbHosts, history.dbSamples),
     divergence: finalDivergence(history.final?.nodes ?? []),
     ...(finalError ? { finalStateError: finalError } : {}),
   };

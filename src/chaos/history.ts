@@ -56,9 +56,15 @@ export interface HealEvent {
   readonly detail: string;
 }
 
-/** One sample of one database: up (answered) and read_only. */
+/**
+ * One sighting of one database: up (answered) and read_only. The answer held at some
+ * instant between the query's start (`at`) and its end, not at a known one.
+ */
 export interface DbSample {
+  /** Epoch ms when the query started. */
   readonly at: number;
+  /** Epoch ms when its answer (or its failure) came back. */
+  readonly end: number;
   readonly host: string;
   readonly up: boolean;
   readonly readOnly?: boolean;
@@ -113,8 +119,8 @@ export interface History {
   readonly lbSamples: readonly LbSample[];
   /** netns: the VIP's holder over time (absent on loopback hosting). */
   readonly vipSamples?: readonly VipSample[];
-  /** Every database host the samplers watched: each must have been sampled. */
-  readonly dbHosts?: readonly string[];
+  /** Every database host the samplers watched: each must have answered a sighting. */
+  readonly dbHosts: readonly string[];
   /** A successful request slower than this (ms) counted as failed ('slow'). */
   readonly latencyBoundMs?: number;
   readonly final?: FinalState;

@@ -34,7 +34,13 @@ export function renderScenarioReport(r: ScenarioReport): string {
     lines.push(`slow      ${c.slow} answered later than the latency bound (counted failed)`);
     lines.push(`ryw       ${c.rywViolations.length} read-your-writes violation(s)`);
     lines.push(
-      `databases ${c.writableOverlaps.length === 0 ? 'never two writable at once' : `two writable at once: ${c.writableOverlaps.map((o) => `${o.hosts.join('+')} ${secs(o.fromMs)}–${secs(o.toMs)}`).join(', ')}`}`,
+      `databases ${
+        c.writableOverlaps.length > 0
+          ? `two writable at once: ${c.writableOverlaps.map((o) => `${o.hosts.join('+')} ${secs(o.fromMs)}–${secs(o.toMs)}`).join(', ')}`
+          : c.unsampledDbs.length > 0
+            ? `two writable not ruled out: ${c.unsampledDbs.join(', ')} never answered a read_only sighting`
+            : 'never two writable at once (none proven by the read_only sightings)'
+      }`,
     );
     lines.push(
       `outage    ${c.outage ? `${secs(c.outage.fromMs)} → ${secs(c.outage.toMs)} (${secs(c.outage.durationMs)})` : 'none'}; recovery ${c.recoveryMs === null ? 'not within the run' : secs(c.recoveryMs)} after the fault; writes ${c.writeRecoveryMs === null ? 'not working again within the run' : `working again ${secs(c.writeRecoveryMs)} after the fault`}`,

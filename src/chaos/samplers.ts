@@ -1,6 +1,6 @@
 /**
- * Samplers that run beside the load: every database's `read_only` (to catch two
- * writable primaries), each load balancer's view of each server (to know when it
+ * Samplers that run beside the load: every database's `read_only` with the start and
+ * end of each query (to catch two writable primaries: see `writableOverlaps`), each load balancer's view of each server (to know when it
  * marked a dead one down) and, on netns, which LB holds the floating IP. Each loop is
  * sequential per source, so a hung or dead source (a paused database, a killed LB)
  * delays or silences only its own samples.
@@ -39,9 +39,10 @@ export function startSampling(
       const at = Date.now();
       try {
         const readOnly = await readOnlyOf(plan, host, Math.max(dbEvery * 4, 800));
-        dbSamples.push(readOnly === undefined ? { at, host, up: false } : { at, host, up: true, readOnly });
+        const end = Date.now();
+        dbSamples.push(readOnly === undefined ? { at, end, host, up: false } : { at, end, host, up: true, readOnly });
       } catch {
-        dbSamples.push({ at, host, up: false });
+        dbSamples.push({ at, end: Date.now(), host, up: false });
       }
       await sleep(Math.max(0, dbEvery - (Date.now() - at)));
     }

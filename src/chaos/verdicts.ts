@@ -48,7 +48,9 @@ export function safetyBreach(check: CheckResult): string | undefined {
   if (check.rywViolations.length > 0) broken.push(`${check.rywViolations.length} read-your-writes violation(s)`);
   if (check.writableOverlaps.length > 0) broken.push('two databases were writable at once');
   if (check.unsampledDbs.length > 0)
-    broken.push(`${check.unsampledDbs.join(', ')} never sampled (two writable databases not ruled out)`);
+    broken.push(
+      `${check.unsampledDbs.join(', ')} never answered a read_only sighting (two writable databases not ruled out)`,
+    );
   if (check.divergence.length > 0) broken.push(`the databases diverged (${check.divergence.join('; ')})`);
   return broken.length > 0 ? broken.join('; ') : undefined;
 }

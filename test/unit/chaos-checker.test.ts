@@ -37,12 +37,12 @@ const failed = (kind: Op['kind'], at: number, status = 502, id?: string): Op => 
 });
 const post = (id: string) => ({ uid: id, body: writeBody(RUN, id) });
 
-/** Both databases sampled every 200 ms: server-2 the writable primary, server-1 read-only. */
+/** Both databases sampled every 200 ms, each query taking 20 ms: server-2 the writable primary, server-1 read-only. */
 function healthyDbSamples(untilMs: number): DbSample[] {
   const out: DbSample[] = [];
   for (let t = 0; t <= untilMs; t += 200) {
-    out.push({ at: T0 + t, host: 'server-2', up: true, readOnly: false });
-    out.push({ at: T0 + t + 10, host: 'server-1', up: true, readOnly: true });
+    out.push({ at: T0 + t, end: T0 + t + 20, host: 'server-2', up: true, readOnly: false });
+    out.push({ at: T0 + t + 10, end: T0 + t + 30, host: 'server-1', up: true, readOnly: true });
   }
   return out;
 }
@@ -138,21 +138,24 @@ describe('chaos checker', () => {
 
   it('catches two writable primaries, with the window and the hosts', () => {
     const h = cleanHistory();
-    // server-1 loses read_only from 1.4 s to 2.2 s (samples at 1.41, 1.61, 1.81, 2.01; back at 2.21).
+    // server-1 loses read_only from 1.4 s to 2.2 s (sightings 1410–1430, …, 2010–2030; read-only again at 2210).
     const dbSamples = h.dbSamples.map((s) =>
       s.host === 'server-1' && s.at >= T0 + 1400 && s.at < T0 + 2200 ? { ...s, readOnly: false } : s,
     );
     const r = check({ ...h, dbSamples });
     assert.equal(r.writableOverlaps.length, 1);
-    assert.deepEqual(r.writableOverlaps[0], { fromMs: 1410, toMs: 2210, hosts: ['server-1', 'server-2'] });
+    // Surely writable from its first sighting's end to its last one's start; server-2 all along.
+    assert.deepEqual(r.writableOverlaps[0], { fromMs: 1430, toMs: 2010, hosts: ['server-1', 'server-2'] });
     assert.match(safetyBreach(r) ?? '', /two databases were writable/);
   });
 
   it('a database that is down or read-only is not writable', () => {
     const samples: DbSample[] = [
-      { at: T0, host: 'a', up: true, readOnly: false },
-      { at: T0 + 1, host: 'b', up: false },
-      { at: T0 + 2, host: 'c', up: true, readOnly: true },
+      { at: T0, end: T0 + 10, host: 'a', up: true, readOnly: false },
+      { at: T0 + 20, end: T0 + 30, host: 'a', up: true, readOnly: false },
+      { at: T0 + 1, end: T0 + 40, host: 'b', up: false },
+      { at: T0 + 2, end: T0 + 3, host: 'c', up: true, readOnly: true },
+      { at: T0 + 4, end: T0 + 5, host: 'c', up: true, readOnly: true },
     ];
     assert.deepEqual(writableOverlaps(samples, T0), []);
   });
@@ -214,11 +217,11 @@ describe('chaos checker', () => {
     assert.match(safetyBreach(r) ?? '', /2 acknowledged write\(s\) lost/);
   });
 
-  it('a database never sampled during the run breaks the safety promise (two writable not ruled out)', () => {
+  it('a database that never answered a sighting during the run breaks the safety promise (two writable not ruled out)', () => {
     const h = cleanHistory();
     const r = check({ ...h, dbSamples: h.dbSamples.filter((s) => s.host !== 'server-1') });
     assert.deepEqual(r.unsampledDbs, ['server-1']);
-    assert.match(safetyBreach(r) ?? '', /server-1 never sampled/);
+    assert.match(safetyBreach(r) ?? '', /server-1 never answered a read_only sighting/);
   });
 
   it('counts a write that succeeded only on its retry as failed (and retried), still acknowledged', () => {
@@ -436,5 +439,110 @@ describe('chaos scenarios', () => {
     assert.equal(v.figures.markedDownAfterMs, 200);
     const later = { ...history, ops: [...ops, failed('api', 2500)] };
     assert.equal(scenario.judge({ check: check(later), history: later, faultAt: T0 + 2000, plan }).kept, false);
+  });
+});
+
+describe('chaos checker: two writable databases only when the sightings prove it', () => {
+  /** One `read_only` query on `host` from `at` to `end` (ms after T0): writable, read-only or unanswered. */
+  const seen = (host: string, at: number, end: number, state: 'writable' | 'read-only' | 'down'): DbSample =>
+    state === 'down'
+      ? { at: T0 + at, end: T0 + end, host, up: false }
+      : { at: T0 + at, end: T0 + end, host, up: true, readOnly: state === 'read-only' };
+
+  it('flags two runs of writable sightings that must share an instant, with the window both surely held', () => {
+    // GIVEN a writable from ≤20 to ≥400 ms, b writable from ≤120 to ≥300 ms.
+    const samples = [
+      seen('a', 0, 20, 'writable'),
+      seen('a', 200, 220, 'writable'),
+      seen('a', 400, 420, 'writable'),
+      seen('b', 100, 120, 'writable'),
+      seen('b', 300, 320, 'writable'),
+    ];
+    assert.deepEqual(writableOverlaps(samples, T0), [{ fromMs: 120, toMs: 300, hosts: ['a', 'b'] }]);
+  });
+
+  it('flags a lone writable sighting that falls inside the other node’s surely writable interval', () => {
+    const samples = [
+      seen('a', 0, 20, 'writable'),
+      seen('a', 200, 220, 'writable'),
+      seen('b', 0, 10, 'read-only'),
+      seen('b', 100, 110, 'writable'),
+      seen('b', 200, 210, 'read-only'),
+    ];
+    assert.deepEqual(writableOverlaps(samples, T0), [{ fromMs: 100, toMs: 110, hosts: ['a', 'b'] }]);
+  });
+
+  it('does not flag a hand-over whose query intervals overlap: the old primary’s last query was slow', () => {
+    // GIVEN a's last writable query ran from 400 to 1000 ms (its answer may be from 400 ms),
+    // and b was first seen writable by a query from 600 to 620 ms. By start time a was
+    // writable at 400 and b at 600 with no read-only sighting of a between: the old
+    // "a sample holds until the next" reading called that two writable at once.
+    const samples = [
+      seen('a', 0, 20, 'writable'),
+      seen('a', 200, 220, 'writable'),
+      seen('a', 400, 1000, 'writable'),
+      seen('a', 1000, 1020, 'read-only'),
+      seen('b', 0, 20, 'read-only'),
+      seen('b', 200, 220, 'read-only'),
+      seen('b', 400, 420, 'read-only'),
+      seen('b', 600, 620, 'writable'),
+      seen('b', 800, 820, 'writable'),
+      seen('b', 1000, 1020, 'writable'),
+    ];
+    assert.deepEqual(writableOverlaps(samples, T0), []);
+    // Proven only when a is seen writable by a query that started after b's writable answer came back.
+    const late = [...samples.filter((s) => s.host !== 'a' || s.at < T0 + 400), seen('a', 400, 420, 'writable')];
+    late.push(seen('a', 700, 720, 'writable'), seen('a', 1000, 1020, 'read-only'));
+    assert.deepEqual(writableOverlaps(late, T0), [{ fromMs: 620, toMs: 700, hosts: ['a', 'b'] }]);
+  });
+
+  it('does not flag two lone writable sightings, however much their queries overlap', () => {
+    const samples = [
+      seen('a', 0, 500, 'writable'),
+      seen('a', 500, 520, 'read-only'),
+      seen('b', 0, 20, 'read-only'),
+      seen('b', 100, 150, 'writable'),
+      seen('b', 200, 220, 'read-only'),
+    ];
+    assert.deepEqual(writableOverlaps(samples, T0), []);
+  });
+
+  it('a read-only or unanswered sighting between two writable ones breaks the run (it may have flipped)', () => {
+    const b = [seen('b', 100, 120, 'writable'), seen('b', 300, 320, 'writable')];
+    const a = (between: 'read-only' | 'down' | 'writable') => [
+      seen('a', 0, 20, 'writable'),
+      seen('a', 200, 220, between),
+      seen('a', 400, 420, 'writable'),
+    ];
+    assert.deepEqual(writableOverlaps([...a('read-only'), ...b], T0), []);
+    assert.deepEqual(writableOverlaps([...a('down'), ...b], T0), []);
+    assert.deepEqual(writableOverlaps([...a('writable'), ...b], T0), [{ fromMs: 120, toMs: 300, hosts: ['a', 'b'] }]);
+  });
+
+  it('three nodes in one episode are one window with every host', () => {
+    const samples = [
+      seen('a', 0, 20, 'writable'),
+      seen('a', 400, 420, 'writable'),
+      seen('b', 100, 120, 'writable'),
+      seen('b', 300, 320, 'writable'),
+      seen('c', 200, 220, 'writable'),
+      seen('c', 500, 520, 'writable'),
+    ];
+    assert.deepEqual(writableOverlaps(samples, T0), [{ fromMs: 120, toMs: 400, hosts: ['a', 'b', 'c'] }]);
+  });
+
+  it('an empty or unanswered history rules nothing out: the safety promise is broken, not vacuously kept', () => {
+    const h = cleanHistory();
+    const none = check({ ...h, dbSamples: [] });
+    assert.deepEqual(none.writableOverlaps, []);
+    assert.deepEqual(none.unsampledDbs, ['server-2', 'server-1']);
+    assert.match(safetyBreach(none) ?? '', /server-2, server-1 never answered a read_only sighting/);
+    const unanswered = check({
+      ...h,
+      dbSamples: h.dbSamples.map((s) => ({ at: s.at, end: s.end, host: s.host, up: false })),
+    });
+    assert.deepEqual(unanswered.unsampledDbs, ['server-2', 'server-1']);
+    const nobody = check({ ...h, dbHosts: [], dbSamples: [] });
+    assert.match(safetyBreach(nobody) ?? '', /no database host recorded/);
   });
 });

@@ -49,15 +49,17 @@ function load(fromMs: number, toMs: number, fails: (at: number, kind: Op['kind']
 }
 
 /**
- * Database samples every 100 ms over [0, untilMs): `writable(at)` names the writable
- * host(s) at that moment; `down(at)` the ones not answering; the rest are read-only.
+ * Database sightings every 100 ms over [0, untilMs), each query taking 30 ms:
+ * `writable(at)` names the writable host(s) at that moment; `down(at)` the ones not
+ * answering; the rest are read-only.
  */
 function samples(untilMs: number, writable: (at: number) => string[], down: (at: number) => string[] = () => []) {
   const out: DbSample[] = [];
   for (let at = 0; at < untilMs; at += 100) {
     for (const host of HOSTS) {
-      if (down(at).includes(host)) out.push({ at: T0 + at, host, up: false });
-      else out.push({ at: T0 + at, host, up: true, readOnly: !writable(at).includes(host) });
+      const when = { at: T0 + at, end: T0 + at + 30 };
+      if (down(at).includes(host)) out.push({ ...when, host, up: false });
+      else out.push({ ...when, host, up: true, readOnly: !writable(at).includes(host) });
     }
   }
   return out;
@@ -287,8 +289,9 @@ describe('chaos failover: the checker fails an unsafe promotion', () => {
     const v = writesResumeVerdict(input({ ...h, dbSamples }), 1000);
     assert.equal(v.kept, false);
     assert.match(v.reason, /two databases were writable at once/);
+    // Proven from server-1's first writable answer (2530) to server-2's last writable query (3100).
     assert.deepEqual(check({ ...h, dbSamples }).writableOverlaps, [
-      { fromMs: 2500, toMs: 3200, hosts: ['server-1', 'server-2'] },
+      { fromMs: 2530, toMs: 3100, hosts: ['server-1', 'server-2'] },
     ]);
   });
 
