@@ -393,7 +393,7 @@ test('a stale replica is not promoted; the last primary takes over again and los
   await eventually(async () => (await missingIds(nodes.get(replica)!, acked)).length === 0, 'the replica caught up');
 });
 
-test('the fence holds while a commit hangs on a semi-sync acknowledgement; never two writable databases after', async () => {
+test('a commit hanging on a semi-sync acknowledgement when the fence is due: the server is killed, crash recovery cuts that commit, and the old primary can rejoin; never two writable', async () => {
   const { primary, replica } = await hostsRole();
   await settled(primary);
   const node = nodes.get(primary)!;
@@ -402,23 +402,34 @@ test('the fence holds while a commit hangs on a semi-sync acknowledgement; never
   await etcdMember.kill();
   // The sync replica stops acknowledging while the primary's sentinel cannot record it: the commit hangs.
   await nodes.get(replica)!.sql('STOP SLAVE');
+  const id = nextId++;
   // Bounded: a commit the fence failed to end would time out here, and fail the test.
-  const hung = conn.query({ sql: 'INSERT INTO t (id, note) VALUES (?, ?)', timeout: 5000 }, [
-    nextId++,
-    'hung-at-fence',
-  ]);
+  const hung = conn.query({ sql: 'INSERT INTO t (id, note) VALUES (?, ?)', timeout: 5000 }, [id, 'hung-at-fence']);
   hung.catch(() => {});
-  const fencedMs = await fencedAfter(node, cutAt);
-  console.log(`# fenced with a commit hanging: ${Math.round(fencedMs ?? -1)} ms after etcd went away`);
-  assert.ok(fencedMs !== null && fencedMs < 1000, `read_only before the TTL (${fencedMs} ms)`);
-  // Ended by the fence (its connection killed), not by the client's own timeout.
+  // Killing the connection would commit it here alone (an errant transaction); the fence
+  // kills the server instead, before the lease can expire for the others.
+  let downMs: number | null = null;
+  for (let i = 0; i < 300 && performance.now() - cutAt < 3000; i++) {
+    if ((await readOnly(node)) === null) {
+      downMs = performance.now() - cutAt;
+      break;
+    }
+    await sleep(10);
+  }
+  console.log(`# fenced (server killed) with a commit hanging: ${Math.round(downMs ?? -1)} ms after etcd went away`);
+  assert.ok(downMs !== null && downMs < 1000, `the server gone before the TTL (${downMs} ms)`);
+  // Ended by the fence, not by the client's own timeout.
   await assert.rejects(hung, (err: { code?: string }) => err.code !== 'PROTOCOL_SEQUENCE_TIMEOUT');
   conn.destroy();
+  // Restarted read-only, as its supervisor would: crash recovery as a replica
+  // (init_rpl_role=SLAVE) rolls the unacknowledged commit back and cuts it from the binlog.
+  await restartReadOnly(node);
+  assert.equal(await node.sql(`SELECT COUNT(*) FROM app.t WHERE id = ${id}`), '0');
   await etcdMember.resume();
   // Through the heal: at most one database accepts writes at any moment. Either sentinel
   // may take the key now (sync still names the stopped replica eligible, and the old
   // primary may lead again), so nothing is done to a database until a leader's database
-  // is writable: a START SLAVE on a replica its sentinel had just promoted fails (no master).
+  // is writable.
   const healStarted = performance.now();
   let writableLeader: string | null = null;
   for (let i = 0; i < 500 && performance.now() - healStarted < 10_000; i++) {
@@ -438,6 +449,13 @@ test('the fence holds while a commit hangs on a semi-sync acknowledgement; never
     // The old primary leads again: the replica the test stopped follows it still; it replicates again.
     await nodes.get(replica)!.sql('START SLAVE');
     await eventually(async () => (await sync())?.eligible === replica, `${replica} eligible again`, 15_000);
+  } else {
+    // The replica was promoted: the old primary holds nothing it lacks, so it follows it.
+    await eventually(
+      async () => sentinelState(other)?.role === 'replica' && !sentinelState(other)?.diverged,
+      `${other} to replicate from ${writableLeader} (no errant transaction)`,
+      15_000,
+    );
   }
   const state = sentinelState(other);
   console.log(
