@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import { resolve, stateDirOf } from '../config/resolve.ts';
 import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
@@ -26,7 +25,9 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
     );
   }
   // tsImport loads the file as ESM TypeScript wherever it lives (a folder without a
-  // package.json of type module would otherwise treat it as CommonJS).
+  // package.json of type module would otherwise treat it as CommonJS). Loaded here, not
+  // up front: a command that reads no config (--help) need not pay for the loader.
+  const { tsImport } = await import('tsx/esm/api');
   const mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as { default?: unknown };
   let config = mod.default;
   // Loaded as CommonJS (no `"type": "module"` nearby): the ESM default sits one level down.
