@@ -4,7 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ensureBuild, freshBuild, listInputs, prunable, stampOf } from '../../src/prebuilt.mjs';
+import { resolve } from '../../src/config/resolve.ts';
+import { workerCommand } from '../../src/hosts/worker.ts';
+import { BUNDLED_APP_DIR } from '../../src/orchestrate/config-loader.ts';
+import { unitOf } from '../../src/orchestrate/services.ts';
+import { ensureBuild, freshBuild, listInputs, prunable, ROOT, stampOf } from '../../src/prebuilt.mjs';
+import { makeTempDir, removeTempDirs } from './fixtures/plans.ts';
 
 describe('prebuilt: the stamp of the sources', () => {
   const files: Array<[string, number, number]> = [
@@ -101,5 +106,41 @@ describe('prebuilt: building a source tree', { timeout: 60_000 }, () => {
   it('lists every file under src/ as an input', () => {
     const rels = listInputs(root).map(([rel]) => rel);
     for (const rel of ['src/main.ts', 'src/lib/where.ts', 'src/lib/extra.ts']) assert.ok(rels.includes(rel), rel);
+  });
+});
+
+describe("prebuilt: the processes tandem starts run tandem's own build", { timeout: 120_000 }, () => {
+  after(removeTempDirs);
+  const current = (name: string) => path.join(ROOT, 'dist', 'current', `${name}.js`);
+  const planWith = (app: object) =>
+    resolve({ database: { failover: true }, app }, { projectDir: makeTempDir(), bundledAppDir: BUNDLED_APP_DIR });
+
+  it('starts the bundled app and the sentinels from dist/current, with source maps', async () => {
+    const build = await ensureBuild();
+    assert.ok(build, 'tandem builds');
+    assert.equal(freshBuild(), build);
+    const plan = planWith({});
+    const specs = plan.services.filter((s) => s.kind === 'app' || s.kind === 'sentinel').map((s) => unitOf(plan, s));
+    assert.ok(specs.length >= 4);
+    for (const { service, spec, paths } of specs) {
+      const script = current(service.kind === 'app' ? 'app-server' : 'sentinel');
+      const args = service.kind === 'app' ? [] : [paths.config];
+      assert.deepEqual(spec.argv, [process.execPath, '--enable-source-maps', script, ...args]);
+      assert.ok(fs.existsSync(script), script);
+    }
+  });
+
+  it('starts an app whose start command is configured as configured', () => {
+    const plan = planWith({ start: ['node', 'other.js'] });
+    const apps = plan.services.filter((s) => s.kind === 'app').map((s) => unitOf(plan, s).spec.argv);
+    assert.ok(apps.length >= 2);
+    for (const argv of apps) assert.deepEqual(argv, ['node', 'other.js']);
+  });
+
+  it('runs the chaos traffic worker prebuilt, and a script that is no entry of tandem through tsx', () => {
+    const worker = workerCommand({ namespace: undefined }, path.join(ROOT, 'src/chaos/traffic-worker.ts'), ['{}']);
+    assert.deepEqual(worker, [process.execPath, '--enable-source-maps', current('traffic-worker'), '{}']);
+    const other = workerCommand({ namespace: undefined }, '/w/other.ts', []);
+    assert.match(other.join(' '), /--import file:\/\/\S*tsx\S* \/w\/other\.ts$/);
   });
 });
