@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tandem/', '.tandem-*/'] },
+  { ignores: ['node_modules/', 'dist/', '.tandem/', '.tandem-*/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

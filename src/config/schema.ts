@@ -220,7 +220,7 @@ export const CONFIG_SCHEMA: Schema = {
       },
       start: {
         type: 'string[]',
-        doc: 'argv that starts one app process, run in `codeDir`.',
+        doc: 'argv that starts one app process, run in `codeDir`. The bundled app left at this default runs as prebuilt JavaScript instead (the same code, without the TypeScript loader: see the README).',
         check: (v: string[]) => (v.length === 0 ? 'should name a command to run' : undefined),
         default: DEFAULTS.app.start,
       },

@@ -8,10 +8,8 @@
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
 import type { PlanHost } from '../config/types.ts';
+import { nodeCommand } from '../prebuilt.mjs';
 import { inNamespace } from './netns.ts';
-
-/** The TypeScript loader, by absolute URL: the worker's cwd need not hold node_modules. */
-const TSX = import.meta.resolve('tsx');
 
 export interface WorkerOptions {
   /** Where it runs (no namespace: here). */
@@ -39,7 +37,7 @@ export interface WorkerExit {
 
 /** argv of a worker (pure): `ip netns exec` execs, so the PID is node's own. */
 export function workerCommand(host: Pick<PlanHost, 'namespace'>, script: string, args: readonly string[]): string[] {
-  return inNamespace(host, [process.execPath, '--import', TSX, script, ...args]);
+  return inNamespace(host, nodeCommand(script, args));
 }
 
 export function runWorker(opts: WorkerOptions): Promise<WorkerExit> {

@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
 import { resolve, stateDirOf } from '../config/resolve.ts';
 import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
+import { importBundled } from '../prebuilt.mjs';
 import { ConfigError, TandemError } from '../errors.ts';
 import { hostingFor } from './stack-record.ts';
 
@@ -25,9 +25,11 @@ export async function loadConfigFile(file: string): Promise<StackConfig> {
       'run tandem in the project folder, or pass --config <file>',
     );
   }
-  // tsImport loads the file as ESM TypeScript wherever it lives (a folder without a
-  // package.json of type module would otherwise treat it as CommonJS).
-  const mod = (await tsImport(pathToFileURL(abs).href, import.meta.url)) as { default?: unknown };
+  // Bundled by esbuild, as ESM wherever it lives; else tsImport, which also loads it as
+  // ESM TypeScript (a folder without a package.json of type module would otherwise treat
+  // it as CommonJS), loaded only then: the tsx loader costs more than the bundling.
+  const mod = ((await importBundled(abs)) ??
+    (await (await import('tsx/esm/api')).tsImport(pathToFileURL(abs).href, import.meta.url))) as { default?: unknown };
   let config = mod.default;
   // Loaded as CommonJS (no `"type": "module"` nearby): the ESM default sits one level down.
   if (config && typeof config === 'object' && (config as { __esModule?: boolean }).__esModule) {

@@ -15,6 +15,7 @@ import { sleep } from '../hosts/supervise.ts';
 import { dbHostsOf, dbPaths, readOnlyOf } from './database/instance.ts';
 import { replicaStatus } from './database/replication.ts';
 import { mariadbPidFile } from '../render/mariadb.ts';
+import { nodeCommand } from '../prebuilt.mjs';
 
 /** The project's root: the sentinel runs tandem's own code, with tandem's node_modules. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -65,7 +66,7 @@ export function sentinelSpec(service: PlanService, paths: ServicePaths, namespac
   return {
     id: service.id,
     namespace,
-    argv: [process.execPath, '--import', 'tsx', ENTRY, paths.config],
+    argv: nodeCommand(ENTRY, [paths.config]),
     cwd: ROOT,
     env: { NODE_ENV: 'production' },
     stopSignal: 'SIGTERM',

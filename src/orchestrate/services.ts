@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { DEFAULTS } from '../config/defaults.ts';
 import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
@@ -22,6 +24,7 @@ import { enginePidOf, readSupervisor, sleep } from '../hosts/supervise.ts';
 import { processTree } from '../hosts/proc.ts';
 import { NGINX_STATUS_PATH, renderServiceConfig } from '../render/index.ts';
 import { lbAddresses } from '../render/service.ts';
+import { prebuiltCommand } from '../prebuilt.mjs';
 import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
@@ -127,6 +130,7 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     spec = sentinelSpec(service, paths, ns);
   } else {
     const env = appEnvironment(plan, service, paths);
+    const argv = appCommand(plan);
     files = [
       ...(secrets
         ? [
@@ -136,13 +140,13 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
         : []),
       {
         path: paths.config,
-        content: `${JSON.stringify({ argv: plan.app.start, cwd: plan.app.codeDir, env }, null, 2)}\n`,
+        content: `${JSON.stringify({ argv, cwd: plan.app.codeDir, env }, null, 2)}\n`,
       },
     ];
     spec = {
       id: service.id,
       namespace: ns,
-      argv: plan.app.start,
+      argv,
       cwd: plan.app.codeDir,
       env,
       stopSignal: 'SIGTERM',
@@ -164,6 +168,15 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     fingerprint,
     inputs: inputsOf(plan, service),
   };
+}
+
+/**
+ * The app's argv: tandem's own app started the default way runs prebuilt (src/prebuilt.mjs);
+ * any other code base or command runs as configured.
+ */
+function appCommand(plan: Plan): readonly string[] {
+  const ownDefault = isDeepStrictEqual(plan.app.start, DEFAULTS.app.start);
+  return (ownDefault && prebuiltCommand(path.join(plan.app.codeDir, 'server.ts'))) || plan.app.start;
 }
 
 /** Files made by another step that the engine reads: a new one restarts or reloads it. */
