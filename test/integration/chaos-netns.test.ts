@@ -91,10 +91,7 @@ describe('tandem chaos on netns hosting (namespaces, links, VIP, HTTPS from the 
     // (RTO ≥ 200 ms, doubled each time) reaches the new holder and is reset: measured
     // 436–1003 ms after the fault (RELIABILITY.md). It is set by the client's timers, not
     // by tandem, so it is bounded by the scenario's latency bound, not by the promise.
-    assert.ok(
-      Number(report.figures.lastFailureEndMs ?? 0) <= Number(report.figures.latencyBoundMs),
-      story(report),
-    );
+    assert.ok(Number(report.figures.lastFailureEndMs ?? 0) <= Number(report.figures.latencyBoundMs), story(report));
     // The VIP moves in 0.26–0.36 s (BENCHMARKS.md: 3 × 100 ms adverts plus skew).
     assert.ok(Number(report.figures.vipMovedAfterMs) <= 720, story(report));
     assert.equal(report.figures.failedAfterWindow, 0);
