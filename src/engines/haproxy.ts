@@ -8,7 +8,7 @@
  * of handing them back to glibc's malloc (its default on glibc). With the 80 KiB buffers
  * (render/haproxy.ts: a 64 KiB header is answered 431 over HTTP/2 too), each free of a
  * buffer at the top of the heap let glibc shrink the heap (brk) and the next allocation
- * fault the pages back in: up to 1.4 page faults per request, doubling HAProxy's CPU per
+ * fault the pages back in: up to 1.5 page faults per request, doubling HAProxy's CPU per
  * request (BENCHMARKS.md, "Where the proxy tax went"). The price: memory stays at the
  * peak of buffers in use (HAProxy releases its pools on SIGQUIT or when memory runs short).
  */
