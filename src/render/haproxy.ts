@@ -50,7 +50,8 @@ const MAX_REQUEST_HEADERS = 16384;
  * Buffer size: room for request headers up to about 79 KiB (a 64 KiB header included)
  * to be read whole and answered 431 by the rule above. Past the buffer, HAProxy 2.6
  * answers HTTP/1.1 with its own 400 page, and refuses an HTTP/2 stream (REFUSED_STREAM).
- * Buffers are taken per active stream, not per idle connection.
+ * Buffers are taken per active stream, not per idle connection; HAProxy runs with
+ * `-dMglobal` (engines/haproxy.ts) so that buffers this large cost no page faults.
  */
 const BUFSIZE = 81920;
 

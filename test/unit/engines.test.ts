@@ -23,6 +23,7 @@ describe('haproxyEngine', () => {
       '/usr/sbin/haproxy',
       '-W',
       '-db',
+      '-dMglobal',
       '-f',
       '/s/hosts/lb-1/haproxy/haproxy.cfg',
     ]);

@@ -61,7 +61,7 @@ describe('renderKeepalived', () => {
     const own = servicePaths(haproxyServiceFor(plan, 'lb-1')).config;
     const lines = linesOf(renderKeepalived(plan, 'lb-1'));
 
-    assert.ok(lines.includes(`    process /usr/sbin/haproxy -W -db -f ${own}`));
+    assert.ok(lines.includes(`    process /usr/sbin/haproxy -W -db -dMglobal -f ${own}`));
     assert.ok(lines.includes('    param_match partial'));
     assert.ok(lines.includes('    weight 0'));
     assert.ok(lines.includes('    track_process {'));
