@@ -69,19 +69,13 @@ describe('database failover (loopback, database.failover on)', { timeout: 420_00
     assert.ok(old?.replication?.ioRunning && old.replication.sqlRunning, JSON.stringify(old));
   });
 
-  it(
-    'switchover under load: no request fails; writes pause at most 1 s; never two writable',
-    {
-      todo: "0 failed requests not held in a row: of 4 runs that completed the hand-over, the 2 at load 5 were kept (0 of 459 and 0 of 540 failed; writes paused 624 and 340 ms), the 2 at load 17-23 had one failed write each (paused 954 and 2465 ms); 7 more runs were lost to `up` or etcd timeouts at that load. The failed write (where recorded) was a 503 DB_UNAVAILABLE started 966 ms into a 1537 ms hand-over, in flight on the old primary when the switchover's fence KILLed every client connection there (src/sentinel/local-db.ts fence(), from handleSwitchover): its outcome is unknown, so the db client may not retry it. A read_only refusal is retried on the new primary, so a switchover that sets read_only before (or instead of) killing would not fail it. No run was judged two-writable now that sightings count only when proven.",
-    },
-    async () => {
-      const { code, report } = await scenario('switchover-under-load');
-      process.stdout.write(`# switchover-under-load: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
-      assert.equal(report.verdict, 'kept', story(report));
-      assert.equal(code, 0);
-      assert.equal(report.check!.failed, 0, story(report));
-      assert.ok(Number(report.figures.writePauseMs) <= 1000, story(report));
-      assert.deepEqual(report.check!.divergence, []);
-    },
-  );
+  it('switchover under load: no request fails; writes pause at most 1 s; never two writable', async () => {
+    const { code, report } = await scenario('switchover-under-load');
+    process.stdout.write(`# switchover-under-load: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.equal(report.check!.failed, 0, story(report));
+    assert.ok(Number(report.figures.writePauseMs) <= 1000, story(report));
+    assert.deepEqual(report.check!.divergence, []);
+  });
 });
