@@ -114,7 +114,7 @@ export class LocalDb {
    */
   async fence(timeoutMs: number): Promise<'read-only' | 'killed' | 'down'> {
     const work = (async () => {
-      const conn = await mysql.createConnection({ socketPath: this.socket, user: 'root', connectTimeout: timeoutMs });
+      const conn = await this.connect(timeoutMs);
       try {
         if ((await ackWaiters(conn)) > 0) throw new AckWaiters();
         await killClients(conn, this.connId);
@@ -198,8 +198,7 @@ export class LocalDb {
       }
       lap('relayApplied');
       if (stopped) {
-        await this.query('STOP SLAVE', [], 5000);
-        await this.query('RESET SLAVE ALL', [], 5000);
+        await this.resetReplication();
         lap('reset');
       } else {
         settled = stopping.then(() => this.resetReplication());
@@ -220,13 +219,18 @@ export class LocalDb {
     return this.onOwnConnection(['STOP SLAVE', 'RESET SLAVE ALL'], 10_000);
   }
 
-  /** Runs statements in order on a connection opened for them, then closes it. */
-  private async onOwnConnection(statements: readonly string[], timeoutMs: number): Promise<void> {
-    const conn = await withDeadline(
+  /** A new root connection over the socket (unix_socket auth), within `timeoutMs`. */
+  private connect(timeoutMs: number): Promise<Connection> {
+    return withDeadline(
       mysql.createConnection({ socketPath: this.socket, user: 'root', connectTimeout: timeoutMs }),
       timeoutMs,
       'connect',
     );
+  }
+
+  /** Runs statements in order on a connection opened for them, then closes it. */
+  private async onOwnConnection(statements: readonly string[], timeoutMs: number): Promise<void> {
+    const conn = await this.connect(timeoutMs);
     try {
       for (const sql of statements) await withDeadline(conn.query(sql), timeoutMs, sql);
     } finally {
@@ -279,13 +283,11 @@ export class LocalDb {
    * flight. False when it did not take within `timeoutMs` (a commit stuck, e.g. on an
    * acknowledgement that does not come).
    */
-  async demote(timeoutMs: number): Promise<boolean> {
-    try {
-      await this.query('SET GLOBAL read_only=ON', [], timeoutMs);
-      return true;
-    } catch {
-      return false;
-    }
+  demote(timeoutMs: number): Promise<boolean> {
+    return this.setReadOnly(true, timeoutMs).then(
+      () => true,
+      () => false,
+    );
   }
 
   async setReadOnly(on: boolean, timeoutMs = 2000): Promise<void> {
@@ -315,11 +317,7 @@ export class LocalDb {
 
   private async connection(timeoutMs: number): Promise<Connection> {
     if (this.conn) return this.conn;
-    const conn = await withDeadline(
-      mysql.createConnection({ socketPath: this.socket, user: 'root', connectTimeout: timeoutMs }),
-      timeoutMs,
-      'connect',
-    );
+    const conn = await this.connect(timeoutMs);
     conn.on('error', () => {
       if (this.conn === conn) this.conn = null;
     });
@@ -356,22 +354,18 @@ async function killClients(conn: Connection, keep: number): Promise<number> {
 const STOP_IO_WAIT_MS = 150;
 
 /** True when `work` settled (either way) within `ms`; its rejection is observed either way. */
-async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = work.then(
+function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  const deadline = new DbTimeout('settle', ms);
+  return withDeadline(work, ms, 'settle', deadline).then(
     () => true,
-    () => true,
+    (err: unknown) => err !== deadline,
   );
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  return Promise.race([outcome, late]).finally(() => clearTimeout(timer));
 }
 
-function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+function withDeadline<T>(work: Promise<T>, ms: number, what: string, timeout = new DbTimeout(what, ms)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DbTimeout(what, ms)), ms);
+    timer = setTimeout(() => reject(timeout), ms);
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
