@@ -8,7 +8,7 @@ import { resolve } from '../../src/config/resolve.ts';
 import { workerCommand } from '../../src/hosts/worker.ts';
 import { BUNDLED_APP_DIR } from '../../src/orchestrate/config-loader.ts';
 import { unitOf } from '../../src/orchestrate/services.ts';
-import { ensureBuild, freshBuild, listInputs, prunable, ROOT, stampOf } from '../../src/prebuilt.mjs';
+import { ensureBuild, freshBuild, importBundled, listInputs, prunable, ROOT, stampOf } from '../../src/prebuilt.mjs';
 import { makeTempDir, removeTempDirs } from './fixtures/plans.ts';
 
 describe('prebuilt: the stamp of the sources', () => {
@@ -142,5 +142,33 @@ describe("prebuilt: the processes tandem starts run tandem's own build", { timeo
     assert.deepEqual(worker, [process.execPath, '--enable-source-maps', current('traffic-worker'), '{}']);
     const other = workerCommand({ namespace: undefined }, '/w/other.ts', []);
     assert.match(other.join(' '), /--import file:\/\/\S*tsx\S* \/w\/other\.ts$/);
+  });
+});
+
+describe('prebuilt: the config file, bundled once and kept', { timeout: 60_000 }, () => {
+  after(removeTempDirs);
+
+  it('reuses the kept bundle while its files are unchanged, and sees an edit of the config or of a file it imports', async () => {
+    const dir = makeTempDir();
+    const config = path.join(dir, 'tandem.config.ts');
+    const part = path.join(dir, 'part.ts');
+    fs.writeFileSync(part, "export const name: string = 'one';\n");
+    fs.writeFileSync(config, "import { name } from './part.ts';\nexport default { name, n: 1 };\n");
+    assert.deepEqual((await importBundled(config))?.default, { name: 'one', n: 1 });
+    const kept = path.join(ROOT, 'dist', 'config');
+    const cacheFile = fs
+      .readdirSync(kept)
+      .map((f) => path.join(kept, f))
+      .find((f) => fs.readFileSync(f, 'utf8').includes(config));
+    assert.ok(cacheFile, 'the bundle is kept under dist/config');
+    assert.equal(fs.statSync(cacheFile).mode & 0o777, 0o600);
+    const keptAt = fs.statSync(cacheFile).mtimeMs;
+    assert.deepEqual((await importBundled(config))?.default, { name: 'one', n: 1 });
+    assert.equal(fs.statSync(cacheFile).mtimeMs, keptAt, 'an unchanged config is not bundled again');
+    fs.writeFileSync(part, "export const name: string = 'two';\n");
+    assert.deepEqual((await importBundled(config))?.default, { name: 'two', n: 1 });
+    fs.writeFileSync(config, "import { name } from './part.ts';\nexport default { name, n: 22 };\n");
+    assert.deepEqual((await importBundled(config))?.default, { name: 'two', n: 22 });
+    fs.rmSync(cacheFile);
   });
 });
