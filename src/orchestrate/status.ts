@@ -1,5 +1,5 @@
 /** `status`: every host and service, the load balancer's view, and the databases. */
-import type { Plan } from '../config/types.ts';
+import type { Plan, PlanService } from '../config/types.ts';
 import { type LivenessRestarts, readSupervisor } from '../hosts/supervise.ts';
 import { type DbPosition, dbPositions } from './database.ts';
 import { type EtcdStatus, etcdStatus } from './etcd.ts';
@@ -113,32 +113,43 @@ async function failoverStatus(plan: Plan): Promise<FailoverStatus> {
   };
 }
 
-export async function status(plan: Plan): Promise<StackStatus> {
-  const services = await Promise.all(
-    plan.services.map(async (svc): Promise<ServiceStatus> => {
-      const unit = unitOf(plan, svc);
-      const sup = readSupervisor(unit.paths);
-      let state: ServiceStatus['state'] = 'stopped';
-      if (sup?.state === 'backoff') state = 'backoff';
-      else if (sup) state = (await isReady(plan, unit).catch(() => false)) ? 'running' : 'unready';
-      return {
-        id: svc.id,
-        kind: svc.kind,
-        address: svc.address,
-        port: svc.port,
-        state,
-        pid: sup?.pid ?? null,
-        restarts: sup?.restarts ?? 0,
-        livenessRestarts: sup?.liveness ?? null,
-      };
-    }),
-  );
-  const backends = await backendStates(plan).catch(() => []);
+async function serviceStatus(plan: Plan, svc: PlanService): Promise<ServiceStatus> {
+  const unit = unitOf(plan, svc);
+  const sup = readSupervisor(unit.paths);
+  let state: ServiceStatus['state'] = 'stopped';
+  if (sup?.state === 'backoff') state = 'backoff';
+  else if (sup) state = (await isReady(plan, unit).catch(() => false)) ? 'running' : 'unready';
+  return {
+    id: svc.id,
+    kind: svc.kind,
+    address: svc.address,
+    port: svc.port,
+    state,
+    pid: sup?.pid ?? null,
+    restarts: sup?.restarts ?? 0,
+    livenessRestarts: sup?.liveness ?? null,
+  };
+}
+
+/** The sentinels' view (with failover), then every node's position against the primary it names. */
+async function databaseStatus(plan: Plan) {
   const failover = plan.db.failover && plan.etcd ? await failoverStatus(plan) : null;
   // With failover the primary is whoever the sentinels made it, not the config's first one.
   const primary = failover?.leader ?? (plan.db.failover ? (await writableDatabases(plan))[0] : undefined);
   const live = primary ? withPrimary(plan, primary) : plan;
-  const instances = await dbPositions(live);
+  return { failover, live, instances: await dbPositions(live) };
+}
+
+export async function status(plan: Plan): Promise<StackStatus> {
+  // Every part asked at once: each waits on engines, not on the others.
+  const [services, backends, database, vip, etcd] = await Promise.all([
+    Promise.all(plan.services.map((svc) => serviceStatus(plan, svc))),
+    backendStates(plan).catch(() => []),
+    databaseStatus(plan),
+    plan.lb.vip ? vipHolder(plan) : undefined,
+    plan.etcd ? etcdStatus(plan) : null,
+  ]);
+  const { failover, live, instances } = database;
   const replicas = instances.filter((i) => i.role === 'replica');
   const lags = replicas.map((r) => r.lagTransactions).filter((n): n is number => n !== undefined);
   return {
@@ -151,7 +162,7 @@ export async function status(plan: Plan): Promise<StackStatus> {
       roles: h.roles,
       services: services.filter((s) => s.id.startsWith(`${h.name}/`)),
     })),
-    lb: { backends, vip: plan.lb.vip ? { address: plan.lb.vip, holder: (await vipHolder(plan)) ?? null } : null },
+    lb: { backends, vip: plan.lb.vip ? { address: plan.lb.vip, holder: vip ?? null } : null },
     db: {
       primary: live.db.primary,
       failover,
@@ -161,6 +172,6 @@ export async function status(plan: Plan): Promise<StackStatus> {
       },
       instances,
     },
-    etcd: plan.etcd ? await etcdStatus(plan) : null,
+    etcd,
   };
 }

@@ -2,7 +2,7 @@
 import type { Plan } from '../../config/types.ts';
 import { dbPaths } from './instance.ts';
 import { type ReplicaStatus, replicaStatus } from './replication.ts';
-import { sql } from './sql.ts';
+import { type Row, sql } from './sql.ts';
 
 export interface DbPosition {
   readonly host: string;
@@ -24,48 +24,65 @@ function seqOf(gtid: string | undefined): number | undefined {
   return part ? Number(part.trim().split('-')[2]) : undefined;
 }
 
-/** Role, GTID position and replication health of every database. */
-export async function dbPositions(plan: Plan): Promise<DbPosition[]> {
-  const out: DbPosition[] = [];
-  let primarySeq: number | undefined;
-  for (const host of [plan.db.primary, ...plan.db.replicas]) {
-    const paths = dbPaths(plan, host);
-    const role = host === plan.db.primary ? 'primary' : 'replica';
-    try {
-      const [row] = await sql(
-        paths,
-        'SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@read_only AS ro, @@rpl_semi_sync_master_enabled AS sm, @@rpl_semi_sync_slave_enabled AS ss',
-        5000,
-      );
-      if (role === 'primary') {
-        primarySeq = seqOf(row?.binlog);
-        const [live] = await sql(paths, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'", 5000);
-        out.push({
-          host,
-          role,
-          up: true,
-          readOnly: row?.ro === '1',
-          gtid: row?.binlog,
-          semiSync: row?.sm === '1',
-          semiSyncLive: live?.Value === 'ON',
-        });
-      } else {
-        const replication = await replicaStatus(paths);
-        const seq = seqOf(row?.slave) ?? 0;
-        out.push({
-          host,
-          role,
-          up: true,
-          readOnly: row?.ro === '1',
-          gtid: row?.slave,
-          replication,
-          semiSync: row?.ss === '1',
-          lagTransactions: primarySeq === undefined ? undefined : Math.max(0, primarySeq - seq),
-        });
-      }
-    } catch {
-      out.push({ host, role, up: false });
-    }
+const VARIABLES =
+  'SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS slave, @@read_only AS ro, @@rpl_semi_sync_master_enabled AS sm, @@rpl_semi_sync_slave_enabled AS ss';
+
+interface NodeAnswer {
+  readonly row?: Row;
+  /** The primary's `Rpl_semi_sync_master_status` row. */
+  readonly live?: Row;
+  readonly replication?: ReplicaStatus;
+}
+
+/** One node's variables and, beside them, the primary's live semi-sync or a replica's threads. */
+async function nodeAnswer(plan: Plan, host: string): Promise<NodeAnswer> {
+  const paths = dbPaths(plan, host);
+  const variables = sql(paths, VARIABLES, 5000);
+  if (host === plan.db.primary) {
+    const [[row], [live]] = await Promise.all([
+      variables,
+      sql(paths, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'", 5000),
+    ]);
+    return { row, live };
   }
-  return out;
+  const [[row], replication] = await Promise.all([variables, replicaStatus(paths)]);
+  return { row, replication };
+}
+
+/**
+ * Role, GTID position and replication health of every database, asked of all at once
+ * (a replica's lag is counted against the primary's position read in the same round).
+ */
+export async function dbPositions(plan: Plan): Promise<DbPosition[]> {
+  const hosts = [plan.db.primary, ...plan.db.replicas];
+  const answers = await Promise.all(hosts.map((host) => nodeAnswer(plan, host).catch(() => undefined)));
+  const primarySeq = seqOf(answers[0]?.row?.binlog);
+  return hosts.map((host, i): DbPosition => {
+    const role = i === 0 ? 'primary' : 'replica';
+    const answer = answers[i];
+    if (!answer) return { host, role, up: false };
+    const { row, live, replication } = answer;
+    if (role === 'primary') {
+      return {
+        host,
+        role,
+        up: true,
+        readOnly: row?.ro === '1',
+        gtid: row?.binlog,
+        semiSync: row?.sm === '1',
+        semiSyncLive: live?.Value === 'ON',
+      };
+    }
+    const seq = seqOf(row?.slave) ?? 0;
+    return {
+      host,
+      role,
+      up: true,
+      readOnly: row?.ro === '1',
+      gtid: row?.slave,
+      replication,
+      semiSync: row?.ss === '1',
+      lagTransactions: primarySeq === undefined ? undefined : Math.max(0, primarySeq - seq),
+    };
+  });
 }
