@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test';
 import { servicePaths } from '../../src/config/paths.ts';
 import type { Plan } from '../../src/config/types.ts';
 import { mariadbEngine } from '../../src/engines/mariadb.ts';
+import { templateKey } from '../../src/orchestrate/database/instance.ts';
 import { mariadbPidFile, renderMyCnf } from '../../src/render/mariadb.ts';
 import {
   DEFAULT_STACK,
@@ -178,3 +179,22 @@ describe(
     });
   },
 );
+
+describe('mariadb: the key of a fresh data directory (made once, copied for every instance)', () => {
+  const keyOf = (plan: Plan, host: string, install = ['--skip-test-db']) => {
+    const paths = servicePaths(plan.services.find((s) => s.kind === 'mariadb' && s.host === host)!);
+    return templateKey(renderMyCnf(plan, host), paths.dir, install);
+  };
+
+  it('is the same for the primary and the replica, and for two stacks in other folders', () => {
+    const plan = planOf(DEFAULT_STACK);
+    assert.equal(keyOf(plan, 'server-1'), keyOf(plan, 'server-2'));
+    assert.equal(keyOf(plan, 'server-1'), keyOf(planOf(DEFAULT_STACK), 'server-2'));
+  });
+
+  it('changes with an option that shapes the files, or with the installer', () => {
+    const plan = planOf(DEFAULT_STACK);
+    assert.notEqual(keyOf(plan, 'server-1'), keyOf(planOf({ database: { bufferPoolMb: 64 } }), 'server-1'));
+    assert.notEqual(keyOf(plan, 'server-1'), keyOf(plan, 'server-1', ['--skip-test-db', '--other']));
+  });
+});
