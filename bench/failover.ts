@@ -72,6 +72,7 @@ interface RunRecord {
 
 const records: RunRecord[] = [];
 const OUT = process.env.BENCH_FAILOVER_OUT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-failover-'));
+fs.mkdirSync(OUT, { recursive: true });
 
 /** Nearest-rank quantile; NaN over an empty list. */
 function quantile(xs: readonly number[], q: number): number {
@@ -230,6 +231,8 @@ interface LatencyRound {
   readonly writesPerS: number;
   /** Commits the primary had acknowledged by a replica (Rpl_semi_sync_master_yes_tx) over the round. */
   readonly semiSyncAcked: number;
+  /** Commits that went on without an acknowledgement (Rpl_semi_sync_master_no_tx) over the round. */
+  readonly semiSyncNotAcked: number;
   readonly writes: number;
 }
 
@@ -248,14 +251,18 @@ async function primaryConnection(stack: TestStack): Promise<mysql.Connection> {
   return conn;
 }
 
-async function semiSyncYes(conn: mysql.Connection): Promise<number> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_yes_tx'");
-  return Number(rows[0]?.Value ?? Number.NaN);
+/** Commits the primary counted as acknowledged by a replica (yes) and as gone on without one (no). */
+async function semiSyncCounts(conn: mysql.Connection): Promise<{ yes: number; no: number }> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_yes_tx', 'Rpl_semi_sync_master_no_tx')",
+  );
+  const value = (name: string) => Number(rows.find((r) => r.Variable_name === name)?.Value ?? Number.NaN);
+  return { yes: value('Rpl_semi_sync_master_yes_tx'), no: value('Rpl_semi_sync_master_no_tx') };
 }
 
 /** `count` single-row autocommit INSERTs, one at a time on one connection, bounded by ROUND_DEADLINE_MS. */
 async function writeRound(conn: mysql.Connection, count: number): Promise<LatencyRound> {
-  const yesBefore = await semiSyncYes(conn);
+  const before = await semiSyncCounts(conn);
   const ms: number[] = [];
   const t0 = performance.now();
   const deadline = Date.now() + ROUND_DEADLINE_MS;
@@ -265,11 +272,13 @@ async function writeRound(conn: mysql.Connection, count: number): Promise<Latenc
     ms.push(performance.now() - s);
   }
   const elapsedS = (performance.now() - t0) / 1000;
+  const after = await semiSyncCounts(conn);
   return {
     p50ms: quantile(ms, 0.5),
     p99ms: quantile(ms, 0.99),
     writesPerS: ms.length / elapsedS,
-    semiSyncAcked: (await semiSyncYes(conn)) - yesBefore,
+    semiSyncAcked: after.yes - before.yes,
+    semiSyncNotAcked: after.no - before.no,
     writes: ms.length,
   };
 }
@@ -304,18 +313,17 @@ async function latencyPart(): Promise<void> {
     console.log(
       `\n### write latency: ${WRITES} single-row INSERTs (autocommit) one at a time over the primary's socket, ${ROUNDS} alternating rounds, medians\n`,
     );
-    console.log('| replication | p50 ms | p99 ms | writes/s | semi-sync acknowledged commits |');
-    console.log('| --- | ---: | ---: | ---: | ---: |');
+    console.log('| replication | p50 ms | p99 ms | writes/s | commits semi-sync acknowledged (yes_tx) | not (no_tx) |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
     const med = (i: number, k: keyof LatencyRound) =>
       quantile(
         rounds[i]!.map((x) => x[k]),
         0.5,
       );
     for (const [i, t] of targets.entries()) {
-      const acked = rounds[i]!.reduce((a, x) => a + x.semiSyncAcked, 0);
-      const sent = rounds[i]!.reduce((a, x) => a + x.writes, 0);
+      const sum = (k: 'semiSyncAcked' | 'semiSyncNotAcked' | 'writes') => rounds[i]!.reduce((a, x) => a + x[k], 0);
       console.log(
-        `| ${t.name} | ${med(i, 'p50ms').toFixed(3)} | ${med(i, 'p99ms').toFixed(3)} | ${med(i, 'writesPerS').toFixed(0)} | ${acked} of ${sent} |`,
+        `| ${t.name} | ${med(i, 'p50ms').toFixed(3)} | ${med(i, 'p99ms').toFixed(3)} | ${med(i, 'writesPerS').toFixed(0)} | ${sum('semiSyncAcked')} of ${sum('writes')} | ${sum('semiSyncNotAcked')} |`,
       );
     }
     console.log(
