@@ -54,6 +54,8 @@ interface RunRecord {
   readonly hosting: string;
   readonly run: number;
   readonly at: string;
+  /** The machine's 1-minute load average when the run started (2 cores: above 2, runs queue for CPU). */
+  readonly load: number;
   readonly from: string;
   readonly to: string | null;
   readonly verdict: string;
@@ -150,13 +152,14 @@ async function repeat(stack: TestStack, hosting: string, scenario: string, runs:
   const pause = scenario === 'switchover-under-load';
   console.log(`\n### ${scenario} (${hosting}), ${runs} runs\n`);
   console.log(
-    `| run | from → to | ${pause ? 'write pause' : 'write outage'} ms | promoted after ms | failed requests | failed writes | writes acknowledged | lost | two writable | verdict |`,
+    `| run | from → to | ${pause ? 'write pause' : 'write outage'} ms | promoted after ms | failed requests | failed writes | writes acknowledged | lost | two writable | load | verdict |`,
   );
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   const out: RunRecord[] = [];
   for (let i = 1; i <= runs; i++) {
     const from = (await waitHealthy(stack, i === 1 ? 'up' : `run ${i - 1}`)).db.primary;
     const at = new Date().toISOString();
+    const load = os.loadavg()[0]!;
     const { report } = await stack.scenario(scenario);
     const c = report.check;
     const f = report.figures;
@@ -175,6 +178,7 @@ async function repeat(stack: TestStack, hosting: string, scenario: string, runs:
       hosting,
       run: i,
       at,
+      load,
       from,
       to: (f.promotedTo as string | null) ?? null,
       verdict: report.verdict,
@@ -193,7 +197,7 @@ async function repeat(stack: TestStack, hosting: string, scenario: string, runs:
     records.push(record);
     fs.writeFileSync(path.join(OUT, 'runs.json'), JSON.stringify(records, null, 2));
     console.log(
-      `| ${i} | ${from} → ${record.to ?? '?'} | ${record.outageMs ?? 'never'} | ${record.promotedAfterMs ?? '—'} | ${record.failed} | ${record.failedWrites} | ${record.acknowledged} | ${lost} | ${twoWritable} | ${report.verdict}${report.verdict === 'kept' ? '' : `: ${report.reason} (evidence: ${record.evidence})`} |`,
+      `| ${i} | ${from} → ${record.to ?? '?'} | ${record.outageMs ?? 'never'} | ${record.promotedAfterMs ?? '—'} | ${record.failed} | ${record.failedWrites} | ${record.acknowledged} | ${lost} | ${twoWritable} | ${load.toFixed(1)} | ${report.verdict}${report.verdict === 'kept' ? '' : `: ${report.reason} (evidence: ${record.evidence})`} |`,
     );
   }
   return out;
@@ -205,7 +209,7 @@ function summarise(goal: Goal, label: string, runs: readonly RunRecord[], anchor
   const unsafe = runs.filter((r) => r.lost > 0 || r.twoWritable > 0).length;
   const broken = runs.filter((r) => r.verdict !== 'kept').length;
   console.log(
-    `\n${label}: ${what} median ${quantile(figures, 0.5)} ms, max ${Math.max(...figures)} ms over ${runs.length} runs (anchor ${anchorMs} ms); ${unsafe} lost a write or saw two writable; ${broken} broken (${runs.map((r) => r.outageMs ?? 'never').join(', ')} ms)`,
+    `\n${label}: ${what} median ${quantile(figures, 0.5)} ms, max ${Math.max(...figures)} ms over ${runs.length} runs (anchor ${anchorMs} ms); ${unsafe} lost a write or saw two writable; ${broken} broken (${runs.map((r) => r.outageMs ?? 'never').join(', ')} ms; load average ${Math.min(...runs.map((r) => r.load)).toFixed(1)}–${Math.max(...runs.map((r) => r.load)).toFixed(1)})`,
   );
   goal(`${label}: median ${what}`, quantile(figures, 0.5), ' ms', '≤', anchorMs, 0);
   goal(`${label}: max ${what} over ${runs.length} runs`, Math.max(...figures), ' ms', '≤', anchorMs, 0);
