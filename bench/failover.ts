@@ -72,7 +72,14 @@ interface RunRecord {
   /** Database hosts with no `read_only` sighting in the run: two writable not ruled out. */
   readonly unsampled: readonly string[];
   readonly unsafe: string | null;
-  readonly evidence?: string;
+  /**
+   * Set when the fault did not hit the primary of that moment (chaos resolves `db:primary`
+   * by probing `read_only`; see the report): the run tested no failover and is left out
+   * of the figures.
+   */
+  readonly missedPrimary: string | null;
+  /** Where the run's history, report and the sentinels' logs were kept. */
+  readonly evidence: string;
 }
 
 const records: RunRecord[] = [];
@@ -124,33 +131,48 @@ async function waitHealthy(stack: TestStack, before: string): Promise<StackStatu
       if (!problem) return s;
       why = problem;
     } else why = s.message.split('\n')[0]!;
-    if (Date.now() > deadline)
+    if (Date.now() > deadline) {
+      const kept = keepLogs(stack, path.join(OUT, `unhealthy-after-${before.replace(/\s+/g, '-')}`));
+      fs.writeFileSync(path.join(kept, 'status.json'), JSON.stringify(s, null, 2));
       throw new Error(
         `${stack.name}: the stack is not healthy ${HEALTHY_WITHIN_MS / 1000} s after ${before}: ${why}\n` +
-          `state and sentinel logs: ${stack.dir}/.tandem/hosts/<host>/sentinel/output.log (kept: ${OUT})`,
+          `its status, the sentinels' logs and every service's output are kept in ${kept}`,
       );
+    }
     await sleep(1000);
   }
 }
 
-/** Copies a broken run's history and every sentinel's log where the stack's cleanup won't reach. */
+/** Copies the output (and MariaDB's own log) of each service of `kinds` (default: all) into `dir`. */
+function keepLogs(stack: TestStack, dir: string, kinds?: readonly string[]): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const hosts = path.join(stack.dir, '.tandem/hosts');
+  for (const host of fs.readdirSync(hosts))
+    for (const kind of fs.readdirSync(path.join(hosts, host)).filter((k) => !kinds || kinds.includes(k)))
+      for (const file of ['output.log', `${kind}.log`]) {
+        const from = path.join(hosts, host, kind, file);
+        if (fs.existsSync(from)) fs.copyFileSync(from, path.join(dir, `${kind}-${host}-${file}`));
+      }
+  return dir;
+}
+
+/** Copies a run's history, report and every sentinel's log where the stack's cleanup won't reach. */
 function keepEvidence(stack: TestStack, report: ScenarioReport, label: string): string {
   const dir = path.join(OUT, label);
   fs.mkdirSync(dir, { recursive: true });
   if (report.historyFile && fs.existsSync(report.historyFile))
     fs.copyFileSync(report.historyFile, path.join(dir, path.basename(report.historyFile)));
-  const hosts = path.join(stack.dir, '.tandem/hosts');
-  for (const host of fs.readdirSync(hosts)) {
-    const log = path.join(hosts, host, 'sentinel/output.log');
-    if (fs.existsSync(log)) fs.copyFileSync(log, path.join(dir, `sentinel-${host}.log`));
-  }
+  keepLogs(stack, dir, ['sentinel']);
   fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify(report, null, 2));
   return dir;
 }
 
 const num = (v: unknown) => (v === null || v === undefined || v === '' ? null : Number(v));
 
-/** `runs` times `scenario` on a healthy stack, one row per run. */
+/** Runs whose fault missed the primary are run again, at most this many times per kind. */
+const EXTRA_RUNS = 5;
+
+/** `runs` times `scenario` on a healthy stack (each a failover of the primary of the moment), one row per run. */
 async function repeat(stack: TestStack, hosting: string, scenario: string, runs: number): Promise<RunRecord[]> {
   const pause = scenario === 'switchover-under-load';
   console.log(`\n### ${scenario} (${hosting}), ${runs} runs\n`);
@@ -159,7 +181,8 @@ async function repeat(stack: TestStack, hosting: string, scenario: string, runs:
   );
   console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   const out: RunRecord[] = [];
-  for (let i = 1; i <= runs; i++) {
+  let valid = 0;
+  for (let i = 1; valid < runs && i <= runs + EXTRA_RUNS; i++) {
     const from = (await waitHealthy(stack, i === 1 ? 'up' : `run ${i - 1}`)).db.primary;
     const at = new Date().toISOString();
     const load = os.loadavg()[0]!;
@@ -169,6 +192,12 @@ async function repeat(stack: TestStack, hosting: string, scenario: string, runs:
     const lost = c?.writes.lost.length ?? Number.NaN;
     const twoWritable = c?.writableOverlaps.length ?? Number.NaN;
     const unsampled = c?.unsampledDbs ?? [];
+    const hit = report.faults[0]?.hosts?.[0];
+    // A switchover that failed names no host: it counts, as broken.
+    const missedPrimary =
+      hit === undefined || hit === from
+        ? null
+        : `the ${pause ? 'switchover' : 'fault'} hit ${hit}, not the primary ${from}`;
     const unsafe = [
       c?.finalStateError && `final state unreadable: ${c.finalStateError}`,
       c && c.writes.duplicated.length > 0 && `${c.writes.duplicated.length} duplicated`,
@@ -196,13 +225,15 @@ async function repeat(stack: TestStack, hosting: string, scenario: string, runs:
       twoWritable,
       unsampled,
       unsafe: unsafe.length > 0 ? unsafe.join('; ') : null,
-      ...(report.verdict === 'kept' ? {} : { evidence: keepEvidence(stack, report, `${scenario}-${i}`) }),
+      missedPrimary,
+      evidence: keepEvidence(stack, report, `${scenario}-${i}`),
     };
+    if (!missedPrimary) valid += 1;
     out.push(record);
     records.push(record);
     fs.writeFileSync(path.join(OUT, 'runs.json'), JSON.stringify(records, null, 2));
     console.log(
-      `| ${i} | ${from} → ${record.to ?? '?'} | ${record.outageMs ?? 'never'} | ${record.promotedAfterMs ?? '—'} | ${record.failed} | ${record.failedWrites} | ${record.acknowledged} | ${lost} | ${twoWritable}${unsampled.length > 0 ? ` (not ruled out: no sighting of ${unsampled.join(', ')})` : ''} | ${load.toFixed(1)} | ${report.verdict}${report.verdict === 'kept' ? '' : `: ${report.reason} (evidence: ${record.evidence})`} |`,
+      `| ${i} | ${from} → ${record.to ?? '?'} | ${record.outageMs ?? 'never'} | ${record.promotedAfterMs ?? '—'} | ${record.failed} | ${record.failedWrites} | ${record.acknowledged} | ${lost} | ${twoWritable}${unsampled.length > 0 ? ` (not ruled out: no sighting of ${unsampled.join(', ')})` : ''} | ${load.toFixed(1)} | ${missedPrimary ? `NOT A FAILOVER (${missedPrimary}); left out; chaos said ${report.verdict}` : report.verdict}${report.verdict === 'kept' ? '' : `: ${report.reason}`} (${record.evidence}) |`,
     );
   }
   return out;
@@ -210,6 +241,10 @@ async function repeat(stack: TestStack, hosting: string, scenario: string, runs:
 
 /** Median and max beside the anchor, the runs that lost a write or saw two writable; goals for each. */
 function summarise(goal: Goal, label: string, runs: readonly RunRecord[], anchorMs: number, what: string): void {
+  const all = runs.length;
+  runs = runs.filter((r) => !r.missedPrimary);
+  if (all > runs.length)
+    console.log(`\n${label}: ${all - runs.length} run(s) left out: the fault did not hit the primary of that moment`);
   const figures = runs.map((r) => r.outageMs ?? Number.POSITIVE_INFINITY);
   const unsafe = runs.filter((r) => r.lost > 0 || r.twoWritable > 0).length;
   const unproven = runs.filter((r) => r.unsampled.length > 0).length;
