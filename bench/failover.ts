@@ -83,8 +83,8 @@ interface RunRecord {
 }
 
 const records: RunRecord[] = [];
-const OUT = process.env.BENCH_FAILOVER_OUT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-failover-'));
-fs.mkdirSync(OUT, { recursive: true });
+/** Where runs.json and the evidence go; set when the part starts (importing this module creates nothing). */
+let OUT = '';
 
 /** Nearest-rank quantile; NaN over an empty list. */
 function quantile(xs: readonly number[], q: number): number {
@@ -388,6 +388,8 @@ async function latencyPart(): Promise<void> {
 
 /** The failover part: the kinds selected in BENCH_FAILOVER, each on its stack. */
 export async function failoverBench(goal: Goal): Promise<void> {
+  OUT = process.env.BENCH_FAILOVER_OUT ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tandem-bench-failover-'));
+  fs.mkdirSync(OUT, { recursive: true });
   const root = process.getuid?.() === 0;
   console.log(`\n## database failover (issue 8) — ${KINDS.join(', ')}; every run's figures: ${OUT}/runs.json`);
   if (KINDS.includes('kill') || KINDS.includes('switchover')) {
