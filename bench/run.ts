@@ -12,10 +12,13 @@
  *   - cold `tandem up` of the full design (2 LBs, VIP, firewalls, TLS, DNS)
  *   - HTTPS through the VIP from the client namespace vs plain HTTP to the app directly
  *   - VIP failover when the active LB host dies, 5 times: failure window and share failed
+ * database failover (part `failover`, not in the default parts: about 25 minutes; see
+ * failover.ts): write outage over 10 failovers each of process death, host death and
+ * partition; the switchover write pause; write latency with semi-sync against async.
  * Rounds alternate between targets so machine noise hits them alike; medians reported.
  * Each target is printed as met or missed at the end; the run exits 1 when one is missed.
  *
- *   BENCH_PARTS=loopback,netns  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
+ *   BENCH_PARTS=loopback,netns,up,scale,failover  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +26,7 @@ import { servicePaths } from '../src/config/paths.ts';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
 import { processTree } from '../src/hosts/proc.ts';
 import { readSupervisor } from '../src/hosts/supervise.ts';
+import { failoverBench } from './failover.ts';
 import { upBench } from './scale.ts';
 import { clientLoad, exec, outage } from '../test/support/netns.ts';
 import { TestStack } from '../test/support/stack.ts';
@@ -342,5 +346,6 @@ if (PARTS.includes('netns')) {
   if (process.getuid?.() === 0) await netnsPart();
   else console.log('\n## netns — skipped: network namespaces need root');
 }
+if (PARTS.includes('failover')) await failoverBench(goal);
 verdict();
 if (!(await upBench())) process.exitCode = 1;
