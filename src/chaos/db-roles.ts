@@ -63,7 +63,22 @@ export function pickRoles(plan: Plan, probes: readonly WritableProbe[]): DbRoles
   };
 }
 
-/** The database roles at this moment. */
-export async function liveDbRoles(plan: Plan): Promise<DbRoles> {
-  return pickRoles(plan, await probeDbs(plan));
+/** How long `liveDbRoles` asks again while a node that did not answer may be the primary. */
+const SETTLE_MS = 5000;
+
+/**
+ * The database roles at this moment. While no node answered writable and some did not
+ * answer at all (a loaded machine can keep a probe past its timeout), they are asked
+ * again for up to `settleMs`: the config's primary is the answer only when every node
+ * said read-only, or still none answered writable by then (a fault on `db:primary`
+ * must not hit the old primary, now a replica, because the new one was slow to answer).
+ */
+export async function liveDbRoles(plan: Plan, settleMs = SETTLE_MS): Promise<DbRoles> {
+  const deadline = Date.now() + settleMs;
+  for (;;) {
+    const probes = await probeDbs(plan);
+    const roles = pickRoles(plan, probes);
+    if (roles.source === 'probe' || probes.every((p) => p.up) || Date.now() >= deadline) return roles;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -74,16 +74,19 @@ export function writesResumeVerdict(input: PromiseInput, boundMs: number, opts: 
 /**
  * Several failovers in a row (flap): each fault must hit the node that was the primary
  * then (the previous round's promoted node), another node must be promoted, and writes
- * must resume within `boundMs` of each fault, before the next one.
+ * must resume within `boundMs` of each fault, before the next one. A write is judged in
+ * the round it ended in: one cut by the next fault counts there.
  */
 export function flapVerdict(input: PromiseInput, boundMs: number, rounds: number): Verdict {
   const { check, history } = input;
   const faults = [...history.faults].sort((a, b) => a.at - b.at);
   const per = faults.map((f, i) => {
     const to = faults[i + 1]?.at ?? history.endedAt;
+    // A write still running at the next fault is that fault's to judge (its outage counts it).
+    const ended = history.ops.filter((o) => o.end < to);
     return {
       fault: f,
-      outage: writeOutage(history.ops, f.at, to),
+      outage: writeOutage(ended, f.at, to),
       promoted: promotionAfter(history.dbSamples, f.at, first(f), to),
     };
   });

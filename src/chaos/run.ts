@@ -62,7 +62,9 @@ export function describeFault(fault: ActiveFault): string {
   if (fault.linksDown?.length) parts.push(`link down`);
   if (fault.processes.length > 0) parts.push(`pids ${fault.processes.map((p) => p.pid).join(' ')}`);
   if (fault.partition)
-    parts.push(`drops to/from ${fault.partition.addresses.join(' ')} on ${fault.partition.hosts.join(', ')}`);
+    parts.push(
+      `drops ${fault.partition.ports ? `TCP port ${fault.partition.ports.join(', ')} ` : ''}to/from ${fault.partition.addresses.join(' ')} on ${fault.partition.hosts.join(', ')}`,
+    );
   if (fault.slow) parts.push(`link limited to ${fault.slow.rate.rate} each way`);
   return `${fault.kind} ${fault.target}${resolved}: ${parts.join(', ')}`;
 }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ScenarioReport } from '../../src/chaos/run.ts';
-import { TestStack } from '../support/stack.ts';
+import { finalNodes, sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'failover';
 const stack = new TestStack(NAME, {
@@ -22,7 +22,31 @@ const scenario = (name: string) => stack.scenario(name);
 const story = (r: ScenarioReport) =>
   `${r.scenario}: ${r.verdict} — ${r.reason}\n${JSON.stringify({ figures: r.figures, heals: r.heals, failures: r.check?.sampleFailures, writableOverlaps: r.check?.writableOverlaps }, null, 2)}`;
 
-describe('database failover (loopback, database.failover on)', { timeout: 420_000 }, () => {
+/**
+ * Every database node was read after the heal, holds every acknowledged write, and all
+ * end with the same (non-empty) GTID set and table checksums, one writable.
+ */
+function assertNodesSame(report: ScenarioReport): void {
+  const nodes = finalNodes(report);
+  assert.equal(nodes.length, 2, story(report));
+  assert.equal(report.check!.finalStateError, undefined, story(report));
+  assert.deepEqual(report.check!.writes.lost, [], story(report));
+  assert.deepEqual(report.check!.writes.lostOn, [], story(report));
+  assert.deepEqual(report.check!.writes.duplicated, [], story(report));
+  assert.deepEqual(report.check!.divergence, [], story(report));
+  assert.deepEqual(report.check!.rywViolations, [], story(report));
+  assert.deepEqual(report.check!.writableOverlaps, [], story(report));
+  assert.ok(nodes[0]!.gtid, `the primary's GTID set: ${nodes[0]!.gtid}`);
+  assert.equal(new Set(nodes.map((n) => n.gtid!.split(',').sort().join(','))).size, 1, JSON.stringify(nodes));
+  assert.ok(Object.keys(nodes[0]!.checksums ?? {}).length > 0, 'checksums were read');
+  assert.equal(new Set(nodes.map((n) => JSON.stringify(n.checksums))).size, 1, JSON.stringify(nodes));
+  assert.deepEqual(
+    nodes.map((n) => n.readOnly),
+    [false, true],
+  );
+}
+
+describe('database failover (loopback, database.failover on)', { timeout: 600_000 }, () => {
   before(async () => {
     await stack.up();
   });
@@ -77,5 +101,53 @@ describe('database failover (loopback, database.failover on)', { timeout: 420_00
     assert.equal(report.check!.failed, 0, story(report));
     assert.ok(Number(report.figures.writePauseMs) <= 1000, story(report));
     assert.deepEqual(report.check!.divergence, []);
+  });
+
+  it('flap: five failovers back and forth in 60 s, each within 1 s; nothing lost on any node; no divergence', async () => {
+    const first = (await stack.status()).db.primary;
+    const { code, report } = await scenario('flap');
+    process.stdout.write(`# flap: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.equal(report.healError, undefined, story(report));
+    assert.equal(report.figures.rounds, 5, story(report));
+    assert.equal(report.figures.failovers, 5, story(report));
+    const outages = String(report.figures.writeOutagesMs).split(',').map(Number);
+    assert.equal(outages.length, 5, story(report));
+    for (const ms of outages) assert.ok(ms >= 0 && ms <= 1000, `a failover's write outage: ${ms} ms\n${story(report)}`);
+    // Back and forth: each failover promoted the other node.
+    const primaries = String(report.figures.primaries).split('→');
+    assert.equal(primaries[0], first);
+    assert.equal(primaries.length, 6);
+    for (let i = 1; i < primaries.length; i++) assert.notEqual(primaries[i], primaries[i - 1], story(report));
+    assert.ok(report.durationMs <= 60_000, `${report.durationMs} ms of load`);
+    assert.ok(report.check!.writes.acknowledged > 100, `only ${report.check!.writes.acknowledged} writes acknowledged`);
+    assertNodesSame(report);
+  });
+
+  it('kill-db-replica-then-primary: the stale replica is not promoted; nothing lost; reads keep working; the report says why; healed, writes come back', async () => {
+    const before = (await stack.status()).db.primary;
+    const { code, report } = await scenario('kill-db-replica-then-primary');
+    process.stdout.write(`# kill-db-replica-then-primary: ${report.reason}; ${JSON.stringify(report.figures)}\n`);
+    assert.equal(report.verdict, 'kept', story(report));
+    assert.equal(code, 0);
+    assert.equal(report.healError, undefined, story(report));
+    assert.equal(report.figures.promotedTo, null, story(report));
+    assert.ok(Number(report.figures.writesOnlyOnPrimary) > 0, story(report));
+    assert.ok(Number(report.figures.readsOkAfterPrimaryDied) > 0, story(report));
+    assert.ok(
+      Number(report.figures.failedReadsSinceReplicaFault) <= Number(report.figures.failedReadsBound),
+      story(report),
+    );
+    assert.match(report.reason, /not failed over: \S+ had missed \d+ acknowledged write/);
+    assertNodesSame(report);
+    // Healed, the old primary (the only node holding every write) leads again and takes writes.
+    let after = await stack.status();
+    for (let i = 0; i < 20 && !(after.db.failover?.leader === before && after.db.failover.eligible); i++) {
+      await sleep(500);
+      after = await stack.status();
+    }
+    assert.equal(after.db.failover?.leader, before, JSON.stringify(after.db.failover));
+    assert.ok(after.db.failover?.eligible && after.db.failover.eligible !== before, JSON.stringify(after.db.failover));
   });
 });

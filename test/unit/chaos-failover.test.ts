@@ -427,6 +427,21 @@ describe('chaos failover: switchover and flap', () => {
       /only 4 of 5 failovers ran/,
     );
   });
+
+  it('flap: a write cut by the next fault counts in that failover, not in the one before', () => {
+    const h = flap();
+    // Sent 100 ms before the third fault (10 s), failed 300 ms after it.
+    const cut: Op = { kind: 'write', id: 'cut', start: T0 + 9900, end: T0 + 10_300, outcome: 'fail', status: 503 };
+    const v = flapVerdict(input({ ...h, ops: [...h.ops, cut] }), 1000, 5);
+    assert.equal(v.kept, true, v.reason);
+    assert.equal(v.figures.writeOutagesMs, '405,405,405,405,405');
+    // One that ended before the fault is the earlier failover’s: writes came back for good only after it.
+    const late: Op = { ...cut, id: 'late', end: T0 + 9950 };
+    assert.match(
+      flapVerdict(input({ ...h, ops: [...h.ops, late] }), 1000, 5).reason,
+      /failover 2: writes resumed 3955 ms after the fault \(promise: 1000 ms\)/,
+    );
+  });
 });
 
 describe('chaos failover: scenarios', () => {
