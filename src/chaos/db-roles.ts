@@ -4,7 +4,10 @@
  * answers `@@read_only = 0` (fencing keeps that to one node). Probed on every node
  * through the admin socket; the config is the answer only when no node is writable.
  */
+import fs from 'node:fs';
+import { servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
+import { sentinelFiles } from '../orchestrate/failover.ts';
 import { dbHostsOf, readOnlyOf } from '../orchestrate/database/instance.ts';
 
 /** One node's answer: up (answered) and read_only. */
@@ -81,4 +84,25 @@ export async function liveDbRoles(plan: Plan, settleMs = SETTLE_MS): Promise<DbR
     if (roles.source === 'probe' || probes.every((p) => p.up) || Date.now() >= deadline) return roles;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** One sentinel's word on why its database was not promoted (its state file's `notPromoted`). */
+export interface SentinelNote {
+  readonly host: string;
+  readonly notPromoted: string;
+}
+
+/** What the sentinels say right now about not promoting their database (none: every one is content). */
+export function sentinelNotes(plan: Plan): SentinelNote[] {
+  return plan.services
+    .filter((s) => s.kind === 'sentinel')
+    .flatMap((s) => {
+      try {
+        const file = sentinelFiles(servicePaths(s)).stateFile;
+        const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { notPromoted?: string | null };
+        return state.notPromoted ? [{ host: s.host, notPromoted: state.notPromoted }] : [];
+      } catch {
+        return [];
+      }
+    });
 }

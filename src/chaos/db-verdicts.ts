@@ -147,6 +147,8 @@ export function noStalePromotionVerdict(input: PromiseInput): Verdict {
   const readsOkAfterDeath = reads.filter((o) => o.start >= diedAt && !isFailure(o)).length;
   const readBound = Math.ceil(reads.length * STALE_REPLICA_READ_FAIL_SHARE);
   const stopped = history.ops.find((o) => o.kind === 'write' && isFailure(o) && o.end >= diedAt);
+  // The stack's own word, not the checker's inference: the stale replica's sentinel says why.
+  const why = history.sentinelNotes?.find((n) => n.host === stale)?.notPromoted;
   const figures = {
     ...baseFigures(check),
     staleReplica: stale ?? null,
@@ -156,6 +158,7 @@ export function noStalePromotionVerdict(input: PromiseInput): Verdict {
     failedReadsBound: readBound,
     readsOkAfterPrimaryDied: readsOkAfterDeath,
     writesStoppedAfterMs: stopped ? Math.max(0, stopped.start - diedAt) : null,
+    notPromotedBecause: why ?? null,
   };
   const broken = (reason: string): Verdict => ({ kept: false, reason, figures });
   const breach = safetyBreach(check);
@@ -170,9 +173,10 @@ export function noStalePromotionVerdict(input: PromiseInput): Verdict {
   if (readsOkAfterDeath === 0) return broken(`no read succeeded after ${primary ?? 'the primary'} died`);
   if (failedReads > readBound)
     return broken(`${failedReads} of ${reads.length} reads failed (bound ${readBound}): reads did not keep working`);
+  if (!why) return broken(`${stale ?? 'the replica'}’s sentinel did not say why it was not promoted`);
   return {
     kept: true,
-    reason: `writes stopped when ${primary ?? 'the primary'} died and were not failed over: ${stale ?? 'the replica'} had missed ${onlyOnPrimary} acknowledged write(s) while it was out, so promoting it would have lost them (a person may: tandem failover --force); ${failedReads} read(s) failed, none lost`,
+    reason: `writes stopped when ${primary ?? 'the primary'} died and were not failed over: ${stale ?? 'the replica'} had missed ${onlyOnPrimary} acknowledged write(s) while it was out, so promoting it would have lost them (a person may: tandem failover --force); its sentinel: “${why}”; ${failedReads} read(s) failed, none lost`,
     figures,
   };
 }

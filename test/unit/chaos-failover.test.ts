@@ -322,14 +322,18 @@ describe('chaos failover: a stale replica is never promoted', () => {
       (at) => (at < 5000 ? ['server-2'] : promoteAtMs !== undefined && at >= promoteAtMs ? ['server-1'] : []),
       (at) => [...(at >= 5000 ? ['server-2'] : []), ...(at >= 2000 && at < 5000 ? ['server-1'] : [])],
     );
-    return history(
-      ops,
-      dbSamples,
-      [fault(2000, 'server-1', 'pause', 'db:replica'), fault(5000, 'server-2')],
-      9000,
-      converged(ops, 'server-2'),
-    );
+    return {
+      ...history(
+        ops,
+        dbSamples,
+        [fault(2000, 'server-1', 'pause', 'db:replica'), fault(5000, 'server-2')],
+        9000,
+        converged(ops, 'server-2'),
+      ),
+      sentinelNotes: [{ host: 'server-1', notPromoted: WHY }],
+    };
   }
+  const WHY = 'no replica is known to hold every acknowledged write of term 1; only server-2 may take over';
 
   it('kept: writes stop when the primary dies, reads keep working, and the report says why', () => {
     const v = noStalePromotionVerdict(input(stale()));
@@ -341,6 +345,14 @@ describe('chaos failover: a stale replica is never promoted', () => {
       v.reason,
       /server-1 had missed 60 acknowledged write\(s\) while it was out, so promoting it would have lost them/,
     );
+    assert.ok(v.reason.includes(`its sentinel: “${WHY}”`), v.reason);
+    assert.equal(v.figures.notPromotedBecause, WHY);
+  });
+
+  it('broken when the stale replica’s sentinel does not say why it was not promoted', () => {
+    const h = stale();
+    const silent = { ...h, sentinelNotes: [{ host: 'server-2', notPromoted: 'the local database is down' }] };
+    assert.match(noStalePromotionVerdict(input(silent)).reason, /server-1’s sentinel did not say why/);
   });
 
   it('broken when the stale replica is promoted, or when reads stop working', () => {
