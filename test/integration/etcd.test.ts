@@ -76,8 +76,8 @@ async function assertFailoverKept(name: string): Promise<void> {
   assert.ok(old?.replication?.ioRunning && old.replication.sqlRunning, JSON.stringify(old));
 }
 
-/** The longest wait between two acknowledged writes while one etcd member is dead or cut off. */
-const ETCD_FAULT_WRITE_GAP_MS = 1000;
+/** The longest wait between two acknowledged writes while one etcd member is dead or cut off (measured 195–222 ms). */
+const ETCD_FAULT_WRITE_GAP_MS = 500;
 
 /**
  * One etcd member's death or isolation under load (the member beside the primary, whose
