@@ -7,15 +7,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ScenarioReport } from '../../src/chaos/run.ts';
-import { finalNodes, sleep, TestStack } from '../support/stack.ts';
+import type { StackConfig } from '../../src/config/types.ts';
+import { finalNodes, processesUsing, sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'failover';
-const stack = new TestStack(NAME, {
+const CONFIG: StackConfig = {
   name: NAME,
   hosting: 'loopback',
   network: { subnet: '127.91.0.0/24' },
   database: { failover: true },
-});
+};
+const stack = new TestStack(NAME, CONFIG);
 
 const scenario = (name: string) => stack.scenario(name);
 
@@ -195,4 +197,13 @@ describe('database failover (loopback, database.failover on)', { timeout: 600_00
       );
     },
   );
+
+  it('destroy under a config that no longer has failover still stops the etcd members and sentinels it started', async () => {
+    stack.writeConfig({ ...CONFIG, database: { failover: false } });
+    const r = await stack.run('destroy', '--yes');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /stop server-1\/sentinel/);
+    assert.match(r.stdout, /stop lb-1\/etcd/);
+    assert.deepEqual(processesUsing(stack.dir), []);
+  });
 });
