@@ -1,7 +1,8 @@
 /**
  * Read routing: replicas first (round-robin over the healthy ones), the primary when
- * none can answer, an ejected replica when the primary cannot either. Read-your-writes: with `minGtid` the replica first waits (bounded)
- * in MASTER_GTID_WAIT; a replica that has not caught up hands the read to the primary.
+ * none can answer, an ejected replica when the primary cannot either. Read-your-writes:
+ * with `minGtid` the replica first waits (bounded) in MASTER_GTID_WAIT; a replica that
+ * has not caught up hands the read to the primary.
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Server, Statements } from './connections.ts';
