@@ -4,7 +4,10 @@
  * answers `@@read_only = 0` (fencing keeps that to one node). Probed on every node
  * through the admin socket; the config is the answer only when no node is writable.
  */
+import fs from 'node:fs';
+import { servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
+import { sentinelFiles } from '../orchestrate/failover.ts';
 import { dbHostsOf, readOnlyOf } from '../orchestrate/database/instance.ts';
 
 /** One node's answer: up (answered) and read_only. */
@@ -63,7 +66,43 @@ export function pickRoles(plan: Plan, probes: readonly WritableProbe[]): DbRoles
   };
 }
 
-/** The database roles at this moment. */
-export async function liveDbRoles(plan: Plan): Promise<DbRoles> {
-  return pickRoles(plan, await probeDbs(plan));
+/** How long `liveDbRoles` asks again while a node that did not answer may be the primary. */
+const SETTLE_MS = 5000;
+
+/**
+ * The database roles at this moment. While no node answered writable and some did not
+ * answer at all (a loaded machine can keep a probe past its timeout), they are asked
+ * again for up to `settleMs`: the config's primary is the answer only when every node
+ * said read-only, or still none answered writable by then (a fault on `db:primary`
+ * must not hit the old primary, now a replica, because the new one was slow to answer).
+ */
+export async function liveDbRoles(plan: Plan, settleMs = SETTLE_MS): Promise<DbRoles> {
+  const deadline = Date.now() + settleMs;
+  for (;;) {
+    const probes = await probeDbs(plan);
+    const roles = pickRoles(plan, probes);
+    if (roles.source === 'probe' || probes.every((p) => p.up) || Date.now() >= deadline) return roles;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** One sentinel's word on why its database was not promoted (its state file's `notPromoted`). */
+export interface SentinelNote {
+  readonly host: string;
+  readonly notPromoted: string;
+}
+
+/** What the sentinels say right now about not promoting their database (none: every one is content). */
+export function sentinelNotes(plan: Plan): SentinelNote[] {
+  return plan.services
+    .filter((s) => s.kind === 'sentinel')
+    .flatMap((s) => {
+      try {
+        const file = sentinelFiles(servicePaths(s)).stateFile;
+        const state = JSON.parse(fs.readFileSync(file, 'utf8')) as { notPromoted?: string | null };
+        return state.notPromoted ? [{ host: s.host, notPromoted: state.notPromoted }] : [];
+      } catch {
+        return [];
+      }
+    });
 }

@@ -74,16 +74,19 @@ export function writesResumeVerdict(input: PromiseInput, boundMs: number, opts: 
 /**
  * Several failovers in a row (flap): each fault must hit the node that was the primary
  * then (the previous round's promoted node), another node must be promoted, and writes
- * must resume within `boundMs` of each fault, before the next one.
+ * must resume within `boundMs` of each fault, before the next one. A write is judged in
+ * the round it ended in: one cut by the next fault counts there.
  */
 export function flapVerdict(input: PromiseInput, boundMs: number, rounds: number): Verdict {
   const { check, history } = input;
   const faults = [...history.faults].sort((a, b) => a.at - b.at);
   const per = faults.map((f, i) => {
     const to = faults[i + 1]?.at ?? history.endedAt;
+    // A write still running at the next fault is that fault's to judge (its outage counts it).
+    const ended = history.ops.filter((o) => o.end < to);
     return {
       fault: f,
-      outage: writeOutage(history.ops, f.at, to),
+      outage: writeOutage(ended, f.at, to),
       promoted: promotionAfter(history.dbSamples, f.at, first(f), to),
     };
   });
@@ -144,6 +147,8 @@ export function noStalePromotionVerdict(input: PromiseInput): Verdict {
   const readsOkAfterDeath = reads.filter((o) => o.start >= diedAt && !isFailure(o)).length;
   const readBound = Math.ceil(reads.length * STALE_REPLICA_READ_FAIL_SHARE);
   const stopped = history.ops.find((o) => o.kind === 'write' && isFailure(o) && o.end >= diedAt);
+  // The stack's own word, not the checker's inference: the stale replica's sentinel says why.
+  const why = history.sentinelNotes?.find((n) => n.host === stale)?.notPromoted;
   const figures = {
     ...baseFigures(check),
     staleReplica: stale ?? null,
@@ -153,6 +158,7 @@ export function noStalePromotionVerdict(input: PromiseInput): Verdict {
     failedReadsBound: readBound,
     readsOkAfterPrimaryDied: readsOkAfterDeath,
     writesStoppedAfterMs: stopped ? Math.max(0, stopped.start - diedAt) : null,
+    notPromotedBecause: why ?? null,
   };
   const broken = (reason: string): Verdict => ({ kept: false, reason, figures });
   const breach = safetyBreach(check);
@@ -167,9 +173,10 @@ export function noStalePromotionVerdict(input: PromiseInput): Verdict {
   if (readsOkAfterDeath === 0) return broken(`no read succeeded after ${primary ?? 'the primary'} died`);
   if (failedReads > readBound)
     return broken(`${failedReads} of ${reads.length} reads failed (bound ${readBound}): reads did not keep working`);
+  if (!why) return broken(`${stale ?? 'the replica'}’s sentinel did not say why it was not promoted`);
   return {
     kept: true,
-    reason: `writes stopped when ${primary ?? 'the primary'} died and were not failed over: ${stale ?? 'the replica'} had missed ${onlyOnPrimary} acknowledged write(s) while it was out, so promoting it would have lost them (a person may: tandem failover --force); ${failedReads} read(s) failed, none lost`,
+    reason: `writes stopped when ${primary ?? 'the primary'} died and were not failed over: ${stale ?? 'the replica'} had missed ${onlyOnPrimary} acknowledged write(s) while it was out, so promoting it would have lost them (a person may: tandem failover --force); its sentinel: “${why}”; ${failedReads} read(s) failed, none lost`,
     figures,
   };
 }

@@ -8,13 +8,17 @@ import type { Plan, PlanHost, PlanService } from '../config/types.ts';
 import { setLink } from '../hosts/netns.ts';
 import { runNetworkCommand } from '../hosts/network-command.ts';
 import { TandemError } from '../errors.ts';
+import { loadOrCreateSecrets } from '../hosts/secrets.ts';
 import { killService, resumeProcesses } from '../hosts/signals.ts';
+import { readSupervisor, reapOrphan, startSupervised } from '../hosts/supervise.ts';
+import { unitOf } from '../orchestrate/services.ts';
 import type { Emit } from '../orchestrate/events.ts';
 import { up } from '../orchestrate/up.ts';
 import { hungDatabases, HUNG_AFTER_MS } from './hung.ts';
 import { hostNamed } from './inject.ts';
 import { type ActiveFault, type HealRecord, networkFaultsSupported } from './model.ts';
 import { nftDeleteCommand, nftListCommand, qdiscDeleteCommand, qdiscShowCommand } from './network.ts';
+import { failoverEnabled } from './scenarios.ts';
 import { readActive, writeActive } from './store.ts';
 
 /** Removes the chaos table from the host (false: there was none). */
@@ -66,9 +70,33 @@ async function undo(plan: Plan, fault: ActiveFault): Promise<string> {
 }
 
 /**
+ * Under the sentinels, a killed service (not a whole host) comes back as on a rebooted
+ * machine: its supervisor starts it, and its sentinel makes it rejoin. Nothing needs
+ * `up()`, whose checks of the whole stack take seconds and load the machine while the
+ * scenario runs (flap's next round would wait for them).
+ */
+function returnsByItself(plan: Plan, fault: ActiveFault): boolean {
+  return failoverEnabled(plan) && !fault.linksDown?.length && fault.processes.length > 0;
+}
+
+/** Starts the supervisor of each service the fault killed again (without waiting for it to be ready). */
+async function restartKilled(plan: Plan, fault: ActiveFault): Promise<string> {
+  const { secrets } = loadOrCreateSecrets(plan.secretsFile);
+  const ids = [...new Set(fault.processes.map((p) => p.service))];
+  for (const service of plan.services.filter((s) => ids.includes(s.id))) {
+    const unit = unitOf(plan, service, secrets);
+    if (readSupervisor(unit.paths)) continue;
+    reapOrphan(unit.paths);
+    await startSupervised(unit.paths, unit.spec);
+  }
+  return `${ids.join(', ')} started again by ${ids.length === 1 ? 'its supervisor' : 'their supervisors'}`;
+}
+
+/**
  * Undoes one fault quickly, without touching the rest of the stack: SIGCONT for a
  * pause; the drop rules or rate limit removed; link up and `up()` for a kill-host
- * (nothing else would restart it); nothing for a plain kill (the supervisor restarts it).
+ * (nothing else would restart it; under the sentinels, a killed service's supervisor
+ * alone); nothing for a plain kill (the supervisor restarts it).
  */
 export async function heal(
   plan: Plan,
@@ -77,8 +105,9 @@ export async function heal(
 ): Promise<HealRecord> {
   const now = opts.now ?? Date.now;
   const at = now();
-  const detail = await undo(plan, fault);
-  if (fault.stayDown) await up(plan, { emit: opts.emit });
+  let detail = await undo(plan, fault);
+  if (fault.stayDown && returnsByItself(plan, fault)) detail = await restartKilled(plan, fault);
+  else if (fault.stayDown) await up(plan, { emit: opts.emit });
   writeActive(
     plan,
     readActive(plan).filter((f) => f.id !== fault.id),

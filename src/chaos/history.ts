@@ -124,6 +124,8 @@ export interface History {
   /** A successful request slower than this (ms) counted as failed ('slow'). */
   readonly latencyBoundMs?: number;
   readonly final?: FinalState;
+  /** Database failover: why a sentinel did not promote its database, as the load ended. */
+  readonly sentinelNotes?: readonly { readonly host: string; readonly notPromoted: string }[];
 }
 
 /** The body a write carries: finds it again in the final state, also under another uid. */
@@ -148,6 +150,7 @@ export function historyLines(h: History, result?: unknown): string {
     ...h.lbSamples.map((s) => ({ type: 'lb', ...s })),
     ...(h.vipSamples ?? []).map((s) => ({ type: 'vip', ...s })),
   ];
+  for (const note of h.sentinelNotes ?? []) lines.push({ type: 'sentinel', ...note });
   if (h.final) lines.push({ type: 'final', ...h.final });
   if (result !== undefined) lines.push({ type: 'result', ...(result as object) });
   return `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`;

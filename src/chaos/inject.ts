@@ -122,10 +122,11 @@ async function partition(plan: Plan, spec: FaultSpec, now: () => number): Promis
   if (!spec.peer && plan.client) addresses.push(plan.client.address);
   if (plan.lb.vip && peers.some((h) => h.roles.includes('lb')) && !side.some((h) => h.roles.includes('lb')))
     addresses.push(plan.lb.vip);
-  const label = `partition ${side.map((h) => h.name).join(',')} | ${spec.peer ? peers.map((h) => h.name).join(',') : 'everyone else'}`;
+  const ports = spec.ports ?? [];
+  const label = `partition ${side.map((h) => h.name).join(',')} | ${spec.peer ? peers.map((h) => h.name).join(',') : 'everyone else'}${ports.length > 0 ? ` (TCP port ${ports.join(', ')})` : ''}`;
   let at: number | undefined;
   for (const host of side) {
-    await runNetworkCommand(host, nftLoadCommand(), { input: renderPartition(host.name, addresses, label) });
+    await runNetworkCommand(host, nftLoadCommand(), { input: renderPartition(host.name, addresses, label, ports) });
     at ??= now();
   }
   return {
@@ -136,7 +137,12 @@ async function partition(plan: Plan, spec: FaultSpec, now: () => number): Promis
     processes: [],
     stayDown: false,
     hosts: side.map((h) => h.name),
-    partition: { hosts: side.map((h) => h.name), peers: peers.map((h) => h.name), addresses },
+    partition: {
+      hosts: side.map((h) => h.name),
+      peers: peers.map((h) => h.name),
+      addresses,
+      ...(ports.length > 0 ? { ports } : {}),
+    },
   };
 }
 

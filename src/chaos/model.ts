@@ -19,6 +19,8 @@ export interface FaultSpec {
   readonly target: string;
   /** partition: the other side, a comma-separated group (default: everyone else). */
   readonly peer?: string;
+  /** partition: only TCP to or from these ports is cut (default: everything). */
+  readonly ports?: readonly number[];
   /** slow-link: the link's rate, e.g. `1mbit` (default DEFAULT_SLOW_RATE). */
   readonly rate?: string;
 }
@@ -55,6 +57,8 @@ export interface ActiveFault {
     readonly hosts: readonly string[];
     readonly peers: readonly string[];
     readonly addresses: readonly string[];
+    /** Only TCP to or from these ports (absent: everything). */
+    readonly ports?: readonly number[];
   };
   /** slow-link: the throttled host and its rate. */
   readonly slow?: { readonly host: string; readonly rate: LinkRate };

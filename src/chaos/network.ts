@@ -21,10 +21,24 @@ export const CHAOS_FAMILY = 'inet';
 const NFT = '/usr/sbin/nft';
 const TC = '/usr/sbin/tc';
 
-/** The ruleset that cuts one host off from `addresses` (loading it twice leaves one copy). */
-export function renderPartition(hostName: string, addresses: readonly string[], label: string): string {
+/**
+ * The ruleset that cuts one host off from `addresses` (loading it twice leaves one copy).
+ * With `ports`, only TCP to or from those ports is dropped (e.g. etcd's peer port: a
+ * member cut off from the others while everything else on its host still talks).
+ */
+export function renderPartition(
+  hostName: string,
+  addresses: readonly string[],
+  label: string,
+  ports: readonly number[] = [],
+): string {
   if (addresses.length === 0) throw new Error(`a partition of ${hostName} needs addresses on the other side`);
   const set = addresses.length === 1 ? addresses[0]! : `{ ${[...addresses].sort().join(', ')} }`;
+  const portSet = ports.length === 1 ? String(ports[0]) : `{ ${[...ports].sort((a, b) => a - b).join(', ')} }`;
+  const rules = (dir: 'saddr' | 'daddr', comment: string) =>
+    (ports.length === 0 ? [''] : [` tcp dport ${portSet}`, ` tcp sport ${portSet}`]).map(
+      (match) => `        ip ${dir} ${set}${match} drop comment ${JSON.stringify(comment)}`,
+    );
   return [
     `# tandem chaos: ${label}, on ${hostName}`,
     `table ${CHAOS_FAMILY} ${CHAOS_TABLE}`,
@@ -33,12 +47,12 @@ export function renderPartition(hostName: string, addresses: readonly string[], 
     `table ${CHAOS_FAMILY} ${CHAOS_TABLE} {`,
     '    chain input {',
     '        type filter hook input priority -10; policy accept;',
-    `        ip saddr ${set} drop comment ${JSON.stringify(`partition: nothing from the other side`)}`,
+    ...rules('saddr', 'partition: nothing from the other side'),
     '    }',
     '',
     '    chain output {',
     '        type filter hook output priority -10; policy accept;',
-    `        ip daddr ${set} drop comment ${JSON.stringify(`partition: nothing to the other side`)}`,
+    ...rules('daddr', 'partition: nothing to the other side'),
     '    }',
     '}',
     '',

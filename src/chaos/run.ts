@@ -19,7 +19,8 @@ import { writeHistory } from './history.ts';
 import { readFinalState } from './final-state.ts';
 import { startSampling } from './samplers.ts';
 import { registeredSwitchover, type SwitchoverAction } from './actions.ts';
-import { type Round, roundsOf, type Scenario, scenarioFor } from './scenarios.ts';
+import { failoverEnabled, type Round, roundsOf, type Scenario, scenarioFor } from './scenarios.ts';
+import { sentinelNotes } from './db-roles.ts';
 import { DEFAULT_LATENCY_BOUND_MS } from './verdicts.ts';
 import { entryOf, runWorkload } from './workload.ts';
 
@@ -62,7 +63,9 @@ export function describeFault(fault: ActiveFault): string {
   if (fault.linksDown?.length) parts.push(`link down`);
   if (fault.processes.length > 0) parts.push(`pids ${fault.processes.map((p) => p.pid).join(' ')}`);
   if (fault.partition)
-    parts.push(`drops to/from ${fault.partition.addresses.join(' ')} on ${fault.partition.hosts.join(', ')}`);
+    parts.push(
+      `drops ${fault.partition.ports ? `TCP port ${fault.partition.ports.join(', ')} ` : ''}to/from ${fault.partition.addresses.join(' ')} on ${fault.partition.hosts.join(', ')}`,
+    );
   if (fault.slow) parts.push(`link limited to ${fault.slow.rate.rate} each way`);
   return `${fault.kind} ${fault.target}${resolved}: ${parts.join(', ')}`;
 }
@@ -256,6 +259,8 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
   }
   await sampling.stop();
   const endedAt = Date.now();
+  // Before the heal: while the fault lasts, a sentinel that would not promote says why.
+  const notes = failoverEnabled(plan) ? sentinelNotes(plan) : [];
   // Healed during the load (the scenario's heal time), as opposed to after it.
   const healAt = heals[0]?.at;
   // Whatever is still broken comes back now: `up()` restores the declared state.
@@ -294,6 +299,7 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
     dbHosts: sampling.dbHosts,
     latencyBoundMs,
     final,
+    ...(notes.length > 0 ? { sentinelNotes: notes } : {}),
   };
   const result = check(history);
   const faultAt = faults[0]?.at ?? startedAt;

@@ -7,6 +7,7 @@
 import type { Plan, Role } from '../config/types.ts';
 import type { ActionKind } from './actions.ts';
 import { isFailure, latencies } from './checker.ts';
+import { writeOutage } from './db-figures.ts';
 import {
   flapVerdict,
   KILL_DB_PRIMARY_BOUND_MS,
@@ -129,16 +130,35 @@ export const SLOW_LINK_BOUND_MS = 750;
 /** partition-db-primary: how long the primary stays cut off (well past its lease and the 2.5 s promise). */
 const PARTITION_MS = 12_000;
 
-/** flap: five failovers, one every FLAP_EVERY_MS, each healed FLAP_HEAL_MS after its fault. */
+/**
+ * flap: five failovers, one every FLAP_EVERY_MS, each healed FLAP_HEAL_MS after its fault
+ * (the killed node's supervisor starts it again; it has the rest of the round to rejoin
+ * and become the sync replica, which the next failover needs).
+ */
 export const FLAP_ROUNDS = 5;
 const FLAP_EVERY_MS = 11_000;
-const FLAP_HEAL_MS = 5_000;
+const FLAP_HEAL_MS = 2_000;
 
 /** kill-db-replica-then-primary: the replica is out from 2 s; the primary dies at 5 s, the replica returns just after. */
 const REPLICA_OUT_AT_MS = 2000;
 const PRIMARY_DIES_AT_MS = 5000;
 
 const killDbPrimary = (): FaultSpec[] => [{ kind: 'kill-host', target: 'db:primary' }];
+
+/** partition-etcd-member: how long the member stays cut off (many times its election timeout). */
+const ETCD_CUT_MS = 6000;
+
+const NEEDS_ETCD = (name: string) => (plan: Plan) =>
+  etcdServices(plan).length === 0 ? `${name} needs etcd, which this stack does not run` : undefined;
+
+/**
+ * An etcd member's death or isolation: 0 failed requests (none slower than the latency
+ * bound), and the longest wait between two acknowledged writes after the fault reported.
+ */
+const writesUnaffected = (input: PromiseInput): Verdict =>
+  zeroFailed(input, {
+    longestWriteGapMs: writeOutage(input.history.ops, input.faultAt, input.history.endedAt).longestGapMs,
+  });
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -304,9 +324,20 @@ export const SCENARIOS: readonly Scenario[] = [
     faultAtMs: 2000,
     healAtMs: null,
     durationMs: 8000,
-    unsupported: (plan) =>
-      etcdServices(plan).length === 0 ? 'kill-etcd-member needs etcd, which this stack does not run' : undefined,
-    judge: (input) => zeroFailed(input),
+    unsupported: NEEDS_ETCD('kill-etcd-member'),
+    judge: writesUnaffected,
+  },
+  {
+    name: 'partition-etcd-member',
+    description: `the etcd member beside the primary database is cut off from the other members (their peer port) for ${ETCD_CUT_MS / 1000} s, then healed; its host, the database and the sentinel there keep their network`,
+    promise: '0 failed requests: writes unaffected (the other two members keep the quorum; the sentinels use them)',
+    faults: (plan) => [{ kind: 'partition', target: 'etcd:member', ports: [plan.etcd?.peerPort ?? 2380] }],
+    faultAtMs: 2000,
+    healAtMs: 2000 + ETCD_CUT_MS,
+    durationMs: 2000 + ETCD_CUT_MS + 3000,
+    needsNetwork: true,
+    unsupported: NEEDS_ETCD('partition-etcd-member'),
+    judge: writesUnaffected,
   },
   {
     name: 'switchover-under-load',

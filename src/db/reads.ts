@@ -1,7 +1,8 @@
 /**
  * Read routing: replicas first (round-robin over the healthy ones), the primary when
- * none can answer. Read-your-writes: with `minGtid` the replica first waits (bounded)
- * in MASTER_GTID_WAIT; a replica that has not caught up hands the read to the primary.
+ * none can answer, an ejected replica when the primary cannot either. Read-your-writes:
+ * with `minGtid` the replica first waits (bounded) in MASTER_GTID_WAIT; a replica that
+ * has not caught up hands the read to the primary.
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Server, Statements } from './connections.ts';
@@ -98,6 +99,36 @@ export async function routeRead<T>(
     }
   }
   // The primary has every acknowledged write: no GTID wait there.
-  const rows = (await readOn<T>(statements, primary, sql, params)) as T[];
-  return { rows, server: primary.name, role: 'primary' };
+  try {
+    const rows = (await readOn<T>(statements, primary, sql, params)) as T[];
+    return { rows, server: primary.name, role: 'primary' };
+  } catch (err) {
+    if (!isConnectionFailure(err) || wait !== undefined || options.primary) throw err;
+    return await lastResort<T>(router, tried, sql, params, err);
+  }
+}
+
+/**
+ * The primary is down too: a replica out of the rotation (its back-off not elapsed yet)
+ * may answer again by now, and with the primary down its answer beats none (as in
+ * `replicaProblem`). Not for a read-your-writes read: only a node known to hold the
+ * write may answer that. Throws the primary's error when none answers.
+ */
+async function lastResort<T>(
+  router: ReadRouterOptions,
+  tried: ReadonlySet<Replica<Server>>,
+  sql: string,
+  params: SqlParam[],
+  primaryError: unknown,
+): Promise<ReadResult<T>> {
+  for (const replica of router.replicas.replicas.filter((r) => !r.health.healthy && !tried.has(r))) {
+    try {
+      const rows = await readOn<T>(router.statements, replica.server, sql, params, undefined, router.replicaTimeoutMs);
+      router.replicas.confirm(replica);
+      return { rows: rows as T[], server: replica.server.name, role: 'replica' };
+    } catch (err) {
+      if (!isConnectionFailure(err)) throw err;
+    }
+  }
+  throw primaryError;
 }

@@ -1,20 +1,51 @@
 /** `down` stops every service (data kept); `destroy` also removes the state folder. */
 import fs from 'node:fs';
-import { servicePaths } from '../config/paths.ts';
-import type { Plan } from '../config/types.ts';
+import path from 'node:path';
+import { type ServicePaths, servicePaths } from '../config/paths.ts';
+import type { Plan, ServiceKind } from '../config/types.ts';
 import { teardownNetwork } from '../hosts/netns.ts';
 import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
 import { type Emit, silent, step } from './events.ts';
 import { startOrder } from './order.ts';
 import { otherStackNamed, recordStackDown, releaseStackName } from './stack-record.ts';
 
+/**
+ * Services the state folder records (`hosts/<host>/<kind>/supervisor.json`) that the Plan
+ * does not name: started under an earlier config (failover turned off leaves etcd and
+ * the sentinels behind). `down` stops them too, by their recorded PIDs.
+ */
+export function strayServices(stateDir: string, planned: readonly string[]): { id: string; paths: ServicePaths }[] {
+  const hostsDir = path.join(stateDir, 'hosts');
+  const known = new Set(planned);
+  const dirs = (d: string) =>
+    fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()) : [];
+  return dirs(hostsDir).flatMap((host) =>
+    dirs(path.join(hostsDir, host.name))
+      .map((kind) => ({ id: `${host.name}/${kind.name}`, dir: path.join(hostsDir, host.name, kind.name), kind }))
+      .filter((s) => !known.has(s.dir) && fs.existsSync(path.join(s.dir, 'supervisor.json')))
+      .flatMap((s) => {
+        try {
+          return [{ id: s.id, paths: servicePaths({ dir: s.dir, kind: s.kind.name as ServiceKind }) }];
+        } catch {
+          return []; // a kind this build does not know: its paths cannot be named
+        }
+      }),
+  );
+}
+
 export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ stopped: number }> {
   const emit = opts.emit ?? silent;
   let stopped = 0;
-  for (const service of startOrder(plan.services).reverse()) {
-    const paths = servicePaths(service);
+  const planned = startOrder(plan.services)
+    .reverse()
+    .map((service) => ({ id: service.id, paths: servicePaths(service) }));
+  const stray = strayServices(
+    plan.stateDir,
+    plan.services.map((s) => s.dir),
+  );
+  for (const { id, paths } of [...stray, ...planned]) {
     if (!readSupervisor(paths) && !fs.existsSync(paths.pid)) continue;
-    await step(emit, `stop ${service.id}`, async () => {
+    await step(emit, `stop ${id}`, async () => {
       const did = await stopSupervised(paths);
       const orphan = reapOrphan(paths);
       if (did || orphan) stopped++;

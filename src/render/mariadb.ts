@@ -67,7 +67,14 @@ export function renderMyCnf(plan: Plan, dbHostName: string): string {
     '',
     '# Durability: nothing acknowledged is lost on a crash.',
     'sync_binlog = 1',
-    'innodb_flush_log_at_trx_commit = 1',
+    ...(db.failover
+      ? [
+          '# 3, not 1: with 1 and the binlog on, InnoDB leaves the commit record in its log buffer (the binlog',
+          '# recovers it); a crash-restart with init_rpl_role = SLAVE rolls such a transaction back and cuts it',
+          '# from the binlog, though its client was told it committed (a primary writing alone lost it).',
+          'innodb_flush_log_at_trx_commit = 3',
+        ]
+      : ['innodb_flush_log_at_trx_commit = 1']),
     `innodb_buffer_pool_size = ${db.bufferPoolMb}M`,
     '# Small redo log: a fresh datadir initialises fast.',
     'innodb_log_file_size = 32M',

@@ -2,6 +2,7 @@
  * Test support: a stack in its own temp project folder and subnet, driven through
  * the public CLI, torn down (destroy) when the test ends, also when it fails.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +15,7 @@ import { killTree } from '../../src/hosts/proc.ts';
 import type { SupervisorState } from '../../src/hosts/supervise.ts';
 import { type ExecResult, exec } from './exec.ts';
 import type { ScenarioReport } from '../../src/chaos/run.ts';
+import type { FinalState, NodeState } from '../../src/chaos/history.ts';
 import type { StackStatus } from '../../src/orchestrate/status.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -134,4 +136,15 @@ export function processesUsing(dir: string): number[] {
     } catch {}
   }
   return pids;
+}
+
+/** The database nodes as the chaos run read them after its heal (its history's `final` record). */
+export function finalNodes(report: ScenarioReport): NodeState[] {
+  assert.ok(report.historyFile, `${report.scenario}: no history file`);
+  const line = fs
+    .readFileSync(report.historyFile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('{"type":"final"'));
+  assert.ok(line, `${report.historyFile} has no final state`);
+  return (JSON.parse(line) as FinalState).nodes as NodeState[];
 }

@@ -417,6 +417,7 @@ describe('chaos scenarios', () => {
         'flap',
         'kill-db-replica-then-primary',
         'kill-etcd-member',
+        'partition-etcd-member',
         'switchover-under-load',
         'slow-link',
       ],

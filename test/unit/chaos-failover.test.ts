@@ -322,14 +322,18 @@ describe('chaos failover: a stale replica is never promoted', () => {
       (at) => (at < 5000 ? ['server-2'] : promoteAtMs !== undefined && at >= promoteAtMs ? ['server-1'] : []),
       (at) => [...(at >= 5000 ? ['server-2'] : []), ...(at >= 2000 && at < 5000 ? ['server-1'] : [])],
     );
-    return history(
-      ops,
-      dbSamples,
-      [fault(2000, 'server-1', 'pause', 'db:replica'), fault(5000, 'server-2')],
-      9000,
-      converged(ops, 'server-2'),
-    );
+    return {
+      ...history(
+        ops,
+        dbSamples,
+        [fault(2000, 'server-1', 'pause', 'db:replica'), fault(5000, 'server-2')],
+        9000,
+        converged(ops, 'server-2'),
+      ),
+      sentinelNotes: [{ host: 'server-1', notPromoted: WHY }],
+    };
   }
+  const WHY = 'no replica is known to hold every acknowledged write of term 1; only server-2 may take over';
 
   it('kept: writes stop when the primary dies, reads keep working, and the report says why', () => {
     const v = noStalePromotionVerdict(input(stale()));
@@ -341,6 +345,14 @@ describe('chaos failover: a stale replica is never promoted', () => {
       v.reason,
       /server-1 had missed 60 acknowledged write\(s\) while it was out, so promoting it would have lost them/,
     );
+    assert.ok(v.reason.includes(`its sentinel: “${WHY}”`), v.reason);
+    assert.equal(v.figures.notPromotedBecause, WHY);
+  });
+
+  it('broken when the stale replica’s sentinel does not say why it was not promoted', () => {
+    const h = stale();
+    const silent = { ...h, sentinelNotes: [{ host: 'server-2', notPromoted: 'the local database is down' }] };
+    assert.match(noStalePromotionVerdict(input(silent)).reason, /server-1’s sentinel did not say why/);
   });
 
   it('broken when the stale replica is promoted, or when reads stop working', () => {
@@ -425,6 +437,21 @@ describe('chaos failover: switchover and flap', () => {
     assert.match(
       flapVerdict(input({ ...h, faults: h.faults.slice(0, 4) }), 1000, 5).reason,
       /only 4 of 5 failovers ran/,
+    );
+  });
+
+  it('flap: a write cut by the next fault counts in that failover, not in the one before', () => {
+    const h = flap();
+    // Sent 100 ms before the third fault (10 s), failed 300 ms after it.
+    const cut: Op = { kind: 'write', id: 'cut', start: T0 + 9900, end: T0 + 10_300, outcome: 'fail', status: 503 };
+    const v = flapVerdict(input({ ...h, ops: [...h.ops, cut] }), 1000, 5);
+    assert.equal(v.kept, true, v.reason);
+    assert.equal(v.figures.writeOutagesMs, '405,405,405,405,405');
+    // One that ended before the fault is the earlier failover’s: writes came back for good only after it.
+    const late: Op = { ...cut, id: 'late', end: T0 + 9950 };
+    assert.match(
+      flapVerdict(input({ ...h, ops: [...h.ops, late] }), 1000, 5).reason,
+      /failover 2: writes resumed 3955 ms after the fault \(promise: 1000 ms\)/,
     );
   });
 });

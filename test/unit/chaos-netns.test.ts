@@ -54,6 +54,21 @@ describe('chaos on netns: network faults as data', () => {
     assert.throws(() => renderPartition('server-2', [], 'x'), /needs addresses/);
   });
 
+  it('cuts only TCP to or from the given ports when asked (an etcd member cut off from its peers)', () => {
+    const text = renderPartition('server-1', ['10.77.0.13', '10.77.0.21'], 'etcd', [2380]);
+    const rules = text.split('\n').filter((l) => l.includes(' drop '));
+    assert.deepEqual(
+      rules.map((l) => l.trim().replace(/ comment .*/, '')),
+      [
+        'ip saddr { 10.77.0.13, 10.77.0.21 } tcp dport 2380 drop',
+        'ip saddr { 10.77.0.13, 10.77.0.21 } tcp sport 2380 drop',
+        'ip daddr { 10.77.0.13, 10.77.0.21 } tcp dport 2380 drop',
+        'ip daddr { 10.77.0.13, 10.77.0.21 } tcp sport 2380 drop',
+      ],
+    );
+    assert.match(renderPartition('server-1', ['10.77.0.13'], 'etcd', [2380, 2379]), /tcp dport \{ 2379, 2380 \} drop/);
+  });
+
   it('slows a link with tbf (no netem in this kernel), and accepts only tc rates', () => {
     assert.deepEqual(tbfCommand('eth0', linkRate('1mbit')), [
       '/usr/sbin/tc',

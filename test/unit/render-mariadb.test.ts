@@ -117,6 +117,8 @@ describe('renderMyCnf', () => {
       assert.equal(o.get('read_only'), 'ON', host);
       assert.equal(o.get('skip_slave_start'), 'ON', host);
       assert.equal(o.get('init_rpl_role'), 'SLAVE', host);
+      // The commit record is flushed too: the crash recovery of init_rpl_role = SLAVE would cut it otherwise.
+      assert.equal(o.get('innodb_flush_log_at_trx_commit'), '3', host);
       assert.equal(o.get('rpl_semi_sync_master_wait_no_slave'), 'ON', host);
       assert.ok(Number(o.get('rpl_semi_sync_master_timeout')) >= 2 ** 32 - 1, host);
     }
