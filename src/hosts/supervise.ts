@@ -29,7 +29,34 @@ export interface SupervisedSpec {
   readonly namespace?: string;
   /** Restart the engine when this probe keeps failing (it runs, but answers nothing). */
   readonly liveness?: LivenessProbe;
+  /** Log files the engine writes itself, rotated beside its output (supervisor.mjs). */
+  readonly logFiles?: readonly EngineLogFile[];
+  /** @default LOG_ROTATION */
+  readonly rotate?: LogRotation;
 }
+
+/** A log file an engine writes itself. */
+export interface EngineLogFile {
+  readonly path: string;
+  /** Rename the file, then send the engine this to reopen it; none: copy and truncate it. */
+  readonly reopenSignal?: NodeJS.Signals;
+}
+
+/** When the supervisor rotates a service's logs, and how many rotated files it keeps. */
+export interface LogRotation {
+  /** A file this large or larger is rotated at the next check. */
+  readonly maxBytes: number;
+  /** Rotated files kept (`<file>.1` … `<file>.<keep>`). */
+  readonly keep: number;
+  /** How often the sizes are checked. */
+  readonly everyMs: number;
+}
+
+/**
+ * Each log file stays near 16 MiB plus what is written in a second, in 1 + 3 files:
+ * HAProxy logs every request, about 5 MB/s at 20k requests/s.
+ */
+export const LOG_ROTATION: LogRotation = { maxBytes: 16 * 1024 * 1024, keep: 3, everyMs: 1000 };
 
 /** Restarts the supervisor made because the liveness probe kept failing. */
 export interface LivenessRestarts {
@@ -96,6 +123,7 @@ export async function startSupervised(paths: ServicePaths, spec: SupervisedSpec)
       stopTimeoutMs: spec.stopTimeoutMs ?? 20_000,
       restartDelayMs: 200,
       restartMaxDelayMs: 10_000,
+      rotate: spec.rotate ?? LOG_ROTATION,
     }),
     { mode: 0o600 },
   );

@@ -4,13 +4,20 @@
 //   node supervisor.mjs <spec.json>
 //
 // spec: { id, argv, cwd, env, output, pidFile, stateFile, stopSignal, reloadSignal,
-//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness? }
+//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness?, logFiles?, rotate? }
 //
 // SIGTERM: stop the engine (its stopSignal, then SIGKILL after stopTimeoutMs) and exit.
 // SIGHUP: forward the engine's reloadSignal. The engine crashing: restart with
 // exponential backoff (reset once it has stayed up for 10 s). The engine hung (its
 // liveness probe keeps failing, see liveness.mjs): stop it as above, with SIGCONT in
 // case it is stopped, and the crash path restarts it.
+//
+// Logs: every `rotate.everyMs`, the output file and each of `logFiles` past
+// `rotate.maxBytes` is rotated to <file>.1 (older ones shift up to <file>.<keep>, the
+// oldest is dropped). A log file with a `reopenSignal` is renamed and the engine told
+// to reopen it (nginx: SIGUSR1): nothing is lost. Others are copied and truncated in
+// place (logrotate's copytruncate): every writer appends (O_APPEND), so it goes on at
+// the new end; lines written between the copy and the truncation are lost.
 //
 // The state file records each PID with its start time (/proc/PID/stat field 22), so
 // that tandem never signals a PID the kernel has since given to another process.
@@ -109,7 +116,7 @@ function start() {
 
 /** Appends one line to the engine's output log, where the supervisor's own lines go. */
 function log(line) {
-  fs.appendFileSync(spec.output, `[tandem-supervise] ${spec.id} ${line}\n`);
+  fs.appendFileSync(spec.output, `${new Date().toISOString()} [tandem-supervise] ${spec.id} ${line}\n`);
 }
 
 /** Runs the probe once; `done` gets its outcome. Returns a function that kills it. */
@@ -191,6 +198,41 @@ function restartHung(proc, reason) {
   proc.kill('SIGCONT');
   // After its exit, kill() is a no-op: the PID may belong to someone else by then.
   setTimeout(() => proc.kill('SIGKILL'), graceMs).unref();
+}
+
+/** Rotates `file` when it has passed the size limit (see the top of this file). */
+function rotateIfLarge(file, reopenSignal) {
+  const { maxBytes, keep } = spec.rotate;
+  let size;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return;
+  }
+  if (size < maxBytes) return;
+  try {
+    fs.rmSync(`${file}.${keep}`, { force: true });
+    for (let i = keep - 1; i >= 1; i--) {
+      if (fs.existsSync(`${file}.${i}`)) fs.renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+    }
+    if (keep === 0) fs.truncateSync(file, 0);
+    else if (reopenSignal && child) {
+      fs.renameSync(file, `${file}.1`);
+      child.kill(reopenSignal);
+    } else {
+      fs.copyFileSync(file, `${file}.1`);
+      fs.truncateSync(file, 0);
+    }
+  } catch (err) {
+    log(`cannot rotate ${file}: ${err.message}`);
+  }
+}
+
+if (spec.rotate) {
+  setInterval(() => {
+    rotateIfLarge(spec.output);
+    for (const f of spec.logFiles ?? []) rotateIfLarge(f.path, f.reopenSignal);
+  }, spec.rotate.everyMs).unref();
 }
 
 process.on('SIGTERM', () => {
