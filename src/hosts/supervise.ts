@@ -29,17 +29,18 @@ export interface SupervisedSpec {
   readonly namespace?: string;
   /** Restart the engine when this probe keeps failing (it runs, but answers nothing). */
   readonly liveness?: LivenessProbe;
-  /** Log files the engine writes itself, rotated beside its output (supervisor.mjs). */
-  readonly logFiles?: readonly EngineLogFile[];
+  /**
+   * Log files the engine writes itself, opened for appending: the supervisor rotates them
+   * beside its output, copied and truncated in place (supervisor.mjs).
+   */
+  readonly logFiles?: readonly string[];
+  /**
+   * The engine's stdout and stderr go through a pipe to the supervisor, which writes the
+   * output file: for an engine that takes append mode off its output descriptor (HAProxy).
+   */
+  readonly pipeOutput?: boolean;
   /** @default LOG_ROTATION */
   readonly rotate?: LogRotation;
-}
-
-/** A log file an engine writes itself. */
-export interface EngineLogFile {
-  readonly path: string;
-  /** Rename the file, then send the engine this to reopen it; none: copy and truncate it. */
-  readonly reopenSignal?: NodeJS.Signals;
 }
 
 /** When the supervisor rotates a service's logs, and how many rotated files it keeps. */

@@ -4,7 +4,8 @@
 //   node supervisor.mjs <spec.json>
 //
 // spec: { id, argv, cwd, env, output, pidFile, stateFile, stopSignal, reloadSignal,
-//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness?, logFiles?, rotate? }
+//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness?, logFiles?, rotate?,
+//         pipeOutput? }
 //
 // SIGTERM: stop the engine (its stopSignal, then SIGKILL after stopTimeoutMs) and exit.
 // SIGHUP: forward the engine's reloadSignal. The engine crashing: restart with
@@ -14,10 +15,13 @@
 //
 // Logs: every `rotate.everyMs`, the output file and each of `logFiles` past
 // `rotate.maxBytes` is rotated to <file>.1 (older ones shift up to <file>.<keep>, the
-// oldest is dropped). A log file with a `reopenSignal` is renamed and the engine told
-// to reopen it (nginx: SIGUSR1): nothing is lost. Others are copied and truncated in
-// place (logrotate's copytruncate): every writer appends (O_APPEND), so it goes on at
-// the new end; lines written between the copy and the truncation are lost.
+// oldest is dropped): copied, then truncated in place (logrotate's copytruncate). Every
+// writer appends (O_APPEND), so it goes on at the new end, whatever process holds the
+// file open; lines written between the copy and the truncation are lost. An engine
+// whose output descriptor would not stay in append mode (HAProxy sets O_NONBLOCK with
+// F_SETFL, which clears O_APPEND: after a truncation it would go on writing at its old
+// offset, leaving a sparse file) runs with `pipeOutput`: this process reads its output
+// from a pipe and writes the file itself, renamed and reopened when rotated.
 //
 // The state file records each PID with its start time (/proc/PID/stat field 22), so
 // that tandem never signals a PID the kernel has since given to another process.
@@ -63,13 +67,16 @@ function save() {
 
 function start() {
   restartTimer = null;
-  const out = fs.openSync(spec.output, 'a');
+  const out = spec.pipeOutput ? 'pipe' : fs.openSync(spec.output, 'a');
   const proc = spawn(spec.argv[0], spec.argv.slice(1), {
     cwd: spec.cwd,
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', out, out],
   });
-  fs.closeSync(out);
+  if (spec.pipeOutput) {
+    proc.stdout.on('data', writeOutput);
+    proc.stderr.on('data', writeOutput);
+  } else fs.closeSync(out);
   child = proc;
   const startedAt = Date.now();
   let ended = false;
@@ -112,6 +119,16 @@ function start() {
     save();
     if (spec.liveness) endWatch = watch(proc, startedAt);
   }
+}
+
+/** `pipeOutput`: the output file, which this process writes for the engine. */
+let outputFd = null;
+
+function writeOutput(chunk) {
+  outputFd ??= fs.openSync(spec.output, 'a');
+  try {
+    fs.writeSync(outputFd, chunk);
+  } catch {}
 }
 
 /** Appends one line to the engine's output log, where the supervisor's own lines go. */
@@ -201,7 +218,7 @@ function restartHung(proc, reason) {
 }
 
 /** Rotates `file` when it has passed the size limit (see the top of this file). */
-function rotateIfLarge(file, reopenSignal) {
+function rotateIfLarge(file) {
   const { maxBytes, keep } = spec.rotate;
   let size;
   try {
@@ -215,14 +232,16 @@ function rotateIfLarge(file, reopenSignal) {
     for (let i = keep - 1; i >= 1; i--) {
       if (fs.existsSync(`${file}.${i}`)) fs.renameSync(`${file}.${i}`, `${file}.${i + 1}`);
     }
-    if (keep === 0) fs.truncateSync(file, 0);
-    else if (reopenSignal && child) {
-      fs.renameSync(file, `${file}.1`);
-      child.kill(reopenSignal);
-    } else {
-      fs.copyFileSync(file, `${file}.1`);
-      fs.truncateSync(file, 0);
+    if (file === spec.output && outputFd !== null) {
+      // Written by this process: renamed and reopened, nothing lost.
+      if (keep > 0) fs.renameSync(file, `${file}.1`);
+      else fs.truncateSync(file, 0);
+      fs.closeSync(outputFd);
+      outputFd = fs.openSync(file, 'a');
+      return;
     }
+    if (keep > 0) fs.copyFileSync(file, `${file}.1`);
+    fs.truncateSync(file, 0);
   } catch (err) {
     log(`cannot rotate ${file}: ${err.message}`);
   }
@@ -231,7 +250,7 @@ function rotateIfLarge(file, reopenSignal) {
 if (spec.rotate) {
   setInterval(() => {
     rotateIfLarge(spec.output);
-    for (const f of spec.logFiles ?? []) rotateIfLarge(f.path, f.reopenSignal);
+    for (const file of spec.logFiles ?? []) rotateIfLarge(file);
   }, spec.rotate.everyMs).unref();
 }
 

@@ -28,7 +28,7 @@ import { prebuiltCommand } from '../prebuilt.mjs';
 import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
-import { engineLogFiles } from './log-files.ts';
+import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -105,6 +105,7 @@ function engineSpec(service: PlanService, engine: Engine, paths: ServicePaths, n
     stopTimeoutMs: engine.stopGraceMs,
     liveness: engine.livenessProbe?.(paths),
     ...(logFiles.length > 0 ? { logFiles } : {}),
+    ...(outputThroughSupervisor(service) ? { pipeOutput: true } : {}),
   };
 }
 
