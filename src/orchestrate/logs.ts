@@ -144,8 +144,10 @@ function history(
     for (const file of serviceLogFiles(service)) {
       for (const generation of generations(file)) {
         const stat = fs.statSync(generation, { throwIfNoEntry: false });
-        // Nothing in a file last written before `since` can be wanted.
-        if (!stat || (since !== undefined && stat.mtimeMs < since)) continue;
+        if (!stat) continue;
+        // Nothing in a rotated file last written before `since` can be wanted. The current
+        // file is read whatever its age: a followed tail must pass over what it holds.
+        if (generation !== file && since !== undefined && stat.mtimeMs < since) continue;
         const lines = generation === file ? current(file) : wholeLines(generation);
         perFile.push(timedLines(lines, { service: service.id, file: path.basename(file) }, stat.mtimeMs, now));
       }

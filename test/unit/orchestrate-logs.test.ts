@@ -1,10 +1,14 @@
 /** `tandem logs`' pure parts: line times of every engine's format, merge, --since, selection errors. */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import fs from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { servicePaths } from '../../src/config/paths.ts';
 import { TandemError } from '../../src/errors.ts';
-import { lineTime, mergeByTime, parseSince, timedLines } from '../../src/orchestrate/log-lines.ts';
-import { selectServices } from '../../src/orchestrate/logs.ts';
-import { DEFAULT_STACK, planOf } from './fixtures/plans.ts';
+import { type LogEntry, lineTime, mergeByTime, parseSince, timedLines } from '../../src/orchestrate/log-lines.ts';
+import { selectServices, showLogs } from '../../src/orchestrate/logs.ts';
+import { DEFAULT_STACK, planOf, removeTempDirs } from './fixtures/plans.ts';
+
+after(removeTempDirs);
 
 const local = (...a: [number, number, number, number, number, number, number?]) =>
   new Date(a[0], a[1] - 1, a[2], a[3], a[4], a[5], a[6] ?? 0).getTime();
@@ -120,5 +124,73 @@ describe('selectServices', () => {
     assert.match(failure('nosuch/app'), /no host 'nosuch'/);
     assert.match(failure('server-1/redis'), /^logs: host server-1 runs no service 'redis' \| its services: .*nginx/);
     assert.match(failure('server-1/app/x'), /^logs: 'server-1\/app\/x' is neither HOST nor HOST\/SERVICE/);
+  });
+});
+
+describe('showLogs on files', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('reads rotated files first, then follows the current one through a truncation and a rename', async () => {
+    const plan = planOf(DEFAULT_STACK);
+    const service = plan.services.find((s) => s.id === 'lb-1/haproxy')!;
+    const { dir, output } = servicePaths(service);
+    fs.mkdirSync(dir, { recursive: true });
+    const stamp = (s: number, text: string) => `2026-11-24T17:00:${String(s).padStart(2, '0')}Z ${text}\n`;
+    fs.writeFileSync(`${output}.2`, stamp(1, 'oldest'));
+    fs.writeFileSync(`${output}.1`, stamp(2, 'older'));
+    fs.writeFileSync(output, stamp(3, 'current'));
+
+    const seen: LogEntry[][] = [];
+    const stop = new AbortController();
+    const following = showLogs(plan, {
+      selector: 'lb-1/haproxy',
+      follow: true,
+      signal: stop.signal,
+      pollMs: 20,
+      write: (entries) => seen.push([...entries]),
+    });
+    const texts = () => seen.flat().map((e) => e.text.replace(/^\S+ /, ''));
+    const until = async (text: string) => {
+      for (let i = 0; i < 100 && !texts().includes(text); i++) await sleep(20);
+    };
+    await until('current');
+    fs.appendFileSync(output, stamp(4, 'appended'));
+    await until('appended');
+    // Copied and truncated in place, then written again.
+    fs.truncateSync(output, 0);
+    fs.appendFileSync(output, stamp(5, 'after truncation'));
+    await until('after truncation');
+    // Renamed away, then a new file: the old one is read to its end first.
+    fs.appendFileSync(output, stamp(6, 'last of the old file'));
+    fs.renameSync(output, `${output}.1`);
+    fs.writeFileSync(output, stamp(7, 'new file'));
+    await until('new file');
+    stop.abort();
+    await following;
+
+    assert.deepEqual(texts(), [
+      'oldest',
+      'older',
+      'current',
+      'appended',
+      'after truncation',
+      'last of the old file',
+      'new file',
+    ]);
+    assert.ok(seen.flat().every((e) => e.service === 'lb-1/haproxy' && e.file === 'output.log'));
+  });
+
+  it('GIVEN --since THEN only lines from then on, rotated files included', async () => {
+    const plan = planOf(DEFAULT_STACK);
+    const { dir, output } = servicePaths(plan.services.find((s) => s.id === 'server-1/app')!);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(`${output}.1`, '{"time":1795539601000,"msg":"old"}\n{"time":1795539602000,"msg":"kept 1"}\n');
+    fs.writeFileSync(output, '{"time":1795539603000,"msg":"kept 2"}\n');
+    const got: LogEntry[] = [];
+    await showLogs(plan, { selector: 'server-1/app', since: 1795539602000, write: (e) => got.push(...e) });
+    assert.deepEqual(
+      got.map((e) => e.time),
+      [1795539602000, 1795539603000],
+    );
   });
 });
