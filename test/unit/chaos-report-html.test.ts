@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { check } from '../../src/chaos/checker.ts';
 import type { History, Op } from '../../src/chaos/history.ts';
 import { chartAssets, chartData, escapeHtml, renderChaosHtml } from '../../src/chaos/report-html.ts';
+import { renderScenarioReport } from '../../src/chaos/report.ts';
 import type { ScenarioReport } from '../../src/chaos/run.ts';
 
 const T0 = 1_795_000_000_000;
@@ -103,6 +104,11 @@ describe('renderChaosHtml', () => {
     const page = renderChaosHtml(report, history, { js: 'x = "</script>";', css: 'a{}</style>' });
     assert.ok(page.includes('x = "<\\/script>";'));
     assert.ok(page.includes('a{}<\\/style>'));
+  });
+
+  it("the text report ends with the HTML report's path", () => {
+    const text = renderScenarioReport({ ...report, historyFile: '/s/run.jsonl', htmlReport: '/s/run.html' });
+    assert.deepEqual(text.split('\n').slice(-2), ['history   /s/run.jsonl', 'report    /s/run.html']);
   });
 
   it('uses the real uPlot build from node_modules', () => {
