@@ -1,6 +1,7 @@
 /** The chaos HTML report (pure): data embedded, failed points apart from ok ones, strings escaped, verdicts listed. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import vm from 'node:vm';
 import { check } from '../../src/chaos/checker.ts';
 import type { History, Op } from '../../src/chaos/history.ts';
 import { chartAssets, chartData, escapeHtml, renderChaosHtml } from '../../src/chaos/report-html.ts';
@@ -106,14 +107,57 @@ describe('renderChaosHtml', () => {
     assert.ok(page.includes('a{}<\\/style>'));
   });
 
+  it('the page script hands uPlot the ok and failed points apart, and draws a line per fault and heal', () => {
+    // GIVEN a stand-in for uPlot and the DOM, WHEN the page's scripts run
+    const json = /id="chaos-data">([^<]*)</.exec(html)![1]!;
+    let made: { opts: { plugins: { hooks: { draw: ((u: unknown) => void)[] } }[] }; data: unknown[][] } | undefined;
+    const lines: number[] = [];
+    const context = vm.createContext({
+      devicePixelRatio: 1,
+      document: {
+        body: { clientWidth: 1000 },
+        getElementById: (id: string) => (id === 'chaos-data' ? { textContent: json } : {}),
+      },
+      uPlot: function (opts: never, data: never) {
+        made = { opts, data };
+      },
+    });
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
+    vm.runInContext(scripts.at(-1)!, context);
+    // THEN one x per start time, ok and failed latencies in their own series
+    assert.ok(made);
+    assert.deepEqual(JSON.parse(JSON.stringify(made.data)), [
+      [0.1, 1.2, 1.3, 1.5, 2.5],
+      [3, null, null, null, 4],
+      [null, 30, 2000, 7, null],
+    ]);
+    const ctx = {
+      save() {},
+      restore() {},
+      setLineDash() {},
+      beginPath() {},
+      moveTo: (x: number) => lines.push(x),
+      lineTo() {},
+      stroke() {},
+      fillText() {},
+    };
+    const u = { ctx, bbox: { top: 0, height: 100 }, valToPos: (t: number) => t * 100 };
+    made.opts.plugins[0]!.hooks.draw[0]!(u);
+    assert.deepEqual(lines, [100, 200], 'the fault at 1 s and the heal at 2 s');
+  });
+
   it("the text report ends with the HTML report's path", () => {
     const text = renderScenarioReport({ ...report, historyFile: '/s/run.jsonl', htmlReport: '/s/run.html' });
     assert.deepEqual(text.split('\n').slice(-2), ['history   /s/run.jsonl', 'report    /s/run.html']);
   });
 
-  it('uses the real uPlot build from node_modules', () => {
+  it('uses the real uPlot build from node_modules, and every script of the page compiles', () => {
     const real = chartAssets();
     assert.match(real.js, /uPlot/);
     assert.ok(real.css.includes('.uplot'));
+    const page = renderChaosHtml(report, history, real);
+    const scripts = [...page.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
+    assert.equal(scripts.length, 2, 'the library and the page script');
+    for (const code of scripts) assert.doesNotThrow(() => new vm.Script(code), code.slice(0, 80));
   });
 });
