@@ -16,6 +16,7 @@ export default tseslint.config(
         AbortSignal: 'readonly',
         setTimeout: 'readonly',
         clearTimeout: 'readonly',
+        setInterval: 'readonly',
         performance: 'readonly',
         Buffer: 'readonly',
       },

@@ -11,6 +11,7 @@ import type { Db, DbOptions } from '../db/index.ts';
 import { installErrorHandler } from './errors.ts';
 import dbPlugin from './plugins/db.ts';
 import metricsPlugin from './plugins/metrics.ts';
+import requestLogPlugin from './plugins/request-log.ts';
 import authRoutes from './routes/auth.ts';
 import postRoutes from './routes/posts.ts';
 import statusRoutes from './routes/status.ts';
@@ -34,7 +35,10 @@ export interface AppOptions {
   trustedProxies?: readonly string[];
   /** Sign-in throttling limits. @default SIGNIN_LIMITS (throttle.ts) */
   signinLimits?: SigninLimits;
-  /** Fastify logger; errors only by default (request logging costs throughput). @default { level: 'error' } */
+  /**
+   * Fastify logger; errors only by default. At `info` it writes one line per request
+   * (plugins/request-log.ts), labelled with the request's X-Request-Id. @default { level: 'error' }
+   */
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -48,6 +52,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     logger: options.logger ?? { level: 'error' },
     logController: new LogController({ disableRequestLogging: true }),
+    // HAProxy sets it on every request (render/haproxy.ts) and nginx passes it on: the
+    // app's log lines carry the id the LB's and nginx's lines carry.
+    requestIdHeader: 'x-request-id',
     // Fastify's default strips unknown fields silently; we reject them.
     ajv: { customOptions: { removeAdditional: false } },
     ...(options.trustedProxies?.length ? { trustProxy: [...options.trustedProxies] } : {}),
@@ -64,6 +71,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(formbody, { bodyLimit });
   app.register(dbPlugin, { db: options.db });
   app.register(metricsPlugin, { host: options.host });
+  app.register(requestLogPlugin);
   app.register(statusRoutes, { host: options.host });
   app.register(postRoutes, { host: options.host, sessions });
   app.register(authRoutes, { sessions, ...(options.signinLimits ? { signinLimits: options.signinLimits } : {}) });

@@ -5,6 +5,7 @@
 import { buildAdmin } from './admin.ts';
 import { buildApp } from './build.ts';
 import { ConfigError, loadAppConfig } from './config.ts';
+import { bufferedLogStream } from './log-stream.ts';
 
 /** In-flight requests get this long after SIGTERM before the process gives up. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -26,6 +27,9 @@ async function main(): Promise<void> {
     sessionSecret: config.sessionSecret,
     bodyLimit: config.bodyLimit,
     trustedProxies: config.trustedProxies,
+    // One JSON line per request to stdout (the service's output.log); `host` instead of
+    // pino's machine hostname, which every host of a stack shares.
+    logger: { level: 'info', base: { host: config.host }, stream: bufferedLogStream(1) },
     db: {
       ...config.db,
       onEvent: (event) => process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), db: event })}\n`),

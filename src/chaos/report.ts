@@ -55,6 +55,7 @@ export function renderScenarioReport(r: ScenarioReport): string {
   const figures = Object.entries(r.figures);
   if (figures.length > 0) lines.push(`figures   ${figures.map(([k, v]) => `${k}=${v ?? '—'}`).join('  ')}`);
   if (r.historyFile) lines.push(`history   ${r.historyFile}`);
+  if (r.htmlReport) lines.push(`report    ${r.htmlReport}`);
   return lines.join('\n');
 }
 

@@ -16,6 +16,7 @@ import { type ActiveFault, networkFaultsSupported, unsupportedFault } from './mo
 import { chaosDir, readActive } from './store.ts';
 import type { FaultEvent, HealEvent, History } from './history.ts';
 import { writeHistory } from './history.ts';
+import { writeChaosHtml } from './report-html.ts';
 import { readFinalState } from './final-state.ts';
 import { startSampling } from './samplers.ts';
 import { registeredSwitchover, type SwitchoverAction } from './actions.ts';
@@ -39,6 +40,8 @@ export interface ScenarioReport {
   readonly faults: readonly FaultEvent[];
   readonly heals: readonly HealEvent[];
   readonly historyFile?: string;
+  /** The HTML report beside the history: latency of every request, faults, verdicts (report-html.ts). */
+  readonly htmlReport?: string;
   readonly durationMs: number;
   /** Set when `tandem chaos heal` (up) could not bring the stack back after the run. */
   readonly healError?: string;
@@ -340,5 +343,6 @@ export async function runScenario(plan: Plan, named: Scenario, opts: RunOptions 
     figures: report.figures,
     check: result,
   });
-  return { ...report, historyFile };
+  const recorded = { ...report, historyFile };
+  return { ...recorded, htmlReport: writeChaosHtml(historyFile, recorded, history) };
 }

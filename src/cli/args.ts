@@ -31,6 +31,12 @@ const OPTIONS = {
     type: 'boolean',
     help: 'promote although no replica is known to hold every acknowledged write (may lose writes)',
   },
+  follow: { type: 'boolean', short: 'f', help: 'keep printing new lines until Ctrl-C' },
+  since: {
+    type: 'string',
+    value: 'WHEN',
+    help: 'only lines from this long ago (30s, 10m, 2h, 1d) or this time (2026-11-24T17:00:00Z) on',
+  },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -74,6 +80,11 @@ export const COMMANDS = {
     summary: 'promote a replica now, for a person, when no replica is eligible (needs --force)',
     options: ['to', 'force', 'json', 'wait'],
   },
+  logs: {
+    operands: '[<host>[/<service>]]',
+    summary: "every service's logs (or one host's, or one service's), merged in time order",
+    options: ['follow', 'since', 'json'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -96,7 +107,11 @@ export interface Args {
   readonly to: string | undefined;
   /** failover: promote although no replica is eligible. */
   readonly force: boolean;
-  /** Operands after the command (chaos: its command and targets). */
+  /** logs: keep printing new lines. */
+  readonly follow: boolean;
+  /** logs --since, as typed (orchestrate/log-lines.ts reads it). */
+  readonly since: string | undefined;
+  /** Operands after the command (chaos: its command and targets; logs: its selector). */
   readonly rest: readonly string[];
 }
 
@@ -205,7 +220,8 @@ export function parseCommandLine(argv: readonly string[]): Args {
     if (rest.length > 1) fail(`unexpected argument ${rest[1]}`);
     if (rest[0] !== undefined && !isCommand(rest[0])) fail(`unknown command '${rest[0]}'`);
     topic = rest[0] as CommandName | undefined;
-  } else if (command !== 'chaos' && rest.length > 0) fail(`unexpected argument ${rest[0]}`);
+  } else if (command === 'logs' && rest.length > 1) fail(`unexpected argument ${rest[1]}`);
+  else if (command !== 'chaos' && command !== 'logs' && rest.length > 0) fail(`unexpected argument ${rest[0]}`);
   let durationMs: number | undefined;
   if (typeof values.duration === 'string') {
     const seconds = Number(values.duration);
@@ -223,6 +239,8 @@ export function parseCommandLine(argv: readonly string[]): Args {
     durationMs,
     to: typeof values.to === 'string' ? values.to : undefined,
     force: values.force === true,
-    rest: command === 'chaos' ? rest : [],
+    follow: values.follow === true,
+    since: typeof values.since === 'string' ? values.since : undefined,
+    rest: command === 'chaos' || command === 'logs' ? rest : [],
   };
 }

@@ -154,6 +154,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       out(args.json ? JSON.stringify(result) : result.summary);
       return 0;
     }
+    case 'logs': {
+      const { runLogs } = await import('./logs.ts');
+      return runLogs(args, out);
+    }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');

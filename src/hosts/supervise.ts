@@ -29,7 +29,35 @@ export interface SupervisedSpec {
   readonly namespace?: string;
   /** Restart the engine when this probe keeps failing (it runs, but answers nothing). */
   readonly liveness?: LivenessProbe;
+  /**
+   * Log files the engine writes itself, opened for appending: the supervisor rotates them
+   * beside its output, copied and truncated in place (supervisor.mjs).
+   */
+  readonly logFiles?: readonly string[];
+  /**
+   * The engine's stdout and stderr go through a pipe to the supervisor, which writes the
+   * output file: for an engine that takes append mode off its output descriptor (HAProxy).
+   */
+  readonly pipeOutput?: boolean;
+  /** @default LOG_ROTATION */
+  readonly rotate?: LogRotation;
 }
+
+/** When the supervisor rotates a service's logs, and how many rotated files it keeps. */
+export interface LogRotation {
+  /** A file this large or larger is rotated at the next check. */
+  readonly maxBytes: number;
+  /** Rotated files kept (`<file>.1` … `<file>.<keep>`). */
+  readonly keep: number;
+  /** How often the sizes are checked. */
+  readonly everyMs: number;
+}
+
+/**
+ * Each log file stays near 16 MiB plus what is written in a second, in 1 + 3 files:
+ * HAProxy logs every request, about 5 MB/s at 20k requests/s.
+ */
+export const LOG_ROTATION: LogRotation = { maxBytes: 16 * 1024 * 1024, keep: 3, everyMs: 1000 };
 
 /** Restarts the supervisor made because the liveness probe kept failing. */
 export interface LivenessRestarts {
@@ -96,6 +124,7 @@ export async function startSupervised(paths: ServicePaths, spec: SupervisedSpec)
       stopTimeoutMs: spec.stopTimeoutMs ?? 20_000,
       restartDelayMs: 200,
       restartMaxDelayMs: 10_000,
+      rotate: spec.rotate ?? LOG_ROTATION,
     }),
     { mode: 0o600 },
   );

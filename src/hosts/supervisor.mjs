@@ -4,13 +4,24 @@
 //   node supervisor.mjs <spec.json>
 //
 // spec: { id, argv, cwd, env, output, pidFile, stateFile, stopSignal, reloadSignal,
-//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness? }
+//         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness?, logFiles?, rotate?,
+//         pipeOutput? }
 //
 // SIGTERM: stop the engine (its stopSignal, then SIGKILL after stopTimeoutMs) and exit.
 // SIGHUP: forward the engine's reloadSignal. The engine crashing: restart with
 // exponential backoff (reset once it has stayed up for 10 s). The engine hung (its
 // liveness probe keeps failing, see liveness.mjs): stop it as above, with SIGCONT in
 // case it is stopped, and the crash path restarts it.
+//
+// Logs: every `rotate.everyMs`, the output file and each of `logFiles` past
+// `rotate.maxBytes` is rotated to <file>.1 (older ones shift up to <file>.<keep>, the
+// oldest is dropped): copied, then truncated in place (logrotate's copytruncate). Every
+// writer appends (O_APPEND), so it goes on at the new end, whatever process holds the
+// file open; lines written between the copy and the truncation are lost. An engine
+// whose output descriptor would not stay in append mode (HAProxy sets O_NONBLOCK with
+// F_SETFL, which clears O_APPEND: after a truncation it would go on writing at its old
+// offset, leaving a sparse file) runs with `pipeOutput`: this process reads its output
+// from a pipe and writes the file itself, renamed and reopened when rotated.
 //
 // The state file records each PID with its start time (/proc/PID/stat field 22), so
 // that tandem never signals a PID the kernel has since given to another process.
@@ -56,13 +67,16 @@ function save() {
 
 function start() {
   restartTimer = null;
-  const out = fs.openSync(spec.output, 'a');
+  const out = spec.pipeOutput ? 'pipe' : fs.openSync(spec.output, 'a');
   const proc = spawn(spec.argv[0], spec.argv.slice(1), {
     cwd: spec.cwd,
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', out, out],
   });
-  fs.closeSync(out);
+  if (spec.pipeOutput) {
+    proc.stdout.on('data', writeOutput);
+    proc.stderr.on('data', writeOutput);
+  } else fs.closeSync(out);
   child = proc;
   const startedAt = Date.now();
   let ended = false;
@@ -107,9 +121,19 @@ function start() {
   }
 }
 
+/** `pipeOutput`: the output file, which this process writes for the engine. */
+let outputFd = null;
+
+function writeOutput(chunk) {
+  outputFd ??= fs.openSync(spec.output, 'a');
+  try {
+    fs.writeSync(outputFd, chunk);
+  } catch {}
+}
+
 /** Appends one line to the engine's output log, where the supervisor's own lines go. */
 function log(line) {
-  fs.appendFileSync(spec.output, `[tandem-supervise] ${spec.id} ${line}\n`);
+  fs.appendFileSync(spec.output, `${new Date().toISOString()} [tandem-supervise] ${spec.id} ${line}\n`);
 }
 
 /** Runs the probe once; `done` gets its outcome. Returns a function that kills it. */
@@ -191,6 +215,43 @@ function restartHung(proc, reason) {
   proc.kill('SIGCONT');
   // After its exit, kill() is a no-op: the PID may belong to someone else by then.
   setTimeout(() => proc.kill('SIGKILL'), graceMs).unref();
+}
+
+/** Rotates `file` when it has passed the size limit (see the top of this file). */
+function rotateIfLarge(file) {
+  const { maxBytes, keep } = spec.rotate;
+  let size;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return;
+  }
+  if (size < maxBytes) return;
+  try {
+    fs.rmSync(`${file}.${keep}`, { force: true });
+    for (let i = keep - 1; i >= 1; i--) {
+      if (fs.existsSync(`${file}.${i}`)) fs.renameSync(`${file}.${i}`, `${file}.${i + 1}`);
+    }
+    if (file === spec.output && outputFd !== null) {
+      // Written by this process: renamed and reopened, nothing lost.
+      if (keep > 0) fs.renameSync(file, `${file}.1`);
+      else fs.truncateSync(file, 0);
+      fs.closeSync(outputFd);
+      outputFd = fs.openSync(file, 'a');
+      return;
+    }
+    if (keep > 0) fs.copyFileSync(file, `${file}.1`);
+    fs.truncateSync(file, 0);
+  } catch (err) {
+    log(`cannot rotate ${file}: ${err.message}`);
+  }
+}
+
+if (spec.rotate) {
+  setInterval(() => {
+    rotateIfLarge(spec.output);
+    for (const file of spec.logFiles ?? []) rotateIfLarge(file);
+  }, spec.rotate.everyMs).unref();
 }
 
 process.on('SIGTERM', () => {

@@ -28,6 +28,7 @@ import { prebuiltCommand } from '../prebuilt.mjs';
 import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
+import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -89,12 +90,13 @@ function trustedProxies(plan: Plan, app: PlanService): string[] {
   return [...new Set([...webs.map((h) => h.address), ...lbAddresses(plan)])];
 }
 
-function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?: string): SupervisedSpec {
+function engineSpec(service: PlanService, engine: Engine, paths: ServicePaths, namespace?: string): SupervisedSpec {
   // keepalived must start in the root namespace (its process tracking needs the
   // kernel's process events, which exist only there) and enters the host's itself.
   const own = engine.startsInRootNamespace === true;
+  const logFiles = engineLogFiles(service);
   return {
-    id,
+    id: service.id,
     namespace: own ? undefined : namespace,
     argv: engine.runCommand(paths, own ? namespace : undefined),
     cwd: paths.dir,
@@ -102,6 +104,8 @@ function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?:
     reloadSignal: engine.reloadSignal ?? undefined,
     stopTimeoutMs: engine.stopGraceMs,
     liveness: engine.livenessProbe?.(paths),
+    ...(logFiles.length > 0 ? { logFiles } : {}),
+    ...(outputThroughSupervisor(service) ? { pipeOutput: true } : {}),
   };
 }
 
@@ -120,7 +124,7 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
   const engine = service.kind === 'app' || service.kind === 'sentinel' ? undefined : engines[service.kind];
   if (engine) {
     files = [{ path: paths.config, content: renderServiceConfig(plan, service)! }];
-    spec = engineSpec(service.id, engine, paths, ns);
+    spec = engineSpec(service, engine, paths, ns);
   } else if (service.kind === 'sentinel') {
     const { passwordFile } = sentinelFiles(paths);
     files = [

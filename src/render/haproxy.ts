@@ -122,6 +122,13 @@ function rateLimitLines(limit: Plan['lb']['rateLimit']): string[] {
   ];
 }
 
+/**
+ * HAProxy's `option httplog` line with the request id (`unique-id-format`, also sent on
+ * as X-Request-Id) first: nginx's access log and the app's log carry the same id.
+ */
+const HTTP_LOG_FORMAT =
+  '%ID %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r';
+
 /** Full `haproxy.cfg` for the load balancer `lbHostName`. */
 export function renderHaproxy(plan: Plan, lbHostName: string): string {
   const { host, service } = serviceOn(plan, lbHostName, 'haproxy');
@@ -135,9 +142,9 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
   const lines = [
     header('#', `HAProxy for ${host.name} (${host.address}) of stack ${plan.name}`),
     'global',
-    // Only abnormal requests are logged (see `option dontlog-normal`), to stdout: the
-    // supervisor captures it. There is no syslog on these hosts.
-    '    log stdout format raw local0 info',
+    // Every request, to stdout, each line after its ISO time: the supervisor captures
+    // it in output.log (and rotates it). There is no syslog on these hosts.
+    '    log stdout format iso local0 info',
     `    stats socket ${paths.socket} mode 600 level admin expose-fd listeners`,
     '    stats timeout 30s',
     `    maxconn ${lb.maxconn}`,
@@ -177,10 +184,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     ...(tls.enabled
       ? addresses.map((a) => `    bind ${a}:${lb.httpsPort} ssl crt ${tls.pem} alpn h2,http/1.1 ssl-min-ver TLSv1.2`)
       : []),
-    '    option httplog',
-    // Log only requests that failed, timed out, were retried or redispatched: cheap
-    // under load, and exactly the lines a chaos run needs.
-    '    option dontlog-normal',
+    `    log-format "${HTTP_LOG_FORMAT}"`,
     '    unique-id-format %{+X}o%ci:%cp_%fi:%fp_%Ts_%rt:%pid',
     '    http-request set-header X-Request-Id %[unique-id]',
     // The public surface is the site: no health, metrics or status page through here.

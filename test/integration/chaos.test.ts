@@ -39,6 +39,18 @@ describe('tandem chaos (loopback hosts, real engines)', { timeout: 300_000 }, ()
     assert.ok(fs.existsSync(report.historyFile!), 'the history is written');
     const lines = fs.readFileSync(report.historyFile!, 'utf8').trim().split('\n');
     assert.ok(lines.some((l) => l.includes('"type":"fault"')) && lines.some((l) => l.includes('"type":"final"')));
+    // The HTML report beside it plots every request of this run, and marks the fault.
+    assert.equal(report.htmlReport, report.historyFile!.replace(/\.jsonl$/, '.html'));
+    const html = fs.readFileSync(report.htmlReport!, 'utf8');
+    const data = JSON.parse(/<script type="application\/json" id="chaos-data">([^<]*)<\/script>/.exec(html)![1]!) as {
+      ok: { t: number[] };
+      failed: { t: number[] };
+      marks: { kind: string; label: string }[];
+    };
+    assert.equal(data.ok.t.length + data.failed.t.length, report.check!.ops);
+    assert.equal(data.failed.t.length, report.check!.failed);
+    assert.ok(data.marks.some((m) => m.kind === 'fault' && m.label === `kill ${report.faults[0]!.target}`));
+    assert.match(html, /uPlot/);
   });
 
   it('kill-web: kill -9 of one nginx (master and workers) under load fails 0 requests', async () => {

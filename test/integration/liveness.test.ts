@@ -63,7 +63,7 @@ const supervisorLog = () =>
   fs
     .readFileSync(paths.output, 'utf8')
     .split('\n')
-    .filter((l) => l.startsWith('[tandem-supervise]'))
+    .filter((l) => l.includes(' [tandem-supervise] '))
     .join('\n');
 
 describe('liveness: the supervisor restarts a hung MariaDB', { timeout: 300_000 }, () => {

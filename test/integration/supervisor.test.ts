@@ -136,6 +136,42 @@ describe('supervisor', () => {
     await stopSupervised(paths);
   });
 
+  it('GIVEN pipeOutput THEN it writes the output itself and rotates it by rename: no line lost, `keep` files kept', async () => {
+    // 3000 numbered lines of ~40 bytes, in 30 bursts 10 ms apart, against a 16 KiB limit.
+    fs.rmSync(paths.dir, { recursive: true, force: true });
+    const script =
+      'i=0; while [ $i -lt 3000 ]; do echo "line $i ......................."; i=$((i+1)); ' +
+      '[ $((i % 100)) -eq 0 ] && sleep 0.01; done; exec sleep 305';
+    await startSupervised(paths, {
+      id: 'h1/app',
+      argv: ['sh', '-c', script],
+      cwd: root,
+      stopSignal: 'SIGTERM',
+      pipeOutput: true,
+      rotate: { maxBytes: 16 * 1024, keep: 20, everyMs: 20 },
+    });
+    const generations = () =>
+      [...Array.from({ length: 21 }, (_, i) => `${paths.output}.${21 - i}`), paths.output].filter((f) =>
+        fs.existsSync(f),
+      );
+    const lines = () =>
+      generations()
+        .flatMap((f) => fs.readFileSync(f, 'utf8').split('\n'))
+        .filter((l) => l.startsWith('line '));
+    for (let i = 0; i < 200 && lines().length < 3000; i++) await sleep(25);
+    await sleep(100);
+    const all = lines();
+    assert.equal(all.length, 3000);
+    assert.deepEqual(
+      all.map((l) => Number(l.split(' ')[1])),
+      Array.from({ length: 3000 }, (_, i) => i),
+      'every line once, in order, across the rotated files',
+    );
+    assert.ok(generations().length >= 4, `rotated ${generations().length - 1} times`);
+    assert.equal(fs.existsSync(`${paths.output}.21`), false);
+    await stopSupervised(paths);
+  });
+
   it('kills a probe that overruns its deadline: one probe at a time, and it counts as a failure', async () => {
     // GIVEN a probe that never finishes, with a deadline of 300 ms, every 100 ms
     const liveness = { argv: ['sleep', '30'], everyMs: 100, timeoutMs: 300, failures: 8, graceMs: 0 };

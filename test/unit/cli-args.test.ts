@@ -27,12 +27,26 @@ describe('parseCommandLine', () => {
       durationMs: undefined,
       to: undefined,
       force: false,
+      follow: false,
+      since: undefined,
       rest: [],
     });
     const destroy = parseCommandLine(['destroy', '-y', '-c', 'a.ts']);
     assert.deepEqual([destroy.command, destroy.yes, destroy.config, destroy.wait], ['destroy', true, 'a.ts', false]);
     assert.equal(parseCommandLine(['plan', '--out=/tmp/p']).out, '/tmp/p');
     assert.equal(parseCommandLine(['status']).config, 'tandem.config.ts');
+  });
+
+  it('passes logs its selector, -f and --since', () => {
+    const args = parseCommandLine(['logs', 'lb-1/haproxy', '-f', '--since', '10m', '--json']);
+    assert.deepEqual(
+      [args.command, args.rest, args.follow, args.since, args.json],
+      ['logs', ['lb-1/haproxy'], true, '10m', true],
+    );
+    assert.deepEqual(parseCommandLine(['logs']).rest, []);
+    assert.equal(usageError(['logs', 'lb-1', 'lb-2']).message, 'unexpected argument lb-2');
+    assert.equal(usageError(['logs', '--since']).message, '--since needs a value');
+    assert.equal(usageError(['status', '-f']).message, 'status takes no option -f');
   });
 
   it('passes chaos its operands, and --duration in ms', () => {
@@ -97,7 +111,7 @@ describe('help', () => {
       const listed = [...help.matchAll(/^ {2}(?:-\w, | {4})--(\w+)/gm)].map((m) => m[1]!);
       assert.deepEqual(listed.sort(), ['config', 'help', ...COMMANDS[command].options].sort(), command);
       for (const option of listed.filter((o) => o !== 'help' && o !== 'duration')) {
-        const valued = option === 'config' || option === 'out' || option === 'to' ? ['x'] : [];
+        const valued = ['config', 'out', 'to', 'since'].includes(option) ? ['x'] : [];
         assert.doesNotThrow(() => parseCommandLine([command, `--${option}`, ...valued]), `${command} --${option}`);
       }
     }

@@ -46,7 +46,7 @@ describe('renderHaproxy', () => {
     assert.ok(lines.includes(`    stats socket ${socket} mode 600 level admin expose-fd listeners`));
     assert.ok(lines.includes('    http-request use-service prometheus-exporter if { path /metrics }'));
     assert.ok(lines.includes('    maxconn 4096'));
-    assert.ok(lines.includes('    log stdout format raw local0 info'));
+    assert.ok(lines.includes('    log stdout format iso local0 info'));
     // Connections to the web servers leave from the LB's own address.
     assert.ok(lines.includes('    source 127.60.0.11'));
   });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { servicePaths } from '../../src/config/paths.ts';
 import { nginxEngine } from '../../src/engines/nginx.ts';
-import { NGINX_TEMP_DIRS, nginxPidFile, renderNginx } from '../../src/render/nginx.ts';
+import { NGINX_TEMP_DIRS, nginxAccessLog, nginxPidFile, renderNginx } from '../../src/render/nginx.ts';
 import {
   DEFAULT_STACK,
   installed,
@@ -51,12 +51,12 @@ describe('renderNginx', () => {
     assert.ok(d.includes('worker_processes 1;'));
     assert.ok(d.includes(`pid ${nginxPidFile(paths.data)};`));
     assert.ok(d.includes(`error_log ${paths.log} warn;`));
-    assert.ok(d.includes('access_log off;'));
+    assert.ok(d.includes(`access_log ${nginxAccessLog(paths.dir)} tandem buffer=64k flush=1s;`));
     for (const name of NGINX_TEMP_DIRS) {
       assert.ok(d.includes(`${name}_temp_path ${path.join(paths.data, name)};`), `${name}_temp_path`);
     }
-    const pathDirectives = d.filter((l) => /^(pid|error_log|\w+_temp_path) /.test(l));
-    assert.equal(pathDirectives.length, 2 + NGINX_TEMP_DIRS.length);
+    const pathDirectives = d.filter((l) => /^(pid|error_log|access_log(?! off)|\w+_temp_path) /.test(l));
+    assert.equal(pathDirectives.length, 3 + NGINX_TEMP_DIRS.length);
     for (const l of pathDirectives) assert.ok(l.split(' ')[1]!.startsWith(`${paths.dir}/`), l);
   });
 
@@ -96,9 +96,10 @@ describe('renderNginx', () => {
     );
     assert.ok(d.includes('real_ip_header X-Forwarded-For;'));
     const status = d.slice(d.indexOf('location = /nginx_status {'));
-    assert.deepEqual(status.slice(0, 7), [
+    assert.deepEqual(status.slice(0, 8), [
       'location = /nginx_status {',
       'stub_status;',
+      'access_log off;',
       'allow 127.60.0.12;',
       'allow 127.0.0.1;',
       // The LB's health check asks it first.
