@@ -71,6 +71,7 @@ export const DEFAULTS = {
     blackboxPort: 9115,
     webhookPort: 9095,
     exporterPorts: { node: 9100, mysqld: 9104, nginx: 9113 },
+    stubStatusPort: 8080,
     /** Short, so that an alert can fire within seconds of a fault. */
     scrapeIntervalS: 5,
     bounds: { replicaLagS: 10, p99LatencyS: 0.5, errorRatio: 0.05 },

@@ -28,6 +28,7 @@ import { prebuiltCommand } from '../prebuilt.mjs';
 import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
+import { isMonitorKind, keepalivedMonitorFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -39,8 +40,8 @@ export interface ServiceFile {
 export interface ServiceUnit {
   readonly service: PlanService;
   readonly paths: ServicePaths;
-  /** The engine that runs it; undefined for the app (tandem's own code). */
-  readonly engine?: Engine;
+  /** The engine that runs it (its check command); undefined for the app (tandem's own code). */
+  readonly engine?: Pick<Engine, 'name' | 'checkCommand'>;
   readonly files: readonly ServiceFile[];
   readonly spec: SupervisedSpec;
   /** Files a previous run may have left that would stop the engine from starting (pid files). */
@@ -106,7 +107,10 @@ function engineSpec(id: string, engine: Engine, paths: ServicePaths, namespace?:
 }
 
 /** The secrets an app process or a sentinel reads from its files. */
-export type AppSecrets = Pick<Secrets, 'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword'>;
+export type AppSecrets = Pick<
+  Secrets,
+  'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword'
+>;
 
 /**
  * One service as `up` runs it. Only `up` passes `secrets` (the app's password files
@@ -117,10 +121,17 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
   const ns = hostOf(plan, service.host).namespace;
   let files: ServiceFile[];
   let spec: SupervisedSpec;
-  const engine = service.kind === 'app' || service.kind === 'sentinel' ? undefined : engines[service.kind];
-  if (engine) {
-    files = [{ path: paths.config, content: renderServiceConfig(plan, service)! }];
-    spec = engineSpec(service.id, engine, paths, ns);
+  let engine: ServiceUnit['engine'];
+  const { kind } = service;
+  if (isMonitorKind(kind)) {
+    ({ engine, files, spec } = monitorUnit(plan, { ...service, kind }, paths, secrets));
+  } else if (kind !== 'app' && kind !== 'sentinel') {
+    engine = engines[kind];
+    files = [
+      { path: paths.config, content: renderServiceConfig(plan, service)! },
+      ...keepalivedMonitorFiles(plan, service),
+    ];
+    spec = engineSpec(service.id, engines[kind], paths, ns);
   } else if (service.kind === 'sentinel') {
     const { passwordFile } = sentinelFiles(paths);
     files = [
@@ -298,6 +309,13 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
       const stat = fs.statSync(sentinelFiles(unit.paths).stateFile, { throwIfNoEntry: false });
       return stat !== undefined && Date.now() - stat.mtimeMs < 3000;
     }
+    case 'prometheus':
+    case 'alertmanager':
+    case 'blackbox-exporter':
+    case 'node-exporter':
+    case 'mysqld-exporter':
+    case 'nginx-exporter':
+      return (await httpStatus(plan, host, `http://${address}:${port}${readyPathOf(kind)}`)) === 200;
     default:
       return probeTcp(address, port);
   }
