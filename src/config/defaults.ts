@@ -6,6 +6,8 @@ export const DEFAULT_HOSTS: readonly HostConfig[] = Object.freeze([
   { name: 'lb-2', roles: ['lb'] },
   { name: 'server-1', roles: ['web', 'app', 'db'] },
   { name: 'server-2', roles: ['web', 'app', 'db'] },
+  // Prometheus, Alertmanager and the blackbox probe; every host gets a node exporter (issue 9).
+  { name: 'monitor', roles: ['monitor'] },
 ]);
 
 /** Loopback has no floating IP, so its default has a single load balancer. */

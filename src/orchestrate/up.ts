@@ -377,7 +377,9 @@ function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => str
   const { kind, after, host } = unit.service;
   const deps = [...base(host)];
   if (kind === 'haproxy' && plan.tls.enabled) deps.push(TLS_STEP);
-  if (kind === 'etcd') deps.push(ETCD_TLS_STEP);
+  // Prometheus scrapes etcd with the client certificate; the blackbox probe trusts the CA.
+  if (kind === 'etcd' || (kind === 'prometheus' && plan.etcd)) deps.push(ETCD_TLS_STEP);
+  if (kind === 'blackbox-exporter' && plan.tls.enabled) deps.push(TLS_STEP);
   if (settled(unit)) return deps;
   const byId = new Map(plan.services.map((s) => [s.id, s]));
   deps.push(...(kind === 'mariadb' ? after.filter((id) => byId.get(id)?.kind !== 'mariadb') : after));

@@ -53,9 +53,17 @@ describe('the monitor role', () => {
     ]);
   });
 
-  it('GIVEN no monitor host THEN the plan has no monitor section (the default design is unchanged)', () => {
-    assert.equal(resolve({}, opts).monitor, undefined);
-    assert.equal('monitor' in resolve({}, opts), false);
+  it('GIVEN no monitor host THEN the plan has no monitor section and no exporter', () => {
+    const plan = resolve({ ...MONITORED_STACK, hosts: MONITORED_STACK.hosts!.slice(0, 4) }, opts);
+    assert.equal('monitor' in plan, false);
+    assert.deepEqual(
+      plan.services.filter((s) => s.kind.endsWith('exporter')),
+      [],
+    );
+  });
+
+  it('the default design has a monitor host', () => {
+    assert.equal(resolve({}, opts).monitor?.host, 'monitor');
   });
 
   it('GIVEN two monitor hosts THEN names the second by its path', () => {
