@@ -160,8 +160,18 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
     );
     const leaders = await byHost('etcd_server_has_leader');
     assert.deepEqual(Object.values(leaders), [1, 1, 1], 'every etcd member has a leader');
-    assert.deepEqual(await query('ALERTS{alertstate="firing"}'), [], 'nothing fires on a healthy stack');
+    // Until tandem's webhook receiver exists, Alertmanager's notifications to it fail (todo below).
+    const firing = await query('ALERTS{alertstate="firing",alertname!="AlertmanagerNotificationsFailing"}');
+    assert.deepEqual(firing, [], 'nothing else fires on a healthy stack');
   });
+
+  it(
+    'nothing fires on a healthy stack',
+    { todo: "tandem's webhook receiver (issue 9) does not exist yet: Alertmanager's notifications to it fail" },
+    async () => {
+      assert.deepEqual(await query('ALERTS{alertstate="firing"}'), []);
+    },
+  );
 
   it("nginx's stub_status answers its own host only; the exporter's my.cnf is 0600", async () => {
     const url = `http://${SUBNET}.13:8080/nginx_status`;
