@@ -13,6 +13,7 @@ export default defineStack({
     { name: 'app-2', roles: ['app'] },
     { name: 'db-1', roles: ['db'] },
     { name: 'db-2', roles: ['db'] },
+    { name: 'monitor', roles: ['monitor'] },
   ],
   database: { primary: 'db-1' },
 });

@@ -36,6 +36,11 @@ export function formatStatus(s: StackStatus): string {
     const hung = svc.livenessRestarts;
     if (hung) lines.push(`${svc.id} last restarted as hung at ${hung.lastAt}: ${hung.lastReason}`);
   }
+  lines.push(
+    s.monitor
+      ? `monitor: ${s.monitor.host}, Prometheus ${s.monitor.prometheus}, Alertmanager ${s.monitor.alertmanager}`
+      : "monitor: none — nothing watches this stack (give a host the 'monitor' role)",
+  );
   if (s.lb.vip) lines.push(`floating IP: ${s.lb.vip.address} held by ${s.lb.vip.holder ?? 'NO load balancer'}`);
   if (s.lb.backends.length > 0) {
     const byLb = new Map<string, string[]>();

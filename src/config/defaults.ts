@@ -6,6 +6,8 @@ export const DEFAULT_HOSTS: readonly HostConfig[] = Object.freeze([
   { name: 'lb-2', roles: ['lb'] },
   { name: 'server-1', roles: ['web', 'app', 'db'] },
   { name: 'server-2', roles: ['web', 'app', 'db'] },
+  // Prometheus, Alertmanager and the blackbox probe; every host gets a node exporter (issue 9).
+  { name: 'monitor', roles: ['monitor'] },
 ]);
 
 /** Loopback has no floating IP, so its default has a single load balancer. */
@@ -71,6 +73,7 @@ export const DEFAULTS = {
     blackboxPort: 9115,
     webhookPort: 9095,
     exporterPorts: { node: 9100, mysqld: 9104, nginx: 9113 },
+    stubStatusPort: 8080,
     /** Short, so that an alert can fire within seconds of a fault. */
     scrapeIntervalS: 5,
     bounds: { replicaLagS: 10, p99LatencyS: 0.5, errorRatio: 0.05 },

@@ -32,6 +32,14 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   dnsmasq: 'dnsmasq.conf',
   etcd: 'etcd.yaml',
   sentinel: 'sentinel.json',
+  prometheus: 'prometheus.yml',
+  alertmanager: 'alertmanager.yml',
+  'blackbox-exporter': 'blackbox.yml',
+  // Its [client] section holds the monitor user's password (0600).
+  'mysqld-exporter': 'my.cnf',
+  // Configured by flags alone: the file records the command line, as app.env.json does.
+  'node-exporter': 'command.json',
+  'nginx-exporter': 'command.json',
 };
 
 export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): ServicePaths {

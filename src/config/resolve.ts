@@ -71,7 +71,7 @@ const SERVICE_OF_ROLE: Record<Exclude<Role, 'monitor'>, PlanService['kind']> = {
   web: 'nginx',
   lb: 'haproxy',
 };
-/** The roles that run services; the monitor's engines are not brought up yet (issue 9). */
+/** The roles that run one service each; the monitor host's engines are added apart (issue 9). */
 const SERVICE_ROLES = ['db', 'app', 'web', 'lb'] as const;
 const ROLE_ORDER: Role[] = [...SERVICE_ROLES, 'monitor'];
 
@@ -152,6 +152,12 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     haproxy: lb.port,
     keepalived: 0,
     dnsmasq: 53,
+    prometheus: DEFAULTS.monitor.prometheusPort,
+    alertmanager: DEFAULTS.monitor.alertmanagerPort,
+    'blackbox-exporter': DEFAULTS.monitor.blackboxPort,
+    'node-exporter': DEFAULTS.monitor.exporterPorts.node,
+    'mysqld-exporter': DEFAULTS.monitor.exporterPorts.mysqld,
+    'nginx-exporter': DEFAULTS.monitor.exporterPorts.nginx,
   };
   const upstreams: Record<string, { address: string; port: number; backup: boolean }[]> = {};
   for (const h of having('web')) {
@@ -180,6 +186,15 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     created.push(...having('lb').map((h) => serviceAt(h, 'keepalived')));
     created.push(serviceAt(client!, 'dnsmasq'));
   }
+  // Exporters exist only for a monitor to scrape: a stack without one runs none.
+  if (monitorHost) {
+    created.push(
+      ...hosts.map((h) => serviceAt(h, 'node-exporter')),
+      ...dbHosts.map((h) => serviceAt(h, 'mysqld-exporter')),
+      ...having('web').map((h) => serviceAt(h, 'nginx-exporter')),
+      ...(['alertmanager', 'blackbox-exporter', 'prometheus'] as const).map((k) => serviceAt(monitorHost, k)),
+    );
+  }
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
     created.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
   const appHostsOf = (web: string) =>
@@ -194,6 +209,13 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     // Members start side by side: a member's health needs a quorum of the others.
     etcd: () => [],
     sentinel: (host) => [...idsOf('mariadb', [host]), ...idsOf('etcd')],
+    // An exporter starts beside what it reads; Prometheus after what it sends alerts to.
+    'node-exporter': () => [],
+    'mysqld-exporter': (host) => idsOf('mariadb', [host]),
+    'nginx-exporter': (host) => idsOf('nginx', [host]),
+    alertmanager: () => [],
+    'blackbox-exporter': () => [],
+    prometheus: () => [...idsOf('alertmanager'), ...idsOf('blackbox-exporter')],
   };
   const services: PlanService[] = created.map((s) => ({ ...s, after: afterOf[s.kind](s.host) }));
   const backends: PlanBackend[] = having('web').map((h, i) => ({
@@ -322,6 +344,7 @@ function resolveMonitor(host: PlanHost): PlanMonitor {
     blackboxPort: m.blackboxPort,
     webhookPort: m.webhookPort,
     exporterPorts: { ...m.exporterPorts },
+    stubStatusPort: m.stubStatusPort,
     scrapeIntervalS: m.scrapeIntervalS,
     bounds: { ...m.bounds },
   };

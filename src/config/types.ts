@@ -177,7 +177,12 @@ export function defineStack(config: StackConfig): StackConfig {
 
 // ---------------------------------------------------------------- Plan
 
-export type ServiceKind = 'haproxy' | 'nginx' | 'app' | 'mariadb' | 'keepalived' | 'dnsmasq' | 'etcd' | 'sentinel';
+/** The monitor host's engines, and the exporters Prometheus scrapes on every host (issue 9). */
+export type MonitorKind =
+  'prometheus' | 'alertmanager' | 'blackbox-exporter' | 'node-exporter' | 'mysqld-exporter' | 'nginx-exporter';
+
+export type ServiceKind =
+  'haproxy' | 'nginx' | 'app' | 'mariadb' | 'keepalived' | 'dnsmasq' | 'etcd' | 'sentinel' | MonitorKind;
 
 export interface PlanHost {
   readonly name: string;
@@ -355,6 +360,11 @@ export interface PlanMonitor {
   readonly webhookPort: number;
   /** Exporter ports: node on every host, mysqld on db hosts, nginx on web hosts. */
   readonly exporterPorts: { readonly node: number; readonly mysqld: number; readonly nginx: number };
+  /**
+   * nginx's `stub_status` listener on each web host's own address, for the nginx exporter
+   * beside it: the firewall opens it to nobody, and nginx answers only the host itself.
+   */
+  readonly stubStatusPort: number;
   /** How often Prometheus scrapes every target and evaluates the rules. */
   readonly scrapeIntervalS: number;
   /** Alert bounds: replica lag, the app's p99 latency, the LB's 5xx ratio. */

@@ -6,7 +6,9 @@ import { mariadbEngine } from './mariadb.ts';
 import { nftablesEngine } from './nftables.ts';
 import { nginxEngine } from './nginx.ts';
 import { tlsTool } from './tls.ts';
-import type { Engine, Tool } from './types.ts';
+import type { Engine, ListeningEngine, Tool } from './types.ts';
+import { blackboxExporterEngine, mysqldExporterEngine, nginxExporterEngine, nodeExporterEngine } from './exporters.ts';
+import { alertmanagerEngine, prometheusEngine } from './prometheus.ts';
 
 export { type EtcdEngine, type EtcdMemberTls, etcdMemberTls } from './etcd.ts';
 export type { KeepalivedEngine } from './keepalived.ts';
@@ -23,7 +25,7 @@ export {
   siteCsrPath,
   siteExtensionsPath,
 } from './tls.ts';
-export type { Engine, EngineBinary, Tool } from './types.ts';
+export type { Engine, EngineBinary, ListeningEngine, Tool } from './types.ts';
 export {
   dnsmasqEngine,
   etcdEngine,
@@ -43,6 +45,21 @@ export const engines: Readonly<Record<'haproxy' | 'nginx' | 'mariadb' | 'keepali
   keepalived: keepalivedEngine,
   dnsmasq: dnsmasqEngine,
   etcd: etcdEngine,
+};
+
+/** The monitor's engines, which Go flags configure (issue 9); orchestrate/monitor.ts runs them. */
+export const monitorEngines: Readonly<
+  Record<
+    'prometheus' | 'alertmanager' | 'blackbox-exporter' | 'node-exporter' | 'mysqld-exporter' | 'nginx-exporter',
+    Omit<ListeningEngine, 'runCommand'>
+  >
+> = {
+  prometheus: prometheusEngine,
+  alertmanager: alertmanagerEngine,
+  'blackbox-exporter': blackboxExporterEngine,
+  'node-exporter': nodeExporterEngine,
+  'mysqld-exporter': mysqldExporterEngine,
+  'nginx-exporter': nginxExporterEngine,
 };
 
 /** Programs tandem runs to completion rather than supervises (for `tandem doctor`). */

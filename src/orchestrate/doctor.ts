@@ -1,13 +1,13 @@
 /** `doctor`: what this machine lacks to run a stack, and how to get it. */
 import fs from 'node:fs';
-import { engines, tools } from '../engines/index.ts';
+import { engines, monitorEngines, tools } from '../engines/index.ts';
 
 export interface Requirement {
   readonly binary: string;
   readonly debianPackage: string;
   readonly why: string;
-  /** Needed by `up` on every hosting, on netns only, or only by `bench` and tests. */
-  readonly needed: 'always' | 'netns' | 'tools';
+  /** Needed by `up` on every hosting, on netns only, with a monitor host, or only by `bench` and tests. */
+  readonly needed: 'always' | 'netns' | 'monitor' | 'tools';
 }
 
 const NETNS_ENGINES = new Set(['keepalived', 'dnsmasq', 'nftables']);
@@ -19,6 +19,14 @@ export const REQUIREMENTS: readonly Requirement[] = [
       debianPackage: b.debianPackage,
       why: e.name,
       needed: NETNS_ENGINES.has(e.name) ? ('netns' as const) : ('always' as const),
+    })),
+  ),
+  ...Object.values(monitorEngines).flatMap((e) =>
+    e.binaries.map((b) => ({
+      binary: b.path,
+      debianPackage: b.debianPackage,
+      why: e.name,
+      needed: 'monitor' as const,
     })),
   ),
   { binary: '/usr/sbin/ip', debianPackage: 'iproute2', why: 'network namespaces', needed: 'netns' },
@@ -36,9 +44,12 @@ function executable(file: string): boolean {
   }
 }
 
-/** What `up` needs and lacks for this hosting. */
-export function missingEngines(hosting: 'loopback' | 'netns'): Requirement[] {
-  return REQUIREMENTS.filter((r) => (r.needed === 'always' || r.needed === hosting) && !executable(r.binary));
+/** What `up` needs and lacks for this hosting, and a monitor host when the stack has one. */
+export function missingEngines(hosting: 'loopback' | 'netns', monitored: boolean): Requirement[] {
+  return REQUIREMENTS.filter(
+    (r) =>
+      (r.needed === 'always' || r.needed === hosting || (monitored && r.needed === 'monitor')) && !executable(r.binary),
+  );
 }
 
 export interface DoctorReport {

@@ -29,6 +29,7 @@ import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
 import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
+import { isMonitorKind, keepalivedMonitorFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -40,8 +41,8 @@ export interface ServiceFile {
 export interface ServiceUnit {
   readonly service: PlanService;
   readonly paths: ServicePaths;
-  /** The engine that runs it; undefined for the app (tandem's own code). */
-  readonly engine?: Engine;
+  /** The engine that runs it (its check command); undefined for the app (tandem's own code). */
+  readonly engine?: Pick<Engine, 'name' | 'checkCommand'>;
   readonly files: readonly ServiceFile[];
   readonly spec: SupervisedSpec;
   /** Files a previous run may have left that would stop the engine from starting (pid files). */
@@ -110,7 +111,10 @@ function engineSpec(service: PlanService, engine: Engine, paths: ServicePaths, n
 }
 
 /** The secrets an app process or a sentinel reads from its files. */
-export type AppSecrets = Pick<Secrets, 'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword'>;
+export type AppSecrets = Pick<
+  Secrets,
+  'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword'
+>;
 
 /**
  * One service as `up` runs it. Only `up` passes `secrets` (the app's password files
@@ -121,10 +125,17 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
   const ns = hostOf(plan, service.host).namespace;
   let files: ServiceFile[];
   let spec: SupervisedSpec;
-  const engine = service.kind === 'app' || service.kind === 'sentinel' ? undefined : engines[service.kind];
-  if (engine) {
-    files = [{ path: paths.config, content: renderServiceConfig(plan, service)! }];
-    spec = engineSpec(service, engine, paths, ns);
+  let engine: ServiceUnit['engine'];
+  const { kind } = service;
+  if (isMonitorKind(kind)) {
+    ({ engine, files, spec } = monitorUnit(plan, { ...service, kind }, paths, secrets));
+  } else if (kind !== 'app' && kind !== 'sentinel') {
+    engine = engines[kind];
+    files = [
+      { path: paths.config, content: renderServiceConfig(plan, service)! },
+      ...keepalivedMonitorFiles(plan, service),
+    ];
+    spec = engineSpec(service, engines[kind], paths, ns);
   } else if (service.kind === 'sentinel') {
     const { passwordFile } = sentinelFiles(paths);
     files = [
@@ -302,6 +313,13 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
       const stat = fs.statSync(sentinelFiles(unit.paths).stateFile, { throwIfNoEntry: false });
       return stat !== undefined && Date.now() - stat.mtimeMs < 3000;
     }
+    case 'prometheus':
+    case 'alertmanager':
+    case 'blackbox-exporter':
+    case 'node-exporter':
+    case 'mysqld-exporter':
+    case 'nginx-exporter':
+      return (await httpStatus(plan, host, `http://${address}:${port}${readyPathOf(kind)}`)) === 200;
     default:
       return probeTcp(address, port);
   }

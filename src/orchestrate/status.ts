@@ -50,6 +50,24 @@ export interface StackStatus {
   };
   /** etcd's members, their health, the leader and the raft term; null when failover is off. */
   readonly etcd: EtcdStatus | null;
+  /** The monitor host and where its UIs answer (from the machine running tandem); null: nothing watches the stack. */
+  readonly monitor: MonitorStatus | null;
+}
+
+export interface MonitorStatus {
+  readonly host: string;
+  readonly prometheus: string;
+  readonly alertmanager: string;
+}
+
+function monitorStatus(plan: Plan): MonitorStatus | null {
+  const m = plan.monitor;
+  if (!m) return null;
+  return {
+    host: m.host,
+    prometheus: `http://${m.address}:${m.prometheusPort}/`,
+    alertmanager: `http://${m.address}:${m.alertmanagerPort}/`,
+  };
 }
 
 export interface FailoverStatus {
@@ -173,5 +191,6 @@ export async function status(plan: Plan): Promise<StackStatus> {
       instances,
     },
     etcd,
+    monitor: monitorStatus(plan),
   };
 }

@@ -38,6 +38,7 @@ import { missingEngines } from './doctor.ts';
 import { waitForPrimary, waitForReplicas, withPrimary } from './failover.ts';
 import { type Emit, silent, step, type StepResult } from './events.ts';
 import { applyFirewall } from './firewall.ts';
+import { isMonitorKind } from './monitor.ts';
 import { backendStates, vipHolder } from './lb.ts';
 import { runSteps, startOrder, type Step } from './order.ts';
 import {
@@ -70,7 +71,7 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
     );
   }
   claimStackName(plan);
-  const missing = missingEngines(plan.hosting);
+  const missing = missingEngines(plan.hosting, plan.monitor !== undefined);
   if (missing.length > 0) {
     throw new TandemError(
       'TANDEM_MISSING_ENGINE',
@@ -103,7 +104,7 @@ async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<voi
  */
 function listening(plan: Plan, unit: ServiceUnit): boolean {
   const { kind, address, port } = unit.service;
-  if (plan.hosting !== 'netns' || (kind !== 'app' && kind !== 'nginx')) return true;
+  if (plan.hosting !== 'netns' || (kind !== 'app' && kind !== 'nginx' && !isMonitorKind(kind))) return true;
   const pid = readSupervisor(unit.paths)?.pid;
   return pid ? (listeningBeside(pid, address, port) ?? true) : false;
 }
@@ -376,7 +377,9 @@ function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => str
   const { kind, after, host } = unit.service;
   const deps = [...base(host)];
   if (kind === 'haproxy' && plan.tls.enabled) deps.push(TLS_STEP);
-  if (kind === 'etcd') deps.push(ETCD_TLS_STEP);
+  // Prometheus scrapes etcd with the client certificate; the blackbox probe trusts the CA.
+  if (kind === 'etcd' || (kind === 'prometheus' && plan.etcd)) deps.push(ETCD_TLS_STEP);
+  if (kind === 'blackbox-exporter' && plan.tls.enabled) deps.push(TLS_STEP);
   if (settled(unit)) return deps;
   const byId = new Map(plan.services.map((s) => [s.id, s]));
   deps.push(...(kind === 'mariadb' ? after.filter((id) => byId.get(id)?.kind !== 'mariadb') : after));

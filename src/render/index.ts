@@ -6,6 +6,8 @@
 import { hostPaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService, ServiceKind } from '../config/types.ts';
+import { renderAlertmanager } from './alertmanager.ts';
+import { renderBlackbox } from './blackbox.ts';
 import { renderDnsmasq } from './dnsmasq.ts';
 import { renderEtcd } from './etcd.ts';
 import { renderHaproxy } from './haproxy.ts';
@@ -13,6 +15,7 @@ import { renderKeepalived } from './keepalived.ts';
 import { renderMyCnf } from './mariadb.ts';
 import { renderNftables } from './nftables.ts';
 import { renderNginx } from './nginx.ts';
+import { renderPrometheus } from './prometheus.ts';
 
 export interface RenderedFile {
   /** Absolute path (from `servicePaths()`). */
@@ -27,6 +30,9 @@ const RENDERERS: Partial<Record<ServiceKind, (plan: Plan, hostName: string) => s
   keepalived: renderKeepalived,
   dnsmasq: (plan) => renderDnsmasq(plan),
   etcd: renderEtcd,
+  prometheus: (plan) => renderPrometheus(plan),
+  alertmanager: (plan) => renderAlertmanager(plan),
+  'blackbox-exporter': (plan) => renderBlackbox(plan),
 };
 
 /**

@@ -15,6 +15,7 @@
  * Namespaces share one PID space, so the tracked process is matched on HAProxy's own
  * command line, config path included, never on the bare name `haproxy`.
  */
+import path from 'node:path';
 import { servicePaths } from '../config/paths.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { haproxyEngine } from '../engines/haproxy.ts';
@@ -22,6 +23,11 @@ import { header, serviceOn } from './service.ts';
 
 /** Name of the one VRRP instance (keepalived's logs and `tandem status` use it). */
 export const VRRP_INSTANCE = 'vip';
+
+/** With a monitor host: keepalived runs this script (render/exporters.ts) at every VRRP state change. */
+export function vrrpNotifyScript(keepalivedDir: string): string {
+  return path.join(keepalivedDir, 'vrrp-notify.sh');
+}
 
 /** Name of the tracked-process block that follows this host's HAProxy. */
 const TRACK_HAPROXY = 'haproxy';
@@ -49,7 +55,7 @@ function seconds(ms: number): string {
 
 /** Full `keepalived.conf` for the load balancer `lbHostName`. */
 export function renderKeepalived(plan: Plan, lbHostName: string): string {
-  const { host } = serviceOn(plan, lbHostName, 'keepalived');
+  const { host, service } = serviceOn(plan, lbHostName, 'keepalived');
   const { vip, vrrp } = plan.lb;
   if (!vip || !vrrp || !host.namespace)
     throw new Error(`keepalived needs netns hosting: the plan of ${plan.name} has no floating IP`);
@@ -125,6 +131,9 @@ export function renderKeepalived(plan: Plan, lbHostName: string): string {
     '    track_process {',
     `        ${TRACK_HAPROXY}`,
     '    }',
+    // Through /bin/sh: enable_script_security refuses a script under a folder others may
+    // write to (the state folder may sit in /tmp); keepalived appends the new state.
+    ...(plan.monitor ? [`    notify ${word(`/bin/sh ${vrrpNotifyScript(service.dir)}`)}`] : []),
     '}',
     '',
   ];

@@ -122,10 +122,70 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
       from: clients,
     });
   }
+  rules.push(...monitorRules(plan, host));
   if (plan.firewall.sshFrom.length > 0) {
     add({ comment: 'ssh: from firewall.sshFrom', protocol: 'tcp', ports: [SSH_PORT], from: plan.firewall.sshFrom });
   }
   return rules;
+}
+
+/**
+ * The ports Prometheus scrapes on a host: its exporters, HAProxy's metrics, the app's
+ * private listener and etcd's client port (its /metrics).
+ */
+function scrapePorts(plan: Plan, host: PlanHost): number[] {
+  const ports = plan.services
+    .filter((s) => s.host === host.name)
+    .flatMap((s) => {
+      switch (s.kind) {
+        case 'node-exporter':
+        case 'mysqld-exporter':
+        case 'nginx-exporter':
+        case 'etcd':
+          return [s.port];
+        case 'haproxy':
+          return [HAPROXY_METRICS_PORT];
+        case 'app':
+          return [plan.app.adminPort];
+        default:
+          return [];
+      }
+    });
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+/**
+ * With a monitor host: every scrape port open to it alone (its own targets it reaches
+ * over `lo`), and Prometheus' and Alertmanager's UI and API to tandem in the root
+ * namespace (the bridge address), never to the client namespace.
+ */
+function monitorRules(plan: Plan, host: PlanHost): FirewallRule[] {
+  const monitor = plan.monitor;
+  if (!monitor) return [];
+  if (host.name !== monitor.host) {
+    const ports = scrapePorts(plan, host);
+    return ports.length === 0
+      ? []
+      : [
+          {
+            comment: 'monitor: scrapes from the monitor host',
+            protocol: 'tcp',
+            ports,
+            from: [monitor.address],
+            to: [host.address],
+          },
+        ];
+  }
+  if (!plan.network.bridgeAddress) return [];
+  return [
+    {
+      comment: 'monitor: Prometheus and Alertmanager from tandem (root namespace)',
+      protocol: 'tcp',
+      ports: [monitor.prometheusPort, monitor.alertmanagerPort],
+      from: [plan.network.bridgeAddress],
+      to: [host.address],
+    },
+  ];
 }
 
 /** `{ a, b }` for several values, `a` for one. */

@@ -52,6 +52,36 @@ const ACCESS_LOG_FORMAT = [
   '"upstreamStatus":"$upstream_status"}',
 ].join(',');
 
+/** The URL the nginx exporter on a web host reads; only with a monitor host. */
+export function stubStatusUrl(plan: Plan, address: string): string {
+  if (!plan.monitor) throw new Error('the plan has no monitor: nginx serves no stub_status listener');
+  return `http://${address}:${plan.monitor.stubStatusPort}${NGINX_STATUS_PATH}`;
+}
+
+/**
+ * With a monitor host: a listener of its own for the nginx exporter beside nginx. The
+ * firewall opens its port to no one, and nginx answers only the host itself (over `lo`,
+ * a connection to the host's own address comes from that address).
+ */
+function stubStatusServer(plan: Plan, address: string): string[] {
+  if (!plan.monitor) return [];
+  return [
+    '',
+    '    server {',
+    `        listen ${address}:${plan.monitor.stubStatusPort};`,
+    `        location = ${NGINX_STATUS_PATH} {`,
+    '            stub_status;',
+    `            allow ${address};`,
+    '            allow 127.0.0.1;',
+    '            deny all;',
+    '        }',
+    '        location / {',
+    '            return 404;',
+    '        }',
+    '    }',
+  ];
+}
+
 /**
  * How long nginx waits for a replayable request's answer before it asks the backup: a
  * frozen app's request is answered by another app well within the chaos bound (2 s).
@@ -220,6 +250,7 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     '            deny all;',
     '        }',
     '    }',
+    ...stubStatusServer(plan, host.address),
     '}',
     '',
   ];

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StackConfig } from '../../src/config/types.ts';
-import { clientLoad, exec, inNs, outage } from '../support/netns.ts';
+import { clientLoad, exec, inNs, outage, scanFrom } from '../support/netns.ts';
 import { processesUsing, sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'nstest';
@@ -15,7 +15,8 @@ const SUBNET = '10.79.0';
 const VIP = `${SUBNET}.10`;
 const CONFIG: StackConfig = { name: NAME, hosting: 'netns', network: { subnet: `${SUBNET}.0/24` } };
 const CLIENT_NS = `tandem-${NAME}-client`;
-const stack = new TestStack('netns', CONFIG);
+// With the default design's monitor host: the scan below must find nothing open on it either.
+const stack = new TestStack('netns', CONFIG, { monitored: true });
 
 const client = (argv: string[], timeoutMs?: number) => inNs(CLIENT_NS, argv, timeoutMs);
 
@@ -57,7 +58,8 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
       (await exec(['ip', '-j', 'route', 'show', `${SUBNET}.0/24`])).stdout || '[]',
     ) as unknown[];
     assert.equal(routes.length, 0, 'no route for the subnet is left');
-    assert.equal(links.length, 6, `found this stack's links: ${links}`);
+    // Five hosts (the monitor included), the client, and the bridge.
+    assert.equal(links.length, 7, `found this stack's links: ${links}`);
     for (const link of links) assert.notEqual((await exec(['ip', 'link', 'show', link])).code, 0, `${link} is left`);
     assert.deepEqual(processesUsing(stack.dir), [], 'no process of the stack is left');
   });
@@ -137,21 +139,10 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     const targets = [VIP, ...status.hosts.filter((h) => h.name !== 'client').map((h) => h.address)];
     // Every well-known and registered port up to 4096, plus the exporters' and stats ports.
     const ports = '1-4096,8080,8405,9100,9104,9113,33060';
-    const r = await client(
-      ['nmap', '-Pn', '-sT', '-n', '-T5', '--max-retries', '0', '-p', ports, '-oG', '-', ...targets],
-      180_000,
-    );
+    const r = await scanFrom(CLIENT_NS, ports, targets);
     assert.equal(r.code, 0, r.stderr);
-    const lines = [...r.stdout.matchAll(/Host: (\S+) .*Ports: (.*)/g)];
-    assert.equal(lines.length, targets.length, r.stdout);
-    const open = lines.flatMap(([, host, ports]) =>
-      ports!
-        .split(/, |\t/)
-        .filter((p) => /\/(open|closed)\//.test(p))
-        .map((p) => `${host}:${p.split('/')[0]}/${p.split('/')[1]}`),
-    );
-    // `closed` would mean the packet got through the firewall to a port nobody listens on.
-    assert.deepEqual(open.sort(), [`${VIP}:443/open`, `${VIP}:80/open`]);
+    assert.equal(r.reported, targets.length, r.stdout);
+    assert.deepEqual(r.reachable, [`${VIP}:443/open`, `${VIP}:80/open`]);
     const db = await client(['nmap', '-Pn', '-sT', '-n', '-p', '3306', '-oG', '-', `${SUBNET}.13`, `${SUBNET}.14`]);
     assert.equal(db.stdout.match(/3306\/filtered/g)?.length, 2, '3306 filtered from the client');
     const fromApp = await inNs(`tandem-${NAME}-server-1`, [

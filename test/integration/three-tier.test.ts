@@ -4,9 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import example from '../../examples/three-tier.config.ts';
 import { TestStack } from '../support/stack.ts';
 
-// The example file itself, moved to loopback hosts in their own subnet and temp folder.
+// The example file itself, moved to loopback hosts in their own subnet and temp folder;
+// without its monitor host, which this test is not about (monitor-up.test.ts is).
 const stack = new TestStack('three-tier', {
   ...example,
+  hosts: example.hosts!.filter((h) => !h.roles.includes('monitor')),
   stateDir: undefined,
   hosting: 'loopback',
   network: { subnet: '127.64.0.0/24' },

@@ -74,3 +74,28 @@ export function outage(outcomes: readonly Outcome[]): Outage {
   const inWindow = sorted.filter((o) => o.start >= from && o.start <= to).length;
   return { failed: bad.length, windowMs: to - from, inWindow, failedShare: bad.length / Math.max(1, inWindow) };
 }
+
+/**
+ * A TCP connect scan (nmap) of `ports` on `targets` from inside `ns`: every port found
+ * `open` or `closed` as `address:port/state`, sorted (`closed` means a packet got through
+ * the firewall to a port nobody listens on), and how many targets nmap reported on.
+ */
+export async function scanFrom(
+  ns: string,
+  ports: string,
+  targets: readonly string[],
+): Promise<{ code: number; stderr: string; stdout: string; reported: number; reachable: string[] }> {
+  const r = await inNs(
+    ns,
+    ['nmap', '-Pn', '-sT', '-n', '-T5', '--max-retries', '0', '-p', ports, '-oG', '-', ...targets],
+    300_000,
+  );
+  const lines = [...r.stdout.matchAll(/Host: (\S+) .*Ports: (.*)/g)];
+  const reachable = lines.flatMap(([, host, found]) =>
+    found!
+      .split(/, |\t/)
+      .filter((p) => /\/(open|closed)\//.test(p))
+      .map((p) => `${host}:${p.split('/')[0]}/${p.split('/')[1]}`),
+  );
+  return { ...r, reported: lines.length, reachable: reachable.sort() };
+}

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { servicePaths } from '../../src/config/paths.ts';
 import { linkPrefix } from '../../src/config/resolve.ts';
-import type { StackConfig } from '../../src/config/types.ts';
+import { defaultHostsFor } from '../../src/config/defaults.ts';
+import type { HostConfig, StackConfig } from '../../src/config/types.ts';
 import { killTree } from '../../src/hosts/proc.ts';
 import type { SupervisorState } from '../../src/hosts/supervise.ts';
 import { type ExecResult, exec } from './exec.ts';
@@ -33,14 +34,20 @@ export class TestStack {
 
   readonly name: string;
 
+  /**
+   * A config without `hosts` gets the default design without its monitor host, unless
+   * `monitored`: the monitor's dozen extra processes would slow every test that is not
+   * about monitoring on a 2-core machine (monitor-up.test.ts and netns.test.ts keep it).
+   */
   constructor(
     readonly label: string,
     config: StackConfig,
+    opts: { monitored?: boolean } = {},
   ) {
     this.name = config.name ?? 'foobar';
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `tandem-${label}-`));
     this.configFile = path.join(this.dir, 'tandem.config.ts');
-    this.writeConfig(config);
+    this.writeConfig(config.hosts || opts.monitored ? config : { ...config, hosts: unmonitoredHosts(config) });
   }
 
   writeConfig(config: StackConfig): void {
@@ -81,6 +88,14 @@ export class TestStack {
     if (r?.code !== 0) removeNamespaces(this.name);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The default hosts of the config's hosting, less the monitor host. */
+function unmonitoredHosts(config: StackConfig): HostConfig[] {
+  const hosting = config.hosting ?? (process.getuid?.() === 0 ? 'netns' : 'loopback');
+  return defaultHostsFor(hosting)
+    .filter((h) => !h.roles.includes('monitor'))
+    .map((h) => ({ ...h, roles: [...h.roles] }));
 }
 
 /**

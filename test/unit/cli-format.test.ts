@@ -12,6 +12,7 @@ const base: StackStatus = {
   lb: { backends: [], vip: null },
   db: { primary: 'server-2', failover: null, replication: { running: true, lagTransactions: 0 }, instances: [] },
   etcd: null,
+  monitor: null,
 };
 
 const member = (name: string, address: string, healthy: boolean, leader: boolean) => ({
@@ -72,6 +73,7 @@ const statusWith = (services: ServiceStatus[]): StackStatus => ({
   lb: { backends: [], vip: null },
   db: { primary: 'server-1', failover: null, replication: { running: false, lagTransactions: null }, instances: [] },
   etcd: null,
+  monitor: null,
 });
 
 describe('formatStatus', () => {
@@ -92,5 +94,22 @@ describe('formatStatus', () => {
       /^server-1\/mariadb last restarted as hung at 2026-11-24T08:00:00\.000Z: 3 liveness probes failed in a row: no answer within 2000 ms$/m,
     );
     assert.doesNotMatch(text, /server-1\/app last restarted/);
+  });
+});
+
+describe('formatStatus: the monitor', () => {
+  it('GIVEN no monitor host THEN says that nothing watches the stack', () => {
+    assert.match(formatStatus(base), /^monitor: none — nothing watches this stack/m);
+  });
+
+  it('GIVEN a monitor host THEN names it and where Prometheus and Alertmanager answer', () => {
+    const text = formatStatus({
+      ...base,
+      monitor: { host: 'monitor', prometheus: 'http://10.77.0.15:9090/', alertmanager: 'http://10.77.0.15:9093/' },
+    });
+    assert.match(
+      text,
+      /^monitor: monitor, Prometheus http:\/\/10\.77\.0\.15:9090\/, Alertmanager http:\/\/10\.77\.0\.15:9093\/$/m,
+    );
   });
 });

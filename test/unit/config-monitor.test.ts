@@ -31,16 +31,39 @@ describe('the monitor role', () => {
     assert.deepEqual(plan.hosts.find((h) => h.name === 'monitor')?.roles, ['monitor']);
   });
 
-  it('GIVEN a monitor host THEN the services are those of the same stack without it (its engines are not brought up yet)', () => {
+  it('GIVEN a monitor host THEN the stack gains its engines and the exporters, and keeps every other service', () => {
     const withMonitor = resolve(MONITORED_STACK, opts);
     const without = resolve({ ...MONITORED_STACK, hosts: MONITORED_STACK.hosts!.slice(0, 4) }, opts);
-    assert.ok(withMonitor.services.length > 0);
-    assert.deepEqual(withMonitor.services, without.services);
+    assert.ok(without.services.length > 0);
+    assert.deepEqual(withMonitor.services.slice(0, without.services.length), without.services);
+    const added = withMonitor.services.slice(without.services.length).map((s) => [s.id, s.port, s.after]);
+    assert.deepEqual(added, [
+      ['lb-1/node-exporter', 9100, []],
+      ['lb-2/node-exporter', 9100, []],
+      ['server-1/node-exporter', 9100, []],
+      ['server-2/node-exporter', 9100, []],
+      ['monitor/node-exporter', 9100, []],
+      ['server-1/mysqld-exporter', 9104, ['server-1/mariadb']],
+      ['server-2/mysqld-exporter', 9104, ['server-2/mariadb']],
+      ['server-1/nginx-exporter', 9113, ['server-1/nginx']],
+      ['server-2/nginx-exporter', 9113, ['server-2/nginx']],
+      ['monitor/alertmanager', 9093, []],
+      ['monitor/blackbox-exporter', 9115, []],
+      ['monitor/prometheus', 9090, ['monitor/alertmanager', 'monitor/blackbox-exporter']],
+    ]);
   });
 
-  it('GIVEN no monitor host THEN the plan has no monitor section (the default design is unchanged)', () => {
-    assert.equal(resolve({}, opts).monitor, undefined);
-    assert.equal('monitor' in resolve({}, opts), false);
+  it('GIVEN no monitor host THEN the plan has no monitor section and no exporter', () => {
+    const plan = resolve({ ...MONITORED_STACK, hosts: MONITORED_STACK.hosts!.slice(0, 4) }, opts);
+    assert.equal('monitor' in plan, false);
+    assert.deepEqual(
+      plan.services.filter((s) => s.kind.endsWith('exporter')),
+      [],
+    );
+  });
+
+  it('the default design has a monitor host', () => {
+    assert.equal(resolve({}, opts).monitor?.host, 'monitor');
   });
 
   it('GIVEN two monitor hosts THEN names the second by its path', () => {

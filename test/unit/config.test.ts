@@ -98,6 +98,7 @@ describe('resolve', () => {
         ['lb-1', '127.60.0.11', 'lb'],
         ['server-1', '127.60.0.12', 'db+app+web'],
         ['server-2', '127.60.0.13', 'db+app+web'],
+        ['monitor', '127.60.0.14', 'monitor'],
       ],
     );
     assert.equal(plan.url, 'http://127.60.0.11/');
@@ -134,6 +135,18 @@ describe('resolve', () => {
       'lb-1/haproxy',
       'server-1/sentinel',
       'server-2/sentinel',
+      // The monitor's engines and the exporters (issue 9), each after what it reads.
+      'lb-1/node-exporter',
+      'server-1/node-exporter',
+      'server-2/node-exporter',
+      'monitor/node-exporter',
+      'server-1/mysqld-exporter',
+      'server-2/mysqld-exporter',
+      'server-1/nginx-exporter',
+      'server-2/nginx-exporter',
+      'monitor/alertmanager',
+      'monitor/blackbox-exporter',
+      'monitor/prometheus',
     ]);
   });
 
@@ -189,6 +202,7 @@ describe('netns hosting in the model', () => {
         ['lb-2', '10.77.0.12', 'tandem-foobar-lb-2'],
         ['server-1', '10.77.0.13', 'tandem-foobar-server-1'],
         ['server-2', '10.77.0.14', 'tandem-foobar-server-2'],
+        ['monitor', '10.77.0.15', 'tandem-foobar-monitor'],
       ],
     );
     assert.equal(plan.lb.vip, '10.77.0.10');

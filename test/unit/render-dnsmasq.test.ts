@@ -56,6 +56,8 @@ describe('renderDnsmasq', () => {
       'host-record=server-1.foobar.com,10.77.0.13',
       'host-record=server-2,10.77.0.14',
       'host-record=server-2.foobar.com,10.77.0.14',
+      'host-record=monitor,10.77.0.15',
+      'host-record=monitor.foobar.com,10.77.0.15',
     ]);
     assert.equal(records.length, plan.dns.records.length);
   });

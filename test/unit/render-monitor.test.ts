@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { DEFAULT_HOSTS } from '../../src/config/defaults.ts';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Plan, StackConfig } from '../../src/config/types.ts';
@@ -81,7 +82,10 @@ describe('renderPrometheus', () => {
   });
 
   it('refuses a plan without a monitor host', () => {
-    const plan = netnsPlanOf({});
+    const plan = netnsPlanOf({
+      hosts: [...DEFAULT_HOSTS.filter((h) => !h.roles.includes('monitor'))],
+      database: { primary: 'server-2' },
+    });
     for (const render of [renderPrometheus, renderAlertmanager, renderBlackbox, renderAlertRules])
       assert.throws(() => render(plan), /no host has the 'monitor' role/);
   });

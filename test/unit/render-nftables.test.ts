@@ -47,6 +47,13 @@ describe('firewallRules', () => {
         ports: [2379],
         from: ['10.77.0.13', '10.77.0.14'],
       },
+      {
+        comment: 'monitor: scrapes from the monitor host',
+        protocol: 'tcp',
+        ports: [2379, 8405, 9100],
+        from: ['10.77.0.15'],
+        to: ['10.77.0.11'],
+      },
     ]);
     assert.ok(!firewallRules(plan, 'lb-2').some((r) => r.comment.startsWith('etcd')));
   });
@@ -72,6 +79,23 @@ describe('firewallRules', () => {
         ['db: replication between database hosts', [3306], ['10.77.0.14']],
         ['etcd: raft from the other members', [2380], ['10.77.0.14', '10.77.0.11']],
         ['etcd: clients from the other members and the db hosts (sentinels)', [2379], ['10.77.0.14', '10.77.0.11']],
+        // Every port Prometheus scrapes here (etcd, the app's metrics, the exporters), to the monitor alone.
+        ['monitor: scrapes from the monitor host', [2379, 3001, 9100, 9104, 9113], ['10.77.0.15']],
+      ],
+    );
+  });
+
+  it("opens the monitor's Prometheus and Alertmanager to tandem's root namespace only", () => {
+    const plan = netnsPlanOf(DEFAULT_STACK);
+    assert.deepEqual(
+      firewallRules(plan, 'monitor').map((r) => [r.comment, r.ports, r.from, r.to]),
+      [
+        [
+          'monitor: Prometheus and Alertmanager from tandem (root namespace)',
+          [9090, 9093],
+          ['10.77.0.1'],
+          ['10.77.0.15'],
+        ],
       ],
     );
   });

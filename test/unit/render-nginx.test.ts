@@ -36,7 +36,11 @@ describe('renderNginx', () => {
       ['server 127.60.0.12:3000 max_fails=0;', 'server 127.60.0.13:3000 backup;'],
     );
     assert.ok(d.includes('proxy_bind 127.60.0.12;'));
-    assert.equal(d.filter((l) => l.startsWith('listen ')).length, 1);
+    // The site, and (with the default design's monitor) the stub_status listener for its exporter.
+    assert.deepEqual(
+      d.filter((l) => l.startsWith('listen ')),
+      ['listen 127.60.0.12:80;', 'listen 127.60.0.12:8080;'],
+    );
     assert.ok(!d.some((l) => l.includes('default_server')));
   });
 

@@ -52,13 +52,14 @@ export function userStatements(plan: Plan, passwords: DbUserPasswords): string[]
       `GRANT REPLICATION SLAVE ON *.* TO ${lit(users.replication)}@${lit(src)}`,
     );
   }
-  for (const src of sourcesOf(
-    plan,
-    plan.hosts.map((h) => h.name),
-  )) {
+  // The mysqld exporter beside each database connects to its own host's address. Least
+  // privilege for its collectors: PROCESS (InnoDB status, the process list), SLAVE MONITOR
+  // (SHOW SLAVE STATUS), BINLOG MONITOR (SHOW BINARY LOGS) and reading performance_schema.
+  for (const src of sourcesOf(plan, dbHosts)) {
     statements.push(
       user(users.monitor, src, passwords.dbMonitorPassword),
-      `GRANT PROCESS, SELECT, SLAVE MONITOR, BINLOG MONITOR ON *.* TO ${lit(users.monitor)}@${lit(src)}`,
+      `GRANT PROCESS, SLAVE MONITOR, BINLOG MONITOR ON *.* TO ${lit(users.monitor)}@${lit(src)}`,
+      `GRANT SELECT ON performance_schema.* TO ${lit(users.monitor)}@${lit(src)}`,
     );
   }
   return statements;
