@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { servicePaths } from '../../src/config/paths.ts';
 import { linkPrefix } from '../../src/config/resolve.ts';
-import { defaultHostsFor } from '../../src/config/defaults.ts';
+import { DEFAULT_PRIMARY, defaultHostsFor } from '../../src/config/defaults.ts';
 import type { HostConfig, StackConfig } from '../../src/config/types.ts';
 import { killTree } from '../../src/hosts/proc.ts';
 import type { SupervisorState } from '../../src/hosts/supervise.ts';
@@ -47,7 +47,12 @@ export class TestStack {
     this.name = config.name ?? 'foobar';
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `tandem-${label}-`));
     this.configFile = path.join(this.dir, 'tandem.config.ts');
-    this.writeConfig(config.hosts || opts.monitored ? config : { ...config, hosts: unmonitoredHosts(config) });
+    this.writeConfig(
+      config.hosts || opts.monitored
+        ? config
+        : // Hosts named: the config then names its primary too (the default design's).
+          { ...config, hosts: unmonitoredHosts(config), database: { primary: DEFAULT_PRIMARY, ...config.database } },
+    );
   }
 
   writeConfig(config: StackConfig): void {
