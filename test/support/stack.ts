@@ -47,16 +47,20 @@ export class TestStack {
     this.name = config.name ?? 'foobar';
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `tandem-${label}-`));
     this.configFile = path.join(this.dir, 'tandem.config.ts');
-    this.writeConfig(
-      config.hosts || opts.monitored
-        ? config
-        : // Hosts named: the config then names its primary too (the default design's).
-          { ...config, hosts: unmonitoredHosts(config), database: { primary: DEFAULT_PRIMARY, ...config.database } },
-    );
+    this.monitored = opts.monitored === true;
+    this.writeConfig(config);
   }
 
+  private readonly monitored: boolean;
+
+  /** Writes the config; every later version too leaves the monitor out unless `monitored`. */
   writeConfig(config: StackConfig): void {
-    fs.writeFileSync(this.configFile, `export default ${JSON.stringify(config, null, 2)};\n`);
+    const written =
+      config.hosts || this.monitored
+        ? config
+        : // Hosts named: the config then names its primary too (the default design's).
+          { ...config, hosts: unmonitoredHosts(config), database: { primary: DEFAULT_PRIMARY, ...config.database } };
+    fs.writeFileSync(this.configFile, `export default ${JSON.stringify(written, null, 2)};\n`);
   }
 
   run(...args: string[]): Promise<CliResult> {
