@@ -62,23 +62,13 @@ export async function dbPositions(plan: Plan): Promise<DbPosition[]> {
     const answer = answers[i];
     if (!answer) return { host, role, up: false };
     const { row, live, replication } = answer;
+    const common = { host, role, up: true, readOnly: row?.ro === '1' } as const;
     if (role === 'primary') {
-      return {
-        host,
-        role,
-        up: true,
-        readOnly: row?.ro === '1',
-        gtid: row?.binlog,
-        semiSync: row?.sm === '1',
-        semiSyncLive: live?.Value === 'ON',
-      };
+      return { ...common, gtid: row?.binlog, semiSync: row?.sm === '1', semiSyncLive: live?.Value === 'ON' };
     }
     const seq = seqOf(row?.slave) ?? 0;
     return {
-      host,
-      role,
-      up: true,
-      readOnly: row?.ro === '1',
+      ...common,
       gtid: row?.slave,
       replication,
       semiSync: row?.ss === '1',
