@@ -4,7 +4,7 @@ import { type LivenessRestarts, readSupervisor } from '../hosts/supervise.ts';
 import { type DbPosition, dbPositions } from './database.ts';
 import { type EtcdStatus, etcdStatus } from './etcd.ts';
 import { type BackendServerState, backendStates, vipHolder } from './lb.ts';
-import { isReady, unitOf } from './services.ts';
+import { isReady, type ServiceUnit, unitOf } from './services.ts';
 import { writableDatabases, withPrimary, sentinelFiles } from './failover.ts';
 import { etcdKv } from './etcd-kv.ts';
 import { dbKeys, type LeaderValue, parseValue, type SyncValue } from '../sentinel/keys.ts';
@@ -131,12 +131,21 @@ async function failoverStatus(plan: Plan): Promise<FailoverStatus> {
   };
 }
 
+/**
+ * Status probes every service at once: on a loaded machine one probe may miss its 1 s
+ * deadline while the service is fine. Unready means two probes in a row failed.
+ */
+async function readyTwice(plan: Plan, unit: ServiceUnit): Promise<boolean> {
+  const probe = () => isReady(plan, unit).catch(() => false);
+  return (await probe()) || (await probe());
+}
+
 async function serviceStatus(plan: Plan, svc: PlanService): Promise<ServiceStatus> {
   const unit = unitOf(plan, svc);
   const sup = readSupervisor(unit.paths);
   let state: ServiceStatus['state'] = 'stopped';
   if (sup?.state === 'backoff') state = 'backoff';
-  else if (sup) state = (await isReady(plan, unit).catch(() => false)) ? 'running' : 'unready';
+  else if (sup) state = (await readyTwice(plan, unit)) ? 'running' : 'unready';
   return {
     id: svc.id,
     kind: svc.kind,
