@@ -54,9 +54,11 @@ export function startSampling(
     while (!stopped) {
       const at = Date.now();
       try {
-        for (const b of await backendStates(one)) {
-          lbSamples.push({ at, lb: b.lb, server: b.server, status: b.status });
-        }
+        const states = await backendStates(one);
+        // The answer holds from some moment of the request on: stamp it when it came,
+        // or a state change during a slow answer would look earlier than it happened.
+        const seen = Date.now();
+        for (const b of states) lbSamples.push({ at: seen, lb: b.lb, server: b.server, status: b.status });
       } catch {
         // This LB is down (kill-lb, kill-host): no view to record.
       }
