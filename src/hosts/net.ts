@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { PlanHost } from '../config/types.ts';
-import { inNamespace } from './netns.ts';
+import { probeInNamespace } from './netns.ts';
 import { run } from './process.ts';
 
 /** Resolves true once something accepts a TCP connection at address:port. */
@@ -93,7 +93,7 @@ export async function tcpListeners(
   host: Pick<PlanHost, 'namespace'>,
   port: number,
 ): Promise<{ address: string; pids: number[] }[]> {
-  const { stdout } = await run(inNamespace(host, ['ss', '-Hltnp', `sport = :${port}`]), { timeoutMs: 3000 });
+  const { stdout } = await run(probeInNamespace(host, ['ss', '-Hltnp', `sport = :${port}`]), { timeoutMs: 3000 });
   return stdout
     .split('\n')
     .filter((line) => line.trim())

@@ -11,10 +11,23 @@ import { TandemError } from '../errors.ts';
 import { run } from './process.ts';
 
 const IP = '/usr/sbin/ip';
+const NSENTER = '/usr/bin/nsenter';
+/** Where `ip netns add` mounts each namespace. */
+const NETNS_DIR = '/run/netns';
 
 /** argv that runs `argv` inside the host's namespace (pure). `ip netns exec` execs: the PID stays. */
 export function inNamespace(host: Pick<PlanHost, 'namespace'>, argv: readonly string[]): string[] {
   return host.namespace ? [IP, 'netns', 'exec', host.namespace, ...argv] : [...argv];
+}
+
+/**
+ * argv that runs a short probe (curl, ss, nft, etcdctl) in the host's network namespace.
+ * nsenter joins the network namespace only: no mount namespace, /sys remount or
+ * /etc/netns bind mounts as `ip netns exec` makes, at about a third of its cost (17
+ * against 45 ms a spawn here). Not for a command that resolves names or reads /sys.
+ */
+export function probeInNamespace(host: Pick<PlanHost, 'namespace'>, argv: readonly string[]): string[] {
+  return host.namespace ? [NSENTER, `--net=${path.join(NETNS_DIR, host.namespace)}`, ...argv] : [...argv];
 }
 
 /** Every namespace host of the plan, the client included. */
@@ -241,7 +254,7 @@ export async function httpStatusFrom(
   headers: Record<string, string> = {},
   timeoutMs = 1000,
 ): Promise<number> {
-  const argv = inNamespace(host, [
+  const argv = probeInNamespace(host, [
     'curl',
     '-s',
     '-o',

@@ -10,7 +10,7 @@ import { EtcdClient, type KeyValue } from '../etcd/client.ts';
 import { parseRange } from '../etcd/wire.ts';
 import { etcdEngine } from '../engines/etcd.ts';
 import { TandemError } from '../errors.ts';
-import { inNamespace } from '../hosts/netns.ts';
+import { probeInNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import { dbHostsOf } from './database/instance.ts';
 import { etcdClientUrls } from '../render/etcd.ts';
@@ -45,7 +45,7 @@ export function etcdKv(plan: Plan): EtcdKv {
       const host = hosts[(preferred + i) % hosts.length]!;
       try {
         const argv = etcdEngine.ctlCommand(etcd, etcdClientUrls(etcd), ['--command-timeout=2s', ...args]);
-        const { stdout } = await run(inNamespace(host, argv), { timeoutMs: 5000 });
+        const { stdout } = await run(probeInNamespace(host, argv), { timeoutMs: 5000 });
         preferred = (preferred + i) % hosts.length;
         return stdout;
       } catch (err) {

@@ -11,7 +11,7 @@ import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanEtcd, PlanEtcdMember } from '../config/types.ts';
 import { etcdEngine, etcdMemberTls } from '../engines/etcd.ts';
 import { type CertFiles, renderEtcdExtensions, tlsTool } from '../engines/tls.ts';
-import { inNamespace } from '../hosts/netns.ts';
+import { probeInNamespace } from '../hosts/netns.ts';
 import { ProcessError, run } from '../hosts/process.ts';
 import { etcdClientUrls, etcdUrl } from '../render/etcd.ts';
 import { ensureCa, openssl } from './tls.ts';
@@ -93,7 +93,7 @@ function memberPaths(plan: Plan, member: PlanEtcdMember) {
 /** etcdctl from inside `member`'s host (its namespace on netns). */
 function etcdctl(plan: Plan, member: PlanEtcdMember, endpoints: readonly string[], args: readonly string[]) {
   const argv = etcdEngine.ctlCommand(etcdOf(plan), endpoints, args);
-  return run(inNamespace(hostOf(plan, member.host), argv), { timeoutMs: 5_000 });
+  return run(probeInNamespace(hostOf(plan, member.host), argv), { timeoutMs: 5_000 });
 }
 
 /** Ready: the member answers `endpoint health` on its own client URL (which needs a quorum). */

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { hostPaths } from '../config/paths.ts';
 import type { Plan, PlanHost } from '../config/types.ts';
 import { nftablesEngine } from '../engines/nftables.ts';
-import { inNamespace } from '../hosts/netns.ts';
+import { inNamespace, probeInNamespace } from '../hosts/netns.ts';
 import { run } from '../hosts/process.ts';
 import { renderNftables } from '../render/nftables.ts';
 
@@ -15,7 +15,7 @@ import { renderNftables } from '../render/nftables.ts';
 export async function applyFirewall(plan: Plan, host: PlanHost): Promise<boolean> {
   const file = hostPaths(host).firewall;
   const content = renderNftables(plan, host.name);
-  const loaded = await run(inNamespace(host, nftablesEngine.listCommand()))
+  const loaded = await run(probeInNamespace(host, nftablesEngine.listCommand()))
     .then(() => true)
     .catch(() => false);
   if (loaded && fs.existsSync(file) && fs.readFileSync(file, 'utf8') === content) return false;
