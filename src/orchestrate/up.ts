@@ -369,9 +369,10 @@ function settled(unit: ServiceUnit): boolean {
 
 /**
  * What a service's step waits for: its host's network and firewall, the services the
- * Plan starts it after, and the database set-up for apps (unless it is settled: then
- * only its host). A replica database starts beside its primary: replication is its own
- * step, after both. HAProxy always waits for the certificate, which may make it reload.
+ * Plan starts it after, and the database set-up for apps that run already (unless it is
+ * settled: then only its host). A replica database starts beside its primary:
+ * replication is its own step, after both. HAProxy always waits for the certificate,
+ * which may make it reload.
  */
 function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => string[], dbReady: string[]): string[] {
   const { kind, after, host } = unit.service;
@@ -383,7 +384,10 @@ function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => str
   if (settled(unit)) return deps;
   const byId = new Map(plan.services.map((s) => [s.id, s]));
   deps.push(...(kind === 'mariadb' ? after.filter((id) => byId.get(id)?.kind !== 'mariadb') : after));
-  if (kind === 'app') deps.push(...dbReady);
+  // An app that runs waits for the database steps before it restarts (its new config
+  // may need them). One that does not run yet starts beside them: it touches the
+  // database only when asked, and the LB's checks (its /readyz) wait for the database.
+  if (kind === 'app' && readSupervisor(unit.paths)) deps.push(...dbReady);
   if (kind === 'keepalived') deps.push(...higherPriority(plan, host).map((lb) => `${lb}/keepalived`));
   return deps;
 }
@@ -442,7 +446,7 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   const lbs = idsOf('haproxy');
   steps.push({
     name: 'load balancer sees the servers',
-    after: [...idsOf('nginx'), ...lbs],
+    after: [...idsOf('nginx'), ...lbs, ...db.ready],
     run: async () => {
       const wanted = plan.lb.backends.length * lbs.length;
       await waitFor(
