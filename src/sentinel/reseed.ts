@@ -107,7 +107,7 @@ async function runSteps(
   const token = randomBytes(24).toString('base64url');
 
   // 1. Listen, ask, receive.
-  const received = receiveStream(ctx.address, config.port, ctx.donor.address, token, newData, signal);
+  const received = receiveBackup(ctx.address, config.port, ctx.donor.address, token, newData, signal);
   await received.listening;
   await ctx.request({
     id,
@@ -141,19 +141,26 @@ async function runSteps(
   fs.rmSync(config.workDir, { recursive: true, force: true });
 }
 
-/** Listens for the donor's connection; what follows the token goes into `mbstream -x`. Resolves to the bytes unpacked. */
-function receiveStream(
+/**
+ * Listens for the donor's connection; what follows the token goes into `mbstream -x`
+ * (`dir`). A connection from another address, or without the token, is dropped and the
+ * listener waits on. `listening` gives the port; `done`, the bytes received.
+ */
+export function receiveBackup(
   address: string,
   port: number,
   donorAddress: string,
   token: string,
   dir: string,
   signal: AbortSignal,
-): { listening: Promise<void>; done: Promise<number> } {
+): { listening: Promise<number>; done: Promise<number> } {
   const server = net.createServer();
-  const listening = new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: address, port, exclusive: true }, () => resolve());
+  const listening = new Promise<number>((resolve, reject) => {
+    server.once('error', (err) => {
+      server.close();
+      reject(err);
+    });
+    server.listen({ host: address, port, exclusive: true }, () => resolve((server.address() as net.AddressInfo).port));
   });
   const done = new Promise<number>((resolve, reject) => {
     const close = () => server.close();
@@ -198,7 +205,6 @@ export async function sendBackup(
     readonly config: SentinelReseedConfig;
     readonly localAddress: string;
     readonly password: string;
-    readonly log: Log;
   },
 ): Promise<{ bytes: number; ms: number }> {
   const started = Date.now();
@@ -214,16 +220,12 @@ export async function sendBackup(
     opts.config.timeoutS * 1000,
   );
   try {
-    const socket = await connect(req, opts.localAddress, abort.signal);
-    socket.write(`${req.token}\n`);
-    const backup = start(backupCommand(defaults, path.join(dir, 'target')), abort.signal, 'ignore');
-    let bytes = 0;
-    backup.child.stdout!.on('data', (c: Buffer) => (bytes += c.length));
-    backup.child.stdout!.pipe(socket);
-    socket.on('error', () => backup.child.kill('SIGKILL'));
-    await backup.exited;
-    await new Promise<void>((resolve) => (socket.writableFinished ? resolve() : socket.once('finish', resolve)));
-    socket.end();
+    const bytes = await sendStream(
+      req,
+      opts.localAddress,
+      backupCommand(defaults, path.join(dir, 'target')),
+      abort.signal,
+    );
     return { bytes, ms: Date.now() - started };
   } finally {
     clearTimeout(timer);
@@ -232,7 +234,38 @@ export async function sendBackup(
   }
 }
 
-function connect(req: ReseedRequest, localAddress: string, signal: AbortSignal): Promise<net.Socket> {
+/**
+ * Connects from `localAddress` to the receiver, sends the token, then what `argv` writes
+ * to stdout. Resolves to the bytes sent once the tool exited 0 and all was flushed.
+ */
+export async function sendStream(
+  req: Pick<ReseedRequest, 'address' | 'port' | 'token'>,
+  localAddress: string,
+  argv: readonly string[],
+  signal: AbortSignal,
+): Promise<number> {
+  const socket = await connect(req, localAddress, signal);
+  socket.write(`${req.token}\n`);
+  const tool = start(argv, signal, 'ignore');
+  let bytes = 0;
+  tool.child.stdout!.on('data', (c: Buffer) => (bytes += c.length));
+  tool.child.stdout!.pipe(socket);
+  socket.on('error', () => tool.child.kill('SIGKILL'));
+  try {
+    await tool.exited;
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  await new Promise<void>((resolve) => (socket.writableFinished ? resolve() : socket.once('finish', resolve)));
+  return bytes;
+}
+
+function connect(
+  req: Pick<ReseedRequest, 'address' | 'port'>,
+  localAddress: string,
+  signal: AbortSignal,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: req.address, port: req.port, localAddress, signal });
     socket.once('connect', () => resolve(socket));

@@ -678,7 +678,7 @@ export class Sentinel {
       this.served.add(req.id);
       const password = readFileSync(config.passwordFile, 'utf8').trim();
       this.log('reseed-serving', { to: req.host, id: req.id });
-      sendBackup(req, { config, localAddress: this.config.db.address, password, log: this.log }).then(
+      sendBackup(req, { config, localAddress: this.config.db.address, password }).then(
         ({ bytes, ms }) => this.log('reseed-served', { to: req.host, id: req.id, bytes, ms }),
         (err: unknown) => this.log('reseed-serve-failed', { to: req.host, id: req.id, error: (err as Error).message }),
       );
