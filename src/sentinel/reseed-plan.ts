@@ -103,10 +103,12 @@ export function reseededBinlogState(leaderBinlogState: string, backupGtid: strin
   return [...out.values()].join(',');
 }
 
-/** The binlog files of a datadir (and their index) by the server's `log_bin_basename`. */
+/** The binlog files of a datadir, their index and GTID state file, by the server's `log_bin_basename`. */
 export function isBinlogFile(name: string, basename: string): boolean {
   const base = path.basename(basename);
-  return name === `${base}.index` || new RegExp(`^${escapeRegExp(base)}\\.\\d+$`).test(name);
+  return (
+    name === `${base}.index` || name === `${base}.state` || new RegExp(`^${escapeRegExp(base)}\\.\\d+$`).test(name)
+  );
 }
 
 function escapeRegExp(s: string): string {

@@ -101,9 +101,10 @@ describe('reseededBinlogState', () => {
 });
 
 describe('binlog files kept aside', () => {
-  it('matches the numbered files and the index of log_bin_basename, nothing else', () => {
+  it('matches the numbered files, the index and the GTID state file of log_bin_basename, nothing else', () => {
     const base = '/state/s/hosts/server-1/mariadb/data/binlog';
-    for (const name of ['binlog.000001', 'binlog.000123', 'binlog.index']) assert.ok(isBinlogFile(name, base), name);
+    for (const name of ['binlog.000001', 'binlog.000123', 'binlog.index', 'binlog.state'])
+      assert.ok(isBinlogFile(name, base), name);
     for (const name of ['relay-bin.000001', 'binlog.000001.tmp', 'ibdata1', 'xbinlog.000001', 'binlog']) {
       assert.ok(!isBinlogFile(name, base), name);
     }
