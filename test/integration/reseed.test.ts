@@ -16,6 +16,7 @@
  * writable.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +26,7 @@ import type { Plan } from '../../src/config/types.ts';
 import { mariadbEngine } from '../../src/engines/mariadb.ts';
 import { loadPlan } from '../../src/orchestrate/config-loader.ts';
 import { divergedBinlogsDir, sentinelFiles } from '../../src/orchestrate/failover.ts';
-import type { ReseedRecord } from '../../src/sentinel/reseed-plan.ts';
+import { RESEED_PORT, type ReseedRecord } from '../../src/sentinel/reseed-plan.ts';
 import type { SentinelState } from '../../src/sentinel/sentinel.ts';
 import { exec } from '../support/exec.ts';
 import { finalNodes, sleep, TestStack } from '../support/stack.ts';
@@ -90,6 +91,49 @@ async function divergeWhenFenced(host: string, budgetMs: number): Promise<{ gtid
   throw new Error(`${host} was not fenced within ${budgetMs} ms: ${JSON.stringify(sentinelState(host)?.fenced)}`);
 }
 
+/** The reseed record of `host` once it is in `state` and is not `notId` (polled every 500 ms up to `budgetMs`). */
+async function reseedReaching(
+  host: string,
+  state: ReseedRecord['state'],
+  budgetMs: number,
+  notId?: string,
+): Promise<ReseedRecord | null> {
+  let record: ReseedRecord | null = null;
+  const started = performance.now();
+  while (performance.now() - started < budgetMs) {
+    record = sentinelState(host)?.reseed ?? null;
+    if (
+      record &&
+      record.id !== notId &&
+      (record.state === state || record.state === 'failed' || record.state === 'done')
+    )
+      return record;
+    await sleep(500);
+  }
+  return record;
+}
+
+/** The old primary is back as a read-only replica of the primary, replicating (polled up to 30 s). */
+async function assertReplicaOf(host: string, primary: string) {
+  let status = await stack.status();
+  for (let i = 0; i < 30; i++) {
+    const o = status.db.instances.find((x) => x.host === host);
+    if (o?.role === 'replica' && o.replication?.ioRunning && o.replication.sqlRunning) break;
+    await sleep(1000);
+    status = await stack.status();
+  }
+  const now = status.db.instances.find((x) => x.host === host)!;
+  assert.equal(status.db.primary, primary);
+  assert.equal(now.readOnly, true, JSON.stringify(now));
+  assert.ok(now.replication?.ioRunning && now.replication.sqlRunning, JSON.stringify(now));
+  assert.equal(
+    (await rootSql(host, `SHOW DATABASES LIKE '${PROBE_DB}'`)).stdout.trim(),
+    '',
+    'the diverged data is gone',
+  );
+  return status;
+}
+
 describe('reseed of a diverged old primary (netns, database.failover on)', { timeout: 900_000 }, () => {
   before(async () => {
     await stack.up();
@@ -111,11 +155,7 @@ describe('reseed of a diverged old primary (netns, database.failover on)', { tim
     );
 
     // The old primary's sentinel saw the divergence and reseeded it.
-    let record: ReseedRecord | null = null;
-    for (let i = 0; i < 120 && record?.state !== 'done' && record?.state !== 'failed'; i++) {
-      record = sentinelState(old)?.reseed ?? null;
-      await sleep(500);
-    }
+    const record = await reseedReaching(old, 'done', 60_000);
     process.stdout.write(`# reseed: ${JSON.stringify(record)}\n`);
     assert.equal(record?.state, 'done', JSON.stringify(record));
     assert.equal(record.from, report.figures.promotedTo);
@@ -145,22 +185,14 @@ describe('reseed of a diverged old primary (netns, database.failover on)', { tim
     assert.deepEqual(report.check!.rywViolations, [], story(report));
 
     // Now: a read-only replica of the new primary, the same GTID set and checksums, the probe gone.
-    let status = await stack.status();
-    for (let i = 0; i < 30; i++) {
-      const o = status.db.instances.find((x) => x.host === old);
-      if (o?.role === 'replica' && o.replication?.ioRunning && o.replication.sqlRunning) break;
-      await sleep(1000);
-      status = await stack.status();
-    }
-    const oldNow = status.db.instances.find((x) => x.host === old)!;
-    assert.equal(status.db.primary, report.figures.promotedTo);
-    assert.equal(oldNow.readOnly, true, JSON.stringify(oldNow));
-    assert.ok(oldNow.replication?.ioRunning && oldNow.replication.sqlRunning, JSON.stringify(oldNow));
-    assert.equal((await rootSql(old, `SHOW DATABASES LIKE '${PROBE_DB}'`)).stdout.trim(), '');
+    const status = await assertReplicaOf(old, report.figures.promotedTo as string);
     const nodes = finalNodes(report);
     assert.equal(nodes.length, 2, story(report));
     assert.deepEqual(report.check!.divergence, [], story(report));
+    assert.ok(nodes[0]!.gtid, `the primary's GTID set: ${nodes[0]!.gtid}`);
+    assert.equal(new Set(nodes.map((n) => n.gtid!.split(',').sort().join(','))).size, 1, JSON.stringify(nodes));
     assert.ok(Object.keys(nodes[0]!.checksums ?? {}).length > 0, 'checksums were read');
+    assert.equal(new Set(nodes.map((n) => JSON.stringify(n.checksums))).size, 1, JSON.stringify(nodes));
     assert.equal(code === 0, report.verdict === 'kept');
 
     // status shows it, in JSON and in words.
@@ -172,5 +204,55 @@ describe('reseed of a diverged old primary (netns, database.failover on)', { tim
     // The sync replica again: it holds every acknowledged write from here on.
     for (let i = 0; i < 20 && (await stack.status()).db.failover?.eligible !== old; i++) await sleep(1000);
     assert.equal((await stack.status()).db.failover?.eligible, old);
+  });
+
+  it('a reseed that fails (its port taken) leaves the node read-only and out of service, saying why; the retry a minute later reseeds it', async () => {
+    const old = (await stack.status()).db.primary;
+    const address = plan.hosts.find((h) => h.name === old)!.address;
+    // Something else holds the reseed port on the old primary's host, in its namespace.
+    const blocker = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        `tandem-${NAME}-${old}`,
+        process.execPath,
+        '-e',
+        `require('node:net').createServer().listen(${RESEED_PORT}, '${address}'); setTimeout(() => {}, 300000);`,
+      ],
+      { stdio: 'ignore' },
+    );
+    let failed: ReseedRecord | null;
+    let promotedTo: string;
+    try {
+      const scenario = stack.scenario('partition-db-primary');
+      const diverged = await divergeWhenFenced(old, 40_000);
+      process.stdout.write(`# ${old} diverged with ${diverged.gtid}\n`);
+      const { report } = await scenario;
+      promotedTo = report.figures.promotedTo as string;
+      process.stdout.write(`# ${report.scenario}: ${report.verdict}: ${report.reason}\n`);
+      failed = await reseedReaching(old, 'failed', 60_000);
+      process.stdout.write(`# failed reseed: ${JSON.stringify(failed)}\n`);
+      assert.equal(failed?.state, 'failed', JSON.stringify(failed));
+      assert.match(failed.error ?? '', /EADDRINUSE/);
+      // Never writable; shown as diverged, with the failure in words.
+      assert.deepEqual(report.check!.writableOverlaps, [], story(report));
+      assert.deepEqual(report.check!.writes.lost, [], story(report));
+      const status = await stack.status();
+      assert.equal(status.db.instances.find((x) => x.host === old)?.readOnly, true);
+      const s = status.db.failover!.sentinels.find((x) => x.host === old)!;
+      assert.equal(s.role, 'diverged');
+      assert.match(s.diverged ?? '', /is not in the leader's binlog/);
+      const text = await stack.run('status');
+      assert.match(text.stdout, /RESEED FAILED .*EADDRINUSE.*; read-only and out of service/);
+    } finally {
+      blocker.kill('SIGKILL');
+    }
+    // The port is free again: the next try (a minute after the failure) reseeds it.
+    const record = await reseedReaching(old, 'done', 150_000, failed.id);
+    process.stdout.write(`# retried reseed: ${JSON.stringify(record)}\n`);
+    assert.equal(record?.state, 'done', JSON.stringify(record));
+    assert.ok(record.startedAt - (failed.endedAt ?? 0) >= 60_000, 'retried after a minute, not before');
+    await assertReplicaOf(old, promotedTo);
   });
 });
