@@ -126,9 +126,17 @@ async function runSteps(
   // 2. Prepare beside the live datadir, on the same filesystem (the swap is a rename).
   await run(prepareCommand(newData), signal, 'mariadb-backup --prepare');
   const info = readBinlogInfo(newData);
+  const restore: PendingRestore = {
+    binlogState: reseededBinlogState(ctx.donorBinlogState(), info.gtid),
+    gtid: info.gtid,
+  };
   update({ state: 'restarting', gtid: info.gtid });
 
   // 3. Swap under a frozen server, kill it; its supervisor starts it on the restored data.
+  // What the restored instance still needs goes inside its datadir: a sentinel restarted
+  // after the swap finds it there (pendingRestore) and finishes it before the instance
+  // replicates; before the swap it is not in the live datadir.
+  fs.writeFileSync(path.join(newData, RESTORE_FILE), JSON.stringify(restore));
   const keptAside = keptAsideDir(config.keepDir, Date.now(), id);
   swapDataDirs(config.dataDir, newData, path.join(config.workDir, 'diverged-data'), ctx.pidFile);
   keepBinlogs(path.join(config.workDir, 'diverged-data'), binlogBase, keptAside);
@@ -137,7 +145,30 @@ async function runSteps(
 
   // 4. Back up, read-only: the binlog state of the backup's point, then the usual rejoin.
   await waitForDb(ctx.db, signal);
-  await ctx.db.restoreBinlogState(reseededBinlogState(ctx.donorBinlogState(), info.gtid), info.gtid, 5000);
+  await finishRestore(ctx.db, config, restore);
+}
+
+/** The binlog state and replication position a restored instance takes before it replicates. */
+export interface PendingRestore {
+  readonly binlogState: string;
+  readonly gtid: string;
+}
+
+const RESTORE_FILE = 'tandem-restore.json';
+
+/** A restore the swap left unfinished (the sentinel stopped in between), if any. */
+export function pendingRestore(config: SentinelReseedConfig): PendingRestore | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(config.dataDir, RESTORE_FILE), 'utf8')) as PendingRestore;
+  } catch {
+    return null;
+  }
+}
+
+/** Sets the restored instance's binlog state and position, then drops the scratch folder. */
+export async function finishRestore(db: LocalDb, config: SentinelReseedConfig, restore: PendingRestore): Promise<void> {
+  await db.restoreBinlogState(restore.binlogState, restore.gtid, 5000);
+  fs.rmSync(path.join(config.dataDir, RESTORE_FILE), { force: true });
   fs.rmSync(config.workDir, { recursive: true, force: true });
 }
 

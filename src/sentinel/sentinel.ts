@@ -20,7 +20,7 @@ import {
   type SyncValue,
 } from './keys.ts';
 import { type DbObservation, isRefused, LocalDb } from './local-db.ts';
-import { loadLastRecord, reseed, sendBackup } from './reseed.ts';
+import { finishRestore, loadLastRecord, type PendingRestore, pendingRestore, reseed, sendBackup } from './reseed.ts';
 import { type ReseedRecord, reseedDue } from './reseed-plan.ts';
 
 /** Consecutive unanswered observations after which a database that still accepts connections counts as down. */
@@ -73,6 +73,8 @@ export class Sentinel {
   private divergedAt: number | null = null;
   private reseeding = false;
   private reseedRecord: ReseedRecord | null = null;
+  /** A reseed swapped the datadir but did not set its binlog state (this sentinel stopped in between). */
+  private unfinishedRestore: PendingRestore | null = null;
   /** Reseed requests this sentinel has served (as the donor). */
   private readonly served = new Set<string>();
   private attachedTo: string | null = null;
@@ -104,7 +106,10 @@ export class Sentinel {
     this.db = new LocalDb(config.db.socket, config.db.pidFile);
     this.keys = dbKeys(config.prefix);
     this.self = config.peers.find((p) => p.host === config.host)!;
-    if (config.reseed) this.reseedRecord = loadLastRecord(config.reseed.keepDir);
+    if (config.reseed) {
+      this.reseedRecord = loadLastRecord(config.reseed.keepDir);
+      this.unfinishedRestore = pendingRestore(config.reseed);
+    }
   }
 
   /** Runs until stop(): one tick every `tickMs`, and the fencing watchdog. */
@@ -585,6 +590,14 @@ export class Sentinel {
   private async follow(view: View, leader: LeaderValue): Promise<void> {
     // The reseed swaps the datadir and sets the binlog state; the rejoin below comes after it.
     if (this.reseeding) return;
+    if (this.unfinishedRestore && this.config.reseed) {
+      await finishRestore(this.db, this.config.reseed, this.unfinishedRestore);
+      this.log('reseed-restore-finished', { gtid: this.unfinishedRestore.gtid });
+      this.unfinishedRestore = null;
+      this.diverged = null;
+      this.divergedAt = null;
+      return;
+    }
     const o = this.obs!;
     const primary = this.config.peers.find((p) => p.host === leader.host);
     if (!primary) throw new Error(`the leader ${leader.host} is not among the peers`);
