@@ -590,6 +590,8 @@ export class Sentinel {
   private async follow(view: View, leader: LeaderValue): Promise<void> {
     // The reseed swaps the datadir and sets the binlog state; the rejoin below comes after it.
     if (this.reseeding) return;
+    // Also a reseed that ran out of time after its swap: its datadir still says what it needs.
+    if (this.config.reseed && !this.attachedTo) this.unfinishedRestore ??= pendingRestore(this.config.reseed);
     if (this.unfinishedRestore && this.config.reseed) {
       await finishRestore(this.db, this.config.reseed, this.unfinishedRestore);
       this.log('reseed-restore-finished', { gtid: this.unfinishedRestore.gtid });
