@@ -2,6 +2,7 @@
 import { table } from '../text.ts';
 import type { StackEvent } from '../orchestrate/events.ts';
 import type { StackStatus } from '../orchestrate/status.ts';
+import type { ReseedRecord } from '../sentinel/reseed-plan.ts';
 
 const secs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`);
 
@@ -69,6 +70,7 @@ export function formatStatus(s: StackStatus): string {
       const notes = [
         x.fenced && `fenced ${x.fenced}`,
         x.diverged && `DIVERGED: ${x.diverged}`,
+        x.reseed && reseedNote(x.reseed),
         x.notPromoted && `not promoted: ${x.notPromoted}`,
       ]
         .filter(Boolean)
@@ -88,4 +90,14 @@ export function formatStatus(s: StackStatus): string {
       );
   }
   return lines.join('\n');
+}
+
+/** One line on a database's last reseed: under way, done (where its diverged binlogs are), or failed (why). */
+export function reseedNote(r: ReseedRecord): string {
+  const at = new Date(r.startedAt).toISOString();
+  if (r.state === 'done')
+    return `reseeded from ${r.from} at ${at} in ${r.ms} ms (GTID ${r.gtid || '-'}); diverged binlogs kept in ${r.keptAside}`;
+  if (r.state === 'failed')
+    return `RESEED FAILED at ${at} (from ${r.from}): ${r.error}; read-only and out of service${r.keptAside ? `; diverged binlogs kept in ${r.keptAside}` : ''}`;
+  return `reseeding from ${r.from} since ${at}: ${r.state}`;
 }

@@ -321,7 +321,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       semiSync: database.semiSync,
       semiSyncTimeoutMs: database.semiSyncTimeoutMs,
       bufferPoolMb: database.bufferPoolMb,
-      users: { app: 'tandem_app', replication: 'tandem_repl', monitor: 'tandem_monitor' },
+      users: { app: 'tandem_app', replication: 'tandem_repl', monitor: 'tandem_monitor', backup: 'tandem_backup' },
       serverIds: Object.fromEntries(dbHosts.map((h, i) => [h.name, i + 1])),
       failover,
       leaseTtlS: database.leaseTtlS,

@@ -221,6 +221,8 @@ export interface PlanDbUsers {
   readonly app: string;
   readonly replication: string;
   readonly monitor: string;
+  /** mariadb-backup's user (over the socket): the sentinels reseed a diverged database with it. */
+  readonly backup: string;
 }
 
 export interface Plan {

@@ -12,6 +12,8 @@ export interface Secrets {
   readonly dbAppPassword: string;
   readonly dbReplicationPassword: string;
   readonly dbMonitorPassword: string;
+  /** The backup user's: the failover sentinels reseed a diverged database with mariadb-backup. */
+  readonly dbBackupPassword: string;
   /** Signs the app's cookies; shared by every app server. */
   readonly sessionSecret: string;
 }
@@ -21,6 +23,7 @@ const KEYS: (keyof Secrets)[] = [
   'dbAppPassword',
   'dbReplicationPassword',
   'dbMonitorPassword',
+  'dbBackupPassword',
   'sessionSecret',
 ];
 

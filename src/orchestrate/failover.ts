@@ -16,14 +16,28 @@ import { dbHostsOf, dbPaths, readOnlyOf } from './database/instance.ts';
 import { replicaStatus } from './database/replication.ts';
 import { mariadbPidFile } from '../render/mariadb.ts';
 import { nodeCommand } from '../prebuilt.mjs';
+import { RESEED_PORT } from '../sentinel/reseed-plan.ts';
 
 /** The project's root: the sentinel runs tandem's own code, with tandem's node_modules. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = path.join(ROOT, 'src', 'sentinel', 'main.ts');
 
-/** Where a sentinel keeps the replication password (mode 0600) and its state for `status`. */
-export function sentinelFiles(paths: ServicePaths): { passwordFile: string; stateFile: string } {
-  return { passwordFile: path.join(paths.dir, 'replication-password'), stateFile: path.join(paths.dir, 'state.json') };
+/** Where a sentinel keeps the replication and backup passwords (mode 0600) and its state for `status`. */
+export function sentinelFiles(paths: ServicePaths): {
+  passwordFile: string;
+  backupPasswordFile: string;
+  stateFile: string;
+} {
+  return {
+    passwordFile: path.join(paths.dir, 'replication-password'),
+    backupPasswordFile: path.join(paths.dir, 'backup-password'),
+    stateFile: path.join(paths.dir, 'state.json'),
+  };
+}
+
+/** Where a database host keeps the binlogs of a diverged history, one dated folder per reseed. */
+export function divergedBinlogsDir(hostDir: string): string {
+  return path.join(hostDir, 'diverged');
 }
 
 /** The sentinel's config file (src/sentinel/config.ts reads it): addresses and paths, no secret. */
@@ -58,6 +72,15 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
     leaseTtlS: plan.db.leaseTtlS,
     tickMs: 100,
     stateFile: files.stateFile,
+    reseed: {
+      port: RESEED_PORT,
+      dataDir: db.data,
+      workDir: path.join(db.dir, 'reseed'),
+      keepDir: divergedBinlogsDir(hostOf(plan, service.host).dir),
+      defaultsFile: db.config,
+      user: plan.db.users.backup,
+      passwordFile: files.backupPasswordFile,
+    },
   };
 }
 

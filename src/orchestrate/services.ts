@@ -113,7 +113,7 @@ function engineSpec(service: PlanService, engine: Engine, paths: ServicePaths, n
 /** The secrets an app process or a sentinel reads from its files. */
 export type AppSecrets = Pick<
   Secrets,
-  'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword'
+  'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword' | 'dbBackupPassword'
 >;
 
 /**
@@ -137,9 +137,14 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     ];
     spec = engineSpec(service, engines[kind], paths, ns);
   } else if (service.kind === 'sentinel') {
-    const { passwordFile } = sentinelFiles(paths);
+    const { passwordFile, backupPasswordFile } = sentinelFiles(paths);
     files = [
-      ...(secrets ? [{ path: passwordFile, content: secrets.dbReplicationPassword, mode: 0o600 }] : []),
+      ...(secrets
+        ? [
+            { path: passwordFile, content: secrets.dbReplicationPassword, mode: 0o600 },
+            { path: backupPasswordFile, content: secrets.dbBackupPassword, mode: 0o600 },
+          ]
+        : []),
       { path: paths.config, content: `${JSON.stringify(sentinelConfig(plan, service, paths), null, 2)}\n` },
     ];
     spec = sentinelSpec(service, paths, ns);

@@ -9,6 +9,7 @@ import { writableDatabases, withPrimary, sentinelFiles } from './failover.ts';
 import { etcdKv } from './etcd-kv.ts';
 import { dbKeys, type LeaderValue, parseValue, type SyncValue } from '../sentinel/keys.ts';
 import type { SentinelState } from '../sentinel/sentinel.ts';
+import type { ReseedRecord } from '../sentinel/reseed-plan.ts';
 import { servicePaths } from '../config/paths.ts';
 import fs from 'node:fs';
 
@@ -82,6 +83,8 @@ export interface FailoverStatus {
     readonly role: string | null;
     readonly fenced: string | null;
     readonly diverged: string | null;
+    /** The last reseed of this database after a divergence (or the one under way). */
+    readonly reseed: ReseedRecord | null;
     readonly notPromoted: string | null;
     readonly etcdOk: boolean | null;
     readonly updatedAgoMs: number | null;
@@ -117,6 +120,7 @@ async function failoverStatus(plan: Plan): Promise<FailoverStatus> {
         role: state.role ?? null,
         fenced: state.fenced ? `${state.fenced.how} at ${new Date(state.fenced.at).toISOString()}` : null,
         diverged: state.diverged ?? null,
+        reseed: state.reseed ?? null,
         notPromoted: state.notPromoted ?? null,
         etcdOk: state.etcdOk ?? null,
         updatedAgoMs: state.updatedAt ? Date.now() - state.updatedAt : null,

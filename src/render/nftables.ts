@@ -10,6 +10,7 @@
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanHost } from '../config/types.ts';
 import { HAPROXY_METRICS_PORT } from './haproxy.ts';
+import { RESEED_PORT } from '../sentinel/reseed-plan.ts';
 import { header, lbAddresses } from './service.ts';
 
 /** The table tandem owns in every namespace (`nft list table inet tandem`). */
@@ -108,6 +109,15 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
       ports: [plan.db.port],
       from: addressesOf(others('db')),
     });
+    // A diverged database receives its reseed from the primary here (src/sentinel/reseed.ts);
+    // nothing listens on it but during a reseed, and then only for the donor's token.
+    if (plan.db.failover)
+      add({
+        comment: 'db: reseed stream between database hosts',
+        protocol: 'tcp',
+        ports: [RESEED_PORT],
+        from: addressesOf(others('db')),
+      });
   }
   const etcd = plan.etcd;
   if (etcd?.members.some((m) => m.host === host.name)) {

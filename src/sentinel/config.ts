@@ -45,6 +45,31 @@ export interface SentinelConfig {
   readonly syncWaitMs: number;
   /** The longest a fence may take before the instance is killed. @default 200 */
   readonly fenceTimeoutMs: number;
+  /** Absent: a diverged database waits, read-only, for a person. */
+  readonly reseed?: SentinelReseedConfig;
+}
+
+/** Reseeding this database from the primary when its history diverged (reseed.ts). */
+export interface SentinelReseedConfig {
+  /** TCP port the diverged host listens on for the backup stream (its firewall opens it to the other db hosts). */
+  readonly port: number;
+  /** The datadir that is replaced (the server's `datadir`). */
+  readonly dataDir: string;
+  /** Scratch folder on the datadir's filesystem: the prepared backup is renamed into place. */
+  readonly workDir: string;
+  /** Where the diverged binlogs are kept for a person, one dated folder per reseed. */
+  readonly keepDir: string;
+  /** The server's option file: the donor's backup reads it. */
+  readonly defaultsFile: string;
+  /** The backup user (`RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR`, over the socket). */
+  readonly user: string;
+  readonly passwordFile: string;
+  /** The whole reseed's bound. @default 300 */
+  readonly timeoutS: number;
+  /** How long a divergence must last before the local data is thrown away. @default 2000 */
+  readonly settleMs: number;
+  /** The wait after a failed reseed before the next. @default 60000 */
+  readonly retryMs: number;
 }
 
 type Issues = { path: string; message: string }[];
@@ -125,6 +150,7 @@ export function resolveSentinelConfig(raw: unknown, source = 'sentinel config'):
     stateFile: str(issues, 'stateFile', r.stateFile),
     syncWaitMs: num(issues, 'syncWaitMs', r.syncWaitMs, 300, 0),
     fenceTimeoutMs: num(issues, 'fenceTimeoutMs', r.fenceTimeoutMs, 200, 10),
+    ...(r.reseed === undefined ? {} : { reseed: resolveReseed(issues, obj(issues, 'reseed', r.reseed)) }),
   };
   const hosts = peers.map((p) => p.host);
   if (typeof config.prefix === 'string' && !config.prefix.endsWith('/')) {
@@ -141,6 +167,21 @@ export function resolveSentinelConfig(raw: unknown, source = 'sentinel config'):
     throw new ConfigError(`${source}: ${issues.length} problem(s):\n${lines}`, issues);
   }
   return config;
+}
+
+function resolveReseed(issues: Issues, r: Record<string, unknown>): SentinelReseedConfig {
+  return {
+    port: num(issues, 'reseed/port', r.port, undefined, 1),
+    dataDir: str(issues, 'reseed/dataDir', r.dataDir),
+    workDir: str(issues, 'reseed/workDir', r.workDir),
+    keepDir: str(issues, 'reseed/keepDir', r.keepDir),
+    defaultsFile: str(issues, 'reseed/defaultsFile', r.defaultsFile),
+    user: str(issues, 'reseed/user', r.user),
+    passwordFile: str(issues, 'reseed/passwordFile', r.passwordFile),
+    timeoutS: num(issues, 'reseed/timeoutS', r.timeoutS, 300, 1),
+    settleMs: num(issues, 'reseed/settleMs', r.settleMs, 2000, 0),
+    retryMs: num(issues, 'reseed/retryMs', r.retryMs, 60_000, 0),
+  };
 }
 
 export function loadSentinelConfig(file: string): SentinelConfig {

@@ -70,7 +70,8 @@ export function rejoinVerdict(localBinlogPos: string, leaderBinlogState: string)
   return { ok: true, reason: 'the local history is a prefix of the leader’s' };
 }
 
-function splitGtids(text: string): string[] {
+/** The GTIDs of a position or binlog state, one per entry; throws on a malformed one. */
+export function splitGtids(text: string): string[] {
   const value = text.replace(/\s+/g, '');
   if (value === '') return [];
   parseGtidPosition(value); // throws on a malformed position

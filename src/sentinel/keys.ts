@@ -7,6 +7,8 @@
  * - `members/<host>` (leased by each sentinel): what its database reports.
  * - `history/<term>`: each promotion.
  * - `switchover`: a planned hand-over asked for by a person.
+ * - `reseed/<host>` (leased by that host's sentinel): a diverged database asks the named
+ *   donor for a backup, streamed to the address and port it listens on.
  */
 import type { KeyValue } from '../etcd/client.ts';
 
@@ -60,6 +62,23 @@ export interface SwitchoverValue {
   readonly refused?: string;
 }
 
+/** A diverged database's request for a backup (see reseed.ts). */
+export interface ReseedRequest {
+  readonly id: string;
+  /** The diverged host, which listens for the stream. */
+  readonly host: string;
+  /** The donor: the host whose sentinel takes the backup and sends it. */
+  readonly from: string;
+  readonly address: string;
+  readonly port: number;
+  /**
+   * Sent first on the stream: the listener takes nothing from a connection that does not
+   * start with it. Only the sentinels read it (etcd asks for client certificates).
+   */
+  readonly token: string;
+  readonly at: number;
+}
+
 export function dbKeys(prefix: string) {
   const root = `${prefix}db/`;
   return {
@@ -71,6 +90,8 @@ export function dbKeys(prefix: string) {
     history: `${root}history/`,
     historyOf: (term: number) => `${root}history/${String(term).padStart(10, '0')}`,
     switchover: `${root}switchover`,
+    reseeds: `${root}reseed/`,
+    reseedOf: (host: string) => `${root}reseed/${host}`,
   };
 }
 

@@ -261,6 +261,23 @@ export class LocalDb {
     await this.query('START SLAVE', [], 5000);
   }
 
+  /** `@@log_bin_basename`: the binlog files' path without their number. */
+  async binlogBasename(timeoutMs: number): Promise<string> {
+    const [rows] = await this.query<RowDataPacket[]>('SELECT @@log_bin_basename AS b', [], timeoutMs);
+    return String(rows[0]?.b ?? '');
+  }
+
+  /**
+   * A database restored from a backup takes the binlog state of the backup's point (its
+   * binlog starts empty) and replicates from there. Only while nothing was binlogged since
+   * it started: RESET MASTER first, which the fresh instance allows.
+   */
+  async restoreBinlogState(binlogState: string, slavePos: string, timeoutMs: number): Promise<void> {
+    await this.query('RESET MASTER', [], timeoutMs);
+    await this.query('SET GLOBAL gtid_binlog_state = ?', [binlogState], timeoutMs);
+    await this.query('SET GLOBAL gtid_slave_pos = ?', [slavePos], timeoutMs);
+  }
+
   /** Turns the replica side of semi-sync on; the IO thread registers it when it (re)connects. */
   async enableSemiSyncSlave(): Promise<void> {
     await this.query('SET GLOBAL rpl_semi_sync_slave_enabled=ON', [], 2000);

@@ -15,10 +15,13 @@ import {
   type MemberRole,
   type MemberValue,
   parseValue,
+  type ReseedRequest,
   type SwitchoverValue,
   type SyncValue,
 } from './keys.ts';
 import { type DbObservation, isRefused, LocalDb } from './local-db.ts';
+import { finishRestore, loadLastRecord, type PendingRestore, pendingRestore, reseed, sendBackup } from './reseed.ts';
+import { type ReseedRecord, reseedDue } from './reseed-plan.ts';
 
 /** Consecutive unanswered observations after which a database that still accepts connections counts as down. */
 const HUNG_TICKS = 5;
@@ -28,6 +31,7 @@ interface View {
   sync: { value: SyncValue; kv: KeyValue } | null;
   members: Map<string, MemberValue>;
   switchover: SwitchoverValue | null;
+  reseeds: ReseedRequest[];
 }
 
 export interface SentinelState {
@@ -39,6 +43,8 @@ export interface SentinelState {
   readonly term: number | null;
   readonly fenced: { at: number; how: string } | null;
   readonly diverged: string | null;
+  /** The last reseed of this database (from the primary, after a divergence), or the one under way. */
+  readonly reseed: ReseedRecord | null;
   /** Why this replica would not be promoted, when the leader key is absent. */
   readonly notPromoted: string | null;
   readonly etcdOk: boolean;
@@ -63,6 +69,14 @@ export class Sentinel {
   private fenced: { at: number; how: string } | null = null;
   private fencing: Promise<void> | null = null;
   private diverged: string | null = null;
+  /** Wall-clock ms when the current divergence was first seen. */
+  private divergedAt: number | null = null;
+  private reseeding = false;
+  private reseedRecord: ReseedRecord | null = null;
+  /** A reseed swapped the datadir but did not set its binlog state (this sentinel stopped in between). */
+  private unfinishedRestore: PendingRestore | null = null;
+  /** Reseed requests this sentinel has served (as the donor). */
+  private readonly served = new Set<string>();
   private attachedTo: string | null = null;
   private notPromoted: string | null = null;
   private obs: DbObservation | null = null;
@@ -92,6 +106,10 @@ export class Sentinel {
     this.db = new LocalDb(config.db.socket, config.db.pidFile);
     this.keys = dbKeys(config.prefix);
     this.self = config.peers.find((p) => p.host === config.host)!;
+    if (config.reseed) {
+      this.reseedRecord = loadLastRecord(config.reseed.keepDir);
+      this.unfinishedRestore = pendingRestore(config.reseed);
+    }
   }
 
   /** Runs until stop(): one tick every `tickMs`, and the fencing watchdog. */
@@ -135,6 +153,7 @@ export class Sentinel {
     this.view = view;
     this.etcdOk = true;
     await this.publishMember(view);
+    this.serveReseeds(view);
     if (this.holding) await this.leaderTick(view);
     else await this.followerTick(view);
   }
@@ -200,7 +219,7 @@ export class Sentinel {
 
   private async readView(): Promise<View> {
     const kvs = await this.etcd.range(this.keys.root, { prefix: true });
-    const view: View = { leader: null, sync: null, members: new Map(), switchover: null };
+    const view: View = { leader: null, sync: null, members: new Map(), switchover: null, reseeds: [] };
     for (const kv of kvs) {
       if (kv.key === this.keys.leader) {
         const value = parseValue<LeaderValue>(kv);
@@ -210,6 +229,9 @@ export class Sentinel {
         if (value) view.sync = { value, kv };
       } else if (kv.key === this.keys.switchover) {
         view.switchover = parseValue<SwitchoverValue>(kv);
+      } else if (kv.key.startsWith(this.keys.reseeds)) {
+        const value = parseValue<ReseedRequest>(kv);
+        if (value) view.reseeds.push(value);
       } else if (kv.key.startsWith(this.keys.members)) {
         const value = parseValue<MemberValue>(kv);
         if (value) view.members.set(value.host, value);
@@ -566,6 +588,18 @@ export class Sentinel {
   }
 
   private async follow(view: View, leader: LeaderValue): Promise<void> {
+    // The reseed swaps the datadir and sets the binlog state; the rejoin below comes after it.
+    if (this.reseeding) return;
+    // Also a reseed that ran out of time after its swap: its datadir still says what it needs.
+    if (this.config.reseed && !this.attachedTo) this.unfinishedRestore ??= pendingRestore(this.config.reseed);
+    if (this.unfinishedRestore && this.config.reseed) {
+      await finishRestore(this.db, this.config.reseed, this.unfinishedRestore);
+      this.log('reseed-restore-finished', { gtid: this.unfinishedRestore.gtid });
+      this.unfinishedRestore = null;
+      this.diverged = null;
+      this.divergedAt = null;
+      return;
+    }
     const o = this.obs!;
     const primary = this.config.peers.find((p) => p.host === leader.host);
     if (!primary) throw new Error(`the leader ${leader.host} is not among the peers`);
@@ -586,17 +620,84 @@ export class Sentinel {
     if (!leaderMember || leaderMember.role !== 'primary') return; // wait until it publishes its binlog state
     const verdict = rejoinVerdict(o.gtidBinlogPos, leaderMember.gtidBinlogState);
     if (!verdict.ok) {
-      if (this.diverged === null) this.log('diverged', { leader: leader.host, reason: verdict.reason });
+      if (this.diverged === null) {
+        this.log('diverged', { leader: leader.host, reason: verdict.reason });
+        this.divergedAt = Date.now();
+      }
       this.diverged = verdict.reason;
       if (!o.readOnly) await this.db.setReadOnly(true);
+      this.maybeReseed(leaderMember, primary, verdict.reason);
       return;
     }
     this.diverged = null;
+    this.divergedAt = null;
     const password = readFileSync(this.config.replication.passwordFile, 'utf8').trim();
     await this.db.replicateFrom(primary, this.config.replication.user, password, o.gtidBinlogPos);
     this.attachedTo = leader.host;
     this.fenced = null;
     this.log('following', { leader: leader.host, from: o.gtidBinlogPos });
+  }
+
+  // ---- reseeding a diverged database ----------------------------------------------
+
+  /** Starts a reseed from the leader once the divergence is firm (reseedDue); it runs beside the ticks. */
+  private maybeReseed(leaderMember: MemberValue, primary: SentinelPeer, reason: string): void {
+    const config = this.config.reseed;
+    if (!config || this.reseeding || !this.lease) return;
+    const due = reseedDue({
+      firstSeenAt: this.divergedAt,
+      leaderKeyAt: leaderMember.at,
+      now: Date.now(),
+      settleMs: config.settleMs,
+      lastFailureAt: this.reseedRecord?.state === 'failed' ? (this.reseedRecord.endedAt ?? null) : null,
+      retryMs: config.retryMs,
+    });
+    if (!due) return;
+    this.reseeding = true;
+    const lease = this.lease.id;
+    const key = this.keys.reseedOf(this.config.host);
+    void reseed({
+      config,
+      host: this.config.host,
+      address: this.config.db.address,
+      db: this.db,
+      pidFile: this.obs?.pidFile ?? this.config.db.pidFile ?? '',
+      donor: { host: leaderMember.host, address: primary.address },
+      donorBinlogState: () =>
+        this.view?.members.get(leaderMember.host)?.gtidBinlogState ?? leaderMember.gtidBinlogState,
+      reason,
+      request: (req) => this.etcd.put(key, JSON.stringify(req), lease),
+      withdraw: () => this.etcd.delete(key),
+      progress: (record) => {
+        this.reseedRecord = record;
+        this.writeState();
+      },
+      log: this.log,
+    })
+      .then((record) => {
+        if (record.state !== 'done') return;
+        // Restored at the backup's point: the usual rejoin (prefix check, replication) takes it from here.
+        this.diverged = null;
+        this.divergedAt = null;
+        this.attachedTo = null;
+      })
+      .finally(() => (this.reseeding = false));
+  }
+
+  /** As the primary: a backup for each diverged database that asks this host for one. */
+  private serveReseeds(view: View): void {
+    const config = this.config.reseed;
+    if (!config || !this.holding || this.promoting) return;
+    for (const req of view.reseeds) {
+      if (req.from !== this.config.host || this.served.has(req.id)) continue;
+      this.served.add(req.id);
+      const password = readFileSync(config.passwordFile, 'utf8').trim();
+      this.log('reseed-serving', { to: req.host, id: req.id });
+      sendBackup(req, { config, localAddress: this.config.db.address, password }).then(
+        ({ bytes, ms }) => this.log('reseed-served', { to: req.host, id: req.id, bytes, ms }),
+        (err: unknown) => this.log('reseed-serve-failed', { to: req.host, id: req.id, error: (err as Error).message }),
+      );
+    }
   }
 
   // ---- the state file ---------------------------------------------------------------
@@ -611,6 +712,7 @@ export class Sentinel {
       term: this.holding?.term ?? null,
       fenced: this.fenced,
       diverged: this.diverged,
+      reseed: this.reseedRecord,
       notPromoted: this.notPromoted,
       etcdOk: this.etcdOk,
       lastRenewAgoMs: this.lease ? Math.round(this.now() - this.lastRenewSentAt) : null,

@@ -77,6 +77,8 @@ describe('firewallRules', () => {
         ['app: health and metrics from load balancers', [3001], ['10.77.0.11', '10.77.0.12']],
         ['db: from app hosts', [3306], ['10.77.0.14']],
         ['db: replication between database hosts', [3306], ['10.77.0.14']],
+        // A diverged database receives its reseed stream from the primary (failover).
+        ['db: reseed stream between database hosts', [4444], ['10.77.0.14']],
         ['etcd: raft from the other members', [2380], ['10.77.0.14', '10.77.0.11']],
         ['etcd: clients from the other members and the db hosts (sentinels)', [2379], ['10.77.0.14', '10.77.0.11']],
         // Every port Prometheus scrapes here (etcd, the app's metrics, the exporters), to the monitor alone.
@@ -117,6 +119,7 @@ describe('firewallRules', () => {
     assert.deepEqual(of('db-1'), [
       `db: from app hosts 3306 ${app1},${app2}`,
       `db: replication between database hosts 3306 ${db2}`,
+      `db: reseed stream between database hosts 4444 ${db2}`,
       `etcd: raft from the other members 2380 ${db2},${web1}`,
       `etcd: clients from the other members and the db hosts (sentinels) 2379 ${db2},${web1}`,
     ]);

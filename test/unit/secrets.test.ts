@@ -23,7 +23,7 @@ describe('secrets', () => {
     assert.equal(first.created, true);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     const values = Object.values(first.secrets);
-    assert.equal(values.length, 5);
+    assert.equal(values.length, 6);
     assert.ok(values.every((v) => v.length >= 24));
     assert.equal(new Set(values).size, values.length, 'each secret is its own');
     const second = loadOrCreateSecrets(file);
@@ -82,7 +82,13 @@ describe('secrets', () => {
     // MariaDB's PASSWORD('password'), a published test vector of mysql_native_password.
     assert.equal(nativePasswordHash('password'), '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19');
     const users = userStatements(plan, SECRETS).join(';\n');
-    for (const pw of [SECRETS.dbAppPassword, SECRETS.dbReplicationPassword, SECRETS.dbMonitorPassword]) {
+    const passwords = [
+      SECRETS.dbAppPassword,
+      SECRETS.dbReplicationPassword,
+      SECRETS.dbMonitorPassword,
+      SECRETS.dbBackupPassword,
+    ];
+    for (const pw of passwords) {
       assert.ok(!users.includes(pw));
       assert.ok(users.includes(nativePasswordHash(pw)));
     }

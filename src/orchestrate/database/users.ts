@@ -11,7 +11,10 @@ import { dbPaths } from './instance.ts';
 import { lit, sql } from './sql.ts';
 
 /** The passwords of the users tandem creates. */
-export type DbUserPasswords = Pick<Secrets, 'dbAppPassword' | 'dbReplicationPassword' | 'dbMonitorPassword'>;
+export type DbUserPasswords = Pick<
+  Secrets,
+  'dbAppPassword' | 'dbReplicationPassword' | 'dbMonitorPassword' | 'dbBackupPassword'
+>;
 
 /**
  * mysql_native_password's stored form of a password ('*' + SHA1(SHA1(pw)) in hex).
@@ -60,6 +63,15 @@ export function userStatements(plan: Plan, passwords: DbUserPasswords): string[]
       user(users.monitor, src, passwords.dbMonitorPassword),
       `GRANT PROCESS, SLAVE MONITOR, BINLOG MONITOR ON *.* TO ${lit(users.monitor)}@${lit(src)}`,
       `GRANT SELECT ON performance_schema.* TO ${lit(users.monitor)}@${lit(src)}`,
+    );
+  }
+  // Under failover, the primary's sentinel streams a backup to a diverged database
+  // (src/sentinel/reseed.ts): mariadb-backup over the socket, with what BACKUP STAGE and
+  // the binlog position need, nothing more.
+  if (plan.db.failover) {
+    statements.push(
+      user(users.backup, 'localhost', passwords.dbBackupPassword),
+      `GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO ${lit(users.backup)}@'localhost'`,
     );
   }
   return statements;
