@@ -92,6 +92,7 @@ export function topologyView(plan: Plan, status: StackStatus): TopologyView {
   const backends = plan.lb.backends.map((b) => b.name);
   const links: { from: string; to: string; active: boolean }[] = [];
   if (status.lb.vip) {
+    if (plan.client) links.push({ from: 'client', to: 'vip', active: status.lb.vip.holder !== null });
     for (const lb of lbs) links.push({ from: 'vip', to: lb, active: status.lb.vip.holder === lb });
   } else for (const lb of lbs) links.push({ from: 'client', to: lb, active: true });
   for (const lb of lbs)

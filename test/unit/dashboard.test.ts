@@ -156,8 +156,9 @@ describe('dashboard topology', () => {
       ],
     );
     assert.deepEqual(
-      view.links.filter((l) => l.from === 'vip'),
+      view.links.filter((l) => l.from === 'vip' || l.to === 'vip'),
       [
+        { from: 'client', to: 'vip', active: true },
         { from: 'vip', to: 'lb-1', active: true },
         { from: 'vip', to: 'lb-2', active: false },
       ],
