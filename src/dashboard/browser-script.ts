@@ -105,6 +105,10 @@ export const DASHBOARD_SCRIPT = `'use strict';
       var box = byId('chart-' + c.id);
       return getJson('/api/charts/' + encodeURIComponent(c.id)).then(function (data) {
         box.dataset.series = String(data.labels.length);
+        // The largest value drawn: the browser test waits for the traffic it sent to show.
+        box.dataset.max = String(Math.max.apply(null, [0].concat(data.data.slice(1).map(function (ys) {
+          return Math.max.apply(null, [0].concat(ys.filter(function (y) { return y !== null; })));
+        }))));
         box.querySelector('.error').textContent = data.labels.length === 0 ? 'no data yet' : '';
         drawChart(box.querySelector('.plot'), data);
       }, function (err) {

@@ -32,7 +32,8 @@ interface Box {
   readonly h: number;
 }
 
-const boxHeight = (h: HostView) => HEADER_H + 10 + Math.max(1, h.services.length) * LINE_H;
+const bodyLines = (h: HostView) => Math.max(1, h.services.length) + (h.lbVerdict ? 1 : 0);
+const boxHeight = (h: HostView) => HEADER_H + 10 + bodyLines(h) * LINE_H;
 const centre = (b: Box) => ({ x: b.x + b.w / 2, y: b.y + b.h / 2 });
 
 /** Where each box goes: the client and VIP nodes, then each tier's hosts centred in its row. */
@@ -74,6 +75,12 @@ function hostBox(h: HostView, b: Box): string {
     services.push(
       `<text x="${b.x + 10}" y="${b.y + HEADER_H + 14}" font-size="12" ${FONT} fill="#6b7280">no service</text>`,
     );
+  if (h.lbVerdict) {
+    const y = b.y + HEADER_H + 14 + (bodyLines(h) - 1) * LINE_H;
+    services.push(
+      `<text class="lb-verdict" x="${b.x + 10}" y="${y}" font-size="12" font-weight="bold" ${FONT} fill="${HEALTH_COLOURS.down}">${escapeHtml(`LB: ${h.lbVerdict}`)}</text>`,
+    );
+  }
   return [
     `<g class="host" data-host="${escapeHtml(h.name)}" data-health="${h.health}">`,
     `<title>${escapeHtml(`${h.name} (${h.roles.join(', ')}): ${h.health}`)}</title>`,

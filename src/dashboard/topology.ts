@@ -22,8 +22,10 @@ export interface HostView {
   /** The row it is drawn in (TIERS). */
   readonly tier: (typeof TIERS)[number];
   readonly health: Health;
-  /** Short facts beside its name: `VIP`, `primary`, `replica`, `LB: DOWN`… */
+  /** Short facts beside its name: `VIP`, `primary`, `replica`. */
   readonly badges: readonly string[];
+  /** The load balancers that do not send to it, and why: `DOWN on lb-1, lb-2`; null: all do (or it is no backend). */
+  readonly lbVerdict: string | null;
   readonly services: readonly ServiceView[];
 }
 
@@ -54,16 +56,19 @@ function combined(healths: readonly Health[]): Health {
   return healths.every((h) => h === 'up') ? 'up' : 'degraded';
 }
 
-/** The VIP, database role and load balancers' verdict on one host. */
+/** The VIP and database role of one host. */
 function badgesOf(plan: Plan, status: StackStatus, host: string): string[] {
   const badges: string[] = [];
   if (status.lb.vip?.holder === host) badges.push('VIP');
   if (plan.db.primary === host || plan.db.replicas.includes(host))
     badges.push(status.db.primary === host ? 'primary' : 'replica');
-  const verdicts = status.lb.backends.filter((b) => b.server === host);
-  const down = verdicts.filter((b) => !b.status.startsWith('UP'));
-  if (down.length > 0) badges.push(`${down.map((b) => b.lb).join(', ')}: ${down[0]!.status}`);
   return badges;
+}
+
+/** The load balancers' verdict on one backend host, when some LB does not send to it. */
+function lbVerdictOf(status: StackStatus, host: string): string | null {
+  const down = status.lb.backends.filter((b) => b.server === host && !b.status.startsWith('UP'));
+  return down.length > 0 ? `${down[0]!.status} on ${down.map((b) => b.lb).join(', ')}` : null;
 }
 
 export function topologyView(plan: Plan, status: StackStatus): TopologyView {
@@ -73,10 +78,10 @@ export function topologyView(plan: Plan, status: StackStatus): TopologyView {
       state: s.state,
       health: SERVICE_HEALTH[s.state],
     }));
+    const lbVerdict = lbVerdictOf(status, h.name);
     let health = combined(services.map((s) => s.health));
     // A web server its load balancers no longer send to is not healthy, whatever runs on it.
-    if (health === 'up' && status.lb.backends.some((b) => b.server === h.name && !b.status.startsWith('UP')))
-      health = 'degraded';
+    if (health === 'up' && lbVerdict) health = 'degraded';
     return {
       name: h.name,
       address: h.address,
@@ -84,6 +89,7 @@ export function topologyView(plan: Plan, status: StackStatus): TopologyView {
       tier: TIERS.find((t) => h.roles.includes(t)) ?? 'monitor',
       health,
       badges: badgesOf(plan, status, h.name),
+      lbVerdict,
       services,
     };
   });

@@ -184,7 +184,8 @@ describe('dashboard topology', () => {
         ['monitor', 'up'],
       ],
     );
-    assert.deepEqual(view.hosts[2]!.badges, ['replica', 'lb-1, lb-2: DOWN']);
+    assert.deepEqual([view.hosts[2]!.badges, view.hosts[2]!.lbVerdict], [['replica'], 'DOWN on lb-1, lb-2']);
+    assert.match(renderTopologySvg(view), /<text class="lb-verdict"[^>]*>LB: DOWN on lb-1, lb-2<\/text>/);
     assert.ok(view.links.some((l) => l.from === 'lb-1' && l.to === 'server-1' && !l.active));
   });
 
