@@ -20,10 +20,15 @@ export async function runDashboard(args: Args, out: (text: string) => void): Pro
   if (!plan.monitor) out(`note: ${noMonitorMessage(plan)}`);
   else out(`reads Prometheus at http://${plan.monitor.address}:${plan.monitor.prometheusPort}/`);
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
+    const timer = args.forMs === undefined ? undefined : setTimeout(() => stop(), args.forMs);
+    const stop = () => {
+      clearTimeout(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    if (args.forMs !== undefined) setTimeout(stop, args.forMs).unref();
   });
   await app.close();
   out('dashboard: stopped.');
