@@ -33,26 +33,26 @@ const ARTIFACTS = path.join(REPO, 'test-artifacts');
 /**
  * From the end of `chaos kill-host server-1` to server-1's box red on the page: the next
  * topology poll (every 2 s) and one `tandem status` (which finds the supervisors gone).
- * Measured: 1.96, 1.87, 1.53 s.
+ * Measured: 1.96, 1.87, 1.53, 2.85 s (the last while other stacks' tests compiled).
  */
-const RED_BOUND_MS = 3_900;
+const RED_BOUND_MS = 5_000;
 /**
  * From the kill to BackendServerDown listed on the page: HAProxy's checks, a scrape, an
  * evaluation and the rule's `for` (monitor-up.test.ts measured 9.3–12.4 s in Prometheus),
  * plus the page's 5 s poll.
  */
-const ALERT_BOUND_MS = 24_000; // measured: 12.6, 13.2, 12.9 s
-/** From the heal's end to server-1 green again: the next poll after its services answer. Measured: 3.5, 1.4, 1.3 s. */
+const ALERT_BOUND_MS = 24_000; // measured: 12.6, 13.2, 12.9, 11.5 s
+/** From the heal's end to server-1 green again: the next poll after its services answer. Measured: 3.5, 1.4, 1.3, 3.9 s. */
 const GREEN_BOUND_MS = 6_900;
 /**
  * From the page's first picture to every host green: right after `up`, a status probe
  * may find a service not answering yet (or slow, on a busy machine), which the page shows
- * as degraded. Measured: 0 s (at once), 3.1 s.
+ * as degraded. Measured: 0 s (at once), 3.1, 3.9 s.
  */
 const SETTLE_BOUND_MS = 6_000;
 /**
  * From the end of the load to every chart drawn, the requests chart showing it: a scrape
- * (5 s) and the page's next poll (5 s). Measured: 0.06, 8.5, 7.1 s.
+ * (5 s) and the page's next poll (5 s). Measured: 0.06, 8.5, 7.1, 5.6 s.
  */
 const CHARTS_BOUND_MS = 17_000;
 
