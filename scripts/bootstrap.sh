@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what tandem needs on a fresh Debian 12 machine: the engines from Debian's
 # packages (when root) and the npm packages from the lock file. Safe to run again.
+# chromium (with a font) is for the dashboard test: playwright-core drives it headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(haproxy nginx-light mariadb-server mariadb-client mariadb-backup wrk iproute2 procps diffutils keepalived dnsmasq-base nftables nmap curl openssl etcd-server etcd-client
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-mysqld-exporter
-  prometheus-nginx-exporter prometheus-blackbox-exporter)
+  prometheus-nginx-exporter prometheus-blackbox-exporter
+  chromium fonts-liberation)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

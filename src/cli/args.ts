@@ -37,6 +37,8 @@ const OPTIONS = {
     value: 'WHEN',
     help: 'only lines from this long ago (30s, 10m, 2h, 1d) or this time (2026-11-24T17:00:00Z) on',
   },
+  port: { type: 'string', value: 'PORT', help: 'the port on 127.0.0.1 (default: 7070; 0: any free one)' },
+  for: { type: 'string', value: 'SECONDS', help: 'stop after this many seconds (default: run until Ctrl-C)' },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -85,6 +87,10 @@ export const COMMANDS = {
     summary: "every service's logs (or one host's, or one service's), merged in time order",
     options: ['follow', 'since', 'json'],
   },
+  dashboard: {
+    summary: 'serve a live web page of the stack: topology, charts, alerts (on 127.0.0.1)',
+    options: ['port', 'for'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -111,6 +117,10 @@ export interface Args {
   readonly follow: boolean;
   /** logs --since, as typed (orchestrate/log-lines.ts reads it). */
   readonly since: string | undefined;
+  /** dashboard --port (undefined: its default). */
+  readonly port: number | undefined;
+  /** dashboard --for, in ms (undefined: until Ctrl-C). */
+  readonly forMs: number | undefined;
   /** Operands after the command (chaos: its command and targets; logs: its selector). */
   readonly rest: readonly string[];
 }
@@ -222,12 +232,19 @@ export function parseCommandLine(argv: readonly string[]): Args {
     topic = rest[0] as CommandName | undefined;
   } else if (command === 'logs' && rest.length > 1) fail(`unexpected argument ${rest[1]}`);
   else if (command !== 'chaos' && command !== 'logs' && rest.length > 0) fail(`unexpected argument ${rest[0]}`);
-  let durationMs: number | undefined;
-  if (typeof values.duration === 'string') {
-    const seconds = Number(values.duration);
-    if (!Number.isFinite(seconds) || seconds <= 0) fail('--duration needs a number of seconds');
-    durationMs = seconds * 1000;
+  const msOf = (value: string | boolean | undefined, flag: string): number | undefined => {
+    if (typeof value !== 'string') return undefined;
+    const seconds = Number(value);
+    if (!Number.isFinite(seconds) || seconds <= 0) fail(`${flag} needs a number of seconds`);
+    return seconds * 1000;
+  };
+  const durationMs = msOf(values.duration, '--duration');
+  let port: number | undefined;
+  if (typeof values.port === 'string') {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port needs a port number (0 to 65535)');
   }
+  const forMs = msOf(values.for, '--for');
   return {
     command: values.help ? 'help' : command,
     ...(topic ? { topic } : {}),
@@ -241,6 +258,8 @@ export function parseCommandLine(argv: readonly string[]): Args {
     force: values.force === true,
     follow: values.follow === true,
     since: typeof values.since === 'string' ? values.since : undefined,
+    port,
+    forMs,
     rest: command === 'chaos' || command === 'logs' ? rest : [],
   };
 }

@@ -158,6 +158,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       const { runLogs } = await import('./logs.ts');
       return runLogs(args, out);
     }
+    case 'dashboard': {
+      const { runDashboard } = await import('./dashboard.ts');
+      return runDashboard(args, out);
+    }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');

@@ -29,6 +29,8 @@ describe('parseCommandLine', () => {
       force: false,
       follow: false,
       since: undefined,
+      port: undefined,
+      forMs: undefined,
       rest: [],
     });
     const destroy = parseCommandLine(['destroy', '-y', '-c', 'a.ts']);
@@ -111,10 +113,27 @@ describe('help', () => {
       const listed = [...help.matchAll(/^ {2}(?:-\w, | {4})--(\w+)/gm)].map((m) => m[1]!);
       assert.deepEqual(listed.sort(), ['config', 'help', ...COMMANDS[command].options].sort(), command);
       for (const option of listed.filter((o) => o !== 'help' && o !== 'duration')) {
-        const valued = ['config', 'out', 'to', 'since'].includes(option) ? ['x'] : [];
+        const valued = ['config', 'out', 'to', 'since'].includes(option)
+          ? ['x']
+          : ['port', 'for'].includes(option)
+            ? ['1']
+            : [];
         assert.doesNotThrow(() => parseCommandLine([command, `--${option}`, ...valued]), `${command} --${option}`);
       }
     }
+  });
+
+  it('dashboard: --port is a port number (0: any free one), --for a number of seconds', () => {
+    const args = parseCommandLine(['dashboard', '--port', '0', '--for', '1.5']);
+    assert.deepEqual([args.command, args.port, args.forMs], ['dashboard', 0, 1500]);
+    assert.equal(parseCommandLine(['dashboard']).port, undefined);
+    for (const [argv, message] of [
+      [['--port', '70000'], /--port needs a port number/],
+      [['--port', 'x'], /--port needs a port number/],
+      [['--for', '0'], /--for needs a number of seconds/],
+      [['--json'], /dashboard takes no option --json/],
+    ] as const)
+      assert.throws(() => parseCommandLine(['dashboard', ...argv]), message, argv.join(' '));
   });
 
   it('the wait option says what it does', () => {

@@ -4,20 +4,9 @@ import { defaultEtcdHosts } from '../../src/config/etcd-placement.ts';
 import { resolve } from '../../src/config/resolve.ts';
 import type { StackConfig } from '../../src/config/types.ts';
 import { validateConfig } from '../../src/config/validate.ts';
+import { MONITORED_STACK } from './fixtures/plans.ts';
 
 const opts = { projectDir: '/srv/site', bundledAppDir: '/opt/tandem/src/app', defaultHosting: 'netns' as const };
-
-/** The textbook hosts plus a monitor host. */
-export const MONITORED_STACK: StackConfig = {
-  hosts: [
-    { name: 'lb-1', roles: ['lb'] },
-    { name: 'lb-2', roles: ['lb'] },
-    { name: 'server-1', roles: ['web', 'app', 'db'] },
-    { name: 'server-2', roles: ['web', 'app', 'db'] },
-    { name: 'monitor', roles: ['monitor'] },
-  ],
-  database: { primary: 'server-2' },
-};
 
 describe('the monitor role', () => {
   it('GIVEN a monitor host THEN the plan names it, its ports and bounds, and keeps the role on the host', () => {
