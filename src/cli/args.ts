@@ -85,6 +85,10 @@ export const COMMANDS = {
     summary: "every service's logs (or one host's, or one service's), merged in time order",
     options: ['follow', 'since', 'json'],
   },
+  alerts: {
+    summary: 'the alerts that fire now (Alertmanager on the monitor host): name, host, since when, summary',
+    options: ['json'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 

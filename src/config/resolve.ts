@@ -158,6 +158,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     'node-exporter': DEFAULTS.monitor.exporterPorts.node,
     'mysqld-exporter': DEFAULTS.monitor.exporterPorts.mysqld,
     'nginx-exporter': DEFAULTS.monitor.exporterPorts.nginx,
+    'alert-receiver': DEFAULTS.monitor.webhookPort,
   };
   const upstreams: Record<string, { address: string; port: number; backup: boolean }[]> = {};
   for (const h of having('web')) {
@@ -192,7 +193,9 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       ...hosts.map((h) => serviceAt(h, 'node-exporter')),
       ...dbHosts.map((h) => serviceAt(h, 'mysqld-exporter')),
       ...having('web').map((h) => serviceAt(h, 'nginx-exporter')),
-      ...(['alertmanager', 'blackbox-exporter', 'prometheus'] as const).map((k) => serviceAt(monitorHost, k)),
+      ...(['alert-receiver', 'alertmanager', 'blackbox-exporter', 'prometheus'] as const).map((k) =>
+        serviceAt(monitorHost, k),
+      ),
     );
   }
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
@@ -213,7 +216,8 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     'node-exporter': () => [],
     'mysqld-exporter': (host) => idsOf('mariadb', [host]),
     'nginx-exporter': (host) => idsOf('nginx', [host]),
-    alertmanager: () => [],
+    'alert-receiver': () => [],
+    alertmanager: () => idsOf('alert-receiver'),
     'blackbox-exporter': () => [],
     prometheus: () => [...idsOf('alertmanager'), ...idsOf('blackbox-exporter')],
   };

@@ -47,7 +47,8 @@ describe('the monitor role', () => {
       ['server-2/mysqld-exporter', 9104, ['server-2/mariadb']],
       ['server-1/nginx-exporter', 9113, ['server-1/nginx']],
       ['server-2/nginx-exporter', 9113, ['server-2/nginx']],
-      ['monitor/alertmanager', 9093, []],
+      ['monitor/alert-receiver', 9095, []],
+      ['monitor/alertmanager', 9093, ['monitor/alert-receiver']],
       ['monitor/blackbox-exporter', 9115, []],
       ['monitor/prometheus', 9090, ['monitor/alertmanager', 'monitor/blackbox-exporter']],
     ]);
