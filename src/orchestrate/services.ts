@@ -31,7 +31,7 @@ import { etcdMemberHealthy } from './etcd.ts';
 import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 import { alertReceiverUnit } from './alert-receiver.ts';
 import { RECEIVER_READY_PATH } from '../alert-receiver/server.ts';
-import { isMonitorKind, keepalivedMonitorFiles, monitorUnit, readyPathOf } from './monitor.ts';
+import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -139,7 +139,8 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
       { path: paths.config, content: renderServiceConfig(plan, service)! },
       ...keepalivedMonitorFiles(plan, service),
     ];
-    spec = engineSpec(service, engines[kind], paths, ns);
+    const stateFiles = keepalivedStateFiles(plan, service);
+    spec = { ...engineSpec(service, engines[kind], paths, ns), ...(stateFiles.length > 0 ? { stateFiles } : {}) };
   } else if (service.kind === 'sentinel') {
     const { passwordFile } = sentinelFiles(paths);
     files = [
