@@ -3,14 +3,19 @@
  * etcd is scraped too): every target Prometheus scrapes answers, each exporter's key
  * metric has a value, the VRRP state sums to one master, and the scrape ports are open
  * to the monitor host only — a full scan from the client finds 80/443 on the VIP and
- * nothing on any host, the monitor included. Then a dead server fires BackendServerDown
- * through the real Prometheus and Alertmanager, and it resolves after the heal.
+ * nothing on any host, the monitor included. Nothing fires on the healthy stack
+ * (`tandem alerts`). Then each fault fires its alert through the real Prometheus and
+ * Alertmanager, seen by `tandem alerts` and tandem's webhook receiver, and the alert
+ * resolves after the heal: a dead server (BackendServerDown), a dead replica's host
+ * (ReplicaMissing on the primary), the active LB's host (VipNoStandby).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StackConfig } from '../../src/config/types.ts';
+import { readRecords } from '../../src/alert-receiver/record.ts';
+import type { FiringAlert } from '../../src/orchestrate/alerts.ts';
 import { inNs, scanFrom } from '../support/netns.ts';
 import { sleep, TestStack } from '../support/stack.ts';
 
@@ -48,6 +53,16 @@ const TARGETS_UP_BOUND_MS = 7_000;
 const FIRE_BOUND_MS = 19_000;
 /** From the heal to the alert gone from Prometheus: the server's checks pass, a scrape and an evaluation. Measured: 4.8, 5.7, 9.3 s. */
 const RESOLVE_BOUND_MS = 12_000;
+/** From the alert firing in Prometheus to `tandem alerts` listing it: a send (≤ 5 s, the evaluation) and the CLI. */
+const LISTED_BOUND_MS = 10_000;
+/** From the alert resolving in Prometheus to the receiver's record of it: Alertmanager's group_interval (5 s). */
+const RECORDED_BOUND_MS = 10_000;
+/** kill-host db:replica → ReplicaMissing in `tandem alerts`: to be measured. */
+const REPLICA_FIRE_BOUND_MS = 90_000;
+const REPLICA_RESOLVE_BOUND_MS = 60_000;
+/** kill-host lb:active → VipNoStandby in `tandem alerts`: to be measured. */
+const VIP_FIRE_BOUND_MS = 60_000;
+const VIP_RESOLVE_BOUND_MS = 60_000;
 
 interface Target {
   labels: Record<string, string>;
@@ -89,6 +104,34 @@ async function within<T>(boundMs: number, what: string, check: () => Promise<T |
     await sleep(500);
   }
   throw new Error(`${what} not within ${boundMs} ms`);
+}
+
+/** `tandem alerts --json`: what fires now, as the CLI lists it. */
+async function tandemAlerts(): Promise<FiringAlert[]> {
+  const r = await stack.run('alerts', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { alerts: FiringAlert[] }).alerts;
+}
+
+/** Polls `tandem alerts` until `match` finds an alert (listed) or none (gone); the time it took. */
+function listed(boundMs: number, what: string, match: (a: FiringAlert) => boolean, gone = false): Promise<number> {
+  return within(boundMs, `${what} ${gone ? 'gone from' : 'in'} tandem alerts`, async () => {
+    const found = (await tandemAlerts()).some(match);
+    return found !== gone ? true : undefined;
+  });
+}
+
+/** The receiver's record on the monitor host has a notification of `alertname` with `status`, received after `since`. */
+function recorded(
+  alertname: string,
+  status: 'firing' | 'resolved',
+  since: number,
+  match = (_: Record<string, string>) => true,
+) {
+  const file = path.join(stack.dir, '.tandem/hosts/monitor/alert-receiver/notifications.jsonl');
+  return readRecords(file).some(
+    (r) => r.alertname === alertname && r.status === status && Date.parse(r.receivedAt) >= since && match(r.labels),
+  );
 }
 
 const backendDown = async (): Promise<Alert[]> =>
@@ -160,18 +203,27 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
     );
     const leaders = await byHost('etcd_server_has_leader');
     assert.deepEqual(Object.values(leaders), [1, 1, 1], 'every etcd member has a leader');
-    // Until tandem's webhook receiver exists, Alertmanager's notifications to it fail (todo below).
-    const firing = await query('ALERTS{alertstate="firing",alertname!="AlertmanagerNotificationsFailing"}');
-    assert.deepEqual(firing, [], 'nothing else fires on a healthy stack');
   });
 
-  it(
-    'nothing fires on a healthy stack',
-    { todo: "tandem's webhook receiver (issue 9) does not exist yet: Alertmanager's notifications to it fail" },
-    async () => {
-      assert.deepEqual(await query('ALERTS{alertstate="firing"}'), []);
-    },
-  );
+  it('nothing fires on a healthy stack: `tandem alerts` lists nothing, Prometheus has nothing firing, Alertmanager delivers', async () => {
+    assert.deepEqual(await query('ALERTS{alertstate="firing"}'), []);
+    assert.deepEqual(await tandemAlerts(), []);
+    const human = await stack.run('alerts');
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^nothing fires \(Alertmanager on monitor, /);
+    // Alertmanager's webhook to tandem's receiver has not failed once.
+    const failed = await query('sum(alertmanager_notifications_failed_total{integration="webhook"})');
+    assert.equal(failed.length, 1, 'the counter exists');
+    assert.equal(failed[0]!.value[1], '0');
+  });
+
+  it("tandem's alert receiver answers the monitor host itself, nobody else", async () => {
+    const url = `http://${MONITOR}:9095/-/ready`;
+    const code = (from: string) =>
+      inNs(`tandem-${NAME}-${from}`, ['curl', '-sS', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', url]);
+    assert.equal((await code('monitor')).stdout, '200');
+    for (const from of ['lb-1', 'server-2']) assert.equal((await code(from)).stdout, '000', `no answer from ${from}`);
+  });
 
   it("nginx's stub_status answers its own host only; the exporter's my.cnf is 0600", async () => {
     const url = `http://${SUBNET}.13:8080/nginx_status`;
@@ -208,7 +260,8 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
       assert.equal((await fetch(ui, { signal: AbortSignal.timeout(5000) })).status, 200, ui);
   });
 
-  it('GIVEN server-1 killed (kill-host) THEN BackendServerDown fires within the bound, reaches Alertmanager, and resolves after the heal', async () => {
+  it('GIVEN server-1 killed (kill-host) THEN BackendServerDown fires within the bound, reaches Alertmanager, tandem alerts and the receiver, and resolves after the heal', async () => {
+    const killedAt = Date.now();
     const killed = await stack.run('chaos', 'kill-host', 'server-1');
     assert.equal(killed.code, 0, killed.stderr);
     const fired = await within(FIRE_BOUND_MS, 'BackendServerDown firing', async () => {
@@ -222,11 +275,74 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
       return list.some((a) => a.labels.server === 'server-1') ? list : undefined;
     });
     console.log(`# and in Alertmanager ${inAm} ms later`);
+    const isIt = (a: FiringAlert) => a.name === 'BackendServerDown' && a.labels.server === 'server-1';
+    const shown = await listed(LISTED_BOUND_MS, 'BackendServerDown', isIt);
+    console.log(`# and in tandem alerts ${shown} ms later`);
+    const firing = await within(RECORDED_BOUND_MS, 'the receiver records it firing', async () =>
+      recorded('BackendServerDown', 'firing', killedAt, (l) => l.server === 'server-1') ? true : undefined,
+    );
+    console.log(`# and in the receiver's record ${firing} ms later`);
     const healed = await stack.run('chaos', 'heal');
     assert.equal(healed.code, 0, healed.stderr);
+    const healedAt = Date.now();
     const resolved = await within(RESOLVE_BOUND_MS, 'BackendServerDown resolved', async () =>
       (await backendDown()).length === 0 ? true : undefined,
     );
     console.log(`# BackendServerDown resolved ${resolved} ms after the heal returned`);
+    const unlisted = await listed(LISTED_BOUND_MS, 'BackendServerDown', isIt, true);
+    const record = await within(RECORDED_BOUND_MS, 'the receiver records it resolved', async () =>
+      recorded('BackendServerDown', 'resolved', healedAt, (l) => l.server === 'server-1') ? true : undefined,
+    );
+    console.log(
+      `# gone from tandem alerts ${unlisted} ms later; resolved in the receiver's record ${record} ms after that`,
+    );
+  });
+
+  it("GIVEN the replica's host killed (kill-db-replica) THEN ReplicaMissing on the primary shows in tandem alerts within the bound, and goes after the heal", async () => {
+    const { db } = await stack.status();
+    const killedAt = Date.now();
+    const killed = await stack.run('chaos', 'kill-host', 'db:replica');
+    assert.equal(killed.code, 0, killed.stderr);
+    const isIt = (a: FiringAlert) => a.name === 'ReplicaMissing' && a.host === db.primary;
+    const fired = await listed(REPLICA_FIRE_BOUND_MS, 'ReplicaMissing', isIt);
+    console.log(`# ReplicaMissing on ${db.primary} in tandem alerts ${fired} ms after kill-host db:replica`);
+    const alerts = await tandemAlerts();
+    console.log(`# firing then: ${alerts.map((a) => `${a.name}@${a.host ?? '-'}(${a.state})`).join(', ')}`);
+    assert.ok(recorded('ReplicaMissing', 'firing', killedAt), "the receiver's record has it firing");
+    const healed = await stack.run('chaos', 'heal');
+    assert.equal(healed.code, 0, healed.stderr);
+    const healedAt = Date.now();
+    const gone = await listed(REPLICA_RESOLVE_BOUND_MS, 'ReplicaMissing', isIt, true);
+    console.log(`# ReplicaMissing gone from tandem alerts ${gone} ms after the heal returned`);
+    await within(RECORDED_BOUND_MS, 'the receiver records it resolved', async () =>
+      recorded('ReplicaMissing', 'resolved', healedAt) ? true : undefined,
+    );
+  });
+
+  it("GIVEN the active LB's host killed (kill-lb) THEN VipNoStandby shows in tandem alerts within the bound, and goes after the heal", async () => {
+    const killedAt = Date.now();
+    const killed = await stack.run('chaos', 'kill-host', 'lb:active');
+    assert.equal(killed.code, 0, killed.stderr);
+    const isIt = (a: FiringAlert) => a.name === 'VipNoStandby';
+    const fired = await listed(VIP_FIRE_BOUND_MS, 'VipNoStandby', isIt);
+    console.log(`# VipNoStandby in tandem alerts ${fired} ms after kill-host lb:active`);
+    const alerts = await tandemAlerts();
+    console.log(`# firing then: ${alerts.map((a) => `${a.name}@${a.host ?? '-'}(${a.state})`).join(', ')}`);
+    // The VIP moved: the other LB holds it, and neither the dead LB's stale state nor a split brain shows.
+    assert.equal(alerts.filter((a) => a.name === 'VipHeldByTwoLbs' || a.name === 'VipHeldByNoLb').length, 0);
+    assert.ok(recorded('VipNoStandby', 'firing', killedAt), "the receiver's record has it firing");
+    const healed = await stack.run('chaos', 'heal');
+    assert.equal(healed.code, 0, healed.stderr);
+    const healedAt = Date.now();
+    const gone = await listed(VIP_RESOLVE_BOUND_MS, 'VipNoStandby', isIt, true);
+    console.log(`# VipNoStandby gone from tandem alerts ${gone} ms after the heal returned`);
+    await within(RECORDED_BOUND_MS, 'the receiver records it resolved', async () =>
+      recorded('VipNoStandby', 'resolved', healedAt) ? true : undefined,
+    );
+    // One master and one standby again, as both LBs report it.
+    await within(10_000, 'both LBs report their VRRP state', async () => {
+      const vrrp = await byHost('tandem_vrrp_master');
+      return Object.values(vrrp).sort().join() === '0,1' ? vrrp : undefined;
+    });
   });
 });
