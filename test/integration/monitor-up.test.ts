@@ -57,6 +57,8 @@ const RESOLVE_BOUND_MS = 12_000;
 const LISTED_BOUND_MS = 10_000;
 /** From the alert resolving in Prometheus to the receiver's record of it: Alertmanager's group_interval (5 s). */
 const RECORDED_BOUND_MS = 10_000;
+/** Until the previous fault's alerts resolved (replication catching up after its heal). */
+const QUIET_BOUND_MS = 90_000;
 /** kill-host db:replica → ReplicaMissing in `tandem alerts`: to be measured. */
 const REPLICA_FIRE_BOUND_MS = 90_000;
 const REPLICA_RESOLVE_BOUND_MS = 60_000;
@@ -132,6 +134,14 @@ function recorded(
   return readRecords(file).some(
     (r) => r.alertname === alertname && r.status === status && Date.parse(r.receivedAt) >= since && match(r.labels),
   );
+}
+
+/** GIVEN a healthy stack: waits until `tandem alerts` lists nothing (a previous fault's alerts resolved). */
+async function quiet(): Promise<void> {
+  const took = await within(QUIET_BOUND_MS, 'nothing firing', async () =>
+    (await tandemAlerts()).length === 0 ? true : undefined,
+  );
+  console.log(`# nothing fires ${took} ms into the test`);
 }
 
 const backendDown = async (): Promise<Alert[]> =>
@@ -299,6 +309,7 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
   });
 
   it("GIVEN the replica's host killed (kill-db-replica) THEN ReplicaMissing on the primary shows in tandem alerts within the bound, and goes after the heal", async () => {
+    await quiet();
     const { db } = await stack.status();
     const killedAt = Date.now();
     const killed = await stack.run('chaos', 'kill-host', 'db:replica');
@@ -320,6 +331,7 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
   });
 
   it("GIVEN the active LB's host killed (kill-lb) THEN VipNoStandby shows in tandem alerts within the bound, and goes after the heal", async () => {
+    await quiet();
     const killedAt = Date.now();
     const killed = await stack.run('chaos', 'kill-host', 'lb:active');
     assert.equal(killed.code, 0, killed.stderr);
