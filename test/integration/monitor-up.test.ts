@@ -201,6 +201,12 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
     // prom-client's default metrics on the app's private listener.
     const heap = await byHost('nodejs_heap_size_used_bytes{job="app"}');
     assert.deepEqual(Object.keys(heap).sort(), ['server-1', 'server-2']);
+    // keepalived's notify writes the state at its first transition: one scrape later it shows.
+    const vrrpTook = await within(TARGETS_UP_BOUND_MS, 'the VRRP state of both LBs', async () => {
+      const seen = await byHost('tandem_vrrp_master');
+      return Object.keys(seen).length === 2 ? seen : undefined;
+    });
+    console.log(`# the VRRP state of both LBs in Prometheus ${vrrpTook} ms into the test`);
     const vrrp = await byHost('tandem_vrrp_master');
     assert.deepEqual(Object.keys(vrrp).sort(), ['lb-1', 'lb-2']);
     const holder = (await stack.status()).lb.vip?.holder;

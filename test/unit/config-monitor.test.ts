@@ -50,7 +50,12 @@ describe('the monitor role', () => {
       ['monitor/alert-receiver', 9095, []],
       ['monitor/alertmanager', 9093, ['monitor/alert-receiver']],
       ['monitor/blackbox-exporter', 9115, []],
-      ['monitor/prometheus', 9090, ['monitor/alertmanager', 'monitor/blackbox-exporter']],
+      // After the LBs' keepalived too: before their first VRRP notify the VIP rules would page.
+      [
+        'monitor/prometheus',
+        9090,
+        ['monitor/alertmanager', 'monitor/blackbox-exporter', 'lb-1/keepalived', 'lb-2/keepalived'],
+      ],
     ]);
   });
 
