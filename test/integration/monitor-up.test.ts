@@ -57,25 +57,25 @@ const FIRE_BOUND_MS = 19_000;
 const RESOLVE_BOUND_MS = 12_000;
 /**
  * GIVEN a healthy stack before each fault: until the previous fault's alerts resolved
- * (replication catching up after its heal). Measured: 3.5 and 1.5 s.
+ * (replication catching up after its heal). Measured: 3.5, 1.5, 0.9, 1.2 s.
  */
-const QUIET_BOUND_MS = 8_000;
+const QUIET_BOUND_MS = 7_000;
 /**
  * From `chaos kill-host db:replica` to ReplicaMissing (on the primary) in `tandem alerts`
  * and the receiver's record: the primary notices the dead replica when its heartbeat (5 s)
  * gets no answer (tcp_retries2=5, ~13 s), then a scrape, an evaluation and the rule's
- * `for` (10 s). Measured: 27.8 s.
+ * `for` (10 s). Measured: 27.8, 24.0 s (recorded 25.6 s).
  */
 const REPLICA_FIRE_BOUND_MS = 50_000;
-/** From the heal to ReplicaMissing gone and recorded resolved: the replica reconnects, a scrape, an evaluation. Measured: 10.1 s. */
+/** From the heal to ReplicaMissing gone and recorded resolved: the replica reconnects, a scrape, an evaluation. Measured: 10.1, 6.4 s (recorded 8.4 s). */
 const REPLICA_RESOLVE_BOUND_MS = 20_000;
 /**
  * From `chaos kill-host lb:active` to VipNoStandby in `tandem alerts` and the record: the
  * dead LB's scrape fails (≤ 5 s + its 4 s timeout), an evaluation, the rule's `for` (10 s).
- * Measured: 16.9 s.
+ * Measured: 16.9, 16.5 s (recorded 18.0 s).
  */
 const VIP_FIRE_BOUND_MS = 30_000;
-/** From the heal to VipNoStandby gone and recorded resolved: the LB's keepalived is BACKUP again, a scrape, an evaluation. Measured: 8.0 s. */
+/** From the heal to VipNoStandby gone and recorded resolved: the LB's keepalived is BACKUP again, a scrape, an evaluation. Measured: 8.0, 6.8 s. */
 const VIP_RESOLVE_BOUND_MS = 16_000;
 
 interface Target {
