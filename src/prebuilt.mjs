@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * tandem's processes run prebuilt JavaScript: the CLI (bin/tandem.js), the app, its
- * migrations, the sentinels and the chaos traffic worker. Compiling TypeScript through
+ * migrations, the sentinels, the alert receiver and the chaos traffic worker. Compiling TypeScript through
  * tsx costs every process ~1 s before its first step; esbuild bundles each entry once
  * into `dist/<stamp>/` (npm packages stay external: node_modules is used as is), and
  * `dist/current` links to the build of the sources as they are. Processes that tandem
@@ -32,6 +32,7 @@ export const ENTRIES = {
   'app-server': 'src/app/server.ts',
   'app-migrate': 'src/app/migrate.ts',
   sentinel: 'src/sentinel/main.ts',
+  'alert-receiver': 'src/alert-receiver/main.ts',
   'traffic-worker': 'src/chaos/traffic-worker.ts',
 };
 

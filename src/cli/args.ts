@@ -91,6 +91,10 @@ export const COMMANDS = {
     summary: 'serve a live web page of the stack: topology, charts, alerts (on 127.0.0.1)',
     options: ['port', 'for'],
   },
+  alerts: {
+    summary: 'the alerts that fire now (Alertmanager on the monitor host): name, host, since when, summary',
+    options: ['json'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 

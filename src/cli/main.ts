@@ -154,6 +154,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       out(args.json ? JSON.stringify(result) : result.summary);
       return 0;
     }
+    case 'alerts': {
+      const { runAlerts } = await import('./alerts.ts');
+      return runAlerts(args, out);
+    }
     case 'logs': {
       const { runLogs } = await import('./logs.ts');
       return runLogs(args, out);

@@ -40,6 +40,7 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   // Configured by flags alone: the file records the command line, as app.env.json does.
   'node-exporter': 'command.json',
   'nginx-exporter': 'command.json',
+  'alert-receiver': 'alert-receiver.json',
 };
 
 export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): ServicePaths {

@@ -158,6 +158,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     'node-exporter': DEFAULTS.monitor.exporterPorts.node,
     'mysqld-exporter': DEFAULTS.monitor.exporterPorts.mysqld,
     'nginx-exporter': DEFAULTS.monitor.exporterPorts.nginx,
+    'alert-receiver': DEFAULTS.monitor.webhookPort,
   };
   const upstreams: Record<string, { address: string; port: number; backup: boolean }[]> = {};
   for (const h of having('web')) {
@@ -192,7 +193,9 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       ...hosts.map((h) => serviceAt(h, 'node-exporter')),
       ...dbHosts.map((h) => serviceAt(h, 'mysqld-exporter')),
       ...having('web').map((h) => serviceAt(h, 'nginx-exporter')),
-      ...(['alertmanager', 'blackbox-exporter', 'prometheus'] as const).map((k) => serviceAt(monitorHost, k)),
+      ...(['alert-receiver', 'alertmanager', 'blackbox-exporter', 'prometheus'] as const).map((k) =>
+        serviceAt(monitorHost, k),
+      ),
     );
   }
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
@@ -209,13 +212,16 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     // Members start side by side: a member's health needs a quorum of the others.
     etcd: () => [],
     sentinel: (host) => [...idsOf('mariadb', [host]), ...idsOf('etcd')],
-    // An exporter starts beside what it reads; Prometheus after what it sends alerts to.
+    // An exporter starts beside what it reads; Prometheus after what it sends alerts to,
+    // and after the LBs' keepalived (the last to start): before their first VRRP notify
+    // the VIP rules would see no LB holding the VIP and page during every `up`.
     'node-exporter': () => [],
     'mysqld-exporter': (host) => idsOf('mariadb', [host]),
     'nginx-exporter': (host) => idsOf('nginx', [host]),
-    alertmanager: () => [],
+    'alert-receiver': () => [],
+    alertmanager: () => idsOf('alert-receiver'),
     'blackbox-exporter': () => [],
-    prometheus: () => [...idsOf('alertmanager'), ...idsOf('blackbox-exporter')],
+    prometheus: () => [...idsOf('alertmanager'), ...idsOf('blackbox-exporter'), ...idsOf('keepalived')],
   };
   const services: PlanService[] = created.map((s) => ({ ...s, after: afterOf[s.kind](s.host) }));
   const backends: PlanBackend[] = having('web').map((h, i) => ({

@@ -181,8 +181,18 @@ export function defineStack(config: StackConfig): StackConfig {
 export type MonitorKind =
   'prometheus' | 'alertmanager' | 'blackbox-exporter' | 'node-exporter' | 'mysqld-exporter' | 'nginx-exporter';
 
+/** `alert-receiver`: tandem's own receiver of Alertmanager's webhook, on the monitor host. */
 export type ServiceKind =
-  'haproxy' | 'nginx' | 'app' | 'mariadb' | 'keepalived' | 'dnsmasq' | 'etcd' | 'sentinel' | MonitorKind;
+  | 'haproxy'
+  | 'nginx'
+  | 'app'
+  | 'mariadb'
+  | 'keepalived'
+  | 'dnsmasq'
+  | 'etcd'
+  | 'sentinel'
+  | 'alert-receiver'
+  | MonitorKind;
 
 export interface PlanHost {
   readonly name: string;

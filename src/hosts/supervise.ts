@@ -41,6 +41,13 @@ export interface SupervisedSpec {
   readonly pipeOutput?: boolean;
   /** @default LOG_ROTATION */
   readonly rotate?: LogRotation;
+  /**
+   * Files that report what the running engine is doing (keepalived's VRRP state, which
+   * node_exporter serves): the supervisor removes them before each start and after each
+   * exit, so that they never outlive the engine (a keepalived killed with -9 runs no
+   * notify script and would go on reporting MASTER).
+   */
+  readonly stateFiles?: readonly string[];
 }
 
 /** When the supervisor rotates a service's logs, and how many rotated files it keeps. */

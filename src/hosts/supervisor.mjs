@@ -5,7 +5,7 @@
 //
 // spec: { id, argv, cwd, env, output, pidFile, stateFile, stopSignal, reloadSignal,
 //         stopTimeoutMs, restartDelayMs, restartMaxDelayMs, liveness?, logFiles?, rotate?,
-//         pipeOutput? }
+//         pipeOutput?, stateFiles? }
 //
 // SIGTERM: stop the engine (its stopSignal, then SIGKILL after stopTimeoutMs) and exit.
 // SIGHUP: forward the engine's reloadSignal. The engine crashing: restart with
@@ -22,6 +22,9 @@
 // F_SETFL, which clears O_APPEND: after a truncation it would go on writing at its old
 // offset, leaving a sparse file) runs with `pipeOutput`: this process reads its output
 // from a pipe and writes the file itself, renamed and reopened when rotated.
+//
+// stateFiles: files the engine writes to say what it is doing (keepalived's VRRP state);
+// removed before each start and after each exit, so they never outlive the engine.
 //
 // The state file records each PID with its start time (/proc/PID/stat field 22), so
 // that tandem never signals a PID the kernel has since given to another process.
@@ -65,8 +68,14 @@ function save() {
   fs.renameSync(tmp, spec.stateFile);
 }
 
+/** Removes the engine's state files (see the top of this file). */
+function clearStateFiles() {
+  for (const file of spec.stateFiles ?? []) fs.rmSync(file, { force: true });
+}
+
 function start() {
   restartTimer = null;
+  clearStateFiles();
   const out = spec.pipeOutput ? 'pipe' : fs.openSync(spec.output, 'a');
   const proc = spawn(spec.argv[0], spec.argv.slice(1), {
     cwd: spec.cwd,
@@ -91,6 +100,7 @@ function start() {
     try {
       fs.unlinkSync(spec.pidFile);
     } catch {}
+    clearStateFiles();
     if (stopping) {
       state.state = 'stopped';
       save();

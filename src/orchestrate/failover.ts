@@ -15,8 +15,8 @@ import { sleep } from '../hosts/supervise.ts';
 import { dbHostsOf, dbPaths, readOnlyOf } from './database/instance.ts';
 import { replicaStatus } from './database/replication.ts';
 import { mariadbPidFile } from '../render/mariadb.ts';
-import { nodeCommand } from '../prebuilt.mjs';
 import { RESEED_PORT } from '../sentinel/reseed-plan.ts';
+import { nodeServiceSpec } from './node-service.ts';
 
 /** The project's root: the sentinel runs tandem's own code, with tandem's node_modules. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -86,15 +86,7 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
 
 /** The supervised sentinel process: in its database host's namespace, from the project root. */
 export function sentinelSpec(service: PlanService, paths: ServicePaths, namespace: string | undefined): SupervisedSpec {
-  return {
-    id: service.id,
-    namespace,
-    argv: nodeCommand(ENTRY, [paths.config]),
-    cwd: ROOT,
-    env: { NODE_ENV: 'production' },
-    stopSignal: 'SIGTERM',
-    stopTimeoutMs: 5000,
-  };
+  return nodeServiceSpec(service, ENTRY, paths, namespace);
 }
 
 /** The database hosts whose MariaDB accepts writes now (`@@read_only = 0`), over their sockets. */

@@ -17,7 +17,13 @@ import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { renderAlertRules } from '../render/alert-rules.ts';
 import { renderAlertmanager } from '../render/alertmanager.ts';
 import { renderBlackbox } from '../render/blackbox.ts';
-import { renderExporterMyCnf, renderHostInfo, renderVrrpNotify } from '../render/exporters.ts';
+import {
+  renderExporterMyCnf,
+  renderHostInfo,
+  renderVrrpNotify,
+  textfileDirOn,
+  VRRP_TEXTFILE,
+} from '../render/exporters.ts';
 import { vrrpNotifyScript } from '../render/keepalived.ts';
 import { stubStatusUrl } from '../render/nginx.ts';
 import { ALERT_RULES_FILE, renderPrometheus } from '../render/prometheus.ts';
@@ -89,6 +95,15 @@ export function monitorUnit(
 export function keepalivedMonitorFiles(plan: Plan, service: PlanService): ServiceFile[] {
   if (!plan.monitor || service.kind !== 'keepalived') return [];
   return [{ path: vrrpNotifyScript(service.dir), content: renderVrrpNotify(plan, service.host), mode: 0o700 }];
+}
+
+/**
+ * The VRRP state file of an LB's keepalived: its supervisor removes it whenever
+ * keepalived is not running, so node_exporter never serves a dead keepalived's state.
+ */
+export function keepalivedStateFiles(plan: Plan, service: PlanService): string[] {
+  if (!plan.monitor || service.kind !== 'keepalived') return [];
+  return [path.join(textfileDirOn(plan, service.host), VRRP_TEXTFILE)];
 }
 
 /** The path a readiness probe asks over HTTP: 200 once the engine serves. */

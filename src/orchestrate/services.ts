@@ -29,7 +29,9 @@ import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
 import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
-import { isMonitorKind, keepalivedMonitorFiles, monitorUnit, readyPathOf } from './monitor.ts';
+import { alertReceiverUnit } from './alert-receiver.ts';
+import { RECEIVER_READY_PATH } from '../alert-receiver/server.ts';
+import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
   readonly path: string;
@@ -129,13 +131,16 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
   const { kind } = service;
   if (isMonitorKind(kind)) {
     ({ engine, files, spec } = monitorUnit(plan, { ...service, kind }, paths, secrets));
+  } else if (kind === 'alert-receiver') {
+    ({ files, spec } = alertReceiverUnit(service, paths, ns));
   } else if (kind !== 'app' && kind !== 'sentinel') {
     engine = engines[kind];
     files = [
       { path: paths.config, content: renderServiceConfig(plan, service)! },
       ...keepalivedMonitorFiles(plan, service),
     ];
-    spec = engineSpec(service, engines[kind], paths, ns);
+    const stateFiles = keepalivedStateFiles(plan, service);
+    spec = { ...engineSpec(service, engines[kind], paths, ns), ...(stateFiles.length > 0 ? { stateFiles } : {}) };
   } else if (service.kind === 'sentinel') {
     const { passwordFile, backupPasswordFile } = sentinelFiles(paths);
     files = [
@@ -325,6 +330,8 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
     case 'mysqld-exporter':
     case 'nginx-exporter':
       return (await httpStatus(plan, host, `http://${address}:${port}${readyPathOf(kind)}`)) === 200;
+    case 'alert-receiver':
+      return (await httpStatus(plan, host, `http://${address}:${port}${RECEIVER_READY_PATH}`)) === 200;
     default:
       return probeTcp(address, port);
   }

@@ -21,6 +21,14 @@ import { toYaml } from './yaml.ts';
  */
 export const VRRP_METRIC = 'tandem_vrrp_master';
 
+/**
+ * Beside it: 1 while this LB's keepalived is BACKUP, ready to take the VIP (0 in MASTER,
+ * FAULT — its HAProxy is down — or STOP). Both vanish when keepalived exits: its
+ * supervisor removes the file (hosts/supervisor.mjs `stateFiles`), so a keepalived
+ * killed with -9 does not go on reporting its last state.
+ */
+export const VRRP_STANDBY_METRIC = 'tandem_vrrp_standby';
+
 /** HAProxy's public frontend (haproxy.ts). */
 const PUBLIC_FRONTEND = 'www';
 
@@ -125,7 +133,8 @@ function loadBalancer(plan: Plan): RuleGroup {
   };
 }
 
-function vip(): RuleGroup {
+function vip(plan: Plan): RuleGroup {
+  const lbs = Object.keys(plan.lb.vrrp?.priorities ?? {}).length;
   return {
     name: 'vip',
     rules: [
@@ -147,6 +156,21 @@ function vip(): RuleGroup {
         description:
           'Split brain: both keepalived instances think they are master, usually because VRRP adverts between the LBs are lost (firewall, a partition). Clients reach whichever answers ARP last. Restore the path between the LBs; stopping keepalived on one ends it at once.',
       },
+      // A dead LB host takes its node_exporter with it, so "held by no LB / by two" cannot
+      // see it; what changed for on-call is that the next failure takes the site down.
+      ...(lbs > 1
+        ? [
+            {
+              alert: 'VipNoStandby',
+              expr: `(count(${VRRP_STANDBY_METRIC} == 1) or vector(0)) == 0`,
+              for: '10s',
+              severity: 'warning',
+              summary: 'No load balancer stands by to take over the virtual IP',
+              description:
+                "No LB's keepalived reports BACKUP: the LB that is not master is down, cut off from the monitor, its keepalived is not running, or its HAProxy is down (FAULT). The site still answers through the master, but its next failure takes the site down. Bring the other LB back (`tandem status`, `tandem up`); HostDown or ServiceDown names which.",
+            } satisfies AlertRule,
+          ]
+        : []),
     ],
   };
 }
@@ -318,7 +342,7 @@ export function alertRuleGroups(plan: Plan): RuleGroup[] {
   return [
     availability(),
     loadBalancer(plan),
-    ...(plan.lb.vrrp ? [vip()] : []),
+    ...(plan.lb.vrrp ? [vip(plan)] : []),
     database(plan),
     ...(plan.etcd ? [etcd()] : []),
     site(plan),

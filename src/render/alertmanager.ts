@@ -13,6 +13,9 @@ import { toYaml } from './yaml.ts';
 export const WEBHOOK_RECEIVER = 'tandem';
 export const WEBHOOK_PATH = '/alerts';
 
+/** Alerts per notification: at ~1.5 KiB each with their annotations, well within the receiver's 256 KiB. */
+export const WEBHOOK_MAX_ALERTS = 100;
+
 /** The URL Alertmanager posts notifications to. */
 export function webhookUrl(plan: Plan): string {
   const monitor = monitorOf(plan);
@@ -34,7 +37,9 @@ export function renderAlertmanager(plan: Plan): string {
     receivers: [
       {
         name: WEBHOOK_RECEIVER,
-        webhook_configs: [{ url: webhookUrl(plan), send_resolved: true }],
+        // At most this many alerts per notification (the rest are counted in
+        // `truncatedAlerts`), so one stays within the receiver's body limit.
+        webhook_configs: [{ url: webhookUrl(plan), send_resolved: true, max_alerts: WEBHOOK_MAX_ALERTS }],
       },
     ],
     inhibit_rules: [

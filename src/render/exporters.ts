@@ -7,7 +7,7 @@
 import { servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
 import { textfileDir } from '../engines/exporters.ts';
-import { VRRP_METRIC } from './alert-rules.ts';
+import { VRRP_METRIC, VRRP_STANDBY_METRIC } from './alert-rules.ts';
 import { header, serviceOn } from './service.ts';
 
 /** The file the notify script writes (node_exporter reads `*.prom` only, so the temp file is skipped). */
@@ -38,7 +38,8 @@ export function renderExporterMyCnf(plan: Plan, hostName: string, password: stri
 /**
  * keepalived's notify script on an LB, run as `/bin/sh <script> INSTANCE <name> <STATE>
  * <priority>` at every state change (BACKUP at start, MASTER, FAULT, STOP): it writes
- * `tandem_vrrp_master` 1 in MASTER, 0 otherwise, atomically (rename).
+ * `tandem_vrrp_master` 1 in MASTER and `tandem_vrrp_standby` 1 in BACKUP, 0 otherwise,
+ * atomically (rename).
  */
 export function renderVrrpNotify(plan: Plan, lbHostName: string): string {
   const dir = textfileDirOn(plan, lbHostName);
@@ -48,8 +49,10 @@ export function renderVrrpNotify(plan: Plan, lbHostName: string): string {
     header('#', `keepalived notify script on ${lbHostName} of stack ${plan.name}`),
     'set -e',
     `mkdir -p '${dir}'`,
-    'case "$3" in MASTER) master=1 ;; *) master=0 ;; esac',
+    'master=0 standby=0',
+    'case "$3" in MASTER) master=1 ;; BACKUP) standby=1 ;; esac',
     `printf '# HELP ${VRRP_METRIC} 1 while keepalived on this LB holds the VIP (VRRP MASTER).\\n# TYPE ${VRRP_METRIC} gauge\\n${VRRP_METRIC}{vrrp_instance="%s"} %s\\n' "$2" "$master" > '${tmp}'`,
+    `printf '# HELP ${VRRP_STANDBY_METRIC} 1 while keepalived on this LB stands by to take the VIP (VRRP BACKUP).\\n# TYPE ${VRRP_STANDBY_METRIC} gauge\\n${VRRP_STANDBY_METRIC}{vrrp_instance="%s"} %s\\n' "$2" "$standby" >> '${tmp}'`,
     `mv '${tmp}' '${dir}/${VRRP_TEXTFILE}'`,
     '',
   ].join('\n');

@@ -1,14 +1,14 @@
 /**
  * The monitor's rendered files with the real engines (not yet through `tandem up`):
  * Prometheus, Alertmanager and node_exporter from Debian's packages on a loopback plan
- * with a monitor host, and a webhook receiver standing in for tandem's. A host whose
- * node_exporter does not run must reach the webhook as HostDown, the monitor host must
- * not, and HostDown must resolve once that host's exporter runs.
+ * with a monitor host, and tandem's own webhook receiver (src/alert-receiver/) in this
+ * process. A host whose node_exporter does not run must reach the receiver's record as
+ * HostDown, the monitor host must not, and HostDown must resolve once that host's
+ * exporter runs.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,6 +20,8 @@ import { alertmanagerEngine, prometheusEngine } from '../../src/engines/promethe
 import { renderAlertRules } from '../../src/render/alert-rules.ts';
 import { renderAlertmanager, WEBHOOK_PATH } from '../../src/render/alertmanager.ts';
 import { ALERT_RULES_FILE, renderPrometheus } from '../../src/render/prometheus.ts';
+import { NotificationLog, type NotificationRecord, readRecords } from '../../src/alert-receiver/record.ts';
+import { buildReceiver } from '../../src/alert-receiver/server.ts';
 
 /**
  * From Prometheus' start: its first scrapes and evaluations, HostDown's `for` (10 s), an
@@ -32,11 +34,6 @@ const FIRE_BOUND_MS = 40_000;
  * with a 10 s group_interval).
  */
 const RESOLVE_BOUND_MS = 16_000;
-
-interface Notice {
-  readonly at: number;
-  readonly alerts: readonly { status: string; labels: Record<string, string> }[];
-}
 
 const available = fs.existsSync(prometheusEngine.binary) && fs.existsSync(alertmanagerEngine.binary);
 
@@ -60,8 +57,8 @@ describe(
     const monitor = plan.monitor!;
     const host = (name: string): PlanHost => plan.hosts.find((h) => h.name === name)!;
     const children: ChildProcess[] = [];
-    const notices: Notice[] = [];
-    let receiver: http.Server | undefined;
+    const recordFile = path.join(dir, 'notifications.jsonl');
+    const receiver = buildReceiver({ record: new NotificationLog(recordFile, 1000), path: WEBHOOK_PATH });
     const started = Date.now();
 
     /** Starts an engine's argv with its output in `<dir>/<name>.log`; killed by pid in `after`. */
@@ -88,30 +85,22 @@ describe(
       );
     }
 
-    /** Waits for a webhook notice that `match` accepts; returns when it arrived. */
-    async function noticeOf(match: (n: Notice) => boolean, boundMs: number, what: string): Promise<number> {
+    /** Waits for a record of the receiver that `match` accepts; returns when it arrived. */
+    async function noticeOf(match: (r: NotificationRecord) => boolean, boundMs: number, what: string): Promise<number> {
       const deadline = Date.now() + boundMs;
       while (Date.now() < deadline) {
-        const found = notices.find(match);
-        if (found) return found.at;
+        const found = readRecords(recordFile).find(match);
+        if (found) return Date.parse(found.receivedAt);
         await new Promise((r) => setTimeout(r, 250));
       }
       throw new Error(`${what} did not reach the webhook within ${boundMs} ms; logs in ${dir}`);
     }
 
-    const hostDown = (status: string, hostName: string) => (n: Notice) =>
-      n.alerts.some((a) => a.status === status && a.labels.alertname === 'HostDown' && a.labels.host === hostName);
+    const hostDown = (status: string, hostName: string) => (r: NotificationRecord) =>
+      r.status === status && r.alertname === 'HostDown' && r.host === hostName;
 
     before(async () => {
-      receiver = http.createServer((req, res) => {
-        let body = '';
-        req.on('data', (chunk) => (body += chunk));
-        req.on('end', () => {
-          if (req.url === WEBHOOK_PATH) notices.push({ at: Date.now(), alerts: JSON.parse(body).alerts });
-          res.end();
-        });
-      });
-      await new Promise<void>((r) => receiver!.listen(monitor.webhookPort, monitor.address, r));
+      await receiver.listen({ port: monitor.webhookPort, host: monitor.address });
       const prom = paths('monitor', 'prometheus', 'prometheus.yml');
       fs.writeFileSync(prom.config, renderPrometheus(plan));
       fs.writeFileSync(path.join(prom.dir, ALERT_RULES_FILE), renderAlertRules(plan));
@@ -129,14 +118,14 @@ describe(
           c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : null,
         ),
       );
-      await new Promise((r) => receiver?.close(r));
+      await receiver.close();
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
     it('GIVEN lb-1 without a node exporter THEN HostDown for lb-1 reaches the webhook within the bound, and none for the monitor', async () => {
       const fired = await noticeOf(hostDown('firing', 'lb-1'), FIRE_BOUND_MS, 'HostDown for lb-1');
       console.log(`# HostDown for lb-1 reached the webhook ${fired - started} ms after Prometheus started`);
-      assert.equal(notices.some(hostDown('firing', 'monitor')), false);
+      assert.equal(readRecords(recordFile).some(hostDown('firing', 'monitor')), false);
       const targets = (await (
         await fetch(`http://${monitor.address}:${monitor.prometheusPort}/api/v1/targets?state=active`)
       ).json()) as { data: { activeTargets: { labels: Record<string, string>; health: string }[] } };
@@ -152,7 +141,7 @@ describe(
       const since = Date.now();
       startNodeExporter('lb-1');
       const resolved = await noticeOf(
-        (n) => n.at >= since && hostDown('resolved', 'lb-1')(n),
+        (r) => Date.parse(r.receivedAt) >= since && hostDown('resolved', 'lb-1')(r),
         RESOLVE_BOUND_MS,
         'the resolved HostDown for lb-1',
       );

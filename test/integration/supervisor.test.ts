@@ -210,6 +210,38 @@ describe('supervisor', () => {
     );
   });
 
+  it('GIVEN stateFiles THEN they never outlive the engine: removed when it is killed with -9, before it starts again, and when it stops', async () => {
+    // The engine writes its state file at start, as keepalived's notify script does at each
+    // transition; a stale one from before the supervisor started is gone before the first start.
+    const state = path.join(root, 'vrrp.prom');
+    fs.writeFileSync(state, 'tandem_vrrp_master 1\n');
+    const started = await startSupervised(paths, {
+      id: 'h1/app',
+      argv: ['sh', '-c', `sleep 0.3; echo "started $$" > ${state}; exec sleep 304`],
+      cwd: root,
+      stopSignal: 'SIGTERM',
+      stateFiles: [state],
+    });
+    assert.equal(fs.existsSync(state), false, 'a stale state file is removed before the start');
+    const written = async () => {
+      for (let i = 0; i < 100 && !fs.existsSync(state); i++) await sleep(20);
+      return fs.readFileSync(state, 'utf8');
+    };
+    assert.match(await written(), /^started /);
+    // WHEN the engine is killed with -9 (no chance to write anything)
+    process.kill(started.pid!, 'SIGKILL');
+    let gone = false;
+    for (let i = 0; i < 25 && !gone; i++) {
+      gone = !fs.existsSync(state);
+      if (!gone) await sleep(4);
+    }
+    assert.ok(gone, 'the state file is removed when the engine dies');
+    // THEN the restarted engine writes its own, and a stop removes it again
+    assert.match(await written(), /^started /);
+    await stopSupervised(paths);
+    assert.equal(fs.existsSync(state), false, 'removed after the stop');
+  });
+
   it('leaves alone an unrelated process whose PID a stale state file and pid file name', async () => {
     // GIVEN a process tandem never started (its argv even names mariadbd), and state
     // files from another boot naming its PID with the start time of that other process

@@ -36,9 +36,15 @@ describe('the monitor role', () => {
       ['server-2/mysqld-exporter', 9104, ['server-2/mariadb']],
       ['server-1/nginx-exporter', 9113, ['server-1/nginx']],
       ['server-2/nginx-exporter', 9113, ['server-2/nginx']],
-      ['monitor/alertmanager', 9093, []],
+      ['monitor/alert-receiver', 9095, []],
+      ['monitor/alertmanager', 9093, ['monitor/alert-receiver']],
       ['monitor/blackbox-exporter', 9115, []],
-      ['monitor/prometheus', 9090, ['monitor/alertmanager', 'monitor/blackbox-exporter']],
+      // After the LBs' keepalived too: before their first VRRP notify the VIP rules would page.
+      [
+        'monitor/prometheus',
+        9090,
+        ['monitor/alertmanager', 'monitor/blackbox-exporter', 'lb-1/keepalived', 'lb-2/keepalived'],
+      ],
     ]);
   });
 

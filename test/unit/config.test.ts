@@ -144,6 +144,7 @@ describe('resolve', () => {
       'server-2/mysqld-exporter',
       'server-1/nginx-exporter',
       'server-2/nginx-exporter',
+      'monitor/alert-receiver',
       'monitor/alertmanager',
       'monitor/blackbox-exporter',
       'monitor/prometheus',

@@ -94,7 +94,9 @@ describe('renderPrometheus', () => {
     const plan = netnsPlanOf(MONITORED);
     assert.equal(webhookUrl(plan), 'http://10.77.0.15:9095/alerts');
     assert.ok(
-      renderAlertmanager(plan).includes("      - url: 'http://10.77.0.15:9095/alerts'\n        send_resolved: true\n"),
+      renderAlertmanager(plan).includes(
+        "      - url: 'http://10.77.0.15:9095/alerts'\n        send_resolved: true\n        max_alerts: 100\n",
+      ),
     );
   });
 });
