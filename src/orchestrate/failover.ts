@@ -58,6 +58,7 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
     leaseTtlS: plan.db.leaseTtlS,
     tickMs: 100,
     stateFile: files.stateFile,
+    ...(plan.monitor && { metrics: { address: service.address, port: service.port } }),
   };
 }
 

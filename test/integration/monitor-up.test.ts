@@ -48,6 +48,11 @@ const TARGETS_UP_BOUND_MS = 7_000;
 const FIRE_BOUND_MS = 19_000;
 /** From the heal to the alert gone from Prometheus: the server's checks pass, a scrape and an evaluation. Measured: 4.8, 5.7, 9.3 s. */
 const RESOLVE_BOUND_MS = 12_000;
+/**
+ * From `tandem switchover` returning to DatabaseFailover firing: a scrape of the new
+ * leader's sentinel (5 s) and an evaluation (5 s); the rule fires at once. Measured: (see below).
+ */
+const FAILOVER_ALERT_BOUND_MS = 15_000;
 
 interface Target {
   labels: Record<string, string>;
@@ -126,6 +131,7 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
     assert.deepEqual(jobs('app'), ['server-1', 'server-2']);
     assert.deepEqual(jobs('mysqld'), ['server-1', 'server-2']);
     assert.equal(jobs('etcd').length, 3, 'three etcd members');
+    assert.deepEqual(jobs('sentinel'), ['server-1', 'server-2']);
     for (const job of ['blackbox', 'prometheus', 'alertmanager']) assert.deepEqual(jobs(job), ['monitor'], job);
   });
 
@@ -160,6 +166,13 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
     );
     const leaders = await byHost('etcd_server_has_leader');
     assert.deepEqual(Object.values(leaders), [1, 1, 1], 'every etcd member has a leader');
+    // Each sentinel's own listener: its role, and the leader key as it reads it.
+    assert.deepEqual(await byHost('tandem_sentinel_role{role="primary"}'), { 'server-1': 0, 'server-2': 1 });
+    const terms = await query('tandem_sentinel_leader_term');
+    assert.deepEqual(terms.map((t) => [t.metric.host, t.metric.leader]).sort(), [
+      ['server-1', 'server-2'],
+      ['server-2', 'server-2'],
+    ]);
     // Until tandem's webhook receiver exists, Alertmanager's notifications to it fail (todo below).
     const firing = await query('ALERTS{alertstate="firing",alertname!="AlertmanagerNotificationsFailing"}');
     assert.deepEqual(firing, [], 'nothing else fires on a healthy stack');
@@ -228,5 +241,20 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
       (await backendDown()).length === 0 ? true : undefined,
     );
     console.log(`# BackendServerDown resolved ${resolved} ms after the heal returned`);
+  });
+
+  it("GIVEN the primary moved to server-1 (switchover) THEN DatabaseFailover fires, from the sentinels' metrics", async () => {
+    // After the heal above server-1 must be the replica in sync again before it can take over.
+    await within(60_000, 'server-1 eligible again', async () =>
+      (await stack.status()).db.failover?.eligible === 'server-1' ? true : undefined,
+    );
+    const moved = await stack.run('switchover', '--to', 'server-1');
+    assert.equal(moved.code, 0, moved.stdout + moved.stderr);
+    const fired = await within(FAILOVER_ALERT_BOUND_MS, 'DatabaseFailover firing', async () => {
+      const firing = await query('ALERTS{alertname="DatabaseFailover",alertstate="firing"}');
+      return firing.length === 1 ? firing : undefined;
+    });
+    console.log(`# DatabaseFailover firing ${fired} ms after the switchover returned`);
+    assert.deepEqual(await byHost('tandem_sentinel_role{role="primary"}'), { 'server-1': 1, 'server-2': 0 });
   });
 });
