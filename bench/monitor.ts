@@ -178,6 +178,11 @@ async function costOfWatching(on: Side, off: Side, goal: Goal): Promise<void> {
   console.log(
     `\nratio on/off: req/s ${fmt(a.rps / b.rps, 3)} (medians), ${fmt(median(paired), 3)} (median of the rounds' ratios: ${paired.map((p) => fmt(p, 3)).join(', ')}); p50 ${fmt(a.p50 / b.p50, 2)}, p99 ${fmt(a.p99 / b.p99, 2)}`,
   );
+  // With both cores busy, what the monitoring processes take is what the LB path loses:
+  // an estimate that does not depend on throughput noise between rounds.
+  console.log(
+    `the monitoring processes took ${fmt((a.cpu / os.cpus().length) * 100, 1)}% of the machine's CPU (${os.cpus().length} cores) during the load runs with monitoring on`,
+  );
   goal(
     'the cost of watching: LB req/s with monitoring / without (median of paired rounds)',
     median(paired),
