@@ -11,6 +11,8 @@
  *     Medians, and the median of each round's on/off ratio.
  *   - The monitoring processes' CPU during those runs, and Prometheus' (and every monitor
  *     engine's) memory and CPU on the idle stack over a window.
+ *   - The app's per-request log on against off, the app alone (app-log.ts); HAProxy's
+ *     and nginx's request logs have no switch.
  *   - Alert latency for kill-server: `tandem chaos kill-host server-1`, then Prometheus'
  *     alerts polled until BackendServerDown fires for server-1 (on one LB, on both), and
  *     Alertmanager's until it holds it; healed and resolved before the next run.
@@ -21,6 +23,7 @@
 import os from 'node:os';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
 import { sleep, TestStack } from '../test/support/stack.ts';
+import { appLogCost } from './app-log.ts';
 import type { Goal } from './failover.ts';
 import { cpuOf, median, rssOf, servicePids, type StackService, type WrkResult, wrk } from './measure.ts';
 
@@ -322,6 +325,7 @@ export async function monitorBench(goal: Goal): Promise<void> {
     console.log('\n## the cost of watching — skipped: network namespaces need root');
     return;
   }
+  await appLogCost({ rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS });
   const on = side('on', 'benchmon', '10.88.0');
   const off = side('off', 'benchoff', '10.89.0');
   try {
