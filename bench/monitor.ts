@@ -17,7 +17,7 @@
  *     alerts polled until BackendServerDown fires for server-1 (on one LB, on both), and
  *     Alertmanager's until it holds it; healed and resolved before the next run.
  *
- *   BENCH_MONITOR_ROUNDS=5  BENCH_SECONDS=8  BENCH_CONNECTIONS=64  BENCH_ALERT_RUNS=5
+ *   BENCH_MONITOR=log,cost,alert,footprint  BENCH_MONITOR_ROUNDS=5  BENCH_SECONDS=8  BENCH_CONNECTIONS=64  BENCH_ALERT_RUNS=5
  *   BENCH_MONITOR_WINDOW_S=60
  */
 import os from 'node:os';
@@ -27,6 +27,7 @@ import { appLogCost } from './app-log.ts';
 import type { Goal } from './failover.ts';
 import { cpuOf, median, rssOf, servicePids, type StackService, type WrkResult, wrk } from './measure.ts';
 
+const KINDS = (process.env.BENCH_MONITOR ?? 'log,cost,alert,footprint').split(',');
 const ROUNDS = Number(process.env.BENCH_MONITOR_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -325,16 +326,17 @@ export async function monitorBench(goal: Goal): Promise<void> {
     console.log('\n## the cost of watching — skipped: network namespaces need root');
     return;
   }
-  await appLogCost({ rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS });
+  if (KINDS.includes('log')) await appLogCost({ rounds: ROUNDS, seconds: SECONDS, connections: CONNECTIONS });
   const on = side('on', 'benchmon', '10.88.0');
   const off = side('off', 'benchoff', '10.89.0');
   try {
-    await costOfWatching(on, off, goal);
+    if (KINDS.includes('cost')) await costOfWatching(on, off, goal);
+    if (!KINDS.includes('alert') && !KINDS.includes('footprint')) return;
     await on.stack.up();
     const startedAt = Date.now();
     await allTargetsUp(on);
-    await alertLatency(on);
-    await monitorFootprint(on, startedAt);
+    if (KINDS.includes('alert')) await alertLatency(on);
+    if (KINDS.includes('footprint')) await monitorFootprint(on, startedAt);
   } finally {
     await on.stack.cleanup();
     await off.stack.cleanup();
