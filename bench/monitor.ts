@@ -20,12 +20,14 @@
  *   BENCH_MONITOR=log,cost,alert,footprint  BENCH_MONITOR_ROUNDS=5  BENCH_SECONDS=8  BENCH_CONNECTIONS=64  BENCH_ALERT_RUNS=5
  *   BENCH_MONITOR_WINDOW_S=60
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
 import { sleep, TestStack } from '../test/support/stack.ts';
 import { appLogCost } from './app-log.ts';
 import type { Goal } from './failover.ts';
-import { cpuOf, median, rssOf, servicePids, type StackService, type WrkResult, wrk } from './measure.ts';
+import { cpuOf, median, rssOf, serviceCpu, servicePids, type StackService, type WrkResult, wrk } from './measure.ts';
 
 const KINDS = (process.env.BENCH_MONITOR ?? 'log,cost,alert,footprint').split(',');
 const ROUNDS = Number(process.env.BENCH_MONITOR_ROUNDS ?? 5);
@@ -91,6 +93,19 @@ async function allTargetsUp(s: Side): Promise<number> {
   });
 }
 
+/** Every service of the stack as it runs: the folders `up` made under .tandem/hosts/<host>/<kind>. */
+function everyService(s: Side): StackService[] {
+  const dirs = (dir: string) =>
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  const hosts = path.join(s.stack.dir, '.tandem/hosts');
+  return dirs(hosts).flatMap((host) =>
+    dirs(path.join(hosts, host)).map((kind) => ({ host, kind: kind as ServiceKind })),
+  );
+}
+
 /** CPU seconds of every monitoring process of the stack (0 without a monitor). */
 function monitoringCpu(s: Side, kinds = Object.keys(MONITOR_SERVICES)): number {
   return kinds
@@ -106,6 +121,8 @@ interface Measurement {
   /** Share of one core the monitoring processes used during the wrk run. */
   readonly monitorCpu: number;
   readonly prometheusCpu: number;
+  /** CPU µs per request of every process of the stack (each engine, exporter and app). */
+  readonly stackCpuUs: number;
   readonly load: number;
 }
 
@@ -117,7 +134,8 @@ async function measure(s: Side, round: number): Promise<Measurement> {
   const url = 'https://www.foobar.com/whoami';
   await wrk(url, 'www.foobar.com', { ...opts, seconds: WARMUP_S });
   const load = os.loadavg()[0]!;
-  const [cpu0, prom0, t0] = [monitoringCpu(s), monitoringCpu(s, ['prometheus']), performance.now()];
+  const stackCpu = serviceCpu(s.stack.dir, everyService(s));
+  const [cpu0, prom0, all0, t0] = [monitoringCpu(s), monitoringCpu(s, ['prometheus']), stackCpu(), performance.now()];
   const r = await wrk(url, 'www.foobar.com', { ...opts, seconds: SECONDS });
   const elapsedS = (performance.now() - t0) / 1000;
   const m: Measurement = {
@@ -126,6 +144,7 @@ async function measure(s: Side, round: number): Promise<Measurement> {
     wrk: r,
     monitorCpu: (monitoringCpu(s) - cpu0) / elapsedS,
     prometheusCpu: (monitoringCpu(s, ['prometheus']) - prom0) / elapsedS,
+    stackCpuUs: ((stackCpu() - all0) / r.requests) * 1e6,
     load,
   };
   const down = await s.stack.run('down');
@@ -142,16 +161,16 @@ async function costOfWatching(on: Side, off: Side, goal: Goal): Promise<void> {
   );
   const runs: Measurement[] = [];
   console.log(
-    '| round | monitoring | req/s | p50 ms | p99 ms | errors | monitoring CPU (cores) | Prometheus CPU | load |',
+    '| round | monitoring | req/s | p50 ms | p99 ms | errors | monitoring CPU (cores) | Prometheus CPU | stack CPU µs/request | load |',
   );
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (let round = 1; round <= ROUNDS; round++) {
     const order = round % 2 === 1 ? [on, off] : [off, on];
     for (const s of order) {
       const m = await measure(s, round);
       runs.push(m);
       console.log(
-        `| ${round} | ${m.side} | ${fmt(m.wrk.rps)} | ${fmt(m.wrk.p50ms, 2)} | ${fmt(m.wrk.p99ms, 2)} | ${m.wrk.errors} | ${fmt(m.monitorCpu, 3)} | ${fmt(m.prometheusCpu, 3)} | ${fmt(m.load, 1)} |`,
+        `| ${round} | ${m.side} | ${fmt(m.wrk.rps)} | ${fmt(m.wrk.p50ms, 2)} | ${fmt(m.wrk.p99ms, 2)} | ${m.wrk.errors} | ${fmt(m.monitorCpu, 3)} | ${fmt(m.prometheusCpu, 3)} | ${fmt(m.stackCpuUs, 1)} | ${fmt(m.load, 1)} |`,
       );
     }
   }
@@ -164,6 +183,7 @@ async function costOfWatching(on: Side, off: Side, goal: Goal): Promise<void> {
       p99: median(rs.map((r) => r.wrk.p99ms)),
       errors: rs.reduce((a, r) => a + r.wrk.errors, 0),
       cpu: median(rs.map((r) => r.monitorCpu)),
+      stackCpuUs: median(rs.map((r) => r.stackCpuUs)),
     };
   };
   const [a, b] = [summary('on'), summary('off')];
@@ -171,13 +191,15 @@ async function costOfWatching(on: Side, off: Side, goal: Goal): Promise<void> {
     const [x, y] = [of('on')[i]!, of('off')[i]!];
     return x.wrk.rps / y.wrk.rps;
   });
-  console.log('\n| monitoring | req/s | p50 ms | p99 ms | errors | monitoring CPU (cores) |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  console.log('\n| monitoring | req/s | p50 ms | p99 ms | errors | monitoring CPU (cores) | stack CPU µs/request |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [label, s] of [
     ['on', a],
     ['off', b],
   ] as const) {
-    console.log(`| ${label} | ${fmt(s.rps)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${s.errors} | ${fmt(s.cpu, 3)} |`);
+    console.log(
+      `| ${label} | ${fmt(s.rps)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${s.errors} | ${fmt(s.cpu, 3)} | ${fmt(s.stackCpuUs, 1)} |`,
+    );
   }
   console.log(
     `\nratio on/off: req/s ${fmt(a.rps / b.rps, 3)} (medians), ${fmt(median(paired), 3)} (median of the rounds' ratios: ${paired.map((p) => fmt(p, 3)).join(', ')}); p50 ${fmt(a.p50 / b.p50, 2)}, p99 ${fmt(a.p99 / b.p99, 2)}`,
@@ -186,6 +208,11 @@ async function costOfWatching(on: Side, off: Side, goal: Goal): Promise<void> {
   // an estimate that does not depend on throughput noise between rounds.
   console.log(
     `the monitoring processes took ${fmt((a.cpu / os.cpus().length) * 100, 1)}% of the machine's CPU (${os.cpus().length} cores) during the load runs with monitoring on`,
+  );
+  // CPU per request of the whole stack moves less with the machine's other work than
+  // throughput does, and counts what answering the scrapes costs HAProxy, the apps and MariaDB.
+  console.log(
+    `CPU per request of every process of the stack: ${fmt(a.stackCpuUs, 1)} µs with monitoring, ${fmt(b.stackCpuUs, 1)} µs without (ratio ${fmt(a.stackCpuUs / b.stackCpuUs, 3)})`,
   );
   goal(
     'the cost of watching: LB req/s with monitoring / without (median of paired rounds)',
