@@ -123,6 +123,8 @@ interface Measurement {
   readonly prometheusCpu: number;
   /** CPU µs per request of every process of the stack (each engine, exporter and app). */
   readonly stackCpuUs: number;
+  /** The same by kind of service (every host's together): where the CPU per request goes. */
+  readonly kindCpuUs: Readonly<Record<string, number>>;
   readonly load: number;
 }
 
@@ -134,7 +136,20 @@ async function measure(s: Side, round: number): Promise<Measurement> {
   const url = 'https://www.foobar.com/whoami';
   await wrk(url, 'www.foobar.com', { ...opts, seconds: WARMUP_S });
   const load = os.loadavg()[0]!;
-  const stackCpu = serviceCpu(s.stack.dir, everyService(s));
+  const services = everyService(s);
+  const stackCpu = serviceCpu(s.stack.dir, services);
+  const kinds = [...new Set(services.map((x) => x.kind))];
+  const kindCpu = () =>
+    Object.fromEntries(
+      kinds.map((k) => [
+        k,
+        serviceCpu(
+          s.stack.dir,
+          services.filter((x) => x.kind === k),
+        )(),
+      ]),
+    );
+  const kinds0 = kindCpu();
   const [cpu0, prom0, all0, t0] = [monitoringCpu(s), monitoringCpu(s, ['prometheus']), stackCpu(), performance.now()];
   const r = await wrk(url, 'www.foobar.com', { ...opts, seconds: SECONDS });
   const elapsedS = (performance.now() - t0) / 1000;
@@ -145,6 +160,9 @@ async function measure(s: Side, round: number): Promise<Measurement> {
     monitorCpu: (monitoringCpu(s) - cpu0) / elapsedS,
     prometheusCpu: (monitoringCpu(s, ['prometheus']) - prom0) / elapsedS,
     stackCpuUs: ((stackCpu() - all0) / r.requests) * 1e6,
+    kindCpuUs: Object.fromEntries(
+      Object.entries(kindCpu()).map(([k, v]) => [k, ((v - kinds0[k]!) / r.requests) * 1e6]),
+    ),
     load,
   };
   const down = await s.stack.run('down');
@@ -214,6 +232,16 @@ async function costOfWatching(on: Side, off: Side, goal: Goal): Promise<void> {
   console.log(
     `CPU per request of every process of the stack: ${fmt(a.stackCpuUs, 1)} µs with monitoring, ${fmt(b.stackCpuUs, 1)} µs without (ratio ${fmt(a.stackCpuUs / b.stackCpuUs, 3)})`,
   );
+  const kinds = [...new Set(runs.flatMap((r) => Object.keys(r.kindCpuUs)))].sort();
+  console.log('\n| service kind | CPU µs/request, on (median) | off (median) |');
+  console.log('| --- | ---: | ---: |');
+  for (const k of kinds) {
+    const med = (label: 'on' | 'off') => {
+      const xs = of(label).flatMap((r) => (k in r.kindCpuUs ? [r.kindCpuUs[k]!] : []));
+      return xs.length > 0 ? fmt(median(xs), 1) : '';
+    };
+    console.log(`| ${k} | ${med('on')} | ${med('off')} |`);
+  }
   goal(
     'the cost of watching: LB req/s with monitoring / without (median of paired rounds)',
     median(paired),
