@@ -15,18 +15,19 @@
  * database failover (part `failover`, not in the default parts: about 25 minutes; see
  * failover.ts): write outage over 10 failovers each of process death, host death and
  * partition; the switchover write pause; write latency with semi-sync against async.
+ * the cost of watching (part `monitor`, not in the default parts: about 8 minutes; see
+ * monitor.ts): LB throughput with the monitor host against without, Prometheus' memory
+ * and CPU, alert latency for kill-server.
  * Rounds alternate between targets so machine noise hits them alike; medians reported.
  * Each target is printed as met or missed at the end; the run exits 1 when one is missed.
  *
- *   BENCH_PARTS=loopback,netns,up,scale,failover  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
+ *   BENCH_PARTS=loopback,netns,up,scale,failover,monitor  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { servicePaths } from '../src/config/paths.ts';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
-import { processTree } from '../src/hosts/proc.ts';
-import { readSupervisor } from '../src/hosts/supervise.ts';
 import { failoverBench } from './failover.ts';
+import { monitorBench } from './monitor.ts';
+import { median, serviceCpu, type WrkResult, wrk as measureWrk } from './measure.ts';
 import { upBench } from './scale.ts';
 import { clientLoad, exec, outage } from '../test/support/netns.ts';
 import { TestStack } from '../test/support/stack.ts';
@@ -37,46 +38,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const PARTS = (process.env.BENCH_PARTS ?? 'loopback,netns').split(',');
 const FAILOVERS = Number(process.env.BENCH_FAILOVERS ?? 5);
 
-interface WrkResult {
-  rps: number;
-  /** Requests completed over the whole run. */
-  requests: number;
-  p50ms: number;
-  p99ms: number;
-  errors: number;
-}
-
-function toMs(text: string): number {
-  const m = /([\d.]+)(us|ms|s)/.exec(text);
-  if (!m) return Number.NaN;
-  const n = Number(m[1]);
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
-}
-
-/** wrk, optionally inside a namespace (the client, or an app host). */
-async function wrk(url: string, host: string, namespace?: string): Promise<WrkResult> {
-  const argv = ['wrk', '-t2', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', '-H', `Host: ${host}`, url];
-  const r = await exec(namespace ? ['ip', 'netns', 'exec', namespace, ...argv] : argv, (SECONDS + 30) * 1000);
-  if (r.code !== 0) throw new Error(`wrk failed: ${r.stderr}`);
-  const out = r.stdout;
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-  return {
-    rps,
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN),
-    p50ms: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99ms: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    errors,
-  };
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+/** wrk with the bench's duration and connections. */
+const wrk = (url: string, host: string, namespace?: string): Promise<WrkResult> =>
+  measureWrk(url, host, { seconds: SECONDS, connections: CONNECTIONS, namespace });
 
 interface Target {
   readonly name: string;
@@ -101,30 +65,6 @@ function goal(figure: string, measured: number, unit: string, op: '≤' | '≥',
   console.log(
     `${figure}: ${measured.toFixed(digits)}${unit}  (target ${op} ${limit}${unit}: ${met ? 'met' : 'MISSED'})`,
   );
-}
-
-const CLOCK_TICKS = 100; // USER_HZ: /proc/PID/stat counts utime and stime in 1/100 s on Linux
-
-/** utime + stime (seconds) of one process, all its threads included; 0 once it is gone. */
-function cpuOf(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of stat(5); the slice starts at field 3.
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU seconds of every process of these services (master, workers, their threads). */
-function serviceCpu(stackDir: string, services: readonly { host: string; kind: ServiceKind }[]): () => number {
-  return () =>
-    services.reduce((sum, s) => {
-      const dir = path.join(stackDir, '.tandem/hosts', s.host, s.kind);
-      const pid = readSupervisor(servicePaths({ dir, kind: s.kind }))?.pid;
-      return sum + (pid ? processTree(pid).reduce((a, p) => a + cpuOf(p), 0) : 0);
-    }, 0);
 }
 
 /** Warm-up, then ROUNDS alternating rounds over the targets; medians per target. */
@@ -347,5 +287,6 @@ if (PARTS.includes('netns')) {
   else console.log('\n## netns — skipped: network namespaces need root');
 }
 if (PARTS.includes('failover')) await failoverBench(goal);
+if (PARTS.includes('monitor')) await monitorBench(goal);
 verdict();
 if (!(await upBench())) process.exitCode = 1;

@@ -72,7 +72,7 @@ export const DEFAULTS = {
     alertmanagerPort: 9093,
     blackboxPort: 9115,
     webhookPort: 9095,
-    exporterPorts: { node: 9100, mysqld: 9104, nginx: 9113 },
+    exporterPorts: { node: 9100, mysqld: 9104, nginx: 9113, sentinel: 9109 },
     stubStatusPort: 8080,
     /** Short, so that an alert can fire within seconds of a fault. */
     scrapeIntervalS: 5,

@@ -144,8 +144,9 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
 
   const portOf: Record<PlanService['kind'], number> = {
     etcd: etcd?.clientPort ?? DEFAULTS.etcd.clientPort,
-    // The sentinel listens nowhere: it talks to its database's socket and to etcd.
-    sentinel: 0,
+    // The sentinel talks to its database's socket and to etcd; it listens only to serve
+    // its metrics, for a monitor.
+    sentinel: monitorHost ? DEFAULTS.monitor.exporterPorts.sentinel : 0,
     mariadb: database.port,
     app: appPort,
     nginx: web.port,

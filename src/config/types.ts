@@ -370,8 +370,13 @@ export interface PlanMonitor {
   readonly blackboxPort: number;
   /** tandem's receiver of Alertmanager's webhook notifications, on the monitor host. */
   readonly webhookPort: number;
-  /** Exporter ports: node on every host, mysqld on db hosts, nginx on web hosts. */
-  readonly exporterPorts: { readonly node: number; readonly mysqld: number; readonly nginx: number };
+  /** Exporter ports: node on every host, mysqld on db hosts, nginx on web hosts, each sentinel's /metrics (with failover). */
+  readonly exporterPorts: {
+    readonly node: number;
+    readonly mysqld: number;
+    readonly nginx: number;
+    readonly sentinel: number;
+  };
   /**
    * nginx's `stub_status` listener on each web host's own address, for the nginx exporter
    * beside it: the firewall opens it to nobody, and nginx answers only the host itself.

@@ -81,6 +81,7 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
       user: plan.db.users.backup,
       passwordFile: files.backupPasswordFile,
     },
+    ...(plan.monitor && { metrics: { address: service.address, port: service.port } }),
   };
 }
 

@@ -10,6 +10,7 @@
  * node_exporter 1.5, etcd 3.4, blackbox_exporter 0.23, Prometheus 2.42, Alertmanager 0.25.
  */
 import type { Plan } from '../config/types.ts';
+import { LEADER_TERM_METRIC } from '../sentinel/metrics.ts';
 import { HAPROXY_BACKEND } from './haproxy.ts';
 import { monitorOf } from './prometheus.ts';
 import { header } from './service.ts';
@@ -216,16 +217,21 @@ function database(plan: Plan): RuleGroup {
         summary: 'The replica on {{ $labels.host }} is {{ $value }} s behind',
         description: `The replica on {{ $labels.host }} has been more than ${lag} s behind its primary for 30 s: reads there are stale (the app waits for its own writes), and it is not eligible for promotion. Look for a long transaction on the primary or a slow disk or CPU on the replica.`,
       },
-      {
-        alert: 'DatabaseFailover',
-        // Two databases writable within 10 minutes: the primary moved (failover or switchover).
-        expr: 'count(min_over_time(mysql_global_variables_read_only[10m]) == 0) > 1',
-        severity: 'warning',
-        summary: 'The database primary moved in the last 10 minutes',
-        description:
-          'More than one database was the writable primary within 10 minutes: a failover or switchover happened. Run `tandem status` to see the new primary, find out why the old one lost the role (its host, MariaDB, or the lease in etcd), and check that it rejoined as a replica rather than `diverged`.',
-      },
     );
+  }
+  // Only the sentinels move the primary by themselves; they report who holds the leader key.
+  if (plan.db.failover) {
+    rules.push({
+      alert: 'DatabaseFailover',
+      // More than one host held the leader key within 10 minutes. A new term with the same
+      // holder (the stack restarted, or the primary's database restarted and took it back)
+      // moved nothing.
+      expr: `count(count by (leader) (max_over_time(${LEADER_TERM_METRIC}[10m]))) > 1`,
+      severity: 'warning',
+      summary: 'The database primary moved in the last 10 minutes',
+      description:
+        "The sentinels saw more than one database host hold the leader key in etcd within 10 minutes: a failover or a switchover happened. Run `tandem status` to see the new primary, find out why the old one lost the role (its host, MariaDB, or the lease in etcd: its sentinel's output.log says), and check that it rejoined as a replica rather than `diverged`.",
+    });
   }
   if (plan.db.semiSync) {
     rules.push({

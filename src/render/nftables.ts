@@ -141,7 +141,7 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
 
 /**
  * The ports Prometheus scrapes on a host: its exporters, HAProxy's metrics, the app's
- * private listener and etcd's client port (its /metrics).
+ * private listener, etcd's client port (its /metrics) and the sentinel's metrics.
  */
 function scrapePorts(plan: Plan, host: PlanHost): number[] {
   const ports = plan.services
@@ -152,6 +152,7 @@ function scrapePorts(plan: Plan, host: PlanHost): number[] {
         case 'mysqld-exporter':
         case 'nginx-exporter':
         case 'etcd':
+        case 'sentinel':
           return [s.port];
         case 'haproxy':
           return [HAPROXY_METRICS_PORT];

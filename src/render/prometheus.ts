@@ -58,6 +58,18 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
       }),
     );
   }
+  const sentinels = plan.services.filter((s) => s.kind === 'sentinel').map((s) => s.host);
+  if (sentinels.length > 0) {
+    jobs.push(
+      job(
+        'sentinel',
+        targets(
+          having('db').filter((h) => sentinels.includes(h.name)),
+          monitor.exporterPorts.sentinel,
+        ),
+      ),
+    );
+  }
   jobs.push(
     // The blackbox exporter probes the target named in the URL; `instance` keeps the site's URL.
     job('blackbox', [{ targets: [siteProbeTarget(plan)], labels: { host: monitor.host } }], {

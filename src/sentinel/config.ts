@@ -45,6 +45,8 @@ export interface SentinelConfig {
   readonly syncWaitMs: number;
   /** The longest a fence may take before the instance is killed. @default 200 */
   readonly fenceTimeoutMs: number;
+  /** Where it serves /metrics for Prometheus; absent: no listener (no monitor watches the stack). */
+  readonly metrics?: { readonly address: string; readonly port: number };
   /** Absent: a diverged database waits, read-only, for a person. */
   readonly reseed?: SentinelReseedConfig;
 }
@@ -122,6 +124,7 @@ export function resolveSentinelConfig(raw: unknown, source = 'sentinel config'):
       port: num(issues, `peers/${i}/port`, o.port, undefined, 1),
     };
   });
+  const metrics = r.metrics === undefined ? undefined : obj(issues, 'metrics', r.metrics);
   const config: SentinelConfig = {
     stack: str(issues, 'stack', r.stack),
     host: str(issues, 'host', r.host),
@@ -151,6 +154,12 @@ export function resolveSentinelConfig(raw: unknown, source = 'sentinel config'):
     syncWaitMs: num(issues, 'syncWaitMs', r.syncWaitMs, 300, 0),
     fenceTimeoutMs: num(issues, 'fenceTimeoutMs', r.fenceTimeoutMs, 200, 10),
     ...(r.reseed === undefined ? {} : { reseed: resolveReseed(issues, obj(issues, 'reseed', r.reseed)) }),
+    ...(metrics && {
+      metrics: {
+        address: str(issues, 'metrics/address', metrics.address),
+        port: num(issues, 'metrics/port', metrics.port, undefined, 1),
+      },
+    }),
   };
   const hosts = peers.map((p) => p.host);
   if (typeof config.prefix === 'string' && !config.prefix.endsWith('/')) {

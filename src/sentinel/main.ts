@@ -3,7 +3,8 @@
  * SIGTERM stops it and gives the leader key up; a crash leaves the lease to expire.
  */
 import { TandemError } from '../errors.ts';
-import { loadSentinelConfig } from './config.ts';
+import { loadSentinelConfig, type SentinelConfig } from './config.ts';
+import { renderSentinelMetrics, serveSentinelMetrics } from './metrics.ts';
 import { Sentinel } from './sentinel.ts';
 
 const file = process.argv[2];
@@ -12,13 +13,24 @@ if (!file) {
   process.exit(2);
 }
 let sentinel: Sentinel;
+let config: SentinelConfig;
 try {
-  sentinel = new Sentinel(loadSentinelConfig(file));
+  config = loadSentinelConfig(file);
+  sentinel = new Sentinel(config);
 } catch (err) {
   console.error(err instanceof TandemError ? err.message : err);
   process.exit(1);
 }
+// With a monitor watching the stack: its private /metrics listener.
+const metrics =
+  config.metrics &&
+  serveSentinelMetrics(
+    config.metrics,
+    () => renderSentinelMetrics(sentinel.state(), sentinel.counters()),
+    (err) => console.log(JSON.stringify({ at: new Date().toISOString(), event: 'metrics-error', error: err.message })),
+  );
 const stop = () => {
+  metrics?.close();
   void sentinel.stop().finally(() => process.exit(0));
 };
 process.once('SIGTERM', stop);

@@ -22,6 +22,7 @@ import {
 import { type DbObservation, isRefused, LocalDb } from './local-db.ts';
 import { finishRestore, loadLastRecord, type PendingRestore, pendingRestore, reseed, sendBackup } from './reseed.ts';
 import { type ReseedRecord, reseedDue } from './reseed-plan.ts';
+import type { SentinelCounters } from './metrics.ts';
 
 /** Consecutive unanswered observations after which a database that still accepts connections counts as down. */
 const HUNG_TICKS = 5;
@@ -96,6 +97,7 @@ export class Sentinel {
   private watchdog: NodeJS.Timeout | undefined;
   private renewer: NodeJS.Timeout | undefined;
   private renewing = false;
+  private counts = { fences: 0, promotions: 0 };
 
   constructor(
     private readonly config: SentinelConfig,
@@ -295,6 +297,7 @@ export class Sentinel {
       .fence(this.config.fenceTimeoutMs)
       .then((how) => {
         this.fenced = { at: Date.now(), how };
+        this.counts.fences++;
         this.log('fenced', { reason, how, ms: Math.round(this.now() - started) });
       })
       .finally(() => {
@@ -570,6 +573,7 @@ export class Sentinel {
     this.holding = leader;
     this.promoting = true;
     this.lastRenewSentAt = Math.max(this.lastRenewSentAt, this.now() - 1);
+    this.counts.promotions++;
     this.log('leader', { term, reason: verdict.reason });
     await this.finishPromotion(leader);
   }
@@ -720,6 +724,11 @@ export class Sentinel {
       lastError: this.lastError,
       updatedAt: Date.now(),
     };
+  }
+
+  /** What it counted since it started, for its metrics. */
+  counters(): SentinelCounters {
+    return { ...this.counts };
   }
 
   private writeState(): void {

@@ -78,6 +78,12 @@ const REPLICA_RESOLVE_BOUND_MS = 20_000;
 const VIP_FIRE_BOUND_MS = 30_000;
 /** From the heal to VipNoStandby gone and recorded resolved: the LB's keepalived is BACKUP again, a scrape, an evaluation. Measured: 8.0, 6.8, 4.6 s. */
 const VIP_RESOLVE_BOUND_MS = 16_000;
+/**
+ * From `tandem switchover` returning to DatabaseFailover firing: at most a scrape of the new
+ * leader's sentinel (5 s) and an evaluation (5 s), the rule has no `for` (the structural bound:
+ * the measured time depends on where the switchover falls between scrapes). Measured: 3.1, 1.6, 0.05 s.
+ */
+const FAILOVER_ALERT_BOUND_MS = 10_000;
 
 interface Target {
   labels: Record<string, string>;
@@ -199,6 +205,7 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
     assert.deepEqual(jobs('app'), ['server-1', 'server-2']);
     assert.deepEqual(jobs('mysqld'), ['server-1', 'server-2']);
     assert.equal(jobs('etcd').length, 3, 'three etcd members');
+    assert.deepEqual(jobs('sentinel'), ['server-1', 'server-2']);
     for (const job of ['blackbox', 'prometheus', 'alertmanager']) assert.deepEqual(jobs(job), ['monitor'], job);
   });
 
@@ -259,6 +266,19 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
       inNs(`tandem-${NAME}-${from}`, ['curl', '-sS', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', url]);
     assert.equal((await code('monitor')).stdout, '200');
     for (const from of ['lb-1', 'server-2']) assert.equal((await code(from)).stdout, '000', `no answer from ${from}`);
+  });
+
+  it("each sentinel's listener reports its role and the leader key as it reads it", async () => {
+    assert.deepEqual(await byHost('tandem_sentinel_role{role="primary"}'), { 'server-1': 0, 'server-2': 1 });
+    assert.deepEqual(await byHost('tandem_sentinel_holds_leader'), { 'server-1': 0, 'server-2': 1 });
+    const terms = await query('tandem_sentinel_leader_term');
+    assert.deepEqual(terms.map((t) => [t.metric.host, t.metric.leader]).sort(), [
+      ['server-1', 'server-2'],
+      ['server-2', 'server-2'],
+    ]);
+    const renewAge = await byHost('tandem_sentinel_lease_renew_age_seconds');
+    assert.deepEqual(Object.keys(renewAge).sort(), ['server-1', 'server-2']);
+    for (const age of Object.values(renewAge)) assert.ok(age < 1, `a lease renewed within its 1 s TTL (${age} s ago)`);
   });
 
   it("nginx's stub_status answers its own host only; the exporter's my.cnf is 0600", async () => {
@@ -374,5 +394,26 @@ describe('tandem up runs the monitor: Prometheus scrapes every host and service'
       const vrrp = await byHost('tandem_vrrp_master');
       return Object.values(vrrp).sort().join() === '0,1' ? vrrp : undefined;
     });
+  });
+
+  it("GIVEN the primary moved to server-1 (switchover) THEN DatabaseFailover fires, from the sentinels' metrics", async () => {
+    // After the heal above server-1 must be the replica in sync again before it can take over.
+    await within(60_000, 'server-1 eligible again', async () =>
+      (await stack.status()).db.failover?.eligible === 'server-1' ? true : undefined,
+    );
+    const moved = await stack.run('switchover', '--to', 'server-1');
+    assert.equal(moved.code, 0, moved.stdout + moved.stderr);
+    const fired = await within(FAILOVER_ALERT_BOUND_MS, 'DatabaseFailover firing', async () => {
+      const firing = await query('ALERTS{alertname="DatabaseFailover",alertstate="firing"}');
+      return firing.length === 1 ? firing : undefined;
+    });
+    console.log(`# DatabaseFailover firing ${fired} ms after the switchover returned`);
+    // The leader key moves first; the new primary's sentinel reports `primary` once its
+    // database is writable, a scrape later at most.
+    const roleMoved = await within(FAILOVER_ALERT_BOUND_MS, 'server-1 reported primary', async () => {
+      const primary = await byHost('tandem_sentinel_role{role="primary"}');
+      return primary['server-1'] === 1 && primary['server-2'] === 0 ? primary : undefined;
+    });
+    console.log(`# server-1's sentinel reported primary ${roleMoved} ms after that`);
   });
 });

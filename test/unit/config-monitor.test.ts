@@ -16,7 +16,7 @@ describe('the monitor role', () => {
       [monitor.host, monitor.address, monitor.dir, monitor.prometheusPort, monitor.scrapeIntervalS],
       ['monitor', '10.77.0.15', '/srv/site/.tandem/hosts/monitor/prometheus', 9090, 5],
     );
-    assert.deepEqual(monitor.exporterPorts, { node: 9100, mysqld: 9104, nginx: 9113 });
+    assert.deepEqual(monitor.exporterPorts, { node: 9100, mysqld: 9104, nginx: 9113, sentinel: 9109 });
     assert.deepEqual(plan.hosts.find((h) => h.name === 'monitor')?.roles, ['monitor']);
   });
 

@@ -67,16 +67,18 @@ describe('renderPrometheus', () => {
       app: ['10.77.0.13:3001', '10.77.0.14:3001'],
       mysqld: ['10.77.0.13:9104', '10.77.0.14:9104'],
       etcd: ['10.77.0.13:2379', '10.77.0.14:2379', '10.77.0.11:2379'],
+      sentinel: ['10.77.0.13:9109', '10.77.0.14:9109'],
       blackbox: ['https://10.77.0.10/'],
       prometheus: ['10.77.0.15:9090'],
       alertmanager: ['10.77.0.15:9093'],
     });
   });
 
-  it('has no etcd job without failover, and probes the LB address when there is no VIP', () => {
+  it('has no etcd or sentinel job without failover, and probes the LB address when there is no VIP', () => {
     const plan = planOf(LOOPBACK_THREE_TIER);
     const jobs = scrapeTargets(renderPrometheus(plan));
     assert.equal(jobs.etcd, undefined);
+    assert.equal(jobs.sentinel, undefined);
     assert.deepEqual(jobs.blackbox, ['http://127.63.0.11/']);
     assert.equal(siteProbeTarget(plan), 'http://127.63.0.11/');
   });

@@ -82,7 +82,7 @@ describe('firewallRules', () => {
         ['etcd: raft from the other members', [2380], ['10.77.0.14', '10.77.0.11']],
         ['etcd: clients from the other members and the db hosts (sentinels)', [2379], ['10.77.0.14', '10.77.0.11']],
         // Every port Prometheus scrapes here (etcd, the app's metrics, the exporters), to the monitor alone.
-        ['monitor: scrapes from the monitor host', [2379, 3001, 9100, 9104, 9113], ['10.77.0.15']],
+        ['monitor: scrapes from the monitor host', [2379, 3001, 9100, 9104, 9109, 9113], ['10.77.0.15']],
       ],
     );
   });

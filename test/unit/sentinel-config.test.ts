@@ -49,3 +49,22 @@ test('resolveSentinelConfig names every bad path at once', () => {
     },
   );
 });
+
+test('resolveSentinelConfig takes an optional metrics listener and names its bad fields', () => {
+  assert.equal(resolveSentinelConfig(valid).metrics, undefined);
+  assert.deepEqual(resolveSentinelConfig({ ...valid, metrics: { address: '10.77.0.13', port: 9109 } }).metrics, {
+    address: '10.77.0.13',
+    port: 9109,
+  });
+  assert.throws(
+    () => resolveSentinelConfig({ ...valid, metrics: { address: '', port: 0 } }, 'sentinel.json'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.issues.map((i) => i.path),
+        ['metrics/address', 'metrics/port'],
+      );
+      return true;
+    },
+  );
+});
