@@ -142,7 +142,10 @@ function vip(plan: Plan): RuleGroup {
       {
         alert: 'VipHeldByNoLb',
         expr: `(count(${VRRP_METRIC} == 1) or vector(0)) == 0`,
-        for: '5s',
+        // Longer than Prometheus' first scrapes of the LBs (≤ 5 s after its start) take
+        // to come in, with an evaluation to spare: no VIP alert from a monitor that only
+        // has not looked yet (it fired once right after `up`).
+        for: '15s',
         severity: 'critical',
         summary: 'No load balancer holds the virtual IP',
         description:

@@ -40,24 +40,34 @@ describe('one tandem at a time', { timeout: 600_000 }, () => {
     assert.match(fs.readFileSync(`/proc/${holder.pid}/cmdline`, 'utf8'), /tandem\.js\0up\0/);
     assert.match(holder.command, /^tandem up --config /);
 
-    // WHEN a second up starts THEN it exits 1 naming the holder's pid and command
-    const second = await stack.run('up');
-    assert.equal(second.code, 1, second.stdout);
-    assert.match(second.stderr, new RegExp(`pid ${holder.pid} \\(tandem up --config [^)]+\\)`));
-    assert.match(second.stderr, /--wait/);
-    const heal = await stack.run('chaos', 'heal');
-    assert.equal(heal.code, 1);
-    assert.match(heal.stderr, new RegExp(`pid ${holder.pid} \\(tandem up`));
+    // Held still (SIGSTOP to the up this test started) while the checks run: a cold up
+    // can finish within them on its own, and the lock with it.
+    process.kill(holder.pid, 'SIGSTOP');
+    let waiter: ReturnType<typeof stack.run>;
+    try {
+      // WHEN a second up starts THEN it exits 1 naming the holder's pid and command
+      const second = await stack.run('up');
+      assert.equal(second.code, 1, second.stdout);
+      assert.match(second.stderr, new RegExp(`pid ${holder.pid} \\(tandem up --config [^)]+\\)`));
+      assert.match(second.stderr, /--wait/);
+      const heal = await stack.run('chaos', 'heal');
+      assert.equal(heal.code, 1);
+      assert.match(heal.stderr, new RegExp(`pid ${holder.pid} \\(tandem up`));
 
-    // status and plan take no lock
-    const status = await stack.run('status', '--json');
-    assert.equal(status.code, 0, status.stderr);
-    assert.equal((JSON.parse(status.stdout) as { name: string }).name, 'onetandem');
-    assert.equal((await stack.run('plan', '--out', path.join(stack.dir, 'plan-out'))).code, 0);
+      // status and plan take no lock
+      const status = await stack.run('status', '--json');
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal((JSON.parse(status.stdout) as { name: string }).name, 'onetandem');
+      assert.equal((await stack.run('plan', '--out', path.join(stack.dir, 'plan-out'))).code, 0);
 
-    // up --wait waits for the holder, then runs
-    assert.equal(readLockHolder(LOCK)?.pid, holder.pid, 'the first up still holds the lock');
-    const waiter = stack.run('up', '--wait');
+      // up --wait waits for the holder, then runs
+      assert.equal(readLockHolder(LOCK)?.pid, holder.pid, 'the first up still holds the lock');
+      waiter = stack.run('up', '--wait');
+      // Time for the waiter to start and find the lock held (the holder is still stopped).
+      await sleep(1500);
+    } finally {
+      process.kill(holder.pid, 'SIGCONT');
+    }
     const [a, b] = await Promise.all([first, waiter]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
