@@ -78,6 +78,17 @@ export const DEFAULTS = {
     scrapeIntervalS: 5,
     bounds: { replicaLagS: 10, p99LatencyS: 0.5, errorRatio: 0.05 },
   },
+  /** Backups on the backup host (issue 10): the monitor host unless `backup.host` names another. */
+  backup: {
+    fullEveryHours: 24,
+    incrementalEveryMinutes: 60,
+    /** Full backups kept, each with the incrementals taken on it. */
+    keepFull: 7,
+    /** The backup agent on the backup host: `tandem backup` and the schedule go through it. */
+    agentPort: 9096,
+    /** The backup source beside each database: streams mariadb-backup to the agent only. */
+    sourcePort: 9097,
+  },
   etcd: {
     clientPort: 2379,
     peerPort: 2380,

@@ -13,6 +13,7 @@ import type {
   Hosting,
   Plan,
   PlanBackend,
+  PlanBackup,
   PlanEtcd,
   PlanHost,
   PlanMonitor,
@@ -136,6 +137,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   const primary = config.database?.primary ?? DEFAULT_PRIMARY;
   const dbHosts = having('db');
   const monitorHost = having('monitor')[0];
+  const backupHost = config.backup?.host ? hosts.find((h) => h.name === config.backup!.host) : monitorHost;
 
   const failover = failoverOf(config);
   const tlsDir = path.join(stateDir, 'tls');
@@ -335,6 +337,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     },
     ...(etcd ? { etcd } : {}),
     ...(monitorHost ? { monitor: resolveMonitor(monitorHost) } : {}),
+    ...(backupHost ? { backup: resolveBackup(config, backupHost) } : {}),
   };
   return deepFreeze(plan);
 }
@@ -354,6 +357,22 @@ function resolveMonitor(host: PlanHost): PlanMonitor {
     stubStatusPort: m.stubStatusPort,
     scrapeIntervalS: m.scrapeIntervalS,
     bounds: { ...m.bounds },
+  };
+}
+
+/** The backup host, its folders, schedule and ports (defaults.ts). */
+function resolveBackup(config: StackConfig, host: PlanHost): PlanBackup {
+  const b = { ...DEFAULTS.backup, ...config.backup };
+  return {
+    host: host.name,
+    address: host.address,
+    dir: path.join(host.dir, 'backups'),
+    archiveDir: path.join(host.dir, 'binlogs'),
+    fullEveryS: b.fullEveryHours * 3600,
+    incrementalEveryS: b.incrementalEveryMinutes * 60,
+    keepFull: b.keepFull,
+    agentPort: b.agentPort,
+    sourcePort: b.sourcePort,
   };
 }
 

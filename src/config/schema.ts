@@ -109,7 +109,7 @@ export const CONFIG_SCHEMA: Schema = {
   },
   hosts: {
     type: 'array',
-    doc: 'The hosts and what runs on each. There must be at least one host with each of `lb`, `web`, `app` and `db`; at most two `lb` hosts (one VRRP pair), and only one on loopback. At most one host has the `monitor` role, the host for Prometheus, Alertmanager and the blackbox probe (`tandem up` does not start them yet); a stack without one is allowed.',
+    doc: 'The hosts and what runs on each. There must be at least one host with each of `lb`, `web`, `app` and `db`; at most two `lb` hosts (one VRRP pair), and only one on loopback. At most one host has the `monitor` role, the host for Prometheus, Alertmanager, the blackbox probe and (by default) the backups; a stack without one is allowed.',
     fields: HOST_FIELDS,
     defaultByHosting: { netns: defaultHostsFor('netns'), loopback: defaultHostsFor('loopback') },
     defaultText: `netns: ${describeHosts(defaultHostsFor('netns'))}; loopback: ${describeHosts(defaultHostsFor('loopback'))}`,
@@ -281,6 +281,35 @@ export const CONFIG_SCHEMA: Schema = {
         range: { max: 10 },
         doc: "The primary's leader lease in etcd, in whole seconds: a primary that cannot renew it fences itself before it expires, and a replica may take over once it has.",
         default: DEFAULTS.database.leaseTtlS,
+      },
+    },
+  },
+  backup: {
+    type: 'object',
+    doc: 'Backups with `mariadb-backup` (full and incremental, taken from a replica, compressed, encrypted and checksummed, each verified by a restore drill) and continuous binlog archiving, kept on the backup host. A stack with neither a `monitor` host nor `backup.host` is not backed up.',
+    fields: {
+      host: {
+        type: 'string',
+        doc: 'The host that keeps backups and the binlog archive. Never a `db` host: losing a server must not lose its backups.',
+        defaultText: 'the `monitor` host',
+      },
+      fullEveryHours: {
+        type: 'number',
+        range: { max: 24 * 31 },
+        doc: 'A full backup every this many hours.',
+        default: DEFAULTS.backup.fullEveryHours,
+      },
+      incrementalEveryMinutes: {
+        type: 'number',
+        range: { max: 24 * 60 },
+        doc: 'An incremental backup every this many minutes, on the last full one.',
+        default: DEFAULTS.backup.incrementalEveryMinutes,
+      },
+      keepFull: {
+        type: 'number',
+        range: { max: 1000 },
+        doc: 'Full backups kept, each with its incrementals; older ones are deleted once a newer full backup is verified.',
+        default: DEFAULTS.backup.keepFull,
       },
     },
   },

@@ -156,6 +156,20 @@ export interface StackConfig {
     /** The primary's leader lease in etcd, in whole seconds (1 to 10). @default 1 */
     leaseTtlS?: number;
   };
+  /**
+   * Backups with mariadb-backup and binlog archiving, kept on the backup host: the
+   * monitor host, or the host named here. Without either, nothing backs the stack up.
+   */
+  backup?: {
+    /** The host that keeps backups and the binlog archive; never a db host. @default the monitor host */
+    host?: string;
+    /** A full backup every this many hours. @default 24 */
+    fullEveryHours?: number;
+    /** An incremental backup every this many minutes, on the last full one. @default 60 */
+    incrementalEveryMinutes?: number;
+    /** Full backups kept, each with its incrementals. @default 7 */
+    keepFull?: number;
+  };
   /** etcd, the consensus store of database failover: present only when failover is on. */
   etcd?: {
     /**
@@ -350,6 +364,30 @@ export interface Plan {
   readonly etcd?: PlanEtcd;
   /** Prometheus and Alertmanager on the `monitor` host; present only when a host has that role. */
   readonly monitor?: PlanMonitor;
+  /** Backups and the binlog archive; present when the stack has a monitor host or names `backup.host`. */
+  readonly backup?: PlanBackup;
+}
+
+/**
+ * Where backups and the binlog archive are kept, and when they are taken. The backup
+ * host is never a db host, so losing a server does not lose its backups.
+ */
+export interface PlanBackup {
+  /** The backup host's name and address. */
+  readonly host: string;
+  readonly address: string;
+  /** Absolute: `<backup host dir>/backups` — one folder per backup, encrypted and checksummed. */
+  readonly dir: string;
+  /** Absolute: `<backup host dir>/binlogs` — the primary's binlogs, streamed continuously. */
+  readonly archiveDir: string;
+  readonly fullEveryS: number;
+  readonly incrementalEveryS: number;
+  /** Full backups kept, each with its incrementals. */
+  readonly keepFull: number;
+  /** The backup agent on the backup host (schedule, store, restore drill, `tandem backup`). */
+  readonly agentPort: number;
+  /** The backup source beside each database, on its host's address: open to the backup host only. */
+  readonly sourcePort: number;
 }
 
 /**

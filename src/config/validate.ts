@@ -264,6 +264,20 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
     });
   }
   checkFailover(c, hosts, issues);
+  checkBackupHost(c, hosts, issues);
+}
+
+/** The backup host is a known host and never a database: losing a server must not lose its backups. */
+function checkBackupHost(c: StackConfig, hosts: readonly HostConfig[], issues: ConfigIssue[]): void {
+  const name = c.backup?.host;
+  if (typeof name !== 'string') return;
+  const host = hosts.find((h) => h?.name === name);
+  if (!host) issues.push({ path: 'backup/host', message: `'${name}' is not the name of a host in \`hosts\`` });
+  else if (Array.isArray(host.roles) && host.roles.includes('db'))
+    issues.push({
+      path: 'backup/host',
+      message: `'${name}' has the 'db' role: backups must live on a host that is not a database`,
+    });
 }
 
 /** Failover needs a replica to promote; etcd's members are an odd number of distinct, known hosts. */

@@ -16,6 +16,11 @@ export interface Secrets {
   readonly dbBackupPassword: string;
   /** Signs the app's cookies; shared by every app server. */
   readonly sessionSecret: string;
+  /**
+   * Encrypts backups and archived binlogs at rest (src/backup/crypt.ts). Without it no
+   * backup can be read: keep a copy apart from the stack (README, disaster recovery).
+   */
+  readonly backupKey: string;
 }
 
 const KEYS: (keyof Secrets)[] = [
@@ -25,6 +30,7 @@ const KEYS: (keyof Secrets)[] = [
   'dbMonitorPassword',
   'dbBackupPassword',
   'sessionSecret',
+  'backupKey',
 ];
 
 function generate(): string {

@@ -83,3 +83,46 @@ describe('the monitor role', () => {
     );
   });
 });
+
+describe('the backup host', () => {
+  const withoutMonitor = { ...MONITORED_STACK, hosts: MONITORED_STACK.hosts!.slice(0, 4) };
+
+  it('GIVEN a monitor host THEN it keeps the backups and the binlog archive, on the default schedule', () => {
+    const backup = resolve(MONITORED_STACK, opts).backup!;
+    assert.deepEqual(
+      [backup.host, backup.address, backup.dir, backup.archiveDir],
+      ['monitor', '10.77.0.15', '/srv/site/.tandem/hosts/monitor/backups', '/srv/site/.tandem/hosts/monitor/binlogs'],
+    );
+    assert.deepEqual(
+      [backup.fullEveryS, backup.incrementalEveryS, backup.keepFull, backup.agentPort, backup.sourcePort],
+      [86_400, 3600, 7, 9096, 9097],
+    );
+  });
+
+  it('GIVEN backup.host THEN that host keeps them, with the schedule given', () => {
+    const backup = resolve(
+      { ...MONITORED_STACK, backup: { host: 'lb-2', fullEveryHours: 6, incrementalEveryMinutes: 5, keepFull: 2 } },
+      opts,
+    ).backup!;
+    assert.deepEqual(
+      [backup.host, backup.fullEveryS, backup.incrementalEveryS, backup.keepFull],
+      ['lb-2', 21_600, 300, 2],
+    );
+  });
+
+  it('GIVEN neither a monitor host nor backup.host THEN the plan has no backup section', () => {
+    assert.equal('backup' in resolve(withoutMonitor, opts), false);
+  });
+
+  it('GIVEN a db host or an unknown host as backup.host THEN names backup/host', () => {
+    assert.deepEqual(validateConfig({ ...MONITORED_STACK, backup: { host: 'server-1' } }, 'netns'), [
+      {
+        path: 'backup/host',
+        message: "'server-1' has the 'db' role: backups must live on a host that is not a database",
+      },
+    ]);
+    assert.deepEqual(validateConfig({ ...MONITORED_STACK, backup: { host: 'vault' } }, 'netns'), [
+      { path: 'backup/host', message: "'vault' is not the name of a host in `hosts`" },
+    ]);
+  });
+});

@@ -25,7 +25,10 @@ const EVERY_FIELD: Full<StackConfig> = {
   hosting: 'netns',
   stateDir: '.state',
   network: { subnet: '10.78.0.0/24', vip: '10.78.0.10' },
-  hosts: [{ name: DEFAULT_PRIMARY, roles: ['lb', 'web', 'app', 'db'], address: '10.78.0.11' }],
+  hosts: [
+    { name: DEFAULT_PRIMARY, roles: ['lb', 'web', 'app', 'db'], address: '10.78.0.11' },
+    { name: 'vault', roles: ['monitor'], address: '10.78.0.12' },
+  ],
   lb: {
     balance: 'leastconn',
     mode: 'active-passive',
@@ -59,6 +62,7 @@ const EVERY_FIELD: Full<StackConfig> = {
     failover: false,
     leaseTtlS: 2,
   },
+  backup: { host: 'vault', fullEveryHours: 12, incrementalEveryMinutes: 15, keepFull: 3 },
   etcd: { hosts: [DEFAULT_PRIMARY], clientPort: 2479, peerPort: 2480 },
 };
 
