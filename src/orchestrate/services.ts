@@ -30,7 +30,7 @@ import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
 import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 import { alertReceiverUnit } from './alert-receiver.ts';
-import { RECEIVER_READY_PATH } from '../alert-receiver/server.ts';
+import { RECEIVER_READY_PATH } from '../alert-receiver/receiver-config.ts';
 import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
