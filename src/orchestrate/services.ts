@@ -284,6 +284,24 @@ async function httpStatus(
   return (await httpGet(url, { timeoutMs: 1000, headers })).status;
 }
 
+/**
+ * HAProxy's port held by a process outside HAProxy's tree while HAProxy's own processes
+ * hold none: a reload onto that port cannot bind, however long `up` waits. The holder's
+ * PIDs, or undefined (other kinds: undefined).
+ */
+export async function portHeldByOther(plan: Plan, unit: ServiceUnit): Promise<number[] | undefined> {
+  const { address, port, kind, host } = unit.service;
+  const engine = kind === 'haproxy' ? enginePidOf(unit.paths) : undefined;
+  if (!engine) return undefined;
+  const tree = new Set(processTree(engine));
+  const listeners = (await tcpListeners(hostOf(plan, host), port)).filter(
+    (l) => plan.hosting === 'netns' || l.address === address,
+  );
+  if (listeners.some((l) => l.pids.some((pid) => tree.has(pid)))) return undefined;
+  const other = listeners.flatMap((l) => l.pids);
+  return other.length > 0 ? other : undefined;
+}
+
 /** The readiness check of each kind: the engine answers where the Plan says it listens. */
 export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
   const { address, port, kind, host } = unit.service;
