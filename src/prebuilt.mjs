@@ -198,6 +198,9 @@ async function bundle(root, entries, outdir) {
     platform: 'node',
     target: 'node20',
     packages: 'external',
+    // A command's lazy imports (the dashboard's Fastify, chaos) become chunks loaded
+    // only when it runs: a bundle hoists every npm import to its top.
+    splitting: true,
     sourcemap: true,
     logLevel: 'silent',
     plugins: [SOURCES],

@@ -6,6 +6,7 @@
  * records each alert it carries (record.ts) and logs one line per notification.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { RECEIVER_BODY_LIMIT, RECEIVER_READY_PATH } from './receiver-config.ts';
 import { type NotificationLog, type NotificationRecord } from './record.ts';
 
 export interface ReceiverOptions {
@@ -20,24 +21,7 @@ export interface ReceiverOptions {
   readonly now?: () => Date;
 }
 
-/**
- * Alertmanager groups by alert name and host, so a notification carries a few alerts;
- * 256 KiB holds several hundred of them with their annotations.
- */
-export const RECEIVER_BODY_LIMIT = 256 * 1024;
-
-/** What orchestrate/alert-receiver.ts writes as the process's config. */
-export interface ReceiverConfig {
-  readonly address: string;
-  readonly port: number;
-  readonly path: string;
-  readonly recordFile: string;
-  readonly maxRecords: number;
-  readonly bodyLimit: number;
-}
-
-/** Answers 200 once the receiver listens, like Prometheus' and Alertmanager's. */
-export const RECEIVER_READY_PATH = '/-/ready';
+export { RECEIVER_BODY_LIMIT, RECEIVER_READY_PATH, type ReceiverConfig } from './receiver-config.ts';
 
 const labelMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 const status = { type: 'string', enum: ['firing', 'resolved'] } as const;

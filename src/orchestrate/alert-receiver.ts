@@ -12,7 +12,7 @@ import type { Plan, PlanService } from '../config/types.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { ROOT } from '../prebuilt.mjs';
 import { nodeServiceSpec } from './node-service.ts';
-import { RECEIVER_BODY_LIMIT, type ReceiverConfig } from '../alert-receiver/server.ts';
+import { RECEIVER_BODY_LIMIT, type ReceiverConfig } from '../alert-receiver/receiver-config.ts';
 import { WEBHOOK_PATH } from '../render/alertmanager.ts';
 import type { ServiceFile } from './services.ts';
 

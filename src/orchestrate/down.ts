@@ -2,11 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type ServicePaths, servicePaths } from '../config/paths.ts';
-import type { Plan, ServiceKind } from '../config/types.ts';
+import type { Plan, PlanService, ServiceKind } from '../config/types.ts';
 import { teardownNetwork } from '../hosts/netns.ts';
 import { readSupervisor, reapOrphan, stopSupervised } from '../hosts/supervise.ts';
-import { type Emit, silent, step } from './events.ts';
-import { startOrder } from './order.ts';
+import { type Emit, silent, step, type StepResult } from './events.ts';
+import { runSteps, startOrder, type Step } from './order.ts';
 import { otherStackNamed, recordStackDown, releaseStackName } from './stack-record.ts';
 
 /**
@@ -33,28 +33,67 @@ export function strayServices(stateDir: string, planned: readonly string[]): { i
   );
 }
 
+/**
+ * What each running planned service stops after: every running service that starts after
+ * it, directly or through services that are not running (pure). A service stops only
+ * once everything depending on it has stopped; services that do not depend on each
+ * other (the two LBs' keepalived, each host's exporters) stop side by side.
+ */
+export function stopAfter(
+  services: readonly Pick<PlanService, 'id' | 'after'>[],
+  running: ReadonlySet<string>,
+): Map<string, string[]> {
+  const dependents = new Map<string, string[]>(services.map((s) => [s.id, []]));
+  for (const s of services) for (const dep of s.after) dependents.get(dep)?.push(s.id);
+  const closure = (id: string, seen: Set<string>): Set<string> => {
+    for (const d of dependents.get(id) ?? []) if (!seen.has(d)) closure(d, seen.add(d));
+    return seen;
+  };
+  return new Map(
+    services
+      .filter((s) => running.has(s.id))
+      .map((s) => [s.id, [...closure(s.id, new Set())].filter((d) => running.has(d))]),
+  );
+}
+
 export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ stopped: number }> {
   const emit = opts.emit ?? silent;
   let stopped = 0;
-  const planned = startOrder(plan.services)
-    .reverse()
-    .map((service) => ({ id: service.id, paths: servicePaths(service) }));
+  const isRunning = (paths: ServicePaths) => readSupervisor(paths) !== null || fs.existsSync(paths.pid);
+  const stop = (paths: ServicePaths) => async (): Promise<StepResult> => {
+    const did = await stopSupervised(paths);
+    const orphan = reapOrphan(paths);
+    if (did || orphan) stopped++;
+    return {
+      changed: did || orphan !== undefined,
+      detail: did ? 'stopped' : orphan ? `killed orphan pid ${orphan}` : 'was not running',
+    };
+  };
   const stray = strayServices(
     plan.stateDir,
     plan.services.map((s) => s.dir),
-  );
-  for (const { id, paths } of [...stray, ...planned]) {
-    if (!readSupervisor(paths) && !fs.existsSync(paths.pid)) continue;
-    await step(emit, `stop ${id}`, async () => {
-      const did = await stopSupervised(paths);
-      const orphan = reapOrphan(paths);
-      if (did || orphan) stopped++;
-      return {
-        changed: did || orphan !== undefined,
-        detail: did ? 'stopped' : orphan ? `killed orphan pid ${orphan}` : 'was not running',
-      };
+  ).filter((s) => isRunning(s.paths));
+  // Services of an earlier config first, one at a time, as they come.
+  const steps: Step[] = stray.map((s, i) => ({
+    name: `stop ${s.id}`,
+    after: i === 0 ? [] : [`stop ${stray[i - 1]!.id}`],
+    run: stop(s.paths),
+  }));
+  const strays = steps.map((s) => s.name);
+  const paths = new Map(plan.services.map((s) => [s.id, servicePaths(s)]));
+  const running = new Set(plan.services.filter((s) => isRunning(paths.get(s.id)!)).map((s) => s.id));
+  const stopsAfter = stopAfter(plan.services, running);
+  // Listed in reverse start order; each stops as soon as its dependents have stopped.
+  for (const service of startOrder(plan.services).reverse()) {
+    const after = stopsAfter.get(service.id);
+    if (!after) continue;
+    steps.push({
+      name: `stop ${service.id}`,
+      after: [...strays, ...after.map((id) => `stop ${id}`)],
+      run: stop(paths.get(service.id)!),
     });
   }
+  await runSteps(emit, steps);
   // The namespaces and links of another stack with this name are not ours to remove.
   if (plan.hosting === 'netns' && !otherStackNamed(plan)) {
     await step(emit, 'remove namespaces, links and bridge', () => teardownNetwork(plan));

@@ -56,28 +56,29 @@ async function ensureCert(plan: Plan, files: CertFiles, commonName: string, exte
  */
 export async function ensureEtcdTls(plan: Plan): Promise<boolean> {
   const etcd = etcdOf(plan);
-  let changed = await ensureCa(plan);
-  for (const member of etcd.members) {
-    const tls = etcdMemberTls(memberPaths(plan, member));
-    const files = certFiles(tls.key, tls.cert);
-    if (
-      await ensureCert(
-        plan,
-        files,
-        `etcd ${member.name}`,
-        renderEtcdExtensions({ addresses: memberAddresses(plan, member) }),
-      )
-    )
-      changed = true;
-    const ca = fs.readFileSync(plan.tls.caCert, 'utf8');
-    if (!fs.existsSync(tls.ca) || fs.readFileSync(tls.ca, 'utf8') !== ca) {
-      fs.writeFileSync(tls.ca, ca);
-      changed = true;
-    }
-  }
-  const client = certFiles(etcd.tls.clientKey, etcd.tls.clientCert);
-  if (await ensureCert(plan, client, `tandem ${plan.name}`, renderEtcdExtensions('client'))) changed = true;
-  return changed;
+  const caMade = await ensureCa(plan);
+  const ca = fs.readFileSync(plan.tls.caCert, 'utf8');
+  // Each certificate has its own files (and OpenSSL picks random serials): all made at once.
+  const made = await Promise.all([
+    ...etcd.members.map(async (member) => {
+      const tls = etcdMemberTls(memberPaths(plan, member));
+      const files = certFiles(tls.key, tls.cert);
+      const extensions = renderEtcdExtensions({ addresses: memberAddresses(plan, member) });
+      let changed = await ensureCert(plan, files, `etcd ${member.name}`, extensions);
+      if (!fs.existsSync(tls.ca) || fs.readFileSync(tls.ca, 'utf8') !== ca) {
+        fs.writeFileSync(tls.ca, ca);
+        changed = true;
+      }
+      return changed;
+    }),
+    ensureCert(
+      plan,
+      certFiles(etcd.tls.clientKey, etcd.tls.clientCert),
+      `tandem ${plan.name}`,
+      renderEtcdExtensions('client'),
+    ),
+  ]);
+  return caMade || made.includes(true);
 }
 
 /** The addresses a member's certificate names: its own, and 127.0.0.1 on loopback (see renderEtcdExtensions). */

@@ -30,7 +30,7 @@ import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
 import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 import { alertReceiverUnit } from './alert-receiver.ts';
-import { RECEIVER_READY_PATH } from '../alert-receiver/server.ts';
+import { RECEIVER_READY_PATH } from '../alert-receiver/receiver-config.ts';
 import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
@@ -282,6 +282,24 @@ async function httpStatus(
 ): Promise<number> {
   if (plan.hosting === 'netns') return httpStatusFrom(hostOf(plan, hostName), url, headers);
   return (await httpGet(url, { timeoutMs: 1000, headers })).status;
+}
+
+/**
+ * HAProxy's port held by a process outside HAProxy's tree while HAProxy's own processes
+ * hold none: a reload onto that port cannot bind, however long `up` waits. The holder's
+ * PIDs, or undefined (other kinds: undefined).
+ */
+export async function portHeldByOther(plan: Plan, unit: ServiceUnit): Promise<number[] | undefined> {
+  const { address, port, kind, host } = unit.service;
+  const engine = kind === 'haproxy' ? enginePidOf(unit.paths) : undefined;
+  if (!engine) return undefined;
+  const tree = new Set(processTree(engine));
+  const listeners = (await tcpListeners(hostOf(plan, host), port)).filter(
+    (l) => plan.hosting === 'netns' || l.address === address,
+  );
+  if (listeners.some((l) => l.pids.some((pid) => tree.has(pid)))) return undefined;
+  const other = listeners.flatMap((l) => l.pids);
+  return other.length > 0 ? other : undefined;
 }
 
 /** The readiness check of each kind: the engine answers where the Plan says it listens. */

@@ -46,6 +46,7 @@ import {
   appliedFingerprint,
   currentFingerprint,
   isReady,
+  portHeldByOther,
   recordApplied,
   type ServiceUnit,
   unitOf,
@@ -153,7 +154,12 @@ async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | un
     await startSupervised(unit.paths, unit.spec);
     did = did ? `${did}, started` : running ? 'restarted with the new config' : 'started';
   }
-  const ready = async () => listening(plan, unit) && isReady(plan, unit);
+  // After a reload or restart (a new start had its ports checked in preflight), waiting
+  // ends early when another process holds the port: the engine cannot bind it.
+  let heldBy: number[] | undefined;
+  const ready = async () =>
+    (listening(plan, unit) && (await isReady(plan, unit))) ||
+    (running !== undefined && (heldBy = await portHeldByOther(plan, unit)) !== undefined);
   await waitFor(
     unit.service.id,
     ready,
@@ -161,6 +167,14 @@ async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | un
     50,
     `see its logs: ${unit.paths.output} and ${unit.paths.log}`,
   );
+  if (heldBy) {
+    const { address, port } = unit.service;
+    throw new TandemError(
+      'TANDEM_ADDRESS_IN_USE',
+      `${unit.service.id} cannot listen on ${address}:${port}: pid ${heldBy.join(', ')} holds it`,
+      'stop whatever holds that port, or choose another port in tandem.config.ts, then run `tandem up` again',
+    );
+  }
   recordApplied(unit);
   return did;
 }

@@ -49,6 +49,8 @@ describe('state is recorded only after it holds', { timeout: 600_000 }, () => {
     }
     assert.equal(failed.code, 1, `up reported success although HAProxy could not bind:\n${failed.stdout}`);
     assert.match(failed.stdout, /✗ lb-1\/haproxy/);
+    // It says why, naming the holder (this test's process), instead of waiting out the readiness timeout.
+    assert.match(`${failed.stdout}\n${failed.stderr}`, new RegExp(`pid ${process.pid}\\b.*holds it`));
     // THEN the next up applies it (not "unchanged"), and the site answers on the new port
     const second = await stack.run('up');
     assert.equal(second.code, 0, second.stderr);

@@ -28,27 +28,37 @@ const scenario = (name: string) => stack.scenario(name);
 const story = (r: ScenarioReport) =>
   `${r.scenario}: ${r.verdict} — ${r.reason}\n${JSON.stringify({ figures: r.figures, failures: r.check?.sampleFailures, heals: r.heals }, null, 2)}`;
 
-/** Chaos leftovers on every host: chaos tables, rate limits, links down. */
+/** Chaos leftovers on every host: chaos tables, rate limits, links down (every probe at once). */
 async function leftovers(): Promise<string[]> {
-  const found: string[] = [];
-  for (const host of plan.hosts) {
-    const ns = host.namespace!;
-    if ((await exec(['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'tandem_chaos'])).code === 0)
-      found.push(`${host.name}: table inet tandem_chaos`);
-    if ((await exec(['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'tandem'])).code !== 0)
-      found.push(`${host.name}: tandem's own table is gone`);
-    if ((await exec(['ip', 'netns', 'exec', ns, 'tc', 'qdisc', 'show', 'dev', 'eth0'])).stdout.includes('tbf'))
-      found.push(`${host.name}: tbf on eth0`);
-    if ((await exec(['tc', 'qdisc', 'show', 'dev', host.link!])).stdout.includes('tbf'))
-      found.push(`${host.name}: tbf on ${host.link}`);
-    if (!/state UP/.test((await exec(['ip', 'link', 'show', host.link!])).stdout))
-      found.push(`${host.name}: link ${host.link} not up`);
-  }
-  return found;
+  const perHost = await Promise.all(
+    plan.hosts.map(async (host) => {
+      const ns = host.namespace!;
+      const [chaosTable, ownTable, inside, outside, link] = await Promise.all([
+        exec(['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'tandem_chaos']),
+        exec(['ip', 'netns', 'exec', ns, 'nft', 'list', 'table', 'inet', 'tandem']),
+        exec(['ip', 'netns', 'exec', ns, 'tc', 'qdisc', 'show', 'dev', 'eth0']),
+        exec(['tc', 'qdisc', 'show', 'dev', host.link!]),
+        exec(['ip', 'link', 'show', host.link!]),
+      ]);
+      const found: string[] = [];
+      if (chaosTable.code === 0) found.push(`${host.name}: table inet tandem_chaos`);
+      if (ownTable.code !== 0) found.push(`${host.name}: tandem's own table is gone`);
+      if (inside.stdout.includes('tbf')) found.push(`${host.name}: tbf on eth0`);
+      if (outside.stdout.includes('tbf')) found.push(`${host.name}: tbf on ${host.link}`);
+      if (!/state UP/.test(link.stdout)) found.push(`${host.name}: link ${host.link} not up`);
+      return found;
+    }),
+  );
+  return perHost.flat();
 }
 
 async function assertHealthy(): Promise<void> {
-  const status = await stack.status();
+  // Three reads of the stack, side by side.
+  const [status, found, active] = await Promise.all([
+    stack.status(),
+    leftovers(),
+    stack.run('chaos', 'active', '--json'),
+  ]);
   const services = status.hosts.flatMap((h) => h.services);
   assert.ok(services.length >= plan.services.length, `status lists ${services.length} services`);
   const notRunning = services.filter((s) => s.state !== 'running');
@@ -57,8 +67,7 @@ async function assertHealthy(): Promise<void> {
     [],
   );
   assert.ok(status.lb.vip?.holder, 'an LB holds the VIP');
-  assert.deepEqual(await leftovers(), []);
-  const active = await stack.run('chaos', 'active', '--json');
+  assert.deepEqual(found, []);
   assert.deepEqual(JSON.parse(active.stdout), []);
 }
 

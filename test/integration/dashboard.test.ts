@@ -58,6 +58,7 @@ const CHARTS_BOUND_MS = 17_000;
 
 let dashboard: ChildProcess | undefined;
 let browser: Browser | undefined;
+let launching: Promise<Browser> | undefined;
 let page: Page;
 let url = '';
 /** Every console error and uncaught page error since the page opened. */
@@ -123,9 +124,12 @@ async function hostTurns(host: string, health: 'up' | 'down', boundMs: number): 
 describe('tandem dashboard in chromium: topology, charts and alerts of a monitored stack', { timeout: 600_000 }, () => {
   before(async () => {
     assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/bootstrap.sh installs Debian's chromium`);
+    // The browser starts while the stack comes up: it needs nothing from it until the page opens.
+    launching = chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
+    launching.catch(() => {}); // awaited below, or in after() when up throws first
     await stack.up();
     url = await startDashboard();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
+    browser = await launching;
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     page.on('console', (m) => {
       if (m.type() === 'error') errors.push(`console: ${m.text()}`);
@@ -133,6 +137,7 @@ describe('tandem dashboard in chromium: topology, charts and alerts of a monitor
     page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
   });
   after(async () => {
+    browser ??= await launching?.catch(() => undefined);
     await browser?.close().catch(() => {});
     if (dashboard?.exitCode === null) {
       const exited = new Promise((r) => dashboard!.once('exit', r));
