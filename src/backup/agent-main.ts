@@ -16,8 +16,11 @@ if (!file) {
 const config = JSON.parse(fs.readFileSync(file, 'utf8')) as BackupAgentConfig;
 const secret = readKey(config.keyFile);
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
-const { server } = buildAgent({ config, key: backupKeyFrom(secret), token: backupToken(secret), log });
+const { server, schedule } = buildAgent({ config, key: backupKeyFrom(secret), token: backupToken(secret), log });
 const stop = () => server.close(() => process.exit(0));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
-server.listen({ host: config.address, port: config.port }, () => log(`listening on ${config.address}:${config.port}`));
+server.listen({ host: config.address, port: config.port }, () => {
+  log(`listening on ${config.address}:${config.port}`);
+  schedule();
+});

@@ -224,3 +224,26 @@ export function tableMismatches(
   }
   return out;
 }
+
+/**
+ * Which backup the schedule takes now, if any (the agent asks every minute): a full one
+ * when no verified full backup is younger than `fullEveryS`, else an incremental; and
+ * nothing while the last attempt (of any kind, failed ones too) is younger than
+ * `incrementalEveryS`, so a failing backup is retried at that pace, not in a loop. With no
+ * backup at all the agent's start counts as the last attempt: the first scheduled one
+ * comes an incremental period after it (`tandem backup` takes one at once).
+ */
+export function scheduledKind(
+  manifests: readonly BackupManifest[],
+  now: number,
+  agentStartedAt: number,
+  fullEveryS: number,
+  incrementalEveryS: number,
+): BackupKind | null {
+  const sorted = [...manifests].sort((a, b) => a.id.localeCompare(b.id));
+  const lastAttempt = sorted.length > 0 ? Date.parse(sorted.at(-1)!.startedAt) : agentStartedAt;
+  if (now - lastAttempt < Math.min(incrementalEveryS, fullEveryS) * 1000) return null;
+  const full = sorted.filter((m) => m.kind === 'full' && m.verification === 'verified').at(-1);
+  if (!full || now - Date.parse(full.startedAt) >= fullEveryS * 1000) return 'full';
+  return 'incremental';
+}

@@ -20,12 +20,13 @@ import {
   backupId,
   chooseSource,
   type DrillRecord,
+  expiredBackups,
   incrementalBase,
   type SourceState,
   tableMismatches,
 } from './manifest.ts';
 import type { SourceResult } from './source.ts';
-import { checkAll, readManifests, writeManifest } from './store.ts';
+import { checkAll, readManifests, removeBackup, writeManifest } from './store.ts';
 
 /** The agent's config file (orchestrate/backup.ts writes it): addresses and paths, no secret. */
 export interface BackupAgentConfig {
@@ -178,6 +179,13 @@ export async function takeBackup(ctx: AgentContext, kind: BackupKind): Promise<B
   const done = await drill(ctx, [...chain, pending], result);
   writeManifest(config.dir, done);
   log(`${id}: ${done.verification}${done.failure ? `: ${done.failure}` : ''} (drill ${done.drill?.ms ?? '-'} ms)`);
+  // Retention: older backups go only once enough newer full ones are verified.
+  if (done.kind === 'full' && done.verification === 'verified') {
+    for (const old of expiredBackups(readManifests(config.dir), config.keepFull)) {
+      removeBackup(config.dir, old);
+      log(`${old}: deleted (retention: ${config.keepFull} verified full backups kept)`);
+    }
+  }
   return done;
 }
 

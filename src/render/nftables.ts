@@ -154,6 +154,7 @@ function scrapePorts(plan: Plan, host: PlanHost): number[] {
         case 'nginx-exporter':
         case 'etcd':
         case 'sentinel':
+        case 'backup-agent':
           return [s.port];
         case 'haproxy':
           return [HAPROXY_METRICS_PORT];

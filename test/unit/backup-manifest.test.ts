@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { renderAgentMetrics } from '../../src/backup/agent.ts';
 import { backupToken, signRequest, verifyRequest } from '../../src/backup/auth.ts';
 import { scratchServerCommand } from '../../src/backup/drill.ts';
 import {
@@ -15,6 +16,7 @@ import {
   gtidOfBackupInfo,
   incrementalBase,
   parseCheckpoints,
+  scheduledKind,
   type SourceState,
   tableMismatches,
 } from '../../src/backup/manifest.ts';
@@ -215,5 +217,43 @@ describe('the backup commands', () => {
     assert.throws(() => parseCommandLine(['backup', '--full', '--incremental']), /exclude each other/);
     assert.equal(parseCommandLine(['backups', '--check']).check, true);
     assert.throws(() => parseCommandLine(['backups', '--incremental']), /backups takes no option --incremental/);
+  });
+});
+
+describe('scheduledKind', () => {
+  const at = (id: string, kind: BackupManifest['kind'], verification: BackupManifest['verification'], iso: string) =>
+    ({ ...manifest(id, kind, verification), startedAt: iso }) as BackupManifest;
+  const t = (iso: string) => Date.parse(iso);
+  const HOUR = 3600;
+  it('waits an incremental period after the agent started when there is no backup, then takes a full one', () => {
+    assert.equal(scheduledKind([], t('2026-11-25T00:30:00Z'), t('2026-11-25T00:00:00Z'), 24 * HOUR, HOUR), null);
+    assert.equal(scheduledKind([], t('2026-11-25T01:00:00Z'), t('2026-11-25T00:00:00Z'), 24 * HOUR, HOUR), 'full');
+  });
+  it('takes an incremental each period on a fresh verified full, a full once it is too old', () => {
+    const full = at('a-full', 'full', 'verified', '2026-11-25T00:00:00Z');
+    assert.equal(scheduledKind([full], t('2026-11-25T00:59:00Z'), 0, 24 * HOUR, HOUR), null);
+    assert.equal(scheduledKind([full], t('2026-11-25T01:00:00Z'), 0, 24 * HOUR, HOUR), 'incremental');
+    assert.equal(scheduledKind([full], t('2026-11-26T00:00:00Z'), 0, 24 * HOUR, HOUR), 'full');
+  });
+  it('after a failed full: retries a full, at the incremental pace', () => {
+    const failed = at('b-full', 'full', 'failed', '2026-11-25T00:00:00Z');
+    assert.equal(scheduledKind([failed], t('2026-11-25T00:10:00Z'), 0, 24 * HOUR, HOUR), null);
+    assert.equal(scheduledKind([failed], t('2026-11-25T01:00:00Z'), 0, 24 * HOUR, HOUR), 'full');
+  });
+});
+
+describe("the agent's metrics", () => {
+  it('say when the newest verified backup was taken, how many failed, and whether the newest failed', () => {
+    const list = [
+      { ...manifest('01-full', 'full', 'verified'), startedAt: '2026-11-25T00:00:00Z' },
+      { ...manifest('02-incremental', 'incremental', 'failed'), startedAt: '2026-11-25T01:00:00Z' },
+    ] as BackupManifest[];
+    const text = renderAgentMetrics(list, false);
+    assert.match(text, /^tandem_backup_last_verified_timestamp_seconds 1795564800$/m);
+    assert.match(text, /^tandem_backup_last_timestamp_seconds 1795568400$/m);
+    assert.match(text, /^tandem_backup_failed 1$/m);
+    assert.match(text, /^tandem_backup_last_failed 1$/m);
+    assert.match(text, /^tandem_backup_running 0$/m);
+    assert.match(renderAgentMetrics([], true), /^tandem_backup_last_verified_timestamp_seconds 0$/m);
   });
 });
