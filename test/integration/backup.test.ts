@@ -7,11 +7,10 @@
  * rows → a flipped byte in the stored full backup fails `tandem backups --check`, and
  * no incremental is built on it any more.
  *
- * Loopback hosting: the backup path is the same processes and tools as on netns, and a
- * loopback stack comes up in about half the time (the suite is near its budget). What
- * loopback cannot prove, that the firewall admits the source port from the backup host
- * only and the agent from tandem only, render-nftables.test.ts pins as rules; the lead's
- * netns suite (surface.test.ts scans every port from the client) covers the ports.
+ * netns hosting, so the firewall is the real one: the backup source answers the backup
+ * host alone, the agent answers tandem's root namespace and nobody on the internet (the
+ * client namespace), and unsigned requests are refused. A stack without the monitor host
+ * comes up in ~15 s here; the file's wall time was ~45 s.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -20,29 +19,27 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import type { StackConfig } from '../../src/config/types.ts';
+import { inNs } from '../support/netns.ts';
 import { sleep, TestStack } from '../support/stack.ts';
 
-const SUBNET = '127.97.0';
+const SUBNET = '10.96.0';
+const NAME = 'bkp';
+/** The default design less its monitor host (TestStack): lb-2, an LB host, keeps the backups (never a db host). */
 const CONFIG: StackConfig = {
-  name: 'bkp',
-  hosting: 'loopback',
+  name: NAME,
+  hosting: 'netns',
   network: { subnet: `${SUBNET}.0/24` },
-  hosts: [
-    { name: 'lb-1', roles: ['lb'] },
-    { name: 'server-1', roles: ['web', 'app', 'db'] },
-    { name: 'server-2', roles: ['web', 'app', 'db'] },
-  ],
-  database: { primary: 'server-2' },
-  // No monitor host: the LB host keeps the backups (never a db host).
-  backup: { host: 'lb-1' },
+  backup: { host: 'lb-2' },
 };
+const AGENT = `http://${SUBNET}.12:9096`;
+const SOURCE = `http://${SUBNET}.13:9097`;
 const stack = new TestStack('backup', CONFIG);
 const CANARY = 'plaintext-canary-7f3a';
 const FIRST_ROWS = 2000;
 const MORE_ROWS = 700;
 
 const socketOf = (host: string) => path.join(stack.dir, '.tandem', 'hosts', host, 'mariadb', 'mariadb.sock');
-const backupsDir = path.join(stack.dir, '.tandem', 'hosts', 'lb-1', 'backups');
+const backupsDir = path.join(stack.dir, '.tandem', 'hosts', 'lb-2', 'backups');
 
 async function onDb<T>(host: string, work: (c: mysql.Connection) => Promise<T>): Promise<T> {
   const conn = await mysql.createConnection({ socketPath: socketOf(host), user: 'root', multipleStatements: true });
@@ -99,7 +96,7 @@ async function listed(...flags: string[]): Promise<BackupManifest[]> {
   return JSON.parse(r.stdout) as BackupManifest[];
 }
 
-describe('backups and the restore drill (loopback, real mariadb-backup)', () => {
+describe('backups and the restore drill (netns, real mariadb-backup)', () => {
   let full: BackupManifest;
   let incremental: BackupManifest;
 
@@ -108,6 +105,23 @@ describe('backups and the restore drill (loopback, real mariadb-backup)', () => 
   });
   after(async () => {
     await stack.cleanup();
+  });
+
+  it('the firewall: the source answers the backup host only; the agent tandem only, and only signed requests', async () => {
+    const curl = async (ns: string, url: string) =>
+      (
+        await inNs(
+          `tandem-${NAME}-${ns}`,
+          ['curl', '-s', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', url],
+          5000,
+        )
+      ).stdout;
+    assert.equal(await curl('lb-2', `${SOURCE}/-/ready`), '200');
+    assert.equal(await curl('lb-1', `${SOURCE}/-/ready`), '000', 'another host does not reach the source');
+    assert.equal(await curl('client', `${AGENT}/-/ready`), '000', 'the internet does not reach the agent');
+    assert.equal((await fetch(`${AGENT}/-/ready`)).status, 200, 'tandem reaches the agent');
+    assert.equal((await fetch(`${AGENT}/backups`)).status, 403, 'an unsigned request is refused');
+    assert.equal(await curl('lb-2', `${SOURCE}/state`), '403', 'an unsigned request is refused');
   });
 
   it('a full backup comes from the healthy replica, is stored encrypted, and its drill verifies it at the replica GTID', async () => {
