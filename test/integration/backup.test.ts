@@ -205,4 +205,23 @@ describe('backups and the restore drill (netns, real mariadb-backup)', () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no verified full backup/);
   });
+
+  it('with no healthy replica the backup loads the primary, says so, and its drill compares the table list', async () => {
+    await onDb('server-1', (c) => c.query('STOP SLAVE'));
+    try {
+      const { code, m, stderr } = await backup('--full');
+      assert.equal(code, 0, `${m.failure ?? ''}\n${stderr}`);
+      assert.deepEqual([m.source.host, m.source.role], ['server-2', 'primary']);
+      assert.match(m.source.why, /^no healthy replica \(server-1's replication is stopped\): loading the primary$/);
+      assert.equal(m.drill?.compared, 'tables-only');
+      assert.equal(m.verification, 'verified');
+      const log = fs.readFileSync(
+        path.join(stack.dir, '.tandem', 'hosts', 'lb-2', 'backup-agent', 'output.log'),
+        'utf8',
+      );
+      assert.match(log, new RegExp(`${m.id}: no healthy replica .*: loading the primary \\(server-2\\)`));
+    } finally {
+      await onDb('server-1', (c) => c.query('START SLAVE'));
+    }
+  });
 });
