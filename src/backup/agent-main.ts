@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import { backupToken } from './auth.ts';
 import { backupKeyFrom } from './crypt.ts';
 import { buildAgent, readKey } from './agent.ts';
+import { stopScratchServers } from './drill.ts';
+import { failInterrupted } from './store.ts';
 import type { BackupAgentConfig } from './take.ts';
 
 const file = process.argv[2];
@@ -17,7 +19,11 @@ const config = JSON.parse(fs.readFileSync(file, 'utf8')) as BackupAgentConfig;
 const secret = readKey(config.keyFile);
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
 const { server, schedule } = buildAgent({ config, key: backupKeyFrom(secret), token: backupToken(secret), log });
-const stop = () => server.close(() => process.exit(0));
+for (const id of failInterrupted(config.dir)) log(`${id}: failed: the agent stopped before its drill ended`);
+const stop = () => {
+  // A drill's scratch mariadbd is this process's child: it ends with the agent.
+  void stopScratchServers().finally(() => process.exit(0));
+};
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
 server.listen({ host: config.address, port: config.port }, () => {

@@ -99,6 +99,13 @@ async function unpack(file: string, key: Buffer, target: string, signal: AbortSi
   });
 }
 
+/** The scratch servers running now: the agent ends them when it is stopped (its supervisor kills only the agent). */
+const running = new Set<() => Promise<void>>();
+
+export async function stopScratchServers(): Promise<void> {
+  await Promise.all([...running].map((stop) => stop()));
+}
+
 /** A scratch mariadbd on a prepared datadir, until `stop()` ends it by its PID. */
 export async function startScratchServer(
   datadir: string,
@@ -114,6 +121,7 @@ export async function startScratchServer(
     },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => running.delete(stop));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -122,6 +130,7 @@ export async function startScratchServer(
       clearTimeout(timer);
     }
   };
+  running.add(stop);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {

@@ -114,6 +114,28 @@ export function buildSource(config: BackupSourceConfig, log: Log): http.Server {
   });
 }
 
+/** Present while this source holds its replica's SQL thread stopped. */
+function pausedMarker(config: BackupSourceConfig): string {
+  return path.join(path.dirname(config.workDir), 'sql-thread-paused');
+}
+
+/**
+ * At start: a replica's SQL thread this source stopped and never restarted (it died during
+ * a backup) is started again, so replication does not stay halted.
+ */
+export async function resumeAfterCrash(config: BackupSourceConfig, log: Log): Promise<void> {
+  const marker = pausedMarker(config);
+  if (!fs.existsSync(marker)) return;
+  const conn = await connect(config.socket);
+  try {
+    await conn.query('START SLAVE SQL_THREAD');
+    fs.rmSync(marker, { force: true });
+    log('started the SQL thread again: a previous run paused it for a backup and stopped before it ended');
+  } finally {
+    conn.destroy();
+  }
+}
+
 function readIfThere(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
@@ -176,6 +198,8 @@ async function streamBackup(
     const [[ro]] = await conn.query<RowDataPacket[]>('SELECT @@read_only AS ro');
     if (Number(ro!.ro) !== 0 && (await replicaOf(conn))) {
       role = 'replica';
+      // Marked first: a source that dies before it restarts the thread does so when it starts again.
+      fs.writeFileSync(pausedMarker(config), id);
       await conn.query('STOP SLAVE SQL_THREAD');
       paused = true;
       const [[pos]] = await conn.query<RowDataPacket[]>('SELECT @@gtid_slave_pos AS gtid');
@@ -213,7 +237,11 @@ async function streamBackup(
     return { ok: false, error, role, tables, bytes };
   } finally {
     clearTimeout(timer);
-    if (paused) await conn.query('START SLAVE SQL_THREAD').catch((e: Error) => log(`${id}: START SLAVE: ${e.message}`));
+    if (paused)
+      await conn
+        .query('START SLAVE SQL_THREAD')
+        .then(() => fs.rmSync(pausedMarker(config), { force: true }))
+        .catch((e: Error) => log(`${id}: START SLAVE: ${e.message}`));
     conn.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -61,3 +61,11 @@ export async function checkAll(dir: string): Promise<BackupManifest[]> {
 export function removeBackup(dir: string, id: string): void {
   fs.rmSync(path.join(dir, id), { recursive: true, force: true });
 }
+
+/** At the agent's start: a backup left `pending` was cut short by its stop, and is failed. */
+export function failInterrupted(dir: string): string[] {
+  const cut = readManifests(dir).filter((m) => m.verification === 'pending');
+  for (const m of cut)
+    writeManifest(dir, { ...m, verification: 'failed', failure: 'the backup agent stopped before its drill ended' });
+  return cut.map((m) => m.id);
+}

@@ -79,6 +79,13 @@ async function replicated(): Promise<string> {
   throw new Error(`the replica did not reach ${want} within 10 s`);
 }
 
+async function sqlThread(): Promise<string> {
+  return onDb('server-1', async (c) => {
+    const [rows] = await c.query<mysql.RowDataPacket[]>('SHOW SLAVE STATUS');
+    return String(rows[0]?.Slave_SQL_Running);
+  });
+}
+
 async function backup(...flags: string[]): Promise<{ code: number; m: BackupManifest; ms: number; stderr: string }> {
   const t = Date.now();
   const r = await stack.run('backup', ...flags, '--json');
@@ -137,6 +144,7 @@ describe('backups and the restore drill (netns, real mariadb-backup)', () => {
     assert.equal(m.drill?.compared, 'at-gtid');
     assert.equal(m.drill?.tables.backup_drill?.rows, FIRST_ROWS);
     assert.ok(Number(m.checkpoints.toLsn) > 0);
+    assert.equal(await sqlThread(), 'Yes', "the replica's SQL thread runs again after the backup");
     // Stored: not world-readable, and not plaintext.
     const dirMode = fs.statSync(backupsDir).mode & 0o777;
     const file = path.join(backupsDir, m.id, 'backup.mbstream.zst.enc');
@@ -204,6 +212,24 @@ describe('backups and the restore drill (netns, real mariadb-backup)', () => {
     const r = await stack.run('backup', '--incremental');
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no verified full backup/);
+  });
+
+  it("a source killed mid-backup: the backup fails, and the restarted source starts the replica's SQL thread again", async () => {
+    const sourceDir = path.join(stack.dir, '.tandem', 'hosts', 'server-1', 'backup-source');
+    const marker = path.join(sourceDir, 'sql-thread-paused');
+    const running = stack.run('backup', '--full', '--json');
+    // The marker exists exactly while the source holds the SQL thread stopped.
+    for (let i = 0; i < 500 && !fs.existsSync(marker); i++) await sleep(10);
+    assert.ok(fs.existsSync(marker), 'the source paused the SQL thread');
+    assert.equal(await sqlThread(), 'No');
+    const { pid } = JSON.parse(fs.readFileSync(path.join(sourceDir, 'supervisor.json'), 'utf8')) as { pid: number };
+    process.kill(pid, 'SIGKILL');
+    const r = await running;
+    assert.equal(r.code, 1, r.stdout);
+    let state = '';
+    for (let i = 0; i < 100 && (state = await sqlThread()) !== 'Yes'; i++) await sleep(100);
+    assert.equal(state, 'Yes', 'the SQL thread runs again within 10 s');
+    assert.equal(fs.existsSync(marker), false);
   });
 
   it('with no healthy replica the backup loads the primary, says so, and its drill compares the table list', async () => {

@@ -4,12 +4,16 @@
  * and the clear error of a stack that nothing backs up.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { backupToken } from '../../src/backup/auth.ts';
+import type { BackupManifest } from '../../src/backup/manifest.ts';
+import { failInterrupted, readManifests, writeManifest } from '../../src/backup/store.ts';
 import { DEFAULT_LOOPBACK_HOSTS, DEFAULT_PRIMARY } from '../../src/config/defaults.ts';
 import { backupStatus, listStoredBackups, requireBackupHost } from '../../src/orchestrate/backup.ts';
 import { unitOf } from '../../src/orchestrate/services.ts';
-import { planOf, removeTempDirs, SECRETS as FIXTURE_SECRETS, servicesOf } from './fixtures/plans.ts';
+import { makeTempDir, planOf, removeTempDirs, SECRETS as FIXTURE_SECRETS, servicesOf } from './fixtures/plans.ts';
 
 /** Values no path or name contains ('backup-key' is also the key file's name). */
 const SECRETS = { ...FIXTURE_SECRETS, backupKey: 'k3y-V4lue-only-here', dbBackupPassword: 'pw-V4lue-only-here' };
@@ -68,5 +72,26 @@ describe('the backup services', () => {
     await assert.rejects(listStoredBackups(bare, false), /no backup host/);
     assert.equal(backupStatus(bare), null);
     assert.deepEqual(backupStatus(plan), { host: 'monitor', count: 0, last: null, lastVerified: null });
+  });
+});
+
+describe('the backups folder', () => {
+  it('a backup left pending by a stopped agent is failed at its next start, with why', () => {
+    const dir = path.join(makeTempDir(), 'backups');
+    const pending = { id: '20261125T000000Z-full', kind: 'full', verification: 'pending' } as BackupManifest;
+    const verified = { id: '20261124T000000Z-full', kind: 'full', verification: 'verified' } as BackupManifest;
+    for (const m of [pending, verified]) {
+      fs.mkdirSync(path.join(dir, m.id), { recursive: true });
+      writeManifest(dir, m);
+    }
+    assert.deepEqual(failInterrupted(dir), [pending.id]);
+    assert.deepEqual(
+      readManifests(dir).map((m) => [m.id, m.verification, m.failure]),
+      [
+        [verified.id, 'verified', undefined],
+        [pending.id, 'failed', 'the backup agent stopped before its drill ended'],
+      ],
+    );
+    assert.equal(fs.statSync(path.join(dir, pending.id, 'manifest.json')).mode & 0o777, 0o600);
   });
 });
