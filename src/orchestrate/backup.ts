@@ -11,7 +11,7 @@ import type { ServicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
-import { loadOrCreateSecrets, type Secrets } from '../hosts/secrets.ts';
+import type { Secrets } from '../hosts/secrets.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { ROOT } from '../prebuilt.mjs';
 import { AUTH_HEADER, backupToken, signRequest } from '../backup/auth.ts';
@@ -127,10 +127,29 @@ export function requireBackupHost(plan: Plan) {
   return plan.backup;
 }
 
+/**
+ * The stack's backup key as stored, never generated here: a new key would read no
+ * existing backup (a lost secrets file is the README's disaster-recovery case).
+ */
+function existingBackupKey(plan: Plan): string {
+  let key: unknown;
+  try {
+    key = (JSON.parse(fs.readFileSync(plan.secretsFile, 'utf8')) as Partial<Secrets>).backupKey;
+  } catch {}
+  if (typeof key !== 'string' || key === '') {
+    throw new TandemError(
+      'TANDEM_STATE',
+      `the stack's backup key is missing (backupKey in ${plan.secretsFile})`,
+      'run `tandem up` once to create the stack; after losing the secrets file, put back the copy kept apart from the stack',
+    );
+  }
+  return key;
+}
+
 /** A signed request to the agent; the parsed JSON answer. Throws TandemError when it does not answer or refuses. */
 async function askAgent<T>(plan: Plan, method: string, url: string, timeoutMs: number): Promise<T> {
   const backup = requireBackupHost(plan);
-  const token = backupToken(loadOrCreateSecrets(plan.secretsFile).secrets.backupKey);
+  const token = backupToken(existingBackupKey(plan));
   const where = `the backup agent on ${backup.host} (http://${backup.address}:${backup.agentPort})`;
   let status = 0;
   let text = '';

@@ -11,7 +11,7 @@ import { backupToken } from '../../src/backup/auth.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { failInterrupted, readManifests, writeManifest } from '../../src/backup/store.ts';
 import { DEFAULT_LOOPBACK_HOSTS, DEFAULT_PRIMARY } from '../../src/config/defaults.ts';
-import { backupStatus, listStoredBackups, requireBackupHost } from '../../src/orchestrate/backup.ts';
+import { backupNow, backupStatus, listStoredBackups, requireBackupHost } from '../../src/orchestrate/backup.ts';
 import { unitOf } from '../../src/orchestrate/services.ts';
 import { makeTempDir, planOf, removeTempDirs, SECRETS as FIXTURE_SECRETS, servicesOf } from './fixtures/plans.ts';
 
@@ -72,6 +72,11 @@ describe('the backup services', () => {
     await assert.rejects(listStoredBackups(bare, false), /no backup host/);
     assert.equal(backupStatus(bare), null);
     assert.deepEqual(backupStatus(plan), { host: 'monitor', count: 0, last: null, lastVerified: null });
+  });
+
+  it('never makes a backup key up: without the secrets file, `tandem backup` says the key is missing', async () => {
+    await assert.rejects(backupNow(plan, 'full'), /the stack's backup key is missing \(backupKey in .*secrets\.json\)/);
+    assert.equal(fs.existsSync(plan.secretsFile), false);
   });
 });
 
