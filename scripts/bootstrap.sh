@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(haproxy nginx-light mariadb-server mariadb-client mariadb-backup wrk iproute2 procps diffutils keepalived dnsmasq-base nftables nmap curl openssl etcd-server etcd-client
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-mysqld-exporter
   prometheus-nginx-exporter prometheus-blackbox-exporter
+  zstd
   chromium fonts-liberation)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -33,6 +33,8 @@ export const ENTRIES = {
   'app-migrate': 'src/app/migrate.ts',
   sentinel: 'src/sentinel/main.ts',
   'alert-receiver': 'src/alert-receiver/main.ts',
+  'backup-source': 'src/backup/source-main.ts',
+  'backup-agent': 'src/backup/agent-main.ts',
   'traffic-worker': 'src/chaos/traffic-worker.ts',
 };
 

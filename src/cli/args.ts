@@ -39,6 +39,10 @@ const OPTIONS = {
   },
   port: { type: 'string', value: 'PORT', help: 'the port on 127.0.0.1 (default: 7070; 0: any free one)' },
   for: { type: 'string', value: 'SECONDS', help: 'stop after this many seconds (default: run until Ctrl-C)' },
+  // Backups (issue 10).
+  full: { type: 'boolean', help: 'a full backup (the default)' },
+  incremental: { type: 'boolean', help: 'an incremental backup on the last verified one' },
+  check: { type: 'boolean', help: "verify every stored backup's checksum first (marks a corrupt one failed)" },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -95,6 +99,15 @@ export const COMMANDS = {
     summary: 'the alerts that fire now (Alertmanager on the monitor host): name, host, since when, summary',
     options: ['json'],
   },
+  // Backups (issue 10): through the backup agent on the backup host.
+  backup: {
+    summary: 'take a backup now and drill it (restore into a scratch MariaDB, compare every table)',
+    options: ['full', 'incremental', 'json'],
+  },
+  backups: {
+    summary: 'the stored backups: time, kind, GTID, size, verified or failed',
+    options: ['check', 'json'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -125,6 +138,10 @@ export interface Args {
   readonly port: number | undefined;
   /** dashboard --for, in ms (undefined: until Ctrl-C). */
   readonly forMs: number | undefined;
+  /** backup --incremental (else full); present only when given. */
+  readonly incremental?: boolean;
+  /** backups --check; present only when given. */
+  readonly check?: boolean;
   /** Operands after the command (chaos: its command and targets; logs: its selector). */
   readonly rest: readonly string[];
 }
@@ -249,6 +266,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port needs a port number (0 to 65535)');
   }
   const forMs = msOf(values.for, '--for');
+  if (values.full === true && values.incremental === true) fail('--full and --incremental exclude each other');
   return {
     command: values.help ? 'help' : command,
     ...(topic ? { topic } : {}),
@@ -265,5 +283,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     port,
     forMs,
     rest: command === 'chaos' || command === 'logs' ? rest : [],
+    ...(values.incremental === true ? { incremental: true } : {}),
+    ...(values.check === true ? { check: true } : {}),
   };
 }

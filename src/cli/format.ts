@@ -18,6 +18,21 @@ export function formatEvent(e: StackEvent): string | undefined {
   }
 }
 
+/** The last backup and its drill, or that nothing backs the stack up (issue 10). */
+export function backupLine(b: StackStatus['backup']): string {
+  if (!b) return "backups: none — nothing backs this stack up (give a host the 'monitor' role or set backup.host)";
+  if (!b.last) return `backups: on ${b.host}, none taken yet (\`tandem backup\`)`;
+  const l = b.last;
+  const verdict =
+    l.verification === 'verified'
+      ? `verified by its drill (${l.drill?.ms ?? '-'} ms)`
+      : l.verification === 'failed'
+        ? `FAILED: ${l.failure ?? 'no reason recorded'}`
+        : 'drill under way';
+  const older = l.verification !== 'verified' && b.lastVerified ? `; last verified ${b.lastVerified.id}` : '';
+  return `backups: on ${b.host}, ${b.count} stored; last ${l.id} (${l.kind} from ${l.source.host}, GTID ${l.gtid || '-'}) ${verdict}${older}`;
+}
+
 export function formatStatus(s: StackStatus): string {
   const rows = [['HOST', 'ADDRESS', 'SERVICE', 'STATE', 'PID', 'RESTARTS']];
   for (const h of s.hosts) {
@@ -42,6 +57,7 @@ export function formatStatus(s: StackStatus): string {
       ? `monitor: ${s.monitor.host}, Prometheus ${s.monitor.prometheus}, Alertmanager ${s.monitor.alertmanager}`
       : "monitor: none — nothing watches this stack (give a host the 'monitor' role)",
   );
+  lines.push(backupLine(s.backup));
   if (s.lb.vip) lines.push(`floating IP: ${s.lb.vip.address} held by ${s.lb.vip.holder ?? 'NO load balancer'}`);
   if (s.lb.backends.length > 0) {
     const byLb = new Map<string, string[]>();

@@ -158,6 +158,11 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       const { runAlerts } = await import('./alerts.ts');
       return runAlerts(args, out);
     }
+    case 'backup':
+    case 'backups': {
+      const { runBackup, runBackups } = await import('./backup.ts');
+      return args.command === 'backup' ? runBackup(args, out) : runBackups(args, out);
+    }
     case 'logs': {
       const { runLogs } = await import('./logs.ts');
       return runLogs(args, out);

@@ -41,6 +41,8 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   'node-exporter': 'command.json',
   'nginx-exporter': 'command.json',
   'alert-receiver': 'alert-receiver.json',
+  'backup-source': 'backup-source.json',
+  'backup-agent': 'backup-agent.json',
 };
 
 export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): ServicePaths {

@@ -162,6 +162,8 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     'mysqld-exporter': DEFAULTS.monitor.exporterPorts.mysqld,
     'nginx-exporter': DEFAULTS.monitor.exporterPorts.nginx,
     'alert-receiver': DEFAULTS.monitor.webhookPort,
+    'backup-source': DEFAULTS.backup.sourcePort,
+    'backup-agent': DEFAULTS.backup.agentPort,
   };
   const upstreams: Record<string, { address: string; port: number; backup: boolean }[]> = {};
   for (const h of having('web')) {
@@ -201,6 +203,10 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       ),
     );
   }
+  // Backups (issue 10): a source beside each database, the agent on the backup host.
+  if (backupHost) {
+    created.push(...dbHosts.map((h) => serviceAt(h, 'backup-source')), serviceAt(backupHost, 'backup-agent'));
+  }
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
     created.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
   const appHostsOf = (web: string) =>
@@ -222,6 +228,8 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     'mysqld-exporter': (host) => idsOf('mariadb', [host]),
     'nginx-exporter': (host) => idsOf('nginx', [host]),
     'alert-receiver': () => [],
+    'backup-source': (host) => idsOf('mariadb', [host]),
+    'backup-agent': () => idsOf('backup-source'),
     alertmanager: () => idsOf('alert-receiver'),
     'blackbox-exporter': () => [],
     prometheus: () => [...idsOf('alertmanager'), ...idsOf('blackbox-exporter'), ...idsOf('keepalived')],

@@ -206,6 +206,9 @@ export type ServiceKind =
   | 'etcd'
   | 'sentinel'
   | 'alert-receiver'
+  // Backups (issue 10): a source beside each database, the agent on the backup host.
+  | 'backup-source'
+  | 'backup-agent'
   | MonitorKind;
 
 export interface PlanHost {

@@ -31,6 +31,9 @@ import { etcdMemberHealthy } from './etcd.ts';
 import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 import { alertReceiverUnit } from './alert-receiver.ts';
 import { RECEIVER_READY_PATH } from '../alert-receiver/receiver-config.ts';
+import { backupAgentUnit, backupSourceUnit } from './backup.ts';
+import { AGENT_READY_PATH } from '../backup/agent.ts';
+import { READY_PATH as SOURCE_READY_PATH } from '../backup/source.ts';
 import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
@@ -115,7 +118,7 @@ function engineSpec(service: PlanService, engine: Engine, paths: ServicePaths, n
 /** The secrets an app process or a sentinel reads from its files. */
 export type AppSecrets = Pick<
   Secrets,
-  'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword' | 'dbBackupPassword'
+  'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword' | 'dbBackupPassword' | 'backupKey'
 >;
 
 /**
@@ -133,6 +136,10 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     ({ engine, files, spec } = monitorUnit(plan, { ...service, kind }, paths, secrets));
   } else if (kind === 'alert-receiver') {
     ({ files, spec } = alertReceiverUnit(service, paths, ns));
+  } else if (kind === 'backup-source') {
+    ({ files, spec } = backupSourceUnit(plan, service, paths, ns, secrets));
+  } else if (kind === 'backup-agent') {
+    ({ files, spec } = backupAgentUnit(plan, service, paths, ns, secrets));
   } else if (kind !== 'app' && kind !== 'sentinel') {
     engine = engines[kind];
     files = [
@@ -350,6 +357,10 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
       return (await httpStatus(plan, host, `http://${address}:${port}${readyPathOf(kind)}`)) === 200;
     case 'alert-receiver':
       return (await httpStatus(plan, host, `http://${address}:${port}${RECEIVER_READY_PATH}`)) === 200;
+    case 'backup-source':
+      return (await httpStatus(plan, host, `http://${address}:${port}${SOURCE_READY_PATH}`)) === 200;
+    case 'backup-agent':
+      return (await httpStatus(plan, host, `http://${address}:${port}${AGENT_READY_PATH}`)) === 200;
     default:
       return probeTcp(address, port);
   }

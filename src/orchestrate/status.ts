@@ -12,6 +12,7 @@ import type { SentinelState } from '../sentinel/sentinel.ts';
 import type { ReseedRecord } from '../sentinel/reseed-plan.ts';
 import { servicePaths } from '../config/paths.ts';
 import fs from 'node:fs';
+import { type BackupStatus, backupStatus } from './backup.ts';
 
 export interface ServiceStatus {
   readonly id: string;
@@ -53,6 +54,8 @@ export interface StackStatus {
   readonly etcd: EtcdStatus | null;
   /** The monitor host and where its UIs answer (from the machine running tandem); null: nothing watches the stack. */
   readonly monitor: MonitorStatus | null;
+  /** The backup host, the last backup and its drill; null: nothing backs the stack up (issue 10). */
+  readonly backup: BackupStatus | null;
 }
 
 export interface MonitorStatus {
@@ -205,5 +208,6 @@ export async function status(plan: Plan): Promise<StackStatus> {
     },
     etcd,
     monitor: monitorStatus(plan),
+    backup: backupStatus(plan),
   };
 }

@@ -346,6 +346,41 @@ function monitoring(): RuleGroup {
   };
 }
 
+/**
+ * Backups (issue 10), from the backup agent's metrics: the newest backup failed its
+ * restore drill (or a later checksum), or no backup was verified for too long — twice
+ * the scheduled period and half an hour for a backup and its drill to run.
+ */
+export function backupTooOldS(plan: Plan): number {
+  const b = plan.backup!;
+  return 2 * Math.min(b.incrementalEveryS, b.fullEveryS) + 1800;
+}
+
+function backups(plan: Plan): RuleGroup {
+  const tooOld = backupTooOldS(plan);
+  return {
+    name: 'backup',
+    rules: [
+      {
+        alert: 'BackupDrillFailed',
+        expr: 'tandem_backup_last_failed == 1',
+        severity: 'critical',
+        summary: 'The newest backup on {{ $labels.host }} failed its restore drill or its checksum',
+        description:
+          'The backup agent on {{ $labels.host }} could not verify its newest backup: its restore drill failed or found differences, or its stored file no longer matches its checksum. It will not be used by a restore, nor as the base of an incremental. `tandem backups` shows why; fix the cause and take a new one with `tandem backup --full`.',
+      },
+      {
+        alert: 'BackupTooOld',
+        expr: `tandem_backup_last_verified_timestamp_seconds > 0 and time() - tandem_backup_last_verified_timestamp_seconds > ${tooOld}`,
+        severity: 'warning',
+        summary: 'No backup verified on {{ $labels.host }} for more than ' + `${Math.round(tooOld / 60)} minutes`,
+        description:
+          'The newest backup the restore drill verified on {{ $labels.host }} is older than twice the schedule allows: the schedule stopped, or every backup since failed. A restore would lose everything since that backup unless the binlog archive covers it. See the backup agent output.log and `tandem backups`, then `tandem backup`.',
+      },
+    ],
+  };
+}
+
 /** The rule groups for `plan`: only what exists in it is watched. */
 export function alertRuleGroups(plan: Plan): RuleGroup[] {
   return [
@@ -356,6 +391,7 @@ export function alertRuleGroups(plan: Plan): RuleGroup[] {
     ...(plan.etcd ? [etcd()] : []),
     site(plan),
     monitoring(),
+    ...(plan.backup ? [backups(plan)] : []),
   ];
 }
 

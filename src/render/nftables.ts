@@ -133,6 +133,7 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
     });
   }
   rules.push(...monitorRules(plan, host));
+  rules.push(...backupRules(plan, host));
   if (plan.firewall.sshFrom.length > 0) {
     add({ comment: 'ssh: from firewall.sshFrom', protocol: 'tcp', ports: [SSH_PORT], from: plan.firewall.sshFrom });
   }
@@ -153,6 +154,7 @@ function scrapePorts(plan: Plan, host: PlanHost): number[] {
         case 'nginx-exporter':
         case 'etcd':
         case 'sentinel':
+        case 'backup-agent':
           return [s.port];
         case 'haproxy':
           return [HAPROXY_METRICS_PORT];
@@ -197,6 +199,33 @@ function monitorRules(plan: Plan, host: PlanHost): FirewallRule[] {
       to: [host.address],
     },
   ];
+}
+
+/**
+ * Backups (issue 10): each database's backup source to the backup host alone; the backup
+ * agent to tandem in the root namespace (the bridge address), never to the internet.
+ */
+function backupRules(plan: Plan, host: PlanHost): FirewallRule[] {
+  const backup = plan.backup;
+  if (!backup) return [];
+  const rules: FirewallRule[] = [];
+  if (host.roles.includes('db'))
+    rules.push({
+      comment: 'backup: the backup source, from the backup host',
+      protocol: 'tcp',
+      ports: [backup.sourcePort],
+      from: [backup.address],
+      to: [host.address],
+    });
+  if (host.name === backup.host && plan.network.bridgeAddress)
+    rules.push({
+      comment: 'backup: the backup agent, from tandem (root namespace)',
+      protocol: 'tcp',
+      ports: [backup.agentPort],
+      from: [plan.network.bridgeAddress],
+      to: [host.address],
+    });
+  return rules;
 }
 
 /** `{ a, b }` for several values, `a` for one. */

@@ -84,6 +84,18 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
     job('prometheus', targets(self, monitor.prometheusPort)),
     job('alertmanager', targets(self, monitor.alertmanagerPort)),
   );
+  // The backup agent's metrics (issue 10): its last verified backup and failed drills.
+  const backup = plan.backup;
+  if (backup)
+    jobs.push(
+      job(
+        'backup',
+        targets(
+          plan.hosts.filter((h) => h.name === backup.host),
+          backup.agentPort,
+        ),
+      ),
+    );
   return jobs;
 }
 

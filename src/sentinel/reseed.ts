@@ -305,7 +305,7 @@ function connect(
 }
 
 /** A tool we start ourselves (killed with the reseed when it is aborted), its stderr's end kept for the error. */
-function start(
+export function start(
   argv: readonly string[],
   signal: AbortSignal,
   stdin: 'pipe' | 'ignore',
@@ -327,7 +327,7 @@ function start(
   return { child, exited };
 }
 
-async function run(argv: readonly string[], signal: AbortSignal, what: string): Promise<void> {
+export async function run(argv: readonly string[], signal: AbortSignal, what: string): Promise<void> {
   const p = start(argv, signal, 'ignore');
   p.child.stdout!.resume();
   await p.exited.catch((err: Error) => {

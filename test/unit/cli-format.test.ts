@@ -13,6 +13,7 @@ const base: StackStatus = {
   db: { primary: 'server-2', failover: null, replication: { running: true, lagTransactions: 0 }, instances: [] },
   etcd: null,
   monitor: null,
+  backup: null,
 };
 
 const member = (name: string, address: string, healthy: boolean, leader: boolean) => ({
@@ -74,6 +75,7 @@ const statusWith = (services: ServiceStatus[]): StackStatus => ({
   db: { primary: 'server-1', failover: null, replication: { running: false, lagTransactions: null }, instances: [] },
   etcd: null,
   monitor: null,
+  backup: null,
 });
 
 describe('formatStatus', () => {

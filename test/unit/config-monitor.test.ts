@@ -45,6 +45,10 @@ describe('the monitor role', () => {
         9090,
         ['monitor/alertmanager', 'monitor/blackbox-exporter', 'lb-1/keepalived', 'lb-2/keepalived'],
       ],
+      // Backups (issue 10): the monitor host is the backup host by default.
+      ['server-1/backup-source', 9097, ['server-1/mariadb']],
+      ['server-2/backup-source', 9097, ['server-2/mariadb']],
+      ['monitor/backup-agent', 9096, ['server-1/backup-source', 'server-2/backup-source']],
     ]);
   });
 

@@ -148,6 +148,10 @@ describe('resolve', () => {
       'monitor/alertmanager',
       'monitor/blackbox-exporter',
       'monitor/prometheus',
+      // Backups (issue 10): a source beside each database, the agent on the monitor host.
+      'server-1/backup-source',
+      'server-2/backup-source',
+      'monitor/backup-agent',
     ]);
   });
 

@@ -57,6 +57,7 @@ function statusOf(plan: Plan, states: Record<string, ServiceStatus['state']> = {
     },
     etcd: null,
     monitor: null,
+    backup: null,
     ...extra,
   };
   return status;

@@ -71,6 +71,8 @@ describe('renderPrometheus', () => {
       blackbox: ['https://10.77.0.10/'],
       prometheus: ['10.77.0.15:9090'],
       alertmanager: ['10.77.0.15:9093'],
+      // The backup agent's metrics (issue 10), on the monitor host by default.
+      backup: ['10.77.0.15:9096'],
     });
   });
 

@@ -83,6 +83,8 @@ describe('firewallRules', () => {
         ['etcd: clients from the other members and the db hosts (sentinels)', [2379], ['10.77.0.14', '10.77.0.11']],
         // Every port Prometheus scrapes here (etcd, the app's metrics, the exporters), to the monitor alone.
         ['monitor: scrapes from the monitor host', [2379, 3001, 9100, 9104, 9109, 9113], ['10.77.0.15']],
+        // Its backup source, to the backup host (the monitor host by default) alone.
+        ['backup: the backup source, from the backup host', [9097], ['10.77.0.15']],
       ],
     );
   });
@@ -98,6 +100,8 @@ describe('firewallRules', () => {
           ['10.77.0.1'],
           ['10.77.0.15'],
         ],
+        // The backup agent (`tandem backup`), to tandem's root namespace only.
+        ['backup: the backup agent, from tandem (root namespace)', [9096], ['10.77.0.1'], ['10.77.0.15']],
       ],
     );
   });

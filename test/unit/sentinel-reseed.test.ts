@@ -21,6 +21,7 @@ import {
   reseededBinlogState,
 } from '../../src/sentinel/reseed-plan.ts';
 import { rejoinVerdict } from '../../src/sentinel/decide.ts';
+import { DEFAULT_LOOPBACK_HOSTS, DEFAULT_PRIMARY } from '../../src/config/defaults.ts';
 import { DEFAULT_STACK, netnsPlanOf, planOf, SECRETS } from './fixtures/plans.ts';
 
 describe('reseedDue', () => {
@@ -146,7 +147,7 @@ describe('commands', () => {
 });
 
 describe('the stack around it', () => {
-  it('the backup user: over the socket only, least privilege, created under failover by its hash', () => {
+  it('the backup user: over the socket only, least privilege, created under failover or with a backup host, by its hash', () => {
     const statements = userStatements(planOf(DEFAULT_STACK), SECRETS).filter((s) => s.includes('tandem_backup'));
     assert.equal(statements.length, 2);
     assert.match(
@@ -158,8 +159,17 @@ describe('the stack around it', () => {
       "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'tandem_backup'@'localhost'",
     );
     assert.ok(!statements.join('\n').includes(SECRETS.dbBackupPassword));
+    // The default design's monitor host keeps backups: its sources use the same user.
+    assert.equal(userStatements(planOf({}), SECRETS).filter((s) => s.includes('tandem_backup')).length, 2);
+    const unbacked = {
+      database: { primary: DEFAULT_PRIMARY },
+      hosts: DEFAULT_LOOPBACK_HOSTS.filter((h) => !h.roles.includes('monitor')).map((h) => ({
+        ...h,
+        roles: [...h.roles],
+      })),
+    };
     assert.deepEqual(
-      userStatements(planOf({}), SECRETS).filter((s) => s.includes('tandem_backup')),
+      userStatements(planOf(unbacked), SECRETS).filter((s) => s.includes('tandem_backup')),
       [],
     );
   });

@@ -68,7 +68,8 @@ export function userStatements(plan: Plan, passwords: DbUserPasswords): string[]
   // Under failover, the primary's sentinel streams a backup to a diverged database
   // (src/sentinel/reseed.ts): mariadb-backup over the socket, with what BACKUP STAGE and
   // the binlog position need, nothing more.
-  if (plan.db.failover) {
+  // The backup sources (src/backup/source.ts, issue 10) run the same tool with the same user.
+  if (plan.db.failover || plan.backup) {
     statements.push(
       user(users.backup, 'localhost', passwords.dbBackupPassword),
       `GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO ${lit(users.backup)}@'localhost'`,
