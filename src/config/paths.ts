@@ -41,6 +41,8 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   'node-exporter': 'command.json',
   'nginx-exporter': 'command.json',
   'alert-receiver': 'alert-receiver.json',
+  // The binlog archiver's JSON config (issue 10); its password is in its own 0600 option file.
+  'binlog-archiver': 'archiver.json',
 };
 
 export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): ServicePaths {

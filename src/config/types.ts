@@ -206,6 +206,8 @@ export type ServiceKind =
   | 'etcd'
   | 'sentinel'
   | 'alert-receiver'
+  // Streams the primary's binlog to the backup host (issue 10).
+  | 'binlog-archiver'
   | MonitorKind;
 
 export interface PlanHost {
@@ -247,6 +249,8 @@ export interface PlanDbUsers {
   readonly monitor: string;
   /** mariadb-backup's user (over the socket): the sentinels reseed a diverged database with it. */
   readonly backup: string;
+  /** The binlog archiver's (REPLICATION SLAVE, BINLOG MONITOR), from the backup host. */
+  readonly archive: string;
 }
 
 export interface Plan {

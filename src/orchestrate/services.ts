@@ -30,6 +30,7 @@ import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
 import { etcdMemberHealthy } from './etcd.ts';
 import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 import { alertReceiverUnit } from './alert-receiver.ts';
+import { binlogArchiverUnit } from './binlog-archiver.ts';
 import { RECEIVER_READY_PATH } from '../alert-receiver/server.ts';
 import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
@@ -116,7 +117,8 @@ function engineSpec(service: PlanService, engine: Engine, paths: ServicePaths, n
 export type AppSecrets = Pick<
   Secrets,
   'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword' | 'dbBackupPassword'
->;
+> &
+  Partial<Pick<Secrets, 'dbArchivePassword' | 'backupKey'>>;
 
 /**
  * One service as `up` runs it. Only `up` passes `secrets` (the app's password files
@@ -133,6 +135,12 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     ({ engine, files, spec } = monitorUnit(plan, { ...service, kind }, paths, secrets));
   } else if (kind === 'alert-receiver') {
     ({ files, spec } = alertReceiverUnit(service, paths, ns));
+  } else if (kind === 'binlog-archiver') {
+    const archiveSecrets =
+      secrets?.dbArchivePassword && secrets.backupKey
+        ? { dbArchivePassword: secrets.dbArchivePassword, backupKey: secrets.backupKey }
+        : undefined;
+    ({ files, spec } = binlogArchiverUnit(plan, service, paths, ns, archiveSecrets));
   } else if (kind !== 'app' && kind !== 'sentinel') {
     engine = engines[kind];
     files = [
@@ -332,6 +340,9 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
       return (await httpStatus(plan, host, `http://${address}:${port}${readyPathOf(kind)}`)) === 200;
     case 'alert-receiver':
       return (await httpStatus(plan, host, `http://${address}:${port}${RECEIVER_READY_PATH}`)) === 200;
+    case 'binlog-archiver':
+      // It answers /state once its first tick is done.
+      return (await httpStatus(plan, host, `http://${address}:${port}/state`)) === 200;
     default:
       return probeTcp(address, port);
   }

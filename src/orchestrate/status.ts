@@ -9,6 +9,8 @@ import { writableDatabases, withPrimary, sentinelFiles } from './failover.ts';
 import { etcdKv } from './etcd-kv.ts';
 import { dbKeys, type LeaderValue, parseValue, type SyncValue } from '../sentinel/keys.ts';
 import type { SentinelState } from '../sentinel/sentinel.ts';
+import type { ArchiverState } from '../backup/archiver-state.ts';
+import { archiverFiles } from './binlog-archiver.ts';
 import type { ReseedRecord } from '../sentinel/reseed-plan.ts';
 import { servicePaths } from '../config/paths.ts';
 import fs from 'node:fs';
@@ -53,6 +55,33 @@ export interface StackStatus {
   readonly etcd: EtcdStatus | null;
   /** The monitor host and where its UIs answer (from the machine running tandem); null: nothing watches the stack. */
   readonly monitor: MonitorStatus | null;
+  /** The binlog archive on the backup host (issue 10); null: the stack has none. */
+  readonly archive?: ArchiveStatus | null;
+}
+
+export interface ArchiveStatus {
+  readonly host: string;
+  readonly dir: string;
+  /** The archiver's last report; null while it has written none. */
+  readonly state: ArchiverState | null;
+  /** Milliseconds since that report. */
+  readonly updatedAgoMs: number | null;
+}
+
+/** The archiver's state file, as it last wrote it. */
+function archiveStatus(plan: Plan): ArchiveStatus | null {
+  const svc = plan.services.find((s) => s.kind === 'binlog-archiver');
+  if (!svc || !plan.backup) return null;
+  let state: ArchiverState | null = null;
+  try {
+    state = JSON.parse(fs.readFileSync(archiverFiles(servicePaths(svc)).stateFile, 'utf8')) as ArchiverState;
+  } catch {}
+  return {
+    host: svc.host,
+    dir: plan.backup.archiveDir,
+    state,
+    updatedAgoMs: state ? Date.now() - state.updatedAt : null,
+  };
 }
 
 export interface MonitorStatus {
@@ -205,5 +234,6 @@ export async function status(plan: Plan): Promise<StackStatus> {
     },
     etcd,
     monitor: monitorStatus(plan),
+    archive: archiveStatus(plan),
   };
 }

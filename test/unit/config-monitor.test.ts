@@ -45,6 +45,8 @@ describe('the monitor role', () => {
         9090,
         ['monitor/alertmanager', 'monitor/blackbox-exporter', 'lb-1/keepalived', 'lb-2/keepalived'],
       ],
+      // The binlog archive on the backup host (the monitor host by default), after the databases.
+      ['monitor/binlog-archiver', 9098, ['server-1/mariadb', 'server-2/mariadb']],
     ]);
   });
 

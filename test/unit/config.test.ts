@@ -148,6 +148,7 @@ describe('resolve', () => {
       'monitor/alertmanager',
       'monitor/blackbox-exporter',
       'monitor/prometheus',
+      'monitor/binlog-archiver',
     ]);
   });
 
