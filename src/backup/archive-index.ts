@@ -49,11 +49,29 @@ export interface ArchiveHole {
   readonly next: string;
 }
 
+/**
+ * A transaction the archive got from an old primary that the new one does not have: the
+ * new primary numbered its own transaction `gtid` with a sequence number the archive
+ * already held under another server id (the old primary binlogged it, and the stream
+ * sent it, but no replica received it before the failover: it was never acknowledged).
+ * A replay must follow the new primary's history from here: skip the old host's
+ * transactions from that sequence number on.
+ */
+export interface ArchiveDivergence {
+  readonly at: string;
+  readonly host: string;
+  readonly name: string;
+  /** The new primary's transaction at a sequence number the archive already held. */
+  readonly gtid: string;
+}
+
 export interface ArchiveIndex {
   readonly version: number;
   /** In the order they were first archived. */
   readonly files: readonly ArchivedFile[];
   readonly holes: readonly ArchiveHole[];
+  /** Absent: none seen. */
+  readonly divergences?: readonly ArchiveDivergence[];
 }
 
 export const EMPTY_INDEX: ArchiveIndex = { version: ARCHIVE_INDEX_VERSION, files: [], holes: [] };
@@ -165,6 +183,22 @@ export function checkNext(
     if (have !== undefined && seq > have + 1n) return { pos: next, hole: { have: formatPosition(pos), next: gtid } };
   }
   return { pos: next };
+}
+
+/** `domain-seq`: the key under which the archive's recent GTIDs are kept (the server id is what may differ). */
+export function seqKey(gtid: string): string {
+  const [domain, , seq] = gtid.split('-');
+  return `${domain}-${seq}`;
+}
+
+/**
+ * A GTID whose domain and sequence number the archive holds under another server id:
+ * the new primary's own history diverging from the old one's (`recent`: the archive's
+ * last GTIDs by `seqKey`). A repeat of a held GTID, or a new one, is not.
+ */
+export function isDivergent(recent: ReadonlyMap<string, string>, gtid: string): boolean {
+  const held = recent.get(seqKey(gtid));
+  return held !== undefined && held !== gtid;
 }
 
 /** Checks a file's start state: the archive must already hold everything before it. */

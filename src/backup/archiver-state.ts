@@ -21,6 +21,8 @@ export interface ArchiverState {
   /** Seconds since the archive last held everything the primary had: the recovery point at risk. */
   readonly lagSeconds: number | null;
   readonly holes: number;
+  /** Transactions of an old primary the new one does not have (never acknowledged; a replay skips them). */
+  readonly divergences: number;
   /** The file being appended to, in plaintext, and since when it is (ms). */
   readonly liveFile: { readonly file: string; readonly bytes: number; readonly sinceMs: number } | null;
   /** Files in the archive, and how many of them are encrypted. */

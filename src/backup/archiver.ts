@@ -22,6 +22,8 @@ import {
   checkNext,
   checkStart,
   EMPTY_INDEX,
+  isDivergent,
+  seqKey,
   formatPosition,
   pickStartFile,
   type ServerFile,
@@ -42,6 +44,9 @@ export const INDEX_FILE = 'index.json';
 
 /** A binlog file's name as the server writes it (`binlog.000003`); `.enc` and temporary files are not. */
 const BINLOG_NAME = /^[A-Za-z0-9_-]+\.\d{6,}$/;
+
+/** GTIDs remembered for divergence checks: more than a failover's worth of transactions. */
+const RECENT = 100_000;
 
 const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
 
@@ -71,6 +76,8 @@ export class Archiver {
   private index: ArchiveIndex;
   private pos: Map<number, bigint>;
   private readonly scans = new Map<string, BinlogScan>();
+  /** The last GTIDs archived by `seqKey` (at most RECENT), to tell a diverged new primary from a repeat. */
+  private readonly recent = new Map<string, string>();
   private readonly conns = new Map<string, mysql.Connection>();
   private readonly credentials: { user: string; password: string };
   private readonly key: Buffer;
@@ -270,6 +277,23 @@ export class Archiver {
     if (!child.exited) child.proc.kill('SIGKILL');
   }
 
+  private remember(gtid: string): void {
+    const key = seqKey(gtid);
+    // Re-inserted: the newest holder of a sequence number is the history that goes on.
+    this.recent.delete(key);
+    this.recent.set(key, gtid);
+    if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  private recordDivergence(host: string, name: string, gtid: string): void {
+    log(`DIVERGENCE at ${host}/${name}: ${gtid} takes a sequence number the archive holds from the old primary`);
+    this.index = {
+      ...this.index,
+      divergences: [...(this.index.divergences ?? []), { at: new Date().toISOString(), host, name, gtid }],
+    };
+    this.dirty = true;
+  }
+
   private recordHole(host: string, name: string, hole: { have: string; next: string }): void {
     log(`HOLE in the archive at ${host}/${name}: after ${hole.have}, next ${hole.next}`);
     this.index = { ...this.index, holes: [...this.index.holes, { at: new Date().toISOString(), host, name, ...hole }] };
@@ -323,9 +347,11 @@ export class Archiver {
       this.pos = advance(this.pos, scan.gtidList);
     }
     for (const gtid of scan.gtids) {
+      if (isDivergent(this.recent, gtid)) this.recordDivergence(host, name, gtid);
       const next = checkNext(this.pos, gtid);
       if (next.hole) this.recordHole(host, name, next.hole);
       this.pos = next.pos;
+      this.remember(gtid);
     }
     if (scan.offset === prev.offset && this.index.files.some((f) => f.host === host && f.name === name)) return;
     const entry: ArchivedFile = {
@@ -418,6 +444,7 @@ export class Archiver {
       behindTransactions: behind,
       lagSeconds: behind === null ? null : behind === 0 ? 0 : (now - this.lastCaughtUp) / 1000,
       holes: this.index.holes.length,
+      divergences: this.index.divergences?.length ?? 0,
       liveFile:
         live && liveKey
           ? { file: liveKey, bytes: this.scans.get(liveKey)?.offset ?? 0, sinceMs: this.liveSince.get(liveKey) ?? now }

@@ -13,7 +13,9 @@ import {
   EMPTY_INDEX,
   filesUpTo,
   formatPosition,
+  isDivergent,
   pickStartFile,
+  seqKey,
   upsertFile,
 } from '../../src/backup/archive-index.ts';
 import {
@@ -207,6 +209,16 @@ describe('hole detection', () => {
     assert.equal(checkNext(pos, '1-1-7').hole, undefined);
   });
 
+  it('a new primary numbering its own transaction with a sequence number the archive holds from the old one diverged', () => {
+    const recent = new Map([
+      [seqKey('0-2-41'), '0-2-41'],
+      [seqKey('0-2-42'), '0-2-42'],
+    ]);
+    assert.equal(isDivergent(recent, '0-2-41'), false, 'a repeat');
+    assert.equal(isDivergent(recent, '0-1-43'), false, 'a new transaction');
+    assert.equal(isDivergent(recent, '0-1-42'), true, "0-2-42 was the old primary's alone");
+  });
+
   it("a file starting past the archive's position is a hole; one starting within it is not", () => {
     assert.equal(checkStart(pos, '0-2-41'), undefined);
     assert.equal(checkStart(new Map(), '0-2-90'), undefined);
@@ -270,6 +282,7 @@ describe("the archiver's option file, command and user", () => {
         behindTransactions: 2,
         lagSeconds: 0.4,
         holes: 0,
+        divergences: 0,
         liveFile: { file: 'server-2/binlog.000004', bytes: 1000, sinceMs: 1000 },
         files: 3,
         encryptedFiles: 2,
