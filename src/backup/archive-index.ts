@@ -18,8 +18,15 @@ export const ARCHIVE_INDEX_VERSION = 1;
 export interface ArchivedFile {
   /** The database host it was streamed from. */
   readonly host: string;
-  /** Its name on that host, e.g. `binlog.000003`. */
+  /**
+   * Its name in the archive: the server's binlog name (`binlog.000003`), prefixed
+   * `s<startPos>-` for a segment that starts after a sealed one.
+   */
   readonly name: string;
+  /** The server's binlog it is (a part of). */
+  readonly binlog: string;
+  /** The server position of its first transaction (4: the whole file). */
+  readonly startPos: number;
   /** Relative to the archive folder: `<host>/<name>` while plain, `<host>/<name>.enc` once encrypted. */
   readonly file: string;
   readonly encrypted: boolean;
@@ -132,7 +139,10 @@ export interface ServerFile {
 }
 
 export interface StartChoice {
+  /** The server's binlog to stream from. */
   readonly name: string;
+  /** The position in it (4: its start). */
+  readonly startPos: number;
   /** Why this file. */
   readonly reason: string;
   /** Set when no file on the host continues the archive: the GTIDs in between are lost to it. */
@@ -150,19 +160,25 @@ export interface StartChoice {
 export function pickStartFile(index: ArchiveIndex, host: string, files: readonly ServerFile[]): StartChoice {
   if (files.length === 0) throw new Error(`${host} lists no binary logs (is log_bin on?)`);
   const last = index.files.at(-1);
-  if (!last) return { name: files[0]!.name, reason: 'the archive is empty: from the oldest binlog' };
-  if (last.host === host && files.some((f) => f.name === last.name))
-    return { name: last.name, reason: `resuming ${host}'s ${last.name}, fetched again whole` };
+  if (!last) return { name: files[0]!.name, startPos: 4, reason: 'the archive is empty: from the oldest binlog' };
+  if (last.host === host && files.some((f) => f.name === last.binlog))
+    return {
+      name: last.binlog,
+      startPos: last.startPos,
+      reason: `resuming ${host}'s ${last.binlog} from ${last.startPos}, fetched again`,
+    };
   const pos = archivePosition(index);
   const covered = files.filter((f) => coveredBy(f.gtidList, pos));
   const pick = covered.at(-1);
   if (pick)
     return {
       name: pick.name,
+      startPos: 4,
       reason: `${pick.name} starts at [${pick.gtidList}], within the archive's ${formatPosition(pos)}`,
     };
   return {
     name: files[0]!.name,
+    startPos: 4,
     reason: `no binlog of ${host} starts within the archive's ${formatPosition(pos)}`,
     hole: { have: formatPosition(pos), next: files[0]!.gtidList },
   };

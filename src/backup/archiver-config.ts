@@ -34,6 +34,12 @@ export interface ArchiverConfig {
   readonly listen: { readonly address: string; readonly port: number };
   /** Probe and scan period. */
   readonly tickMs: number;
+  /**
+   * The live file is plaintext while it is appended to: after this long the archiver
+   * seals it (cuts it after its last transaction, encrypts it, and streams on from that
+   * position into a new segment), so no plaintext stays on disk for longer.
+   */
+  readonly sealEveryS: number;
 }
 
 /** The server id of the archive's stream: far above the db hosts' (1, 2, ...). */
@@ -55,6 +61,16 @@ export function parseArchiverOptionFile(text: string): { user: string; password:
   return { user, password };
 }
 
+/** The archive's names for a stream from `startPos`: `s<pos>-<binlog>`, plain `<binlog>` from the start. */
+export function segmentPrefix(startPos: number): string {
+  return startPos > 4 ? `s${startPos}-` : '';
+}
+
+/** The server's binlog name of an archived file's name. */
+export function binlogOf(name: string): string {
+  return name.replace(/^s\d+-/, '');
+}
+
 /** The folder of `host`'s files in the archive. */
 export function hostFolder(archiveDir: string, host: string): string {
   return path.join(archiveDir, host);
@@ -65,7 +81,12 @@ export function hostFolder(archiveDir: string, host: string): string {
  * `<archiveDir>/<host>/` (files named as on the server). It does not reconnect: the
  * archiver restarts it. (MariaDB's client names the replica id `--stop-never-slave-server-id`.)
  */
-export function archiveStreamCommand(config: ArchiverConfig, node: ArchiverNode, startFile: string): string[] {
+export function archiveStreamCommand(
+  config: ArchiverConfig,
+  node: ArchiverNode,
+  startFile: string,
+  startPos = 4,
+): string[] {
   return [
     'mariadb-binlog',
     // Must be the first option.
@@ -76,7 +97,9 @@ export function archiveStreamCommand(config: ArchiverConfig, node: ArchiverNode,
     '--raw',
     '--stop-never',
     `--stop-never-slave-server-id=${config.serverId}`,
-    `--result-file=${hostFolder(config.archiveDir, node.host)}${path.sep}`,
+    // A segment after a sealed one starts mid-file, under its own prefix.
+    ...(startPos > 4 ? [`--start-position=${startPos}`] : []),
+    `--result-file=${hostFolder(config.archiveDir, node.host)}${path.sep}${segmentPrefix(startPos)}`,
     startFile,
   ];
 }

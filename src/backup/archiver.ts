@@ -27,13 +27,16 @@ import {
   formatPosition,
   pickStartFile,
   type ServerFile,
+  type StartChoice,
   upsertFile,
 } from './archive-index.ts';
 import {
   type ArchiverConfig,
   type ArchiverNode,
   archiveStreamCommand,
+  binlogOf,
   hostFolder,
+  segmentPrefix,
   parseArchiverOptionFile,
 } from './archiver-config.ts';
 import { type ArchiverState, renderArchiverMetrics } from './archiver-state.ts';
@@ -43,7 +46,7 @@ import { parseGtidPosition } from '../db/gtid.ts';
 export const INDEX_FILE = 'index.json';
 
 /** A binlog file's name as the server writes it (`binlog.000003`); `.enc` and temporary files are not. */
-const BINLOG_NAME = /^[A-Za-z0-9_-]+\.\d{6,}$/;
+const BINLOG_NAME = /^(?:s\d+-)?[A-Za-z0-9_]+\.\d{6,}$/;
 
 /** GTIDs remembered for divergence checks: more than a failover's worth of transactions. */
 const RECENT = 100_000;
@@ -81,7 +84,7 @@ export class Archiver {
   private readonly conns = new Map<string, mysql.Connection>();
   private readonly credentials: { user: string; password: string };
   private readonly key: Buffer;
-  private child: { host: string; proc: ChildProcess; exited: boolean } | undefined;
+  private child: { host: string; proc: ChildProcess; exited: boolean; prefix: string } | undefined;
   private primary: Probe | undefined;
   private lastCaughtUp = Date.now();
   private liveSince = new Map<string, number>();
@@ -178,6 +181,7 @@ export class Archiver {
       await this.follow(this.config.nodes.find((n) => n.host === target)!);
     }
     this.scanAll();
+    await this.sealLive();
     await this.encryptClosed();
     this.saveIndex();
     this.report();
@@ -230,21 +234,23 @@ export class Archiver {
   }
 
   /** Starts streaming `node` from the file that continues the archive. */
-  private async follow(node: ArchiverNode): Promise<void> {
+  private async follow(node: ArchiverNode, sealed?: StartChoice): Promise<void> {
     const was = this.child?.host;
     await this.stopStream();
     // Everything the old stream wrote is counted before the new one's files are.
     this.scanAll();
-    const choice = pickStartFile(this.index, node.host, await this.serverFiles(node.host));
+    const choice = sealed ?? pickStartFile(this.index, node.host, await this.serverFiles(node.host));
     if (choice.hole) this.recordHole(node.host, choice.name, choice.hole);
     const folder = hostFolder(this.config.archiveDir, node.host);
     fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
     // Fetched again whole: the partial copy is replaced, and scanned afresh.
-    fs.rmSync(path.join(folder, choice.name), { force: true });
-    this.scans.delete(`${node.host}/${choice.name}`);
-    const argv = archiveStreamCommand(this.config, node, choice.name);
+    const prefix = segmentPrefix(choice.startPos);
+    fs.rmSync(path.join(folder, `${prefix}${choice.name}`), { force: true });
+    this.scans.delete(`${node.host}/${prefix}${choice.name}`);
+    this.liveSince.delete(`${node.host}/${prefix}${choice.name}`);
+    const argv = archiveStreamCommand(this.config, node, choice.name, choice.startPos);
     const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    const child = { host: node.host, proc, exited: false };
+    const child = { host: node.host, proc, exited: false, prefix };
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     proc.on('exit', (code, signal) => {
@@ -357,6 +363,9 @@ export class Archiver {
     const entry: ArchivedFile = {
       host,
       name,
+      binlog: binlogOf(name),
+      // Until its first event is read, a segment's start is in its name.
+      startPos: scan.startPos ?? (Number(/^s(\d+)-/.exec(name)?.[1]) || 4),
       file: `${host}/${name}`,
       encrypted: false,
       size: scan.offset,
@@ -370,14 +379,42 @@ export class Archiver {
     this.dirty = true;
   }
 
-  /** The file the stream appends to now: the newest plain file of the host it follows. */
+  /** The file the stream appends to now: the newest plain file it named (its prefix, the highest binlog). */
   private liveFile(): { host: string; name: string } | undefined {
     if (!this.child || this.child.exited) return undefined;
-    const host = this.child.host;
+    const { host, prefix } = this.child;
     return this.plainFiles()
-      .filter((f) => f.host === host)
+      .filter((f) => f.host === host && f.name.startsWith(prefix) && binlogOf(f.name) === f.name.slice(prefix.length))
       .sort((a, b) => a.name.localeCompare(b.name))
       .at(-1);
+  }
+
+  /**
+   * The live file after `sealEveryS`: cut after its last whole transaction, left to be
+   * encrypted, and the stream restarted from that server position into a new segment.
+   */
+  private async sealLive(): Promise<void> {
+    const live = this.liveFile();
+    if (!live) return;
+    const key = `${live.host}/${live.name}`;
+    const since = this.liveSince.get(key);
+    if (since === undefined || Date.now() - since < this.config.sealEveryS * 1000) return;
+    if (!this.scans.get(key)?.committed) return;
+    const node = this.config.nodes.find((n) => n.host === live.host)!;
+    await this.stopStream();
+    this.scanFile(live.host, live.name);
+    const scan = this.scans.get(key)!;
+    const cut = scan.committed!;
+    const file = path.join(hostFolder(this.config.archiveDir, live.host), live.name);
+    // A transaction begun after the cut is fetched again by the next segment.
+    fs.truncateSync(file, cut.offset);
+    this.scans.set(key, { ...scan, offset: cut.offset, open: undefined });
+    const entry = this.index.files.find((f) => f.host === live.host && f.name === live.name);
+    if (entry) this.index = upsertFile(this.index, { ...entry, size: cut.offset });
+    this.dirty = true;
+    const binlog = binlogOf(live.name);
+    log(`sealing ${key} at ${binlog}:${cut.serverPos} after ${this.config.sealEveryS} s`);
+    await this.follow(node, { name: binlog, startPos: cut.serverPos, reason: 'the next segment of a sealed file' });
   }
 
   /** Encrypts every plain file the stream has left (rotated away from, or a host no longer followed). */

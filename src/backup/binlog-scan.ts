@@ -11,6 +11,7 @@ const MAGIC = Buffer.from([0xfe, 0x62, 0x69, 0x6e]);
 const HEADER_BYTES = 19;
 const QUERY_EVENT = 2;
 const ROTATE_EVENT = 4;
+const FORMAT_DESCRIPTION_EVENT = 15;
 const XID_EVENT = 16;
 const GTID_EVENT = 162;
 const GTID_LIST_EVENT = 163;
@@ -41,6 +42,14 @@ export interface BinlogScan {
   readonly gtids: readonly string[];
   /** The file ends with a Rotate event: the server moved to its next file. */
   readonly rotated: boolean;
+  /**
+   * Where the last complete transaction ends: in this file (`offset`) and on the server
+   * (`serverPos`, from the event header's next-position field). A stream restarted at
+   * `serverPos` continues with the next transaction.
+   */
+  readonly committed?: { readonly offset: number; readonly serverPos: number };
+  /** The server position of the first event after the format description (4 for a whole file). */
+  readonly startPos?: number;
   /** A transaction whose Gtid event was read and whose commit was not yet. */
   readonly open?: { readonly gtid: string; readonly standalone: boolean };
 }
@@ -80,7 +89,8 @@ export function scanBinlog(chunk: Buffer, prev: BinlogScan = EMPTY_SCAN): Binlog
     offset = MAGIC.length;
   }
   const buf = chunk;
-  let { gtidList, firstGtid, lastGtid, firstTime, lastTime, open, rotated } = prev;
+  let { gtidList, firstGtid, lastGtid, firstTime, lastTime, open, rotated, committed, startPos } = prev;
+  let eventEnd = { offset: 0, serverPos: 0 };
   const gtids: string[] = [];
   const commit = (time: number) => {
     if (!open) return;
@@ -90,6 +100,7 @@ export function scanBinlog(chunk: Buffer, prev: BinlogScan = EMPTY_SCAN): Binlog
     lastTime = time;
     gtids.push(open.gtid);
     open = undefined;
+    committed = eventEnd;
   };
   while (offset + HEADER_BYTES <= buf.length) {
     const time = buf.readUInt32LE(offset);
@@ -99,6 +110,12 @@ export function scanBinlog(chunk: Buffer, prev: BinlogScan = EMPTY_SCAN): Binlog
     if (length < HEADER_BYTES) throw new BinlogFormatError(`an event of ${length} bytes at ${base + offset}`);
     if (offset + length > buf.length) break;
     const body = buf.subarray(offset + HEADER_BYTES, offset + length);
+    const nextPos = buf.readUInt32LE(offset + 13);
+    eventEnd = { offset: base + offset + length, serverPos: nextPos };
+    // A whole file has its Gtid_list right after the format description; a stream started
+    // further on (a sealed segment's successor) has its first transaction there.
+    if (startPos === undefined && type !== FORMAT_DESCRIPTION_EVENT && nextPos > 0)
+      startPos = type === GTID_LIST_EVENT ? MAGIC.length : nextPos - length;
     rotated = type === ROTATE_EVENT;
     if (type === GTID_LIST_EVENT) gtidList ??= gtidListOf(body);
     else if (type === GTID_EVENT) {
@@ -120,5 +137,7 @@ export function scanBinlog(chunk: Buffer, prev: BinlogScan = EMPTY_SCAN): Binlog
     ...(gtidList !== undefined ? { gtidList } : {}),
     ...(firstGtid !== undefined ? { firstGtid, firstTime, lastGtid, lastTime } : {}),
     ...(open ? { open } : {}),
+    ...(committed ? { committed } : {}),
+    ...(startPos !== undefined ? { startPos } : {}),
   };
 }

@@ -17,6 +17,12 @@ import type { ServiceFile } from './services.ts';
 
 const ENTRY = path.join(ROOT, 'src', 'backup', 'archiver-main.ts');
 
+/**
+ * The longest the live binlog file stays plaintext on the backup host. Each seal restarts
+ * the stream (a pause of tens of milliseconds), so not much more often than this.
+ */
+export const ARCHIVE_SEAL_EVERY_S = 60;
+
 /** The archiver's files beside its config. */
 export function archiverFiles(paths: Pick<ServicePaths, 'dir'>): {
   optionFile: string;
@@ -46,6 +52,7 @@ export function archiverConfig(plan: Plan, service: PlanService, paths: ServiceP
     streamPidFile: path.join(paths.dir, 'stream.pid'),
     listen: { address: service.address, port: service.port },
     tickMs: 200,
+    sealEveryS: ARCHIVE_SEAL_EVERY_S,
   };
 }
 

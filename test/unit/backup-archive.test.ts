@@ -21,6 +21,7 @@ import {
 import {
   archiveStreamCommand,
   type ArchiverConfig,
+  binlogOf,
   parseArchiverOptionFile,
   renderArchiverOptionFile,
 } from '../../src/backup/archiver-config.ts';
@@ -113,6 +114,8 @@ const file = (
 ): ArchivedFile => ({
   host,
   name,
+  binlog: name,
+  startPos: 4,
   file: `${host}/${name}`,
   encrypted: false,
   size: 100,
@@ -176,7 +179,13 @@ describe('pickStartFile', () => {
       { name: 'binlog.000004', gtidList: '0-2-30' },
       { name: 'binlog.000005', gtidList: '0-2-45' },
     ]);
-    assert.equal(c.name, 'binlog.000004');
+    assert.deepEqual([c.name, c.startPos], ['binlog.000004', 4]);
+    // A sealed file's next segment resumes at its own position.
+    const segment = { ...file('server-2', 's1199-binlog.000004', ''), binlog: 'binlog.000004', startPos: 1199 };
+    const again = pickStartFile({ ...archived, files: [...archived.files, segment] }, 'server-2', [
+      { name: 'binlog.000004', gtidList: '0-2-30' },
+    ]);
+    assert.deepEqual([again.name, again.startPos], ['binlog.000004', 1199]);
   });
 
   it('on a new primary, the last file whose start the archive covers: it holds the first missing GTID', () => {
@@ -237,6 +246,7 @@ describe("the archiver's option file, command and user", () => {
     streamPidFile: '/p',
     listen: { address: '10.77.0.15', port: 9098 },
     tickMs: 200,
+    sealEveryS: 60,
   };
 
   it('keeps the password in the option file, never on the command line', () => {
@@ -257,6 +267,22 @@ describe("the archiver's option file, command and user", () => {
       '--result-file=/s/hosts/monitor/binlogs/server-2/',
       'binlog.000004',
     ]);
+  });
+
+  it('streams a segment after a sealed one from its position, under its own prefix', () => {
+    const argv = archiveStreamCommand(
+      config,
+      { host: 'server-2', address: '10.77.0.14', port: 3306 },
+      'binlog.000004',
+      1199,
+    );
+    assert.deepEqual(argv.slice(-3), [
+      '--start-position=1199',
+      '--result-file=/s/hosts/monitor/binlogs/server-2/s1199-',
+      'binlog.000004',
+    ]);
+    assert.equal(binlogOf('s1199-binlog.000004'), 'binlog.000004');
+    assert.equal(binlogOf('binlog.000004'), 'binlog.000004');
   });
 
   it('the archive user gets REPLICATION SLAVE and BINLOG MONITOR, from the backup host only', () => {
