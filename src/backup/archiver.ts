@@ -240,7 +240,8 @@ export class Archiver {
     // Everything the old stream wrote is counted before the new one's files are.
     this.scanAll();
     const choice = sealed ?? pickStartFile(this.index, node.host, await this.serverFiles(node.host));
-    if (choice.hole) this.recordHole(node.host, choice.name, choice.hole);
+    // A start past the archive is recorded as a hole when the file's Gtid_list is scanned.
+    if (choice.hole) log(`no binlog of ${node.host} continues the archive (${choice.hole.have} → ${choice.hole.next})`);
     const folder = hostFolder(this.config.archiveDir, node.host);
     fs.mkdirSync(folder, { recursive: true, mode: 0o700 });
     // Fetched again whole: the partial copy is replaced, and scanned afresh.

@@ -4,7 +4,8 @@
  * archive within 1 s; the archiver killed by PID comes back under its supervisor and
  * resumes without a hole; after a switchover it follows the new primary, still without
  * one; a primary's mariadbd killed under writes leaves a measured number of acknowledged
- * writes outside what the archive got from it. The archive is decoded with mariadb-binlog
+ * writes outside what the archive got from it; binlogs purged while the archiver was away
+ * make a hole it reports once. The archive is decoded with mariadb-binlog
  * itself (closed files decrypted first), not only with tandem's own reader.
  */
 import assert from 'node:assert/strict';
@@ -295,5 +296,47 @@ describe('binlog archive (loopback, failover on, archive on lb-1)', { timeout: 6
     // 42 and 59 were measured: the loop waits 5 ms between semi-sync commits.
     assert.ok(before.length >= 20, `acknowledged before the kill: ${before.length}`);
     assert.equal(lost.length, 0, JSON.stringify(lost.slice(0, 5)));
+  });
+
+  it('binlogs purged on the primary while the archiver was away: the hole is detected and reported', async () => {
+    const killed = archiverState().following!;
+    await waitUntil(
+      'the archiver follows the new primary',
+      () => {
+        const st = archiverState();
+        return st.streaming && st.following !== null && st.following !== killed;
+      },
+      15_000,
+    );
+    const primary = archiverState().following!;
+    const paths = servicePaths({ dir: ARCHIVER, kind: 'binlog-archiver' });
+    const archiver = readSupervisor(paths)!.pid!;
+    const stream = Number(fs.readFileSync(path.join(ARCHIVER, 'stream.pid'), 'utf8'));
+    // The archiver paused (its supervisor sees it alive) and its stream gone: nothing reads the binlog.
+    process.kill(archiver, 'SIGSTOP');
+    process.kill(stream, 'SIGKILL');
+    const mine: Ack[] = [];
+    await writeLoop(primary, 20, mine);
+    assert.ok(mine.length > 0);
+    const cnf = path.join(STATE, 'hosts', primary, 'mariadb', 'my.cnf');
+    const sql = (statement: string) =>
+      execFileSync('mariadb', [`--defaults-file=${cnf}`, '-N', '-e', statement], { encoding: 'utf8' });
+    sql('FLUSH BINARY LOGS');
+    // The replica's dump thread moves on to the new file: a file in use is not purged.
+    await sleep(500);
+    const newest = sql('SHOW BINARY LOGS').trim().split('\n').at(-1)!.split('\t')[0]!;
+    sql(`PURGE BINARY LOGS TO '${newest}'`);
+    process.kill(archiver, 'SIGKILL');
+    await waitUntil('the hole is recorded', () => archiverState().holes > 0 && archiverState().streaming, 15_000);
+    // One gap, reported once.
+    await sleep(500);
+    assert.equal(archiverState().holes, 1);
+    const hole = archiveIndex().holes[0]!;
+    assert.equal(hole.host, primary);
+    assert.equal(hole.name, newest);
+    // The writes in between are the ones the archive lacks.
+    assert.ok(mine.every((a) => !watcher.seenOn.get(a.gtid)?.has(primary)));
+    const text = await stack.run('status');
+    assert.match(text.stdout, /1 HOLE\(S\) in the GTID sequence/);
   });
 });
