@@ -75,6 +75,7 @@ export function formatStatus(s: StackStatus): string {
       : 'down';
     lines.push(`  ${i.host.padEnd(10)} ${i.role.padEnd(8)} ${extra}`);
   }
+  lines.push(...archiveLines(s));
   const f = s.db.failover;
   if (f) {
     lines.push(
@@ -116,4 +117,20 @@ export function reseedNote(r: ReseedRecord): string {
   if (r.state === 'failed')
     return `RESEED FAILED at ${at} (from ${r.from}): ${r.error}; read-only and out of service${r.keptAside ? `; diverged binlogs kept in ${r.keptAside}` : ''}`;
   return `reseeding from ${r.from} since ${at}: ${r.state}`;
+}
+
+/** The binlog archive: what it follows, how far it got, and the recovery point at risk. */
+function archiveLines(s: StackStatus): string[] {
+  const a = s.archive;
+  if (!a) return [];
+  const st = a.state;
+  if (!st) return [`binlog archive on ${a.host}: no report yet`];
+  const stale =
+    a.updatedAgoMs !== null && a.updatedAgoMs > 5000 ? ` (report ${Math.round(a.updatedAgoMs / 1000)} s old)` : '';
+  return [
+    `binlog archive on ${a.host}: ${st.streaming ? `following ${st.following}` : 'NOT streaming'}; last archived ${st.lastGtid ?? 'none'}; ` +
+      `behind the primary ${st.behindTransactions ?? '?'} transaction(s), ${st.lagSeconds ?? '?'} s at risk${stale}` +
+      (st.holes > 0 ? `; ${st.holes} HOLE(S) in the GTID sequence` : '') +
+      (st.lastError && !st.streaming ? `; ${st.lastError}` : ''),
+  ];
 }

@@ -88,6 +88,8 @@ export const DEFAULTS = {
     agentPort: 9096,
     /** The backup source beside each database: streams mariadb-backup to the agent only. */
     sourcePort: 9097,
+    /** The binlog archiver's metrics and state, on the backup host. */
+    archiverPort: 9098,
   },
   etcd: {
     clientPort: 2379,

@@ -43,6 +43,8 @@ const CONFIG_NAME: Record<PlanService['kind'], string> = {
   'alert-receiver': 'alert-receiver.json',
   'backup-source': 'backup-source.json',
   'backup-agent': 'backup-agent.json',
+  // The binlog archiver's JSON config (issue 10); its password is in its own 0600 option file.
+  'binlog-archiver': 'archiver.json',
 };
 
 export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): ServicePaths {

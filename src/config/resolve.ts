@@ -164,6 +164,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     'alert-receiver': DEFAULTS.monitor.webhookPort,
     'backup-source': DEFAULTS.backup.sourcePort,
     'backup-agent': DEFAULTS.backup.agentPort,
+    'binlog-archiver': DEFAULTS.backup.archiverPort,
   };
   const upstreams: Record<string, { address: string; port: number; backup: boolean }[]> = {};
   for (const h of having('web')) {
@@ -207,6 +208,8 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
   if (backupHost) {
     created.push(...dbHosts.map((h) => serviceAt(h, 'backup-source')), serviceAt(backupHost, 'backup-agent'));
   }
+  // The binlog archive on the backup host: it follows whichever database is the primary.
+  if (backupHost) created.push(serviceAt(backupHost, 'binlog-archiver'));
   const idsOf = (kind: PlanService['kind'], hostNames?: readonly string[]) =>
     created.filter((s) => s.kind === kind && (!hostNames || hostNames.includes(s.host))).map((s) => s.id);
   const appHostsOf = (web: string) =>
@@ -233,6 +236,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     alertmanager: () => idsOf('alert-receiver'),
     'blackbox-exporter': () => [],
     prometheus: () => [...idsOf('alertmanager'), ...idsOf('blackbox-exporter'), ...idsOf('keepalived')],
+    'binlog-archiver': () => idsOf('mariadb'),
   };
   const services: PlanService[] = created.map((s) => ({ ...s, after: afterOf[s.kind](s.host) }));
   const backends: PlanBackend[] = having('web').map((h, i) => ({
@@ -338,7 +342,13 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       semiSync: database.semiSync,
       semiSyncTimeoutMs: database.semiSyncTimeoutMs,
       bufferPoolMb: database.bufferPoolMb,
-      users: { app: 'tandem_app', replication: 'tandem_repl', monitor: 'tandem_monitor', backup: 'tandem_backup' },
+      users: {
+        app: 'tandem_app',
+        replication: 'tandem_repl',
+        monitor: 'tandem_monitor',
+        backup: 'tandem_backup',
+        archive: 'tandem_archive',
+      },
       serverIds: Object.fromEntries(dbHosts.map((h, i) => [h.name, i + 1])),
       failover,
       leaseTtlS: database.leaseTtlS,

@@ -209,6 +209,8 @@ export type ServiceKind =
   // Backups (issue 10): a source beside each database, the agent on the backup host.
   | 'backup-source'
   | 'backup-agent'
+  // Streams the primary's binlog to the backup host (issue 10).
+  | 'binlog-archiver'
   | MonitorKind;
 
 export interface PlanHost {
@@ -250,6 +252,8 @@ export interface PlanDbUsers {
   readonly monitor: string;
   /** mariadb-backup's user (over the socket): the sentinels reseed a diverged database with it. */
   readonly backup: string;
+  /** The binlog archiver's (REPLICATION SLAVE, BINLOG MONITOR), from the backup host. */
+  readonly archive: string;
 }
 
 export interface Plan {

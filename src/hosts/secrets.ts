@@ -21,6 +21,8 @@ export interface Secrets {
    * backup can be read: keep a copy apart from the stack (README, disaster recovery).
    */
   readonly backupKey: string;
+  /** The binlog archiver's user (tandem_archive), from the backup host. */
+  readonly dbArchivePassword: string;
 }
 
 const KEYS: (keyof Secrets)[] = [
@@ -31,6 +33,7 @@ const KEYS: (keyof Secrets)[] = [
   'dbBackupPassword',
   'sessionSecret',
   'backupKey',
+  'dbArchivePassword',
 ];
 
 function generate(): string {

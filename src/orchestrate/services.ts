@@ -34,6 +34,7 @@ import { RECEIVER_READY_PATH } from '../alert-receiver/receiver-config.ts';
 import { backupAgentUnit, backupSourceUnit } from './backup.ts';
 import { AGENT_READY_PATH } from '../backup/agent.ts';
 import { READY_PATH as SOURCE_READY_PATH } from '../backup/source.ts';
+import { binlogArchiverUnit } from './binlog-archiver.ts';
 import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
@@ -119,7 +120,8 @@ function engineSpec(service: PlanService, engine: Engine, paths: ServicePaths, n
 export type AppSecrets = Pick<
   Secrets,
   'dbAppPassword' | 'sessionSecret' | 'dbReplicationPassword' | 'dbMonitorPassword' | 'dbBackupPassword' | 'backupKey'
->;
+> &
+  Partial<Pick<Secrets, 'dbArchivePassword'>>;
 
 /**
  * One service as `up` runs it. Only `up` passes `secrets` (the app's password files
@@ -140,6 +142,12 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     ({ files, spec } = backupSourceUnit(plan, service, paths, ns, secrets));
   } else if (kind === 'backup-agent') {
     ({ files, spec } = backupAgentUnit(plan, service, paths, ns, secrets));
+  } else if (kind === 'binlog-archiver') {
+    const archiveSecrets =
+      secrets?.dbArchivePassword && secrets.backupKey
+        ? { dbArchivePassword: secrets.dbArchivePassword, backupKey: secrets.backupKey }
+        : undefined;
+    ({ files, spec } = binlogArchiverUnit(plan, service, paths, ns, archiveSecrets));
   } else if (kind !== 'app' && kind !== 'sentinel') {
     engine = engines[kind];
     files = [
@@ -361,6 +369,9 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
       return (await httpStatus(plan, host, `http://${address}:${port}${SOURCE_READY_PATH}`)) === 200;
     case 'backup-agent':
       return (await httpStatus(plan, host, `http://${address}:${port}${AGENT_READY_PATH}`)) === 200;
+    case 'binlog-archiver':
+      // It answers /state once its first tick is done.
+      return (await httpStatus(plan, host, `http://${address}:${port}/state`)) === 200;
     default:
       return probeTcp(address, port);
   }

@@ -9,6 +9,8 @@ import { writableDatabases, withPrimary, sentinelFiles } from './failover.ts';
 import { etcdKv } from './etcd-kv.ts';
 import { dbKeys, type LeaderValue, parseValue, type SyncValue } from '../sentinel/keys.ts';
 import type { SentinelState } from '../sentinel/sentinel.ts';
+import type { ArchiverState } from '../backup/archiver-state.ts';
+import { archiverFiles } from './binlog-archiver.ts';
 import type { ReseedRecord } from '../sentinel/reseed-plan.ts';
 import { servicePaths } from '../config/paths.ts';
 import fs from 'node:fs';
@@ -56,6 +58,33 @@ export interface StackStatus {
   readonly monitor: MonitorStatus | null;
   /** The backup host, the last backup and its drill; null: nothing backs the stack up (issue 10). */
   readonly backup: BackupStatus | null;
+  /** The binlog archive on the backup host (issue 10); null: the stack has none. */
+  readonly archive?: ArchiveStatus | null;
+}
+
+export interface ArchiveStatus {
+  readonly host: string;
+  readonly dir: string;
+  /** The archiver's last report; null while it has written none. */
+  readonly state: ArchiverState | null;
+  /** Milliseconds since that report. */
+  readonly updatedAgoMs: number | null;
+}
+
+/** The archiver's state file, as it last wrote it. */
+function archiveStatus(plan: Plan): ArchiveStatus | null {
+  const svc = plan.services.find((s) => s.kind === 'binlog-archiver');
+  if (!svc || !plan.backup) return null;
+  let state: ArchiverState | null = null;
+  try {
+    state = JSON.parse(fs.readFileSync(archiverFiles(servicePaths(svc)).stateFile, 'utf8')) as ArchiverState;
+  } catch {}
+  return {
+    host: svc.host,
+    dir: plan.backup.archiveDir,
+    state,
+    updatedAgoMs: state ? Date.now() - state.updatedAt : null,
+  };
 }
 
 export interface MonitorStatus {
@@ -209,5 +238,6 @@ export async function status(plan: Plan): Promise<StackStatus> {
     etcd,
     monitor: monitorStatus(plan),
     backup: backupStatus(plan),
+    archive: archiveStatus(plan),
   };
 }

@@ -11,6 +11,7 @@
  */
 import type { Plan } from '../config/types.ts';
 import { LEADER_TERM_METRIC } from '../sentinel/metrics.ts';
+import { ARCHIVE_LAG_METRIC } from '../backup/archiver-state.ts';
 import { HAPROXY_BACKEND } from './haproxy.ts';
 import { monitorOf } from './prometheus.ts';
 import { header } from './service.ts';
@@ -392,7 +393,43 @@ export function alertRuleGroups(plan: Plan): RuleGroup[] {
     site(plan),
     monitoring(),
     ...(plan.backup ? [backups(plan)] : []),
+    ...(plan.backup ? [archive()] : []),
   ];
+}
+
+/** The binlog archive on the backup host (issue 10): its lag is the recovery point at risk. */
+function archive(): RuleGroup {
+  return {
+    name: 'archive',
+    rules: [
+      {
+        alert: 'ArchiveStopped',
+        expr: 'tandem_archive_streaming == 0',
+        for: '15s',
+        severity: 'critical',
+        summary: "The binlog archive on {{ $labels.host }} is not streaming the primary's binlog",
+        description:
+          'The binlog archiver on {{ $labels.host }} has had no mariadb-binlog stream for 15 s: writes since then exist only on the database hosts, and a point-in-time restore cannot reach them. Its output.log under .tandem/hosts/{{ $labels.host }}/binlog-archiver/ says why (no writable primary, refused login, firewall); `tandem status` shows what it follows.',
+      },
+      {
+        alert: 'ArchiveBehind',
+        expr: `${ARCHIVE_LAG_METRIC} > 5`,
+        for: '10s',
+        severity: 'critical',
+        summary: 'The binlog archive is {{ $value }} s behind the primary',
+        description:
+          "The archive has lacked some of the primary's transactions for more than 5 s (the goal is 1 s): that much acknowledged work would be lost with the database hosts. Look at the backup host's disk and network, and the archiver's output.log.",
+      },
+      {
+        alert: 'ArchiveHole',
+        expr: 'tandem_archive_holes > 0',
+        severity: 'warning',
+        summary: 'The binlog archive has {{ $value }} gap(s) in its GTID sequence',
+        description:
+          "Transactions are missing from the archive (the primary's binlog was purged or lost before the archiver read it): a point-in-time restore cannot cross the gap. index.json in the archive folder lists each hole; take a full backup now, so restores can start after it.",
+      },
+    ],
+  };
 }
 
 /** `alert-rules.yml`, beside prometheus.yml on the monitor host. */

@@ -109,6 +109,15 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
       ports: [plan.db.port],
       from: addressesOf(others('db')),
     });
+    // The binlog archiver on the backup host streams the primary's binlog (issue 10).
+    const archiver = plan.services.find((s) => s.kind === 'binlog-archiver');
+    if (archiver && archiver.host !== host.name)
+      add({
+        comment: 'db: binlog archive from the backup host',
+        protocol: 'tcp',
+        ports: [plan.db.port],
+        from: [archiver.address],
+      });
     // A diverged database receives its reseed from the primary here (src/sentinel/reseed.ts);
     // nothing listens on it but during a reseed, and then only for the donor's token.
     if (plan.db.failover)
@@ -155,6 +164,7 @@ function scrapePorts(plan: Plan, host: PlanHost): number[] {
         case 'etcd':
         case 'sentinel':
         case 'backup-agent':
+        case 'binlog-archiver':
           return [s.port];
         case 'haproxy':
           return [HAPROXY_METRICS_PORT];

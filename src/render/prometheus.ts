@@ -70,6 +70,18 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
       ),
     );
   }
+  // The binlog archiver on the backup host (issue 10): its lag is the recovery point at risk.
+  const archiver = plan.services.find((s) => s.kind === 'binlog-archiver');
+  if (archiver)
+    jobs.push(
+      job(
+        'binlog-archiver',
+        targets(
+          plan.hosts.filter((h) => h.name === archiver.host),
+          archiver.port,
+        ),
+      ),
+    );
   jobs.push(
     // The blackbox exporter probes the target named in the URL; `instance` keeps the site's URL.
     job('blackbox', [{ targets: [siteProbeTarget(plan)], labels: { host: monitor.host } }], {

@@ -49,6 +49,8 @@ describe('the monitor role', () => {
       ['server-1/backup-source', 9097, ['server-1/mariadb']],
       ['server-2/backup-source', 9097, ['server-2/mariadb']],
       ['monitor/backup-agent', 9096, ['server-1/backup-source', 'server-2/backup-source']],
+      // The binlog archive on the backup host (the monitor host by default), after the databases.
+      ['monitor/binlog-archiver', 9098, ['server-1/mariadb', 'server-2/mariadb']],
     ]);
   });
 

@@ -152,6 +152,7 @@ describe('resolve', () => {
       'server-1/backup-source',
       'server-2/backup-source',
       'monitor/backup-agent',
+      'monitor/binlog-archiver',
     ]);
   });
 

@@ -77,6 +77,8 @@ describe('firewallRules', () => {
         ['app: health and metrics from load balancers', [3001], ['10.77.0.11', '10.77.0.12']],
         ['db: from app hosts', [3306], ['10.77.0.14']],
         ['db: replication between database hosts', [3306], ['10.77.0.14']],
+        // The binlog archiver on the backup host (the monitor) streams the primary's binlog.
+        ['db: binlog archive from the backup host', [3306], ['10.77.0.15']],
         // A diverged database receives its reseed stream from the primary (failover).
         ['db: reseed stream between database hosts', [4444], ['10.77.0.14']],
         ['etcd: raft from the other members', [2380], ['10.77.0.14', '10.77.0.11']],

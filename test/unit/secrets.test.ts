@@ -23,7 +23,7 @@ describe('secrets', () => {
     assert.equal(first.created, true);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     const values = Object.values(first.secrets);
-    assert.equal(values.length, 7);
+    assert.equal(values.length, 8);
     assert.ok(values.every((v) => v.length >= 24));
     assert.equal(new Set(values).size, values.length, 'each secret is its own');
     const second = loadOrCreateSecrets(file);

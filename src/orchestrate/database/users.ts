@@ -14,7 +14,8 @@ import { lit, sql } from './sql.ts';
 export type DbUserPasswords = Pick<
   Secrets,
   'dbAppPassword' | 'dbReplicationPassword' | 'dbMonitorPassword' | 'dbBackupPassword'
->;
+> &
+  Partial<Pick<Secrets, 'dbArchivePassword'>>;
 
 /**
  * mysql_native_password's stored form of a password ('*' + SHA1(SHA1(pw)) in hex).
@@ -75,7 +76,26 @@ export function userStatements(plan: Plan, passwords: DbUserPasswords): string[]
       `GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO ${lit(users.backup)}@'localhost'`,
     );
   }
+  statements.push(...archiveUserStatements(plan, passwords, user));
   return statements;
+}
+
+/**
+ * The binlog archiver streams the primary's binlog from the backup host (issue 10):
+ * REPLICATION SLAVE for the stream, BINLOG MONITOR for SHOW BINARY LOGS and
+ * SHOW BINLOG EVENTS (each file's Gtid_list, to pick where to resume), nothing more.
+ */
+function archiveUserStatements(
+  plan: Plan,
+  passwords: DbUserPasswords,
+  user: (who: string, src: string, password: string) => string,
+): string[] {
+  if (!plan.backup || !passwords.dbArchivePassword) return [];
+  const who = plan.db.users.archive;
+  return sourcesOf(plan, [plan.backup.host]).flatMap((src) => [
+    user(who, src, passwords.dbArchivePassword!),
+    `GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO ${lit(who)}@${lit(src)}`,
+  ]);
 }
 
 /** Users and schema on the primary. Returns true when tandem's users did not exist yet. */
