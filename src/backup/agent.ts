@@ -10,12 +10,11 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import { AUTH_HEADER, verifyRequest } from './auth.ts';
+import { AUTH_HEADER, BACKUP_READY_PATH, verifyRequest } from './auth.ts';
 import { type BackupKind, type BackupManifest, scheduledKind } from './manifest.ts';
 import { checkAll } from './store.ts';
 import { type AgentContext, BackupRefused, listBackups, takeBackup } from './take.ts';
 
-export const AGENT_READY_PATH = '/-/ready';
 export const METRICS_PATH = '/metrics';
 
 /**
@@ -63,7 +62,7 @@ export function buildAgent(ctx: AgentContext): {
     const url = new URL(req.url ?? '/', 'http://agent');
     const reply = (code: number, body: unknown) =>
       void res.writeHead(code, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
-    if (req.method === 'GET' && url.pathname === AGENT_READY_PATH) return void res.end('ok\n');
+    if (req.method === 'GET' && url.pathname === BACKUP_READY_PATH) return void res.end('ok\n');
     // For Prometheus on the monitor host: figures only, no backup content.
     if (req.method === 'GET' && url.pathname === METRICS_PATH)
       return void res

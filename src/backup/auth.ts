@@ -8,6 +8,9 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 
 export const AUTH_HEADER = 'x-tandem-auth';
+
+/** The source's and the agent's readiness path: here, so that `up` checks it without loading either server. */
+export const BACKUP_READY_PATH = '/-/ready';
 const SKEW_MS = 60_000;
 
 /** The token sources and the agent share: derived from `backupKey`, apart from its encryption key. */

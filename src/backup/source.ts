@@ -20,7 +20,7 @@ import path from 'node:path';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { backupCommand, backupDefaults, BINLOG_INFO_FILES, parseBinlogInfo } from '../sentinel/reseed-plan.ts';
 import { start } from '../sentinel/reseed.ts';
-import { AUTH_HEADER, verifyRequest } from './auth.ts';
+import { AUTH_HEADER, BACKUP_READY_PATH, verifyRequest } from './auth.ts';
 import {
   type Checkpoints,
   gtidOfBackupInfo,
@@ -65,7 +65,6 @@ export interface SourceResult {
 }
 
 /** Answers 200 without auth: supervisor readiness, from the host itself. */
-export const READY_PATH = '/-/ready';
 
 type Log = (line: string) => void;
 
@@ -78,7 +77,7 @@ export function buildSource(config: BackupSourceConfig, log: Log): http.Server {
     const reply = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
     };
-    if (req.method === 'GET' && url.pathname === READY_PATH) return void res.end('ok\n');
+    if (req.method === 'GET' && url.pathname === BACKUP_READY_PATH) return void res.end('ok\n');
     const from = req.socket.remoteAddress?.replace(/^::ffff:/, '');
     const header = req.headers[AUTH_HEADER];
     if (

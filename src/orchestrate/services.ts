@@ -32,8 +32,7 @@ import { engineLogFiles, outputThroughSupervisor } from './log-files.ts';
 import { alertReceiverUnit } from './alert-receiver.ts';
 import { RECEIVER_READY_PATH } from '../alert-receiver/receiver-config.ts';
 import { backupAgentUnit, backupSourceUnit } from './backup.ts';
-import { AGENT_READY_PATH } from '../backup/agent.ts';
-import { READY_PATH as SOURCE_READY_PATH } from '../backup/source.ts';
+import { BACKUP_READY_PATH } from '../backup/auth.ts';
 import { binlogArchiverUnit } from './binlog-archiver.ts';
 import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
@@ -366,9 +365,9 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
     case 'alert-receiver':
       return (await httpStatus(plan, host, `http://${address}:${port}${RECEIVER_READY_PATH}`)) === 200;
     case 'backup-source':
-      return (await httpStatus(plan, host, `http://${address}:${port}${SOURCE_READY_PATH}`)) === 200;
+      return (await httpStatus(plan, host, `http://${address}:${port}${BACKUP_READY_PATH}`)) === 200;
     case 'backup-agent':
-      return (await httpStatus(plan, host, `http://${address}:${port}${AGENT_READY_PATH}`)) === 200;
+      return (await httpStatus(plan, host, `http://${address}:${port}${BACKUP_READY_PATH}`)) === 200;
     case 'binlog-archiver':
       // It answers /state once its first tick is done.
       return (await httpStatus(plan, host, `http://${address}:${port}/state`)) === 200;
