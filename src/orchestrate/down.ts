@@ -84,14 +84,20 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
   const running = new Set(plan.services.filter((s) => isRunning(paths.get(s.id)!)).map((s) => s.id));
   const stopsAfter = stopAfter(plan.services, running);
   // Listed in reverse start order; each stops as soon as its dependents have stopped.
+  // etcd's members one at a time, as before: a leader stopping hands its leadership to a
+  // peer, and waits out its timeout when every peer is stopping too.
+  let previousMember: string | undefined;
   for (const service of startOrder(plan.services).reverse()) {
     const after = stopsAfter.get(service.id);
     if (!after) continue;
+    const name = `stop ${service.id}`;
+    const member = service.kind === 'etcd' ? previousMember : undefined;
     steps.push({
-      name: `stop ${service.id}`,
-      after: [...strays, ...after.map((id) => `stop ${id}`)],
+      name,
+      after: [...strays, ...after.map((id) => `stop ${id}`), ...(member ? [member] : [])],
       run: stop(paths.get(service.id)!),
     });
+    if (service.kind === 'etcd') previousMember = name;
   }
   await runSteps(emit, steps);
   // The namespaces and links of another stack with this name are not ours to remove.
