@@ -17,12 +17,18 @@ import { type AgentContext, BackupRefused, listBackups, takeBackup } from './tak
 
 export const METRICS_PATH = '/metrics';
 
+const STARTED_AT_S = Math.floor(Date.now() / 1000);
+
 /**
  * The agent's metrics: when the last verified backup was taken (an alert on its age
  * catches a schedule that stopped), how many stored backups failed (their drill or a
  * later checksum), and whether one runs now.
  */
-export function renderAgentMetrics(manifests: readonly BackupManifest[], running: boolean): string {
+export function renderAgentMetrics(
+  manifests: readonly BackupManifest[],
+  running: boolean,
+  startedAtS: number = STARTED_AT_S,
+): string {
   const verified = manifests.filter((m) => m.verification === 'verified');
   const last = (list: readonly BackupManifest[]) =>
     list.length === 0 ? 0 : Math.max(...list.map((m) => Date.parse(m.startedAt) / 1000));
@@ -42,6 +48,10 @@ export function renderAgentMetrics(manifests: readonly BackupManifest[], running
     '# HELP tandem_backup_running Whether a backup or its drill runs now.',
     '# TYPE tandem_backup_running gauge',
     `tandem_backup_running ${running ? 1 : 0}`,
+    // With no verified backup yet, an alert on the agent's age catches a stack never backed up.
+    '# HELP tandem_backup_agent_started_timestamp_seconds When this backup agent started.',
+    '# TYPE tandem_backup_agent_started_timestamp_seconds gauge',
+    `tandem_backup_agent_started_timestamp_seconds ${startedAtS}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -378,6 +378,14 @@ function backups(plan: Plan): RuleGroup {
         description:
           'The newest backup the restore drill verified on {{ $labels.host }} is older than twice the schedule allows: the schedule stopped, or every backup since failed. A restore would lose everything since that backup unless the binlog archive covers it. See the backup agent output.log and `tandem backups`, then `tandem backup`.',
       },
+      {
+        alert: 'BackupNeverVerified',
+        expr: `tandem_backup_last_verified_timestamp_seconds == 0 and time() - tandem_backup_agent_started_timestamp_seconds > ${tooOld}`,
+        severity: 'warning',
+        summary: `No backup verified on {{ $labels.host }} in the ${Math.round(tooOld / 60)} minutes since its backup agent started`,
+        description:
+          'The backup agent on {{ $labels.host }} has run for longer than twice its schedule allows without one verified backup: the stack cannot be restored at all. See the backup agent output.log and `tandem backups`, then take one with `tandem backup --full`.',
+      },
     ],
   };
 }

@@ -255,5 +255,9 @@ describe("the agent's metrics", () => {
     assert.match(text, /^tandem_backup_last_failed 1$/m);
     assert.match(text, /^tandem_backup_running 0$/m);
     assert.match(renderAgentMetrics([], true), /^tandem_backup_last_verified_timestamp_seconds 0$/m);
+    assert.match(
+      renderAgentMetrics([], true, 1795564800),
+      /^tandem_backup_agent_started_timestamp_seconds 1795564800$/m,
+    );
   });
 });
