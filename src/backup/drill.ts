@@ -113,13 +113,8 @@ export async function startScratchServer(
   timeoutMs = 60_000,
 ): Promise<{ conn: Connection; pid: number; runDir: string; stop: () => Promise<void> }> {
   fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const child: ChildProcess = spawn(
-    scratchServerCommand(datadir, runDir)[0]!,
-    scratchServerCommand(datadir, runDir).slice(1),
-    {
-      stdio: 'ignore',
-    },
-  );
+  const [bin, ...args] = scratchServerCommand(datadir, runDir);
+  const child: ChildProcess = spawn(bin!, args, { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => running.delete(stop));
   const stop = async () => {

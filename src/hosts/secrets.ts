@@ -40,14 +40,19 @@ function generate(): string {
   return randomBytes(24).toString('base64url');
 }
 
-/** Reads the stack's secrets, generating (and saving, 0600) any that are missing. */
-export function loadOrCreateSecrets(file: string): { secrets: Secrets; created: boolean } {
-  let existing: Partial<Secrets> = {};
+/** The secrets stored so far, none generated: `{}` when the file does not exist. */
+export function readStoredSecrets(file: string): Partial<Secrets> {
   try {
-    existing = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Secrets>;
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Secrets>;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return {};
   }
+}
+
+/** Reads the stack's secrets, generating (and saving, 0600) any that are missing. */
+export function loadOrCreateSecrets(file: string): { secrets: Secrets; created: boolean } {
+  const existing = readStoredSecrets(file);
   const missing = KEYS.filter((k) => typeof existing[k] !== 'string' || existing[k] === '');
   const secrets = Object.fromEntries(KEYS.map((k) => [k, existing[k] || generate()])) as unknown as Secrets;
   if (missing.length > 0) {

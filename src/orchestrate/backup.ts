@@ -11,7 +11,7 @@ import type { ServicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
-import type { Secrets } from '../hosts/secrets.ts';
+import { readStoredSecrets, type Secrets } from '../hosts/secrets.ts';
 import type { SupervisedSpec } from '../hosts/supervise.ts';
 import { ROOT } from '../prebuilt.mjs';
 import { AUTH_HEADER, backupToken, signRequest } from '../backup/auth.ts';
@@ -134,7 +134,7 @@ export function requireBackupHost(plan: Plan) {
 function existingBackupKey(plan: Plan): string {
   let key: unknown;
   try {
-    key = (JSON.parse(fs.readFileSync(plan.secretsFile, 'utf8')) as Partial<Secrets>).backupKey;
+    key = readStoredSecrets(plan.secretsFile).backupKey;
   } catch {}
   if (typeof key !== 'string' || key === '') {
     throw new TandemError(

@@ -4,7 +4,7 @@
  * it (alert-rules.ts) and Alertmanager on the same host. Every exporter listens on its
  * host's own address; the firewall opens those ports to the monitor host only.
  */
-import type { Plan, PlanHost, PlanMonitor, Role } from '../config/types.ts';
+import type { Plan, PlanHost, PlanMonitor, Role, ServiceKind } from '../config/types.ts';
 import { HAPROXY_METRICS_PORT } from './haproxy.ts';
 import { header } from './service.ts';
 import { toYaml, type YamlValue } from './yaml.ts';
@@ -40,6 +40,21 @@ export function siteProbeTarget(plan: Plan): string {
 function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
   const having = (role: Role) => plan.hosts.filter((h) => h.roles.includes(role));
   const self = plan.hosts.filter((h) => h.name === monitor.host);
+  /** A job for the one service of `kind` (tandem's own, on the backup host), when the plan has it. */
+  const serviceJob = (name: string, kind: ServiceKind): YamlValue[] => {
+    const service = plan.services.find((s) => s.kind === kind);
+    return service
+      ? [
+          job(
+            name,
+            targets(
+              plan.hosts.filter((h) => h.name === service.host),
+              service.port,
+            ),
+          ),
+        ]
+      : [];
+  };
   const jobs: YamlValue[] = [
     job('node', targets(plan.hosts, monitor.exporterPorts.node)),
     job('haproxy', targets(having('lb'), HAPROXY_METRICS_PORT)),
@@ -71,17 +86,7 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
     );
   }
   // The binlog archiver on the backup host (issue 10): its lag is the recovery point at risk.
-  const archiver = plan.services.find((s) => s.kind === 'binlog-archiver');
-  if (archiver)
-    jobs.push(
-      job(
-        'binlog-archiver',
-        targets(
-          plan.hosts.filter((h) => h.name === archiver.host),
-          archiver.port,
-        ),
-      ),
-    );
+  jobs.push(...serviceJob('binlog-archiver', 'binlog-archiver'));
   jobs.push(
     // The blackbox exporter probes the target named in the URL; `instance` keeps the site's URL.
     job('blackbox', [{ targets: [siteProbeTarget(plan)], labels: { host: monitor.host } }], {
@@ -97,17 +102,7 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
     job('alertmanager', targets(self, monitor.alertmanagerPort)),
   );
   // The backup agent's metrics (issue 10): its last verified backup and failed drills.
-  const backup = plan.backup;
-  if (backup)
-    jobs.push(
-      job(
-        'backup',
-        targets(
-          plan.hosts.filter((h) => h.name === backup.host),
-          backup.agentPort,
-        ),
-      ),
-    );
+  jobs.push(...serviceJob('backup', 'backup-agent'));
   return jobs;
 }
 
