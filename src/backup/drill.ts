@@ -33,7 +33,7 @@ export const decompressCommand = (): string[] => [ZSTD, '-q', '-d', '-c'];
  * (socket only), no grant tables (nobody else can reach the socket: its folder is 0700),
  * no binlog, no replication; a small buffer pool. Runs as root, like the stack's own.
  */
-export function scratchServerCommand(datadir: string, runDir: string): string[] {
+export function scratchServerCommand(datadir: string, runDir: string, opts: { binlog?: boolean } = {}): string[] {
   return [
     MARIADBD,
     '--no-defaults',
@@ -46,6 +46,9 @@ export function scratchServerCommand(datadir: string, runDir: string): string[] 
     '--skip-slave-start',
     '--user=root',
     '--innodb-buffer-pool-size=64M',
+    // A restore's datadir leaves with the binlog state it reached: the index names the
+    // files relative to the datadir, so the folder can move to a database host.
+    ...(opts.binlog ? ['--log-bin=binlog', '--server-id=1'] : []),
   ];
 }
 
@@ -111,10 +114,13 @@ export async function startScratchServer(
   datadir: string,
   runDir: string,
   timeoutMs = 60_000,
+  opts: { binlog?: boolean; detached?: boolean } = {},
 ): Promise<{ conn: Connection; pid: number; runDir: string; stop: () => Promise<void> }> {
   fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const [bin, ...args] = scratchServerCommand(datadir, runDir);
-  const child: ChildProcess = spawn(bin!, args, { stdio: 'ignore' });
+  const [bin, ...args] = scratchServerCommand(datadir, runDir, opts);
+  // Detached (`restore --into`): it outlives tandem, for a person to read rows from.
+  const child: ChildProcess = spawn(bin!, args, { stdio: 'ignore', detached: opts.detached === true });
+  if (opts.detached) child.unref();
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => running.delete(stop));
   const stop = async () => {

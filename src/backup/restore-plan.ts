@@ -7,7 +7,15 @@
  * target. `tandem restore` (to come) acts only on a plan this returns.
  */
 import { gtidReached, parseGtidPosition } from '../db/gtid.ts';
-import { advance, archivePosition, type ArchivedFile, type ArchiveIndex, filesUpTo } from './archive-index.ts';
+import {
+  advance,
+  archivePosition,
+  type ArchivedFile,
+  type ArchiveIndex,
+  coveredBy,
+  filesUpTo,
+  formatPosition,
+} from './archive-index.ts';
 import type { BackupManifest } from './manifest.ts';
 
 /** `time`: unix seconds (the last transaction committed at or before it is kept); `gtid`: inclusive. */
@@ -81,9 +89,9 @@ export function planRestore(
     );
   }
   const start = parseGtidPosition(chosen.gtid);
-  // Files whose every transaction the backup already holds are not replayed.
+  // Files whose every transaction the backup already holds, and files without one, are not replayed.
   const binlogs = filesUpTo(index, target).filter(
-    (f) => !f.lastGtid || !gtidReached(start, advance(new Map(), f.lastGtid)),
+    (f) => f.lastGtid !== undefined && !gtidReached(start, advance(new Map(), f.lastGtid)),
   );
   const hole = index.holes.find(
     (h) =>
@@ -92,6 +100,13 @@ export function planRestore(
   if (hole)
     throw new RestoreRefused(
       `the binlog archive has a gap after ${hole.have} (next it holds ${hole.next}, in ${hole.host}/${hole.name}) between backup ${chosen.id} and ${describe(target)}: a restore past it would miss transactions. Choose a point before the gap, or restore from a backup taken after it.`,
+    );
+  // The archive must go on from the backup: a first file that starts past it (an archive
+  // begun later, or the new history after an in-place restore) misses what lies between.
+  const first = binlogs[0];
+  if (first?.gtidList && !coveredBy(first.gtidList, start))
+    throw new RestoreRefused(
+      `the binlog archive starts at ${first.gtidList} (${first.host}/${first.name}), after backup ${chosen.id} (GTID ${chosen.gtid || 'none'}): the transactions in between are in no archive. Restore from a backup taken after ${formatPosition(advance(new Map(), first.gtidList))}, or choose a point covered by the archive.`,
     );
   return { chain: chosen.chain.map((id) => byId.get(id)!), startGtid: chosen.gtid, binlogs, skipped };
 }

@@ -43,6 +43,19 @@ const OPTIONS = {
   full: { type: 'boolean', help: 'a full backup (the default)' },
   incremental: { type: 'boolean', help: 'an incremental backup on the last verified one' },
   check: { type: 'boolean', help: "verify every stored backup's checksum first (marks a corrupt one failed)" },
+  // Restore (issue 10).
+  at: {
+    type: 'string',
+    value: 'TIME',
+    help: 'the point to restore to, to the second (UTC): 2026-11-25T03:04:05Z, "2026-11-25 03:04:05", unix seconds, or now',
+  },
+  gtid: { type: 'string', value: 'GTID', help: 'the point to restore to: the last transaction kept (0-1-1234)' },
+  into: {
+    type: 'string',
+    value: 'DIR',
+    help: 'restore into a scratch MariaDB in DIR (left running) instead of the stack',
+  },
+  'dry-run': { type: 'boolean', help: 'say what the restore would use and lose; change nothing' },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -108,6 +121,10 @@ export const COMMANDS = {
     summary: 'the stored backups: time, kind, GTID, size, verified or failed',
     options: ['check', 'json'],
   },
+  restore: {
+    summary: 'restore the databases to a point in time or GTID from the backups and the binlog archive',
+    options: ['at', 'gtid', 'into', 'dry-run', 'yes', 'json', 'wait'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -142,6 +159,12 @@ export interface Args {
   readonly incremental?: boolean;
   /** backups --check; present only when given. */
   readonly check?: boolean;
+  /** restore: the target, parsed (`--at` or `--gtid`). */
+  readonly target?: { readonly time: number } | { readonly gtid: string };
+  /** restore --into. */
+  readonly into?: string;
+  /** restore --dry-run. */
+  readonly dryRun?: boolean;
   /** Operands after the command (chaos: its command and targets; logs: its selector). */
   readonly rest: readonly string[];
 }
@@ -267,6 +290,23 @@ export function parseCommandLine(argv: readonly string[]): Args {
   }
   const forMs = msOf(values.for, '--for');
   if (values.full === true && values.incremental === true) fail('--full and --incremental exclude each other');
+  let target: Args['target'];
+  if (command === 'restore' && !values.help) {
+    if ((typeof values.at === 'string') === (typeof values.gtid === 'string'))
+      fail('restore needs one of --at TIME or --gtid GTID');
+    if (typeof values.at === 'string') {
+      const time = parseRestoreTime(values.at, Date.now());
+      if (time === undefined)
+        fail(`--at ${values.at}: not a time (2026-11-25T03:04:05Z, "2026-11-25 03:04:05" UTC, unix seconds, or now)`);
+      target = { time: time! };
+    } else {
+      const gtid = String(values.gtid);
+      if (!/^\d+-\d+-\d+(,\d+-\d+-\d+)*$/.test(gtid))
+        fail(`--gtid ${gtid}: not a GTID (domain-server-sequence, e.g. 0-1-1234)`);
+      target = { gtid };
+    }
+    if (values.into !== undefined && values['dry-run'] === true) fail('--into and --dry-run exclude each other');
+  }
   return {
     command: values.help ? 'help' : command,
     ...(topic ? { topic } : {}),
@@ -285,5 +325,23 @@ export function parseCommandLine(argv: readonly string[]): Args {
     rest: command === 'chaos' || command === 'logs' ? rest : [],
     ...(values.incremental === true ? { incremental: true } : {}),
     ...(values.check === true ? { check: true } : {}),
+    ...(target ? { target } : {}),
+    ...(typeof values.into === 'string' ? { into: values.into } : {}),
+    ...(values['dry-run'] === true ? { dryRun: true } : {}),
   };
+}
+
+/**
+ * A restore point to the second, as unix seconds (binlog times have whole seconds):
+ * ISO 8601 with a zone, `YYYY-MM-DD HH:MM:SS` (UTC), unix seconds, or `now`.
+ */
+export function parseRestoreTime(text: string, nowMs: number): number | undefined {
+  const t = text.trim();
+  if (t === 'now') return Math.floor(nowMs / 1000);
+  if (/^\d{9,11}$/.test(t)) return Number(t);
+  const plain = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})$/.exec(t);
+  const iso = plain ? `${plain[1]}T${plain[2]}Z` : t;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(iso)) return undefined;
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
 }

@@ -163,6 +163,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       const { runBackup, runBackups } = await import('./backup.ts');
       return args.command === 'backup' ? runBackup(args, out) : runBackups(args, out);
     }
+    case 'restore': {
+      const { runRestore } = await import('./restore.ts');
+      return runRestore(args, out);
+    }
     case 'logs': {
       const { runLogs } = await import('./logs.ts');
       return runLogs(args, out);

@@ -1,0 +1,269 @@
+/**
+ * `tandem restore` (issue 10), on a loopback stack with failover and the backups and
+ * binlog archive on lb-1: refusals that change nothing (a time before the oldest backup,
+ * a GTID never archived, a missing key); a corrupt backup passed over, by name, for an
+ * older one; `--into` a scratch MariaDB a person can read; a table dropped under the
+ * recorded load and the stack restored in place to the second before, every write
+ * acknowledged before it back (the chaos checker over the history), with the recovery
+ * time and the writes lost after the point measured; both databases' data folders
+ * removed, and the site back from the backup host alone with every archived write.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { lostAndDuplicated } from '../../src/chaos/checker.ts';
+import type { Op } from '../../src/chaos/history.ts';
+import { readFinalState } from '../../src/chaos/final-state.ts';
+import { runWorkload } from '../../src/chaos/workload.ts';
+import { servicePaths } from '../../src/config/paths.ts';
+import type { Plan, StackConfig } from '../../src/config/types.ts';
+import { readSupervisor, stopSupervised } from '../../src/hosts/supervise.ts';
+import { loadPlan } from '../../src/orchestrate/config-loader.ts';
+import { dbPaths } from '../../src/orchestrate/database/instance.ts';
+import { sql } from '../../src/orchestrate/database/sql.ts';
+import { sleep, TestStack } from '../support/stack.ts';
+
+const NAME = 'restore';
+const SUBNET = '127.99.0';
+const CONFIG: StackConfig = {
+  name: NAME,
+  hosting: 'loopback',
+  network: { subnet: `${SUBNET}.0/24` },
+  hosts: [
+    { name: 'lb-1', roles: ['lb'] },
+    { name: 'server-1', roles: ['web', 'app', 'db'] },
+    { name: 'server-2', roles: ['web', 'app', 'db'] },
+  ],
+  database: { primary: 'server-1', failover: true },
+  backup: { host: 'lb-1', fullEveryHours: 744, incrementalEveryMinutes: 1440 },
+};
+const stack = new TestStack(NAME, CONFIG);
+const STATE = path.join(stack.dir, '.tandem');
+const BACKUPS = path.join(STATE, 'hosts', 'lb-1', 'backups');
+const DBS = ['server-1', 'server-2'];
+let plan: Plan;
+
+interface Manifest {
+  id: string;
+  gtid: string;
+  startedAt: string;
+  verification: string;
+}
+
+async function backup(): Promise<Manifest> {
+  const r = await stack.run('backup', '--full', '--json');
+  assert.equal(r.code, 0, `tandem backup failed:\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Manifest;
+}
+
+/** A bounded write load through the LB; resolves with every operation. */
+function writes(runId: string, durationMs: number, onStart?: (at: number) => void): Promise<Op[]> {
+  return runWorkload(plan, {
+    runId,
+    concurrency: 4,
+    durationMs,
+    maxOps: 4000,
+    ratePerSec: 150,
+    timeoutMs: 3000,
+    latencyBoundMs: 3000,
+    mix: ['write'],
+    retryWrites: false,
+    ...(onStart ? { onStart } : {}),
+  });
+}
+
+const acked = (ops: readonly Op[]) => ops.filter((o) => o.kind === 'write' && o.outcome === 'ok');
+
+/** What a refusal must leave alone: each database's GTID position and the engines' pids. */
+async function snapshot(): Promise<string> {
+  const parts: string[] = [];
+  for (const host of DBS) {
+    const rows = await sql(dbPaths(plan, host), 'SELECT @@gtid_binlog_pos AS pos, @@read_only AS ro');
+    parts.push(`${host} ${rows[0]?.pos} ro=${rows[0]?.ro}`);
+  }
+  for (const s of plan.services) parts.push(`${s.id} ${readSupervisor(servicePaths(s))?.pid ?? '-'}`);
+  return parts.join('\n');
+}
+
+/** Every database answers, one writable, the replica replicating: then the site writes again. */
+async function siteWrites(runId: string): Promise<Op[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ops = await writes(runId, 1500);
+    if (acked(ops).length > 0 && acked(ops).length === ops.length) return ops;
+    if (Date.now() > deadline) throw new Error(`the site does not take writes: ${JSON.stringify(ops.slice(0, 3))}`);
+    await sleep(500);
+  }
+}
+
+/** The posts of `runId` on every database node; fails unless both nodes answer. */
+async function postsEverywhere(runId: string) {
+  const state = await readFinalState(plan, runId);
+  assert.equal(state.nodes.length, 2, 'both databases answer');
+  for (const n of state.nodes) assert.equal(n.error, undefined, `${n.host}: ${n.error}`);
+  return state.nodes;
+}
+
+describe('tandem restore (loopback, failover, backup host lb-1)', { timeout: 900_000 }, () => {
+  before(async () => {
+    await stack.up();
+    plan = await loadPlan(stack.configFile);
+  });
+  after(async () => {
+    await stack.cleanup();
+  });
+
+  let first: Manifest;
+
+  it('refuses a time before the oldest backup, a GTID never archived and a missing key, changing nothing', async () => {
+    await siteWrites('seed');
+    first = await backup();
+    assert.equal(first.verification, 'verified');
+    const before = await snapshot();
+    const early = new Date(Date.parse(first.startedAt) - 3_600_000).toISOString();
+    const cases: [string[], RegExp][] = [
+      [['--at', early], /no verified backup is at or before/],
+      [['--gtid', '0-1-999999999'], /never archived/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await stack.run('restore', ...args, '--yes');
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /restore refused, nothing was changed/);
+      assert.match(r.stderr, message);
+    }
+    const secretsFile = path.join(STATE, 'secrets.json');
+    const kept = fs.readFileSync(secretsFile, 'utf8');
+    const rest = JSON.parse(kept) as Record<string, string>;
+    delete rest.backupKey;
+    fs.writeFileSync(secretsFile, JSON.stringify(rest), { mode: 0o600 });
+    try {
+      const r = await stack.run('restore', '--at', 'now', '--yes');
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /backup key .* is missing/);
+    } finally {
+      fs.writeFileSync(secretsFile, kept, { mode: 0o600 });
+    }
+    assert.equal(await snapshot(), before, 'nothing changed');
+    assert.equal(fs.existsSync(path.join(STATE, 'restore')), false, 'no restore folder was made');
+  });
+
+  it('passes over a corrupt backup, naming it and the one it uses instead', async () => {
+    await siteWrites('between');
+    const second = await backup();
+    const file = path.join(BACKUPS, second.id, 'backup.mbstream.zst.enc');
+    const fd = fs.openSync(file, 'r+');
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, 4096);
+    fs.writeSync(fd, Buffer.from([byte[0]! ^ 0xff]), 0, 1, 4096);
+    fs.closeSync(fd);
+    const r = await stack.run('restore', '--at', 'now', '--dry-run');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`skipped\\s+${second.id}: .*checksum`));
+    assert.match(r.stdout, new RegExp(`backup\\s+${first.id} `));
+    assert.match(r.stdout, /nothing was changed/);
+  });
+
+  it('restores into a scratch MariaDB a person can read, leaving the stack alone', async () => {
+    const before = await snapshot();
+    const dir = fs.mkdtempSync(path.join('/tmp', 'tr-'));
+    try {
+      fs.rmSync(dir, { recursive: true });
+      const r = await stack.run('restore', '--at', 'now', '--into', dir);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const pid = Number(/pid (\d+)/.exec(r.stdout)?.[1]);
+      const socket = /--socket=(\S+)/.exec(r.stdout)?.[1];
+      assert.ok(pid > 0 && socket, r.stdout);
+      try {
+        const { run } = await import('../../src/hosts/process.ts');
+        const { stdout } = await run(
+          [
+            'mariadb',
+            '--no-defaults',
+            `--socket=${socket}`,
+            '-uroot',
+            '-N',
+            '-e',
+            `SELECT COUNT(*) FROM \`${plan.db.name}\`.posts WHERE body LIKE 'chaos between %'`,
+          ],
+          { timeoutMs: 10_000 },
+        );
+        assert.ok(
+          Number(stdout.trim()) > 0,
+          `the scratch server holds the writes replayed from the archive (${stdout})`,
+        );
+      } finally {
+        process.kill(pid, 'SIGTERM');
+        for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await sleep(100);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(await snapshot(), before, 'the stack was not touched');
+  });
+
+  it('brings back every write acknowledged before a table dropped under load (restore --at the second before)', async () => {
+    const runId = `drop${Date.now()}`;
+    let dropAt = 0;
+    let startedAt = 0;
+    const load = writes(runId, 7000, (at) => (startedAt = at));
+    while (startedAt === 0) await sleep(20);
+    await sleep(3500);
+    const primary =
+      (await sql(dbPaths(plan, 'server-1'), 'SELECT @@read_only AS ro'))[0]?.ro === '0' ? 'server-1' : 'server-2';
+    await sql(dbPaths(plan, primary), `DROP TABLE \`${plan.db.name}\`.posts`);
+    dropAt = Date.now();
+    const ops = await load;
+    const point = Math.floor(dropAt / 1000) - 1;
+    const t0 = Date.now();
+    const r = await stack.run('restore', '--at', new Date(point * 1000).toISOString(), '--yes');
+    const rtoMs = Date.now() - t0;
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    await siteWrites(`${runId}after`);
+    const serving = Date.now() - t0;
+    const nodes = await postsEverywhere(runId);
+    const before = ops.filter((o) => o.kind === 'write' && o.end < (point + 1) * 1000);
+    const afterPoint = acked(ops).filter((o) => o.end >= (point + 1) * 1000 && o.end < dropAt);
+    for (const n of nodes) {
+      const { lost, duplicated } = lostAndDuplicated(before, runId, n.posts);
+      assert.deepEqual(lost, [], `${n.host}: acknowledged writes before the point missing`);
+      assert.deepEqual(duplicated, [], `${n.host}: writes applied twice`);
+    }
+    const held = new Set(nodes[0]!.posts.map((p) => p.body));
+    const lostAfter = afterPoint.filter((o) => !held.has(`chaos ${runId} ${o.id}`)).length;
+    assert.ok(acked(before).length > 50, `a real load before the point (${acked(before).length} acknowledged)`);
+    process.stdout.write(
+      `# restore --at: ${acked(before).length} writes acknowledged before the point all back; RTO ${rtoMs} ms (restore command), site writing again after ${serving} ms; RPO: ${lostAfter} of ${afterPoint.length} writes acknowledged in the last ${((dropAt - (point + 1) * 1000) / 1000).toFixed(1)} s before the drop lost\n${r.stdout}\n`,
+    );
+  });
+
+  it('both databases’ data folders removed: the site comes back from the backup host alone, every archived write in', async () => {
+    const runId = `gone${Date.now()}`;
+    const ops = await siteWrites(runId);
+    // Every acknowledged write is archived (the archiver's state names the primary's position).
+    const archiver = path.join(STATE, 'hosts', 'lb-1', 'binlog-archiver', 'state.json');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const s = JSON.parse(fs.readFileSync(archiver, 'utf8')) as {
+        behindTransactions: number | null;
+        streaming: boolean;
+      };
+      if (s.streaming && s.behindTransactions === 0) break;
+      if (Date.now() > deadline) throw new Error(`the archive did not catch up: ${JSON.stringify(s)}`);
+      await sleep(100);
+    }
+    for (const host of DBS) {
+      await stopSupervised(dbPaths(plan, host));
+      fs.rmSync(dbPaths(plan, host).data, { recursive: true, force: true });
+    }
+    const r = await stack.run('restore', '--at', 'now', '--yes');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    await siteWrites(`${runId}after`);
+    const nodes = await postsEverywhere(runId);
+    for (const n of nodes) {
+      const { lost } = lostAndDuplicated(ops, runId, n.posts);
+      assert.deepEqual(lost, [], `${n.host}: archived acknowledged writes missing`);
+    }
+    assert.ok(acked(ops).length > 10, 'writes were acknowledged');
+  });
+});
