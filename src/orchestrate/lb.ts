@@ -3,6 +3,7 @@ import { servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
 import { unixRequest } from '../hosts/net.ts';
 import { holderOf } from '../hosts/netns.ts';
+import { readOnlyAclFile } from '../render/haproxy.ts';
 
 export interface BackendServerState {
   readonly lb: string;
@@ -42,4 +43,26 @@ export async function vipHolder(plan: Plan): Promise<string | undefined> {
     plan.lb.vip,
     plan.hosts.filter((h) => h.roles.includes('lb')),
   );
+}
+
+/**
+ * Read-only maintenance at the LBs: with `on`, every HAProxy answers writes (POST, PUT,
+ * PATCH, DELETE) 503 with Retry-After at once, and reads go on; the runtime API changes
+ * it, no reload. Returns the LBs that could not be told (down ones).
+ */
+export async function setReadOnlySite(plan: Plan, on: boolean): Promise<string[]> {
+  const failed: string[] = [];
+  for (const svc of plan.services.filter((s) => s.kind === 'haproxy')) {
+    const paths = servicePaths(svc);
+    const file = readOnlyAclFile(paths);
+    try {
+      for (const command of [`clear acl ${file}`, ...(on ? [`add acl ${file} writes`] : [])]) {
+        const answer = (await unixRequest(paths.socket, command)).trim();
+        if (answer) throw new Error(answer);
+      }
+    } catch {
+      failed.push(svc.host);
+    }
+  }
+  return failed;
 }

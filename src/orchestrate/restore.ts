@@ -40,6 +40,8 @@ import { backupNow, requireBackupHost } from './backup.ts';
 import { dbHostsOf, dbPaths } from './database/instance.ts';
 import { sql } from './database/sql.ts';
 import { etcdKv } from './etcd-kv.ts';
+import { setReadOnlySite } from './lb.ts';
+import { writableDatabases } from './failover.ts';
 import { up } from './up.ts';
 
 export interface RestorePreview {
@@ -267,16 +269,44 @@ export async function restoreInPlace(
   log: (line: string) => void,
 ): Promise<InPlaceResult> {
   const t0 = Date.now();
-  const backup = requireBackupHost(plan);
-  const signal = AbortSignal.timeout(3_600_000);
+  requireBackupHost(plan);
   const when = stamp();
   const work = path.join(plan.stateDir, 'restore', `${when}-${randomBytes(3).toString('hex')}`);
-  // 1. Freeze writes: the sentinels (they would fence, promote or thaw) and the archiver
-  // (its live file must stop growing) stop; every database turns read-only.
+  // 1. Freeze writes: the LBs refuse them at once (reads go on); the sentinels (they
+  // would fence, promote or thaw) and the archiver (its live file must stop growing)
+  // stop; every database turns read-only.
   const sentinels = servicesOf(plan, ['sentinel']);
   const frozen = [...sentinels, ...servicesOf(plan, ['binlog-archiver'])];
-  log(`freezing writes: stopping ${frozen.map((s) => s.id).join(', ') || 'nothing'}; databases read-only`);
-  await stopAll(frozen);
+  log(
+    `freezing writes: the LBs answer writes 503; stopping ${frozen.map((s) => s.id).join(', ') || 'nothing'}; databases read-only`,
+  );
+  const unreached = await setReadOnlySite(plan, true);
+  if (unreached.length) log(`(the LB on ${unreached.join(', ')} did not answer: it is down, or serves nothing)`);
+  let restored: Omit<InPlaceResult, 'backup'>;
+  try {
+    restored = await restoreFrozen(plan, target, log, { t0, when, work, sentinels });
+  } finally {
+    await setReadOnlySite(plan, false);
+  }
+  log('taking a full backup of the restored point (the base of any later restore)');
+  const fresh = await backupNow(plan, 'full').catch((err: Error) => ({ error: err.message }));
+  return { ...restored, backup: fresh };
+}
+
+async function restoreFrozen(
+  plan: Plan,
+  target: RestoreTarget,
+  log: (line: string) => void,
+  ctx: { t0: number; when: string; work: string; sentinels: PlanService[] },
+): Promise<Omit<InPlaceResult, 'backup'>> {
+  const { t0, when, work, sentinels } = ctx;
+  const backup = requireBackupHost(plan);
+  const signal = AbortSignal.timeout(3_600_000);
+  // The replicas' sentinels first: the primary's gives its key up when it stops, and a
+  // replica's sentinel still running would take it.
+  const writable = new Set(await writableDatabases(plan).catch(() => [] as string[]));
+  await stopAll(sentinels.filter((s) => !writable.has(s.host)));
+  await stopAll([...sentinels.filter((s) => writable.has(s.host)), ...servicesOf(plan, ['binlog-archiver'])]);
   const thaw = await freezeWrites(plan);
   let p: RestorePreview;
   let built: Awaited<ReturnType<typeof buildRestored>>;
@@ -355,14 +385,11 @@ export async function restoreInPlace(
   loadOrCreateSecrets(plan.secretsFile);
   await up(plan);
   const tUp = Date.now();
-  log('taking a full backup of the restored point (the base of any later restore)');
-  const fresh = await backupNow(plan, 'full').catch((err: Error) => ({ error: err.message }));
   return {
     replay: built.replay,
     ms: { build: tBuilt - t0, swap: tSwapped - tBuilt, up: tUp - tSwapped, total: tUp - t0 },
     outageMs: tUp - tBuilt,
     keptAside,
-    backup: fresh,
     leftOut: {
       transactions: transactionsBetween(built.replay.gtid, p.archive.position),
       upTo: p.archive.position,

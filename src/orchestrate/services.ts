@@ -24,6 +24,7 @@ import { enginePidOf, readSupervisor, sleep } from '../hosts/supervise.ts';
 import { processTree } from '../hosts/proc.ts';
 import { NGINX_STATUS_PATH, renderServiceConfig } from '../render/index.ts';
 import { lbAddresses } from '../render/service.ts';
+import { readOnlyAclFile } from '../render/haproxy.ts';
 import { prebuiltCommand } from '../prebuilt.mjs';
 import { pingable } from './database.ts';
 import { sentinelConfig, sentinelFiles, sentinelSpec } from './failover.ts';
@@ -151,6 +152,8 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     engine = engines[kind];
     files = [
       { path: paths.config, content: renderServiceConfig(plan, service)! },
+      // Empty: `tandem restore` adds its entry through the runtime API only.
+      ...(kind === 'haproxy' ? [{ path: readOnlyAclFile(paths), content: '' }] : []),
       ...keepalivedMonitorFiles(plan, service),
     ];
     const stateFiles = keepalivedStateFiles(plan, service);

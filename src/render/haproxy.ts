@@ -8,7 +8,8 @@
  * before it owns it: hosts/ sets `net.ipv4.ip_nonlocal_bind=1` in every LB namespace,
  * so the backup serves the moment keepalived moves the address to it.
  */
-import { servicePaths } from '../config/paths.ts';
+import path from 'node:path';
+import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { NGINX_STATUS_PATH } from './nginx.ts';
 import { header, serviceOn } from './service.ts';
@@ -130,6 +131,13 @@ const HTTP_LOG_FORMAT =
   '%ID %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r';
 
 /** Full `haproxy.cfg` for the load balancer `lbHostName`. */
+/** The ACL file whose `writes` entry (added through the runtime API) turns the site read-only. */
+export function readOnlyAclFile(paths: Pick<ServicePaths, 'dir'>): string {
+  return path.join(paths.dir, 'read-only.acl');
+}
+
+export const READ_ONLY_MESSAGE = 'The site is read-only for maintenance: try again shortly';
+
 export function renderHaproxy(plan: Plan, lbHostName: string): string {
   const { host, service } = serviceOn(plan, lbHostName, 'haproxy');
   const paths = servicePaths(service);
@@ -191,6 +199,9 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     `    http-request return status 431 content-type "text/plain; charset=utf-8" string "Request header fields too large" if { req.hdrs,length gt ${MAX_REQUEST_HEADERS} }`,
     ...rateLimitLines(lb.rateLimit),
     `    http-request return status 404 content-type "text/plain; charset=utf-8" string "Not Found" if { path,url_dec,lower -m beg ${INTERNAL_PATHS.join(' ')} }`,
+    // Read-only maintenance (`tandem restore`): the runtime API adds `writes` to this
+    // ACL file, and every write is answered 503 at once while reads go on.
+    `    http-request return status 503 content-type "text/plain; charset=utf-8" string "${READ_ONLY_MESSAGE}" hdr retry-after 5 if { method POST PUT PATCH DELETE } { str(writes) -m str -f ${readOnlyAclFile(paths)} }`,
     ...SECURITY_HEADERS.map(([name, value]) => `    http-after-response set-header ${name} "${value}"`),
     // No banner (nginx's says only "nginx"; none at all is better).
     '    http-after-response del-header Server',

@@ -10,7 +10,7 @@ import { renderAlertmanager } from './alertmanager.ts';
 import { renderBlackbox } from './blackbox.ts';
 import { renderDnsmasq } from './dnsmasq.ts';
 import { renderEtcd } from './etcd.ts';
-import { renderHaproxy } from './haproxy.ts';
+import { readOnlyAclFile, renderHaproxy } from './haproxy.ts';
 import { renderKeepalived } from './keepalived.ts';
 import { renderMyCnf } from './mariadb.ts';
 import { renderNftables } from './nftables.ts';
@@ -54,6 +54,8 @@ export function renderHostFiles(plan: Plan, hostName: string): RenderedFile[] {
     if (service.host !== hostName) continue;
     const content = renderServiceConfig(plan, service);
     if (content !== undefined) files.push({ path: servicePaths(service).config, content });
+    // The read-only switch's ACL file: HAProxy refuses a config whose pattern file is missing.
+    if (service.kind === 'haproxy') files.push({ path: readOnlyAclFile(servicePaths(service)), content: '' });
   }
   if (plan.firewall.enabled) files.push({ path: hostPaths(host).firewall, content: renderNftables(plan, hostName) });
   return files;

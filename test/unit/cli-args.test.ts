@@ -110,15 +110,24 @@ describe('help', () => {
     for (const command of commands) {
       const help = renderCommandHelp(command);
       assert.match(help, new RegExp(`^usage: tandem ${command}\\b`), command);
-      const listed = [...help.matchAll(/^ {2}(?:-\w, | {4})--(\w+)/gm)].map((m) => m[1]!);
+      const listed = [...help.matchAll(/^ {2}(?:-\w, | {4})--([\w-]+)/gm)].map((m) => m[1]!);
       assert.deepEqual(listed.sort(), ['config', 'help', ...COMMANDS[command].options].sort(), command);
       for (const option of listed.filter((o) => o !== 'help' && o !== 'duration')) {
-        const valued = ['config', 'out', 'to', 'since'].includes(option)
+        const valued = ['config', 'out', 'to', 'since', 'into'].includes(option)
           ? ['x']
           : ['port', 'for'].includes(option)
             ? ['1']
-            : [];
-        assert.doesNotThrow(() => parseCommandLine([command, `--${option}`, ...valued]), `${command} --${option}`);
+            : option === 'at'
+              ? ['now']
+              : option === 'gtid'
+                ? ['0-1-1']
+                : [];
+        // restore needs its point besides any other option.
+        const point = command === 'restore' && option !== 'at' && option !== 'gtid' ? ['--at', 'now'] : [];
+        assert.doesNotThrow(
+          () => parseCommandLine([command, `--${option}`, ...valued, ...point]),
+          `${command} --${option}`,
+        );
       }
     }
   });

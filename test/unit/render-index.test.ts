@@ -12,7 +12,12 @@ describe('renderHostFiles', () => {
     const paths = (host: string) => renderHostFiles(plan, host).map((f) => f.path);
     const configOf = (id: string) => servicePaths(plan.services.find((s) => s.id === id)!).config;
 
-    assert.deepEqual(paths('lb-1'), [configOf('lb-1/etcd'), configOf('lb-1/haproxy')]);
+    assert.deepEqual(paths('lb-1'), [
+      configOf('lb-1/etcd'),
+      configOf('lb-1/haproxy'),
+      // The read-only switch's (empty) ACL file, beside HAProxy's config.
+      `${plan.stateDir}/hosts/lb-1/haproxy/read-only.acl`,
+    ]);
     assert.deepEqual(paths('server-1'), [
       configOf('server-1/etcd'),
       configOf('server-1/mariadb'),
