@@ -37,6 +37,7 @@ import type { HostConfig, StackConfig } from '../src/config/types.ts';
 import { trackedLastGtid } from '../src/db/gtid.ts';
 import { type Goal, unhealthy } from './failover.ts';
 import { median } from './measure.ts';
+import { exec } from '../test/support/exec.ts';
 import { cli, sleep, TestStack } from '../test/support/stack.ts';
 
 const KINDS = (process.env.BENCH_BACKUP ?? 'throughput,rpo').split(',');
@@ -50,6 +51,7 @@ const ROW_PAYLOAD = 1024;
 const ROWS_PER_STATEMENT = 131_072;
 
 const mbps = (bytes: number, ms: number) => bytes / MIB / (ms / 1000);
+const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
 
 async function onSocket<T>(socketPath: string, work: (c: mysql.Connection) => Promise<T>): Promise<T> {
   // Root over the socket (unix_socket auth): no password read.
@@ -74,6 +76,28 @@ function folderBytes(dir: string): number {
   return Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
 }
 
+/** The machine's CPU time so far (all cores, in clock ticks): busy and total, from /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  const ticks = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  // idle and iowait
+  return { busy: total - ticks[3]! - ticks[4]!, total };
+}
+
+/** Samples the machine's CPU every 200 ms; `busyShare(from, to)` is the share of all cores busy in between. */
+function cpuSampler() {
+  const samples = [{ at: Date.now(), ...machineCpu() }];
+  const timer = setInterval(() => samples.push({ at: Date.now(), ...machineCpu() }), 200);
+  return {
+    stop: () => clearInterval(timer),
+    busyShare(from: number, to: number): number {
+      const a = samples.find((x) => x.at >= from) ?? samples[0]!;
+      const b = [...samples].reverse().find((x) => x.at <= to) ?? samples.at(-1)!;
+      return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : Number.NaN;
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // Throughput: backup and restore beside a plain copy
 
@@ -89,11 +113,11 @@ async function generate(socketPath: string, bytes: number): Promise<{ rows: numb
       'CREATE TABLE foobar.bench_bulk (id BIGINT AUTO_INCREMENT PRIMARY KEY, payload VARBINARY(1024) NOT NULL) ENGINE=InnoDB',
     );
     await c.query(
-      `INSERT INTO foobar.bench_bulk (payload) SELECT ${PAYLOAD_SQL} FROM (WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 1024) SELECT n FROM s) AS s`,
+      `INSERT INTO foobar.bench_bulk (payload) SELECT ${PAYLOAD_SQL} FROM (WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 512) SELECT n FROM s) AS s`,
     );
-    let rows = 1024;
-    // Doubling, each statement bounded: at most target / 1024 + 10 statements.
-    for (let i = 0; rows < target && i < target / 1024 + 10; i++) {
+    let rows = 512;
+    // Doubling, each statement bounded: at most target / 512 + 10 statements.
+    for (let i = 0; rows < target && i < target / 512 + 10; i++) {
       const add = Math.min(rows, ROWS_PER_STATEMENT, target - rows);
       await c.query(`INSERT INTO foobar.bench_bulk (payload) SELECT ${PAYLOAD_SQL} FROM foobar.bench_bulk LIMIT ?`, [
         add,
@@ -125,6 +149,8 @@ interface ThroughputRound {
   readonly verification: string;
   readonly restoreBytes: number;
   readonly restoreMs: number;
+  /** Share of the machine's CPU (both cores) busy during each. */
+  readonly cpu: { readonly copy: number; readonly backup: number; readonly restore: number };
 }
 
 async function throughputPart(): Promise<void> {
@@ -148,6 +174,7 @@ async function throughputPart(): Promise<void> {
   const backups = path.join(hostDir('lb-1'), 'backups');
   // Scratch folders inside the stack's folder: the same disk, removed with it.
   const scratch = path.join(stack.dir, 'scratch');
+  const cpu = cpuSampler();
   try {
     await stack.up();
     const gen = await generate(socket('server-2'), GIB * 1024 * MIB);
@@ -162,15 +189,19 @@ async function throughputPart(): Promise<void> {
     );
     const rounds: ThroughputRound[] = [];
     console.log(
-      '| round | plain copy MiB/s (MiB) | backup MiB/s (stream MiB → stored MiB) | drill s | restore MiB/s (MiB) | verified |',
+      '| round | plain copy MiB/s (MiB) | backup MiB/s (stream MiB → stored MiB) | drill s | restore MiB/s (MiB) | machine CPU busy: copy / backup / restore | verified |',
     );
-    console.log('| ---: | ---: | ---: | ---: | ---: | --- |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | --- |');
     for (let r = 1; r <= ROUNDS; r++) {
       fs.mkdirSync(scratch, { recursive: true });
       const copyBytes = folderBytes(datadir);
       let t = performance.now();
-      execFileSync('cp', ['-a', datadir, path.join(scratch, 'copy')]);
+      const copyFrom = Date.now();
+      // Asynchronous, so that the CPU sampler keeps running.
+      const copied = await exec(['cp', '-a', datadir, path.join(scratch, 'copy')], 600_000);
+      if (copied.code !== 0) throw new Error(`cp -a failed: ${copied.stderr}`);
       const copyMs = performance.now() - t;
+      const copyCpu = cpu.busyShare(copyFrom, Date.now());
       fs.rmSync(path.join(scratch, 'copy'), { recursive: true, force: true });
 
       const b = await cli(['backup', '--full', '--json', '--config', stack.configFile], stack.dir, 1_800_000);
@@ -185,8 +216,10 @@ async function throughputPart(): Promise<void> {
       const work = path.join(scratch, 'restore');
       const abort = new AbortController();
       t = performance.now();
+      const restoreFrom = Date.now();
       const restored = await restoreChain(backups, [m], key, work, abort.signal);
       const restoreMs = performance.now() - t;
+      const restoreCpu = cpu.busyShare(restoreFrom, Date.now());
       const restoreBytes = folderBytes(restored);
       fs.rmSync(scratch, { recursive: true, force: true });
 
@@ -200,10 +233,15 @@ async function throughputPart(): Promise<void> {
         verification: m.verification + (m.failure ? ` (${m.failure})` : ''),
         restoreBytes,
         restoreMs,
+        cpu: {
+          copy: copyCpu,
+          backup: cpu.busyShare(Date.parse(m.startedAt), Date.parse(m.endedAt)),
+          restore: restoreCpu,
+        },
       };
       rounds.push(round);
       console.log(
-        `| ${r} | ${mbps(copyBytes, copyMs).toFixed(0)} (${(copyBytes / MIB).toFixed(0)}) | ${mbps(m.streamBytes, backupMs).toFixed(0)} (${(m.streamBytes / MIB).toFixed(0)} → ${(m.storedBytes / MIB).toFixed(0)}) | ${round.drillMs === null ? '—' : (round.drillMs / 1000).toFixed(1)} | ${mbps(restoreBytes, restoreMs).toFixed(0)} (${(restoreBytes / MIB).toFixed(0)}) | ${round.verification} |`,
+        `| ${r} | ${mbps(copyBytes, copyMs).toFixed(0)} (${(copyBytes / MIB).toFixed(0)}) | ${mbps(m.streamBytes, backupMs).toFixed(0)} (${(m.streamBytes / MIB).toFixed(0)} → ${(m.storedBytes / MIB).toFixed(0)}) | ${round.drillMs === null ? '—' : (round.drillMs / 1000).toFixed(1)} | ${mbps(restoreBytes, restoreMs).toFixed(0)} (${(restoreBytes / MIB).toFixed(0)}) | ${pct(round.cpu.copy)} / ${pct(round.cpu.backup)} / ${pct(round.cpu.restore)} | ${round.verification} |`,
       );
     }
     const copy = median(rounds.map((x) => mbps(x.copyBytes, x.copyMs)));
@@ -211,9 +249,10 @@ async function throughputPart(): Promise<void> {
     const restore = median(rounds.map((x) => mbps(x.restoreBytes, x.restoreMs)));
     const drills = rounds.flatMap((x) => (x.drillMs === null ? [] : [x.drillMs]));
     console.log(
-      `\nmedians over ${ROUNDS} rounds: plain copy ${copy.toFixed(0)} MiB/s; backup ${backup.toFixed(0)} MiB/s (${(backup / copy).toFixed(2)}× the plain copy); restore ${restore.toFixed(0)} MiB/s (${(restore / copy).toFixed(2)}× the plain copy); restore drill ${drills.length > 0 ? `${(median(drills) / 1000).toFixed(1)} s` : 'none ran'}; stored / stream ${median(rounds.map((x) => x.storedBytes / x.streamBytes)).toFixed(2)}; ${rounds.filter((x) => x.verification === 'verified').length} of ${ROUNDS} backups verified by their drill`,
+      `\nmedians over ${ROUNDS} rounds: plain copy ${copy.toFixed(0)} MiB/s; backup ${backup.toFixed(0)} MiB/s (${(backup / copy).toFixed(2)}× the plain copy); restore ${restore.toFixed(0)} MiB/s (${(restore / copy).toFixed(2)}× the plain copy); restore drill ${drills.length > 0 ? `${(median(drills) / 1000).toFixed(1)} s` : 'none ran'}; stored / stream ${median(rounds.map((x) => x.storedBytes / x.streamBytes)).toFixed(2)}; ${rounds.filter((x) => x.verification === 'verified').length} of ${ROUNDS} backups verified by their drill; machine CPU busy (both cores, every process) during the copy ${pct(median(rounds.map((x) => x.cpu.copy)))}, the backup ${pct(median(rounds.map((x) => x.cpu.backup)))}, the restore ${pct(median(rounds.map((x) => x.cpu.restore)))}`,
     );
   } finally {
+    cpu.stop();
     fs.rmSync(scratch, { recursive: true, force: true });
     await stack.cleanup();
   }
@@ -334,6 +373,7 @@ async function rpoPart(goal: Goal): Promise<void> {
       if (kill.code !== 0) throw new Error(`chaos kill-host failed: ${kill.stdout}\n${kill.stderr}`);
       const killedAt = (JSON.parse(kill.stdout) as { at: number }).at;
       await writes;
+      if (acks.length === 0) throw new Error(`kill ${k}: no write was acknowledged before the kill: nothing measured`);
       // The killed primary's stream is gone: its folder in the archive is what the archive got from it.
       await sleep(500);
       const fromKilled = await archivedGtids(archive, primary, key);
