@@ -1,6 +1,6 @@
 /**
  * Backups and the binlog archive (issue 10), part `backup` of `npm run bench` (not in
- * the default parts: about 10 minutes).
+ * the default parts: about 6 minutes).
  *
  * throughput (loopback 127.99.0.0/24, backups on lb-1): the bench grows a table of at
  * least BENCH_BACKUP_GIB GiB of payload with SQL on the primary (half random bytes, half

@@ -18,7 +18,7 @@
  * the cost of watching (part `monitor`, not in the default parts: about 8 minutes; see
  * monitor.ts): LB throughput with the monitor host against without, Prometheus' memory
  * and CPU, alert latency for kill-server.
- * backups (part `backup`, not in the default parts: about 10 minutes; see backup.ts):
+ * backups (part `backup`, not in the default parts: about 6 minutes; see backup.ts):
  * backup and restore throughput on ≥ 1 GiB beside a plain copy of the data folder, the
  * restore drill's time, and the recovery point when the primary's host is killed.
  * Rounds alternate between targets so machine noise hits them alike; medians reported.
