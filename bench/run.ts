@@ -18,13 +18,17 @@
  * the cost of watching (part `monitor`, not in the default parts: about 8 minutes; see
  * monitor.ts): LB throughput with the monitor host against without, Prometheus' memory
  * and CPU, alert latency for kill-server.
+ * backups (part `backup`, not in the default parts: about 6 minutes; see backup.ts):
+ * backup and restore throughput on ≥ 1 GiB beside a plain copy of the data folder, the
+ * restore drill's time, and the recovery point when the primary's host is killed.
  * Rounds alternate between targets so machine noise hits them alike; medians reported.
  * Each target is printed as met or missed at the end; the run exits 1 when one is missed.
  *
- *   BENCH_PARTS=loopback,netns,up,scale,failover,monitor  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
+ *   BENCH_PARTS=loopback,netns,up,scale,failover,monitor,backup  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
 import path from 'node:path';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
+import { backupBench } from './backup.ts';
 import { failoverBench } from './failover.ts';
 import { monitorBench } from './monitor.ts';
 import { median, serviceCpu, type WrkResult, wrk as measureWrk } from './measure.ts';
@@ -288,5 +292,6 @@ if (PARTS.includes('netns')) {
 }
 if (PARTS.includes('failover')) await failoverBench(goal);
 if (PARTS.includes('monitor')) await monitorBench(goal);
+if (PARTS.includes('backup')) await backupBench(goal);
 verdict();
 if (!(await upBench())) process.exitCode = 1;
