@@ -234,7 +234,9 @@ async function streamBackup(
       `--extra-lsndir=${lsnDir}`,
       ...(incrementalLsn !== null ? [`--incremental-lsn=${incrementalLsn}`] : []),
     ];
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    // Sent now, not with the tool's first bytes: a backup that fails from here on, before
+    // any byte too, is a broken stream the agent records as a failed backup with our reason.
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).flushHeaders();
     const tool = start(argv, abort.signal, 'ignore');
     tool.child.stdout!.on('data', (c: Buffer) => (bytes += c.length));
     tool.child.stdout!.pipe(res);
