@@ -115,10 +115,11 @@ export function pausedForBackup(
 
 /**
  * The replica that can become the sync replica: it replicates from this primary, its IO
- * thread runs and its SQL thread too, or is paused for a backup. Whether it has received everything is the primary's to say: MariaDB turns
- * `Rpl_semi_sync_master_status` ON only once the replica's acknowledgements reach the
- * binlog's end, and syncStep records a replica only then (a published position is a
- * tick old, and under load never equals the primary's).
+ * thread runs and its SQL thread too, or is paused for a backup. Whether it has received
+ * everything is the primary's to say: MariaDB turns `Rpl_semi_sync_master_status` ON
+ * only once the replica's acknowledgements reach the binlog's end, and syncStep records a
+ * replica only then (a published position is a tick old, and under load never equals the
+ * primary's).
  */
 export function syncCandidate(
   members: readonly MemberValue[],
