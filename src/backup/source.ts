@@ -11,8 +11,10 @@
  * schema: the data no longer moves until the backup ended and the SQL thread starts
  * again, so those figures are the source *at the backup's GTID*, which the restore drill
  * compares with. Semi-sync acknowledgements come from the IO thread, which keeps running:
- * the primary keeps committing meanwhile. `GET /backup/<id>/result` gives those figures,
- * the LSNs and the binlog info once the backup ended.
+ * the primary keeps committing meanwhile, and the replica stays its sync replica (the
+ * sentinel reads the pause's marker file). A promotion takes the pause over: the backup
+ * then fails, and the SQL thread is the sentinel's to start. `GET /backup/<id>/result`
+ * gives those figures, the LSNs and the binlog info once the backup ended.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -45,6 +47,13 @@ export interface BackupSourceConfig {
   /** The request token (auth.ts), 0600. */
   readonly tokenFile: string;
   readonly workDir: string;
+  /**
+   * Present, holding the backup's id, while this source holds the replica's SQL thread
+   * stopped. The sentinel beside the database reads it (the replica stays the sync
+   * replica), and removes it when it promotes the replica: the pause is then the
+   * sentinel's, which starts the thread again, and the backup is abandoned.
+   */
+  readonly pauseMarker: string;
   /** The app's schema: the tables the drill compares. */
   readonly schema: string;
   readonly timeoutS: number;
@@ -113,17 +122,16 @@ export function buildSource(config: BackupSourceConfig, log: Log): http.Server {
   });
 }
 
-/** Present while this source holds its replica's SQL thread stopped. */
-function pausedMarker(config: BackupSourceConfig): string {
-  return path.join(path.dirname(config.workDir), 'sql-thread-paused');
-}
+/** Why a backup ends when a promotion took its pause over (the sentinel removed the marker). */
+const PAUSE_TAKEN =
+  'the replica is being promoted: its sentinel started the SQL thread again, so the data moved under the backup';
 
 /**
  * At start: a replica's SQL thread this source stopped and never restarted (it died during
  * a backup) is started again, so replication does not stay halted.
  */
 export async function resumeAfterCrash(config: BackupSourceConfig, log: Log): Promise<void> {
-  const marker = pausedMarker(config);
+  const marker = config.pauseMarker;
   if (!fs.existsSync(marker)) return;
   const conn = await connect(config.socket);
   try {
@@ -188,6 +196,8 @@ async function streamBackup(
     if (!res.writableFinished) abort.abort(new Error('the agent went away'));
   });
   const conn = await connect(config.socket);
+  const ownsPause = () => readIfThere(config.pauseMarker) === id;
+  let watch: NodeJS.Timeout | undefined;
   let paused = false;
   let role: SourceResult['role'] = 'primary';
   let tables: Record<string, TableFigures> = {};
@@ -198,9 +208,17 @@ async function streamBackup(
     if (Number(ro!.ro) !== 0 && (await replicaOf(conn))) {
       role = 'replica';
       // Marked first: a source that dies before it restarts the thread does so when it starts again.
-      fs.writeFileSync(pausedMarker(config), id);
+      fs.writeFileSync(config.pauseMarker, id);
       await conn.query('STOP SLAVE SQL_THREAD');
       paused = true;
+      if (!ownsPause()) {
+        // Claimed by a promotion before the stop, which may have come after its start.
+        await conn.query('START SLAVE SQL_THREAD');
+        throw new Error(PAUSE_TAKEN);
+      }
+      watch = setInterval(() => {
+        if (!ownsPause()) abort.abort(new Error(PAUSE_TAKEN));
+      }, 200);
       const [[pos]] = await conn.query<RowDataPacket[]>('SELECT @@gtid_slave_pos AS gtid');
       pausedAt = String(pos!.gtid);
     }
@@ -216,7 +234,9 @@ async function streamBackup(
       `--extra-lsndir=${lsnDir}`,
       ...(incrementalLsn !== null ? [`--incremental-lsn=${incrementalLsn}`] : []),
     ];
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    // Sent now, not with the tool's first bytes: a backup that fails from here on, before
+    // any byte too, is a broken stream the agent records as a failed backup with our reason.
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).flushHeaders();
     const tool = start(argv, abort.signal, 'ignore');
     tool.child.stdout!.on('data', (c: Buffer) => (bytes += c.length));
     tool.child.stdout!.pipe(res);
@@ -226,21 +246,27 @@ async function streamBackup(
     const gtid = info
       ? parseBinlogInfo(fs.readFileSync(info, 'utf8')).gtid
       : gtidOfBackupInfo(readIfThere(path.join(lsnDir, 'xtrabackup_info')));
+    // Ended, but perhaps after the promotion's restart of the SQL thread: not at pausedAt.
+    if (paused && !ownsPause()) throw new Error(PAUSE_TAKEN);
     log(`${id}: sent ${bytes} bytes, GTID ${gtid}, to_lsn ${checkpoints.toLsn}`);
     return { ok: true, role, ...(pausedAt !== undefined ? { pausedAt } : {}), tables, checkpoints, gtid, bytes };
   } catch (err) {
-    const error = (err as Error).message;
+    // Aborted: the reason says why, not the killed tool's exit.
+    const error = ((abort.signal.aborted ? abort.signal.reason : err) as Error).message;
     log(`${id}: failed: ${error}`);
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
     res.destroy(new Error(error));
     return { ok: false, error, role, tables, bytes };
   } finally {
     clearTimeout(timer);
-    if (paused)
+    clearInterval(watch);
+    // Only a pause still ours: after a promotion took it, the database may be a primary now.
+    if (paused && ownsPause())
       await conn
         .query('START SLAVE SQL_THREAD')
-        .then(() => fs.rmSync(pausedMarker(config), { force: true }))
+        .then(() => fs.rmSync(config.pauseMarker, { force: true }))
         .catch((e: Error) => log(`${id}: START SLAVE: ${e.message}`));
+    else if (paused) log(`${id}: the SQL thread was left to the promotion that took the pause over`);
     conn.destroy();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -211,21 +211,25 @@ async function store(
       done(null, chunk);
     },
   });
+  const work = [
+    pipeline(res, zstd.child.stdin!),
+    pipeline(
+      zstd.child.stdout!,
+      encryptStream(ctx.key),
+      hash.stream,
+      count,
+      fs.createWriteStream(file, { mode: 0o600 }),
+    ),
+    zstd.exited,
+  ];
   try {
-    await Promise.all([
-      pipeline(res, zstd.child.stdin!),
-      pipeline(
-        zstd.child.stdout!,
-        encryptStream(ctx.key),
-        hash.stream,
-        count,
-        fs.createWriteStream(file, { mode: 0o600 }),
-      ),
-      zstd.exited,
-    ]);
+    await Promise.all(work);
     return { bytes, sha256: hash.digest() };
   } catch (err) {
     abort.abort();
+    // The rest settles first: zstd's last output (its frame's end, once its input broke)
+    // would otherwise reach the hash after its digest, which throws and ends the agent.
+    await Promise.allSettled(work);
     return { bytes, sha256: hash.digest(), error: `receiving from ${source.host}: ${(err as Error).message}` };
   }
 }

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import type { ServicePaths } from '../config/paths.ts';
+import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { TandemError } from '../errors.ts';
@@ -37,7 +37,20 @@ function backupPlan(plan: Plan) {
 }
 
 function sourceFiles(paths: ServicePaths) {
-  return { passwordFile: path.join(paths.dir, 'backup-password'), tokenFile: path.join(paths.dir, 'token') };
+  return {
+    passwordFile: path.join(paths.dir, 'backup-password'),
+    tokenFile: path.join(paths.dir, 'token'),
+    pauseMarker: path.join(paths.dir, 'sql-thread-paused'),
+  };
+}
+
+/**
+ * The file the backup source on `host` keeps while it holds the replica's SQL thread
+ * stopped; that host's sentinel reads it (failover.ts). Undefined: no source there.
+ */
+export function backupPauseMarker(plan: Plan, host: string): string | undefined {
+  const source = plan.services.find((s) => s.kind === 'backup-source' && s.host === host);
+  return source && sourceFiles(servicePaths(source)).pauseMarker;
 }
 
 /** The backup source beside `service`'s database: config, the backup user's password and the token (0600). */
@@ -62,6 +75,7 @@ export function backupSourceUnit(
     passwordFile: files.passwordFile,
     tokenFile: files.tokenFile,
     workDir: path.join(paths.dir, 'work'),
+    pauseMarker: files.pauseMarker,
     schema: plan.db.name,
     timeoutS: BACKUP_TIMEOUT_S,
   };

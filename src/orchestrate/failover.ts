@@ -16,6 +16,7 @@ import { dbHostsOf, dbPaths, readOnlyOf } from './database/instance.ts';
 import { replicaStatus } from './database/replication.ts';
 import { mariadbPidFile } from '../render/mariadb.ts';
 import { RESEED_PORT } from '../sentinel/reseed-plan.ts';
+import { backupPauseMarker } from './backup.ts';
 import { nodeServiceSpec } from './node-service.ts';
 
 /** The project's root: the sentinel runs tandem's own code, with tandem's node_modules. */
@@ -46,6 +47,7 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
   if (!etcd) throw new Error('a sentinel needs etcd in the plan (database.failover)');
   const db = dbPaths(plan, service.host);
   const files = sentinelFiles(paths);
+  const pauseMarker = backupPauseMarker(plan, service.host);
   return {
     stack: plan.name,
     host: service.host,
@@ -82,6 +84,7 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
       passwordFile: files.backupPasswordFile,
     },
     ...(plan.monitor && { metrics: { address: service.address, port: service.port } }),
+    ...(pauseMarker && { backupPauseMarker: pauseMarker }),
   };
 }
 

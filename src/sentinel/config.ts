@@ -49,6 +49,12 @@ export interface SentinelConfig {
   readonly metrics?: { readonly address: string; readonly port: number };
   /** Absent: a diverged database waits, read-only, for a person. */
   readonly reseed?: SentinelReseedConfig;
+  /**
+   * The file the backup source beside this database keeps while it holds the SQL thread
+   * stopped for a backup (src/backup/source.ts). Absent: no backups are taken here, and a
+   * stopped SQL thread always makes the replica ineligible.
+   */
+  readonly backupPauseMarker?: string;
 }
 
 /** Reseeding this database from the primary when its history diverged (reseed.ts). */
@@ -154,6 +160,9 @@ export function resolveSentinelConfig(raw: unknown, source = 'sentinel config'):
     syncWaitMs: num(issues, 'syncWaitMs', r.syncWaitMs, 300, 0),
     fenceTimeoutMs: num(issues, 'fenceTimeoutMs', r.fenceTimeoutMs, 200, 10),
     ...(r.reseed === undefined ? {} : { reseed: resolveReseed(issues, obj(issues, 'reseed', r.reseed)) }),
+    ...(r.backupPauseMarker === undefined
+      ? {}
+      : { backupPauseMarker: str(issues, 'backupPauseMarker', r.backupPauseMarker) }),
     ...(metrics && {
       metrics: {
         address: str(issues, 'metrics/address', metrics.address),

@@ -99,11 +99,27 @@ export function reached(have: string, want: string): boolean {
 }
 
 /**
- * The replica that can become the sync replica: it replicates from this primary and both
- * threads run. Whether it has received everything is the primary's to say: MariaDB turns
- * `Rpl_semi_sync_master_status` ON only once the replica's acknowledgements reach the
- * binlog's end, and syncStep records a replica only then (a published position is a
- * tick old, and under load never equals the primary's).
+ * Whether a stopped SQL thread is the backup source's pause (src/backup/source.ts, issue
+ * 10): its marker file is there and the thread stopped without an error. Such a replica
+ * stays the sync replica: its IO thread still receives and acknowledges every commit, and
+ * a promotion starts the SQL thread again to apply the relay log. A thread stopped by a
+ * person (no marker) or on an error is not a pause: an error would stop the relay log
+ * from being applied at all.
+ */
+export function pausedForBackup(
+  slave: { readonly sqlRunning: boolean; readonly sqlErrno: number },
+  markerPresent: boolean,
+): boolean {
+  return markerPresent && !slave.sqlRunning && slave.sqlErrno === 0;
+}
+
+/**
+ * The replica that can become the sync replica: it replicates from this primary, its IO
+ * thread runs and its SQL thread too, or is paused for a backup. Whether it has received
+ * everything is the primary's to say: MariaDB turns `Rpl_semi_sync_master_status` ON
+ * only once the replica's acknowledgements reach the binlog's end, and syncStep records a
+ * replica only then (a published position is a tick old, and under load never equals the
+ * primary's).
  */
 export function syncCandidate(
   members: readonly MemberValue[],
@@ -111,7 +127,7 @@ export function syncCandidate(
 ): string | null {
   for (const m of members) {
     if (m.host === self.host || m.role !== 'replica') continue;
-    if (m.masterHost !== self.address || !m.ioRunning || !m.sqlRunning) continue;
+    if (m.masterHost !== self.address || !m.ioRunning || !(m.sqlRunning || m.pausedForBackup === true)) continue;
     return m.host;
   }
   return null;

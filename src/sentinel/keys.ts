@@ -40,6 +40,12 @@ export interface MemberValue {
   readonly masterHost: string;
   readonly ioRunning: boolean;
   readonly sqlRunning: boolean;
+  /**
+   * The SQL thread is stopped by the backup source (decide.ts pausedForBackup): the replica
+   * still receives and acknowledges, and a promotion applies its relay log. Absent from a
+   * key written by an older sentinel.
+   */
+  readonly pausedForBackup?: boolean;
   /** `Seconds_Behind_Master`; null when not replicating. */
   readonly lagS: number | null;
   readonly at: number;

@@ -22,6 +22,8 @@ export interface DbObservation {
     readonly masterPort: number;
     readonly ioRunning: boolean;
     readonly sqlRunning: boolean;
+    /** `Last_SQL_Errno`: 0 unless the SQL thread stopped on an error. */
+    readonly sqlErrno: number;
     readonly gtidIoPos: string;
     readonly lagS: number | null;
     readonly lastError: string;
@@ -92,6 +94,7 @@ export class LocalDb {
         masterPort: Number(s?.Master_Port ?? 0),
         ioRunning: s?.Slave_IO_Running === 'Yes',
         sqlRunning: s?.Slave_SQL_Running === 'Yes',
+        sqlErrno: Number(s?.Last_SQL_Errno ?? 0),
         gtidIoPos: String(s?.Gtid_IO_Pos ?? ''),
         lagS: s?.Seconds_Behind_Master === null || s === undefined ? null : Number(s.Seconds_Behind_Master),
         lastError: [s?.Last_IO_Error, s?.Last_SQL_Error].filter(Boolean).join('; '),
@@ -163,8 +166,15 @@ export class LocalDb {
    * more anyway, being fenced (its lease expired) or dead. The relay log is applied up
    * to there; `STOP SLAVE` and `RESET SLAVE ALL` follow in the background once the stop
    * returns (`settled`), since they wait for it.
+   *
+   * `startSqlThread`: the SQL thread was paused by a backup (the sentinel claimed the
+   * pause): it is started first, as `MASTER_GTID_WAIT` needs it applying, and before the
+   * IO thread's stop, which it could otherwise wait behind.
    */
-  async promote(applyTimeoutS: number): Promise<{ steps: Record<string, number>; settled: Promise<void> | null }> {
+  async promote(
+    applyTimeoutS: number,
+    startSqlThread = false,
+  ): Promise<{ steps: Record<string, number>; settled: Promise<void> | null }> {
     const steps: Record<string, number> = {};
     let settled: Promise<void> | null = null;
     let last = performance.now();
@@ -175,6 +185,10 @@ export class LocalDb {
     };
     const [rows] = await this.query<RowDataPacket[]>('SHOW SLAVE STATUS', [], 2000);
     if (rows[0] !== undefined) {
+      if (startSqlThread) {
+        await this.query('START SLAVE SQL_THREAD', [], 5000);
+        lap('startSql');
+      }
       await this.query(
         'SET GLOBAL rpl_semi_sync_slave_enabled=OFF, GLOBAL rpl_semi_sync_slave_kill_conn_timeout=1',
         [],

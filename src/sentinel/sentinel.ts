@@ -3,10 +3,18 @@
  * keys in etcd, decides (decide.ts) and acts. A watchdog apart from the tick fences the
  * database when the leader's lease may expire, even while a tick waits on etcd.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { EtcdClient, EtcdUnavailable, type KeyValue } from '../etcd/client.ts';
 import type { SentinelConfig, SentinelPeer } from './config.ts';
-import { fenceDue, promotionVerdict, reached, rejoinVerdict, syncCandidate, syncStep } from './decide.ts';
+import {
+  fenceDue,
+  pausedForBackup,
+  promotionVerdict,
+  reached,
+  rejoinVerdict,
+  syncCandidate,
+  syncStep,
+} from './decide.ts';
 import {
   type DbKeys,
   dbKeys,
@@ -67,6 +75,8 @@ export class Sentinel {
   private holding: LeaderValue | null = null;
   /** The promotion steps on the database are still to finish. */
   private promoting = false;
+  /** This promotion took a backup's pause over: the SQL thread is to be started again. */
+  private resumeSqlThread = false;
   private fenced: { at: number; how: string } | null = null;
   private fencing: Promise<void> | null = null;
   private diverged: string | null = null;
@@ -263,6 +273,7 @@ export class Sentinel {
       masterHost: o?.slave.masterHost ?? '',
       ioRunning: o?.slave.ioRunning ?? false,
       sqlRunning: o?.slave.sqlRunning ?? false,
+      pausedForBackup: this.pausedForBackup(),
       lagS: o?.slave.lagS ?? null,
     };
     const text = JSON.stringify(member);
@@ -580,7 +591,9 @@ export class Sentinel {
 
   /** The database steps of a promotion; the last, `read_only=OFF`, only while the key is still ours. */
   private async finishPromotion(leader: LeaderValue): Promise<void> {
-    const { steps, settled } = await this.db.promote(30);
+    this.resumeSqlThread ||= this.claimBackupPause();
+    const { steps, settled } = await this.db.promote(30, this.resumeSqlThread);
+    this.resumeSqlThread = false;
     if (settled) this.watchReplicationReset(settled, 'promotion');
     if (this.holding !== leader || this.fencing) return;
     await this.db.setReadOnly(false);
@@ -613,9 +626,16 @@ export class Sentinel {
       if (!o.semiSlaveEnabled) await this.db.enableSemiSyncSlave();
       return;
     }
-    if (attached && this.attachedTo === null && !this.fenced && o.slave.ioRunning && o.slave.sqlRunning) {
+    if (
+      attached &&
+      this.attachedTo === null &&
+      !this.fenced &&
+      o.slave.ioRunning &&
+      (o.slave.sqlRunning || this.pausedForBackup())
+    ) {
       // Replicating from the leader already (the start-up topology): adopt it. Stopped
-      // threads (skip_slave_start) go through the prefix check below first.
+      // threads (skip_slave_start) go through the prefix check below first; a backup's
+      // pause is left alone (a rejoin would restart the SQL thread under the backup).
       this.attachedTo = leader.host;
       this.log('following', { leader: leader.host, adopted: true });
       return;
@@ -640,6 +660,33 @@ export class Sentinel {
     this.attachedTo = leader.host;
     this.fenced = null;
     this.log('following', { leader: leader.host, from: o.gtidBinlogPos });
+  }
+
+  // ---- a backup's pause of the SQL thread ---------------------------------------------
+
+  /** The SQL thread is stopped by the backup source beside this database (decide.ts). */
+  private pausedForBackup(): boolean {
+    const marker = this.config.backupPauseMarker;
+    return this.obs !== null && marker !== undefined && pausedForBackup(this.obs.slave, existsSync(marker));
+  }
+
+  /**
+   * A promotion takes a backup's pause over: the marker removed first, so the backup
+   * source abandons its backup (its figures are no longer at its GTID) and does not start
+   * the SQL thread again later, on what is by then a primary. True when there was one.
+   */
+  private claimBackupPause(): boolean {
+    const marker = this.config.backupPauseMarker;
+    if (marker === undefined) return false;
+    let backup: string;
+    try {
+      backup = readFileSync(marker, 'utf8').trim();
+    } catch {
+      return false; // none, or the source just ended its pause
+    }
+    rmSync(marker, { force: true });
+    this.log('backup-pause-claimed', { backup });
+    return true;
   }
 
   // ---- reseeding a diverged database ----------------------------------------------

@@ -7,6 +7,10 @@
  * writes outside what the archive got from it; binlogs purged while the archiver was away
  * make a hole it reports once. The archive is decoded with mariadb-binlog
  * itself (closed files decrypted first), not only with tandem's own reader.
+ *
+ * The stack also has failover and a backup host together: a backup from the replica,
+ * whose SQL thread its source pauses, leaves it the sync replica, and the primary killed
+ * during that pause promotes it with every acknowledged write; the backup then fails.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +21,7 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { ArchiveIndex } from '../../src/backup/archive-index.ts';
 import type { ArchiverState } from '../../src/backup/archiver-state.ts';
+import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { type BinlogScan, EMPTY_SCAN, scanBinlog } from '../../src/backup/binlog-scan.ts';
 import { backupKeyFrom, decryptStream } from '../../src/backup/crypt.ts';
 import type { StackConfig } from '../../src/config/types.ts';
@@ -52,6 +57,29 @@ interface Ack {
 
 const secrets = () => JSON.parse(fs.readFileSync(path.join(STATE, 'secrets.json'), 'utf8')) as Record<string, string>;
 const archiverState = () => JSON.parse(fs.readFileSync(path.join(ARCHIVER, 'state.json'), 'utf8')) as ArchiverState;
+const dbSocket = (host: string) => path.join(STATE, 'hosts', host, 'mariadb', 'mariadb.sock');
+
+/** The first process under `pid` (children, theirs...) whose command name is `name`; 0 when none. */
+function descendantNamed(pid: number, name: string): number {
+  const parents = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    } catch {}
+  }
+  const queue = [...(parents.get(pid) ?? [])];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    try {
+      if (fs.readFileSync(`/proc/${next}/comm`, 'utf8').trim() === name) return next;
+    } catch {}
+    queue.push(...(parents.get(next) ?? []));
+  }
+  return 0;
+}
+
 const archiveIndex = () => JSON.parse(fs.readFileSync(path.join(ARCHIVE, 'index.json'), 'utf8')) as ArchiveIndex;
 
 async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
@@ -106,6 +134,16 @@ class ArchiveWatcher {
   }
 }
 
+/** The app's user on `host`'s database, over TCP as the app reaches it. */
+const appConnection = (host: string) =>
+  mysql.createConnection({
+    host: ADDRESS[host],
+    port: 3306,
+    user: 'tandem_app',
+    password: secrets().dbAppPassword,
+    database: 'foobar',
+  });
+
 /** Inserts `count` rows one by one on `host`, recording each acknowledged write's GTID and time. */
 async function writeLoop(
   host: string,
@@ -113,13 +151,7 @@ async function writeLoop(
   acks: Ack[],
   opts: { stopOnError?: boolean } = {},
 ): Promise<void> {
-  const conn = await mysql.createConnection({
-    host: ADDRESS[host],
-    port: 3306,
-    user: 'tandem_app',
-    password: secrets().dbAppPassword,
-    database: 'foobar',
-  });
+  const conn = await appConnection(host);
   conn.on('error', () => {});
   try {
     const deadline = Date.now() + 20_000;
@@ -162,13 +194,7 @@ describe('binlog archive (loopback, failover on, archive on lb-1)', { timeout: 6
 
   before(async () => {
     await stack.up();
-    const conn = await mysql.createConnection({
-      host: ADDRESS['server-2'],
-      port: 3306,
-      user: 'tandem_app',
-      password: secrets().dbAppPassword,
-      database: 'foobar',
-    });
+    const conn = await appConnection('server-2');
     await conn.query('CREATE TABLE IF NOT EXISTS archive_probe (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
     await conn.end();
     await waitUntil('the archiver follows server-2', () => archiverState().following === 'server-2', 10_000);
@@ -338,5 +364,139 @@ describe('binlog archive (loopback, failover on, archive on lb-1)', { timeout: 6
     assert.ok(mine.every((a) => !watcher.seenOn.get(a.gtid)?.has(primary)));
     const text = await stack.run('status');
     assert.match(text.stdout, /1 HOLE\(S\) in the GTID sequence/);
+  });
+
+  it("a backup pauses the replica's SQL thread: it stays the sync replica, and the primary killed meanwhile promotes it with every acknowledged write; the backup fails cleanly", async () => {
+    // GIVEN a primary with its sync replica (the host killed above rejoined, perhaps reseeded).
+    let primary = '';
+    let replica = '';
+    await waitUntil(
+      'a primary with a sync replica, semi-sync live',
+      async () => {
+        const s = await stack.status();
+        const f = s.db.failover;
+        if (!f?.leader || !f.eligible) return false;
+        [primary, replica] = [f.leader, f.eligible];
+        return s.db.instances.find((i) => i.host === primary)?.semiSyncLive === true;
+      },
+      90_000,
+    );
+    const sql = async <T extends mysql.RowDataPacket[]>(host: string, statement: string) => {
+      const conn = await mysql.createConnection({ socketPath: dbSocket(host), user: 'root' });
+      try {
+        return (await conn.query<T>(statement))[0];
+      } finally {
+        conn.destroy();
+      }
+    };
+    const semiStatus = async () =>
+      new Map(
+        (await sql(primary, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_%'")).map((r) => [
+          String(r.Variable_name),
+          String(r.Value),
+        ]),
+      );
+    const sourceDir = path.join(STATE, 'hosts', replica, 'backup-source');
+    const marker = path.join(sourceDir, 'sql-thread-paused');
+    const primaryLog = path.join(STATE, 'hosts', primary, 'sentinel', 'output.log');
+    const dropsBefore = (fs.readFileSync(primaryLog, 'utf8').match(/"sync-dropped"/g) ?? []).length;
+
+    // WHEN a backup runs from the replica, held in its copy (its mariadb-backup stopped:
+    // a large database's tens of seconds), with its SQL thread paused.
+    const running = stack.run('backup', '--full', '--json');
+    let tool = 0;
+    try {
+      const source = readSupervisor(servicePaths({ dir: sourceDir, kind: 'backup-source' }))!.pid!;
+      await waitUntil('mariadb-backup runs', () => (tool = descendantNamed(source, 'mariadb-backup')) > 0, 15_000);
+      process.kill(tool, 'SIGSTOP');
+      await waitUntil('the source paused the SQL thread', () => fs.existsSync(marker), 5000);
+      await waitUntil(
+        'Slave_SQL_Running: No',
+        async () => (await sql(replica, 'SHOW SLAVE STATUS'))[0]?.Slave_SQL_Running === 'No',
+        5000,
+      );
+      const yesBefore = Number((await semiStatus()).get('Rpl_semi_sync_master_yes_tx'));
+      // Writes acknowledged during the pause (each by the replica's IO thread).
+      const conn = await appConnection(primary);
+      const acked: number[] = [];
+      try {
+        for (let v = 900_000; v < 900_040; v++) {
+          await conn.query('INSERT INTO archive_probe (v) VALUES (?)', [v]);
+          acked.push(v);
+          await sleep(10);
+        }
+      } finally {
+        conn.destroy();
+      }
+      // THEN the primary still waits for the replica's acknowledgements, and it is still eligible.
+      const semi = await semiStatus();
+      assert.equal(semi.get('Rpl_semi_sync_master_status'), 'ON');
+      assert.equal(semi.get('Rpl_semi_sync_master_clients'), '1');
+      assert.ok(
+        Number(semi.get('Rpl_semi_sync_master_yes_tx')) - yesBefore >= acked.length,
+        `acknowledged by the replica: ${Number(semi.get('Rpl_semi_sync_master_yes_tx')) - yesBefore} of ${acked.length}`,
+      );
+      const during = await stack.status();
+      assert.equal(during.db.failover?.eligible, replica);
+      assert.equal((await sql(replica, 'SHOW SLAVE STATUS'))[0]?.Slave_SQL_Running, 'No', 'still paused');
+      assert.equal(
+        (fs.readFileSync(primaryLog, 'utf8').match(/"sync-dropped"/g) ?? []).length,
+        dropsBefore,
+        'the sync replica was never dropped',
+      );
+
+      // WHEN the primary's database dies during the pause.
+      const pid = Number(
+        fs.readFileSync(path.join(STATE, 'hosts', primary, 'mariadb', 'data', 'mariadbd.pid'), 'utf8').trim(),
+      );
+      process.kill(pid, 'SIGKILL');
+      const promotedMs = await waitUntil(
+        `${replica} is writable`,
+        async () => Number((await sql(replica, 'SELECT @@read_only AS ro'))[0]?.ro) === 0,
+        10_000,
+      );
+      process.stdout.write(`# promoted during a backup's pause: writable ${promotedMs} ms after the kill\n`);
+      // THEN it is promoted within the failover tests' 1 s, holding every acknowledged write.
+      assert.ok(promotedMs <= 1000, `writable ${promotedMs} ms after the kill`);
+      const rows = await sql(replica, 'SELECT v FROM foobar.archive_probe WHERE v >= 900000 ORDER BY v');
+      assert.ok(acked.length > 0);
+      assert.deepEqual(
+        rows.map((r) => Number(r.v)),
+        acked,
+      );
+    } finally {
+      // Never left stopped, whatever failed above (the source kills it when it abandons the backup).
+      if (tool > 0) {
+        try {
+          process.kill(tool, 'SIGCONT');
+        } catch {}
+      }
+    }
+
+    // THEN the backup ends failed, and nothing re-attached the new primary afterwards.
+    const r = await running;
+    let m: BackupManifest;
+    try {
+      m = JSON.parse(r.stdout) as BackupManifest;
+    } catch {
+      throw new Error(`tandem backup printed no manifest (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    }
+    assert.equal(r.code, 1, r.stdout);
+    assert.equal(m.source.host, replica);
+    assert.equal(m.verification, 'failed');
+    assert.match(m.failure ?? '', /the replica is being promoted/);
+    assert.equal(fs.existsSync(marker), false, 'the pause marker is gone');
+    await waitUntil(
+      'replication reset on the new primary',
+      async () => (await sql(replica, 'SHOW SLAVE STATUS')).length === 0,
+      10_000,
+    );
+    await sleep(1000);
+    assert.deepEqual(await sql(replica, 'SHOW SLAVE STATUS'), [], 'no replication on the new primary');
+    assert.equal(Number((await sql(replica, 'SELECT @@read_only AS ro'))[0]?.ro), 0, 'writable');
+    assert.match(
+      fs.readFileSync(path.join(sourceDir, 'output.log'), 'utf8'),
+      new RegExp(`${m.id}: the SQL thread was left to the promotion that took the pause over`),
+    );
   });
 });

@@ -10,6 +10,7 @@ import { after, describe, it } from 'node:test';
 import { backupToken } from '../../src/backup/auth.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { failInterrupted, readManifests, writeManifest } from '../../src/backup/store.ts';
+import { servicePaths } from '../../src/config/paths.ts';
 import { DEFAULT_LOOPBACK_HOSTS, DEFAULT_PRIMARY } from '../../src/config/defaults.ts';
 import { backupNow, backupStatus, listStoredBackups, requireBackupHost } from '../../src/orchestrate/backup.ts';
 import { unitOf } from '../../src/orchestrate/services.ts';
@@ -57,6 +58,22 @@ describe('the backup services', () => {
         unitOf(plan, service).files.map((f) => f.path),
         [config.path],
       );
+    }
+  });
+
+  it("with failover on, each sentinel watches the pause marker its own host's source keeps", () => {
+    const failover = planOf({ database: { primary: DEFAULT_PRIMARY, failover: true } });
+    const configOf = (id: string) => {
+      const service = failover.services.find((s) => s.id === id)!;
+      const config = unitOf(failover, service).files.find((f) => f.path === servicePaths(service).config)!;
+      return JSON.parse(config.content) as Record<string, unknown>;
+    };
+    const sources = servicesOf(failover, 'backup-source');
+    assert.equal(sources.length, 2);
+    for (const source of sources) {
+      const marker = configOf(source.id).pauseMarker;
+      assert.equal(marker, path.join(source.dir, 'sql-thread-paused'));
+      assert.equal(configOf(`${source.host}/sentinel`).backupPauseMarker, marker);
     }
   });
 

@@ -68,3 +68,20 @@ test('resolveSentinelConfig takes an optional metrics listener and names its bad
     },
   );
 });
+
+test('resolveSentinelConfig takes an optional backup pause marker and names it when bad', () => {
+  assert.equal(resolveSentinelConfig(valid).backupPauseMarker, undefined);
+  const marker = '/state/hosts/db1/backup-source/sql-thread-paused';
+  assert.equal(resolveSentinelConfig({ ...valid, backupPauseMarker: marker }).backupPauseMarker, marker);
+  assert.throws(
+    () => resolveSentinelConfig({ ...valid, backupPauseMarker: 7 }, 'sentinel.json'),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.deepEqual(
+        err.issues.map((i) => i.path),
+        ['backupPauseMarker'],
+      );
+      return true;
+    },
+  );
+});

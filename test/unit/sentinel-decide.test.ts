@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   fenceDue,
+  pausedForBackup,
   promotionVerdict,
   reached,
   rejoinVerdict,
@@ -77,6 +78,42 @@ test('syncCandidate: a replica of this primary with both threads running', () =>
   assert.equal(syncCandidate([member({ ioRunning: false })], self), null);
   assert.equal(syncCandidate([member({ masterHost: '127.0.0.9' })], self), null);
   assert.equal(syncCandidate([member({ role: 'diverged' })], self), null);
+});
+
+test('syncCandidate: a replica whose SQL thread the backup source paused stays the candidate; a stopped or broken one does not', () => {
+  const self = { host: 'db1', address: '127.0.0.1' };
+  const stopped = { sqlRunning: false, sqlErrno: 0 };
+  // GIVEN the SQL thread stopped, the IO thread running, WHEN the source's marker is there: a pause.
+  const paused = member({ sqlRunning: false, pausedForBackup: pausedForBackup(stopped, true) });
+  assert.equal(syncCandidate([paused], self), 'db2');
+  // Stopped on an error, marker or not: the relay log could not be applied.
+  assert.equal(pausedForBackup({ sqlRunning: false, sqlErrno: 1062 }, true), false);
+  const broken = member({
+    sqlRunning: false,
+    pausedForBackup: pausedForBackup({ sqlRunning: false, sqlErrno: 1062 }, true),
+  });
+  assert.equal(syncCandidate([broken], self), null);
+  // Stopped without the marker (a person): no pause.
+  assert.equal(pausedForBackup(stopped, false), false);
+  assert.equal(
+    syncCandidate([member({ sqlRunning: false, pausedForBackup: pausedForBackup(stopped, false) })], self),
+    null,
+  );
+  // A member key from an older sentinel (no flag) with the thread stopped.
+  assert.equal(syncCandidate([member({ sqlRunning: false })], self), null);
+  // The pause does not excuse a stopped IO thread: nothing would be acknowledged.
+  assert.equal(syncCandidate([member({ sqlRunning: false, ioRunning: false, pausedForBackup: true })], self), null);
+  // A running SQL thread is no pause, whatever the marker says.
+  assert.equal(pausedForBackup({ sqlRunning: true, sqlErrno: 0 }, true), false);
+});
+
+test('syncStep: the sync replica paused for a backup is still replicating: nothing is dropped', () => {
+  const self = { host: 'db1', address: '127.0.0.1' };
+  const paused = member({ sqlRunning: false, pausedForBackup: true });
+  const eligibleReplicating = syncCandidate([paused], self) !== null;
+  assert.equal(step({ eligibleReplicating }).kind, 'none');
+  const personStopped = member({ sqlRunning: false, pausedForBackup: false });
+  assert.equal(step({ eligibleReplicating: syncCandidate([personStopped], self) !== null }).kind, 'drop');
 });
 
 const on: SemiSyncState = { enabled: true, on: true, clients: 1, waitSessions: 0 };
