@@ -46,7 +46,8 @@ export function buildAssets(sources: readonly AssetSource[]): BuiltAssets {
   const files: { name: string; bytes: Buffer }[] = [];
   const manifest: Record<string, string> = {};
   for (const { name, bytes } of [...sources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    if (!SOURCE_NAME.test(name)) throw new Error(`asset ${JSON.stringify(name)}: expected a file name like app.css`);
+    if (!SOURCE_NAME.test(name))
+      throw new Error(`asset ${JSON.stringify(name)} in public/: expected a file name like app.css`);
     const hashed = hashedName(name, bytes);
     // zlib writes no file name and a zero mtime: the same bytes give the same copy.
     files.push({ name: hashed, bytes }, { name: `${hashed}.gz`, bytes: gzipSync(bytes, { level: 9 }) });
@@ -61,7 +62,10 @@ export function manifestText(built: Pick<BuiltAssets, 'manifest'>): string {
   return `${JSON.stringify(built.manifest, null, 2)}\n`;
 }
 
-/** The sources of the code base in `codeDir`: the files directly in its `public/` folder (none without one). */
+/**
+ * The sources of the code base in `codeDir`: the files directly in its `public/` folder
+ * (none without one), hidden ones (`.gitkeep`) left out.
+ */
 export function readAssetSources(codeDir: string): AssetSource[] {
   const dir = path.join(codeDir, 'public');
   let entries: fs.Dirent[];
@@ -72,7 +76,7 @@ export function readAssetSources(codeDir: string): AssetSource[] {
     throw err;
   }
   return entries
-    .filter((e) => e.isFile())
+    .filter((e) => e.isFile() && !e.name.startsWith('.'))
     .map((e) => ({ name: e.name, bytes: fs.readFileSync(path.join(dir, e.name)) }));
 }
 

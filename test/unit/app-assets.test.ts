@@ -81,6 +81,20 @@ describe('buildAssets', () => {
   });
 });
 
+describe('readAssetSources', () => {
+  test('reads the files directly in public/, leaving out hidden files and folders', () => {
+    const codeDir = path.dirname(tempDir());
+    fs.mkdirSync(path.join(codeDir, 'public', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(codeDir, 'public', 'app.css'), 'a');
+    fs.writeFileSync(path.join(codeDir, 'public', '.gitkeep'), '');
+    fs.writeFileSync(path.join(codeDir, 'public', 'sub', 'x.css'), 'x');
+    assert.deepEqual(
+      readAssetSources(codeDir).map((s) => [s.name, String(s.bytes)]),
+      [['app.css', 'a']],
+    );
+  });
+});
+
 describe('writeAssets', () => {
   test('writes every file once; unchanged sources write and remove nothing', () => {
     const dir = tempDir();
