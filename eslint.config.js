@@ -27,4 +27,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  // The app's static assets run in the browser.
+  { files: ['src/app/public/**/*.js'], languageOptions: { globals: { document: 'readonly' } } },
 );

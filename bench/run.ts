@@ -8,6 +8,8 @@
  *     proxy tax: CPU µs per request spent in HAProxy plus nginx (every process of each,
  *     utime + stime from /proc/PID/stat, over the wrk runs through the LB)
  *   - wrk on the database read page (/) through the whole stack
+ *   - wrk on a static asset (the stylesheet, by its hashed name) that nginx serves from
+ *     disk, against the constant app endpoint, both through the LB
  * netns stack (10.82.0.0/24, when root):
  *   - cold `tandem up` of the full design (2 LBs, VIP, firewalls, TLS, DNS)
  *   - HTTPS through the VIP from the client namespace vs plain HTTP to the app directly
@@ -26,7 +28,9 @@
  *
  *   BENCH_PARTS=loopback,netns,up,scale,failover,monitor,backup  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
+import fs from 'node:fs';
 import path from 'node:path';
+import { parseManifest } from '../src/app/assets.ts';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
 import { backupBench } from './backup.ts';
 import { failoverBench } from './failover.ts';
@@ -134,11 +138,15 @@ async function loopbackPart(): Promise<void> {
       { host: 'server-1', kind: 'nginx' as const },
       { host: 'server-2', kind: 'nginx' as const },
     ];
-    const [direct, viaLb, readPage] = await compare(
+    // The stylesheet by its hashed name, as the pages link it (wrk asks for no gzip: the plain file).
+    const manifestFile = path.join(stack.dir, '.tandem/hosts/server-1/assets/assets.json');
+    const asset = parseManifest(fs.readFileSync(manifestFile, 'utf8'), manifestFile)['app.css']!;
+    const [direct, viaLb, readPage, staticAsset] = await compare(
       [
         { name: 'app direct /whoami', url: 'http://127.70.0.12:3000/whoami' },
         { name: 'LB → nginx → app /whoami', url: `${lb}/whoami`, cpuSeconds: serviceCpu(stack.dir, proxies) },
         { name: 'LB → nginx → app → db /', url: `${lb}/` },
+        { name: `LB → nginx, from disk ${asset}`, url: `${lb}${asset}` },
       ],
       'www.foobar.com',
     );
@@ -152,6 +160,13 @@ async function loopbackPart(): Promise<void> {
       1,
     );
     goal('ratio read page / constant endpoint (both through the LB)', readPage!.rps / viaLb!.rps, '', '≥', 0.5);
+    goal(
+      `ratio static asset from nginx's disk / constant app endpoint /whoami (both through the LB; p99 ${staticAsset!.p99ms.toFixed(2)} ms against ${viaLb!.p99ms.toFixed(2)} ms)`,
+      staticAsset!.rps / viaLb!.rps,
+      '',
+      '≥',
+      1,
+    );
     goal('cold tandem up on empty state (loopback)', coldUpS, ' s', '≤', 10, 1);
 
     // What the read page costs the database: statements the replica executed per page,

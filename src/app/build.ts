@@ -8,6 +8,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { Db, DbOptions } from '../db/index.ts';
+import type { AssetManifest } from './assets.ts';
 import { installErrorHandler } from './errors.ts';
 import dbPlugin from './plugins/db.ts';
 import metricsPlugin from './plugins/metrics.ts';
@@ -33,6 +34,8 @@ export interface AppOptions {
    * @default [] (request.ip is the connection's peer)
    */
   trustedProxies?: readonly string[];
+  /** The static assets' manifest: the pages link `app.css`, `app.js` and `favicon.svg` through it. @default {} */
+  assets?: AssetManifest;
   /** Sign-in throttling limits. @default SIGNIN_LIMITS (throttle.ts) */
   signinLimits?: SigninLimits;
   /**
@@ -73,7 +76,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(metricsPlugin, { host: options.host });
   app.register(requestLogPlugin);
   app.register(statusRoutes, { host: options.host });
-  app.register(postRoutes, { host: options.host, sessions });
+  app.register(postRoutes, { host: options.host, sessions, assets: options.assets ?? {} });
   app.register(authRoutes, { sessions, ...(options.signinLimits ? { signinLimits: options.signinLimits } : {}) });
   return app;
 }

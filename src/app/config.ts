@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { DbEndpoint, DbOptions } from '../db/index.ts';
+import { type AssetManifest, parseManifest } from './assets.ts';
 
 export interface AppConfig {
   /** TANDEM_HOST: this server's name, reported by /whoami and stored with posts. */
@@ -21,6 +22,8 @@ export interface AppConfig {
   trustedProxies: string[];
   /** Contents of TANDEM_SESSION_SECRET_FILE. */
   sessionSecret: string;
+  /** TANDEM_ASSETS_MANIFEST: the static assets' manifest file, read at start. @default {} (the pages link no assets) */
+  assets: AssetManifest;
   db: DbOptions;
 }
 
@@ -113,6 +116,19 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
     ? integer('TANDEM_DB_MAX_REPLICA_LAG_MS', 0, 100, 3_600_000)
     : undefined;
 
+  const manifestFile = env.TANDEM_ASSETS_MANIFEST?.trim() ?? '';
+  let assets: AssetManifest = {};
+  if (manifestFile !== '') {
+    try {
+      assets = parseManifest(readFile(manifestFile), manifestFile);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push(
+        `TANDEM_ASSETS_MANIFEST: ${code ? `cannot read ${manifestFile} (${code})` : (err as Error).message}`,
+      );
+    }
+  }
+
   const trustedProxies = list('TANDEM_TRUSTED_PROXIES');
   for (const a of trustedProxies)
     if (!isIP(a)) problems.push(`TANDEM_TRUSTED_PROXIES: ${JSON.stringify(a)} is not an IP address`);
@@ -126,6 +142,7 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
     bodyLimit,
     trustedProxies,
     sessionSecret,
+    assets,
     db: {
       ...(nodes.length > 0 ? { nodes } : {}),
       ...(primary !== undefined ? { primary } : {}),

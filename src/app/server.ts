@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     sessionSecret: config.sessionSecret,
     bodyLimit: config.bodyLimit,
     trustedProxies: config.trustedProxies,
+    assets: config.assets,
     // One JSON line per request to stdout (the service's output.log); `host` instead of
     // pino's machine hostname, which every host of a stack shares.
     logger: { level: 'info', base: { host: config.host }, stream: bufferedLogStream(1) },

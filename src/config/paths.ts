@@ -61,7 +61,10 @@ export function servicePaths(service: Pick<PlanService, 'dir' | 'kind'>): Servic
   };
 }
 
-/** Files that belong to a host rather than to one of its services (netns). */
-export function hostPaths(host: { readonly dir: string }): { readonly firewall: string } {
-  return { firewall: path.join(host.dir, 'firewall.nft') };
+/**
+ * Files that belong to a host rather than to one of its services: its firewall (netns),
+ * and on a web host the code base's built static assets, which nginx serves itself.
+ */
+export function hostPaths(host: { readonly dir: string }): { readonly firewall: string; readonly assets: string } {
+  return { firewall: path.join(host.dir, 'firewall.nft'), assets: path.join(host.dir, 'assets') };
 }

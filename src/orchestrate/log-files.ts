@@ -10,8 +10,8 @@ import { nginxAccessLog } from '../render/nginx.ts';
 /**
  * Files the engine of `service` writes itself (not its output). Each engine opens them
  * for appending, so the supervisor copies and truncates them in place. Not nginx's
- * rename and SIGUSR1: its workers (user `nobody`) reopen the files themselves and cannot
- * reach a state folder only root may enter, so they would go on writing the renamed file.
+ * rename and SIGUSR1: its workers reopen the files themselves, and chose that when they
+ * ran as `nobody`, who cannot reach a state folder only root may enter.
  */
 export function engineLogFiles(service: Pick<PlanService, 'dir' | 'kind'>): string[] {
   const paths = servicePaths(service);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { buildAssets, manifestText, MANIFEST_NAME, readAssetSources } from '../app/assets.ts';
 import { DEFAULTS } from '../config/defaults.ts';
 import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import { hostOf } from '../config/resolve.ts';
@@ -85,6 +86,8 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
     TANDEM_BODY_LIMIT: String(plan.app.bodyLimit),
     TANDEM_DB_COALESCE_READS: plan.app.coalesceReads ? '1' : '0',
     TANDEM_TRUSTED_PROXIES: trustedProxies(plan, service).join(','),
+    // The pages link the assets by their hashed names (orchestrate/assets.ts builds the same ones for nginx).
+    TANDEM_ASSETS_MANIFEST: path.join(paths.dir, MANIFEST_NAME),
   };
 }
 
@@ -184,6 +187,8 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
         path: paths.config,
         content: `${JSON.stringify({ argv, cwd: plan.app.codeDir, env }, null, 2)}\n`,
       },
+      // Part of the fingerprint: changed assets restart the app, whose pages then link the new names.
+      { path: env.TANDEM_ASSETS_MANIFEST!, content: manifestText(buildAssets(readAssetSources(plan.app.codeDir))) },
     ];
     spec = {
       id: service.id,

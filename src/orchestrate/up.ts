@@ -34,6 +34,7 @@ import {
   migrate,
   waitForSemiSync,
 } from './database.ts';
+import { assetsStep, ensureAssets, webHosts } from './assets.ts';
 import { missingEngines } from './doctor.ts';
 import { waitForPrimary, waitForReplicas, withPrimary } from './failover.ts';
 import { type Emit, silent, step, type StepResult } from './events.ts';
@@ -392,6 +393,8 @@ function serviceAfter(plan: Plan, unit: ServiceUnit, base: (host: string) => str
   const { kind, after, host } = unit.service;
   const deps = [...base(host)];
   if (kind === 'haproxy' && plan.tls.enabled) deps.push(TLS_STEP);
+  // nginx serves the code base's assets from its host's folder: built before it starts.
+  if (kind === 'nginx') deps.push(assetsStep(host));
   // Prometheus scrapes etcd with the client certificate; the blackbox probe trusts the CA.
   if (kind === 'etcd' || (kind === 'prometheus' && plan.etcd)) deps.push(ETCD_TLS_STEP);
   if (kind === 'blackbox-exporter' && plan.tls.enabled) deps.push(TLS_STEP);
@@ -444,6 +447,8 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   // After the site's step, which may make the CA both use.
   if (plan.etcd)
     steps.push({ name: ETCD_TLS_STEP, after: plan.tls.enabled ? [TLS_STEP] : [], run: () => ensureEtcdTls(plan) });
+  for (const host of webHosts(plan))
+    steps.push({ name: assetsStep(host.name), after: base(host.name), run: async () => ensureAssets(plan, host) });
   const db = databaseSteps(plan, units, secrets);
   steps.push(...db.steps);
   for (const unit of units) {

@@ -4,7 +4,8 @@
  * supervisor (`daemon off`), every writable path inside the service directory.
  */
 import path from 'node:path';
-import { servicePaths } from '../config/paths.ts';
+import { ASSETS_PREFIX } from '../app/assets.ts';
+import { hostPaths, servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
 import { header, lbAddresses, serviceOn } from './service.ts';
 
@@ -120,6 +121,33 @@ function proxyLines(
   ];
 }
 
+/**
+ * How long browsers and caches keep an asset: its name changes with its content
+ * (app/assets.ts), so a name stands for the same bytes forever.
+ */
+export const ASSET_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
+/**
+ * The code base's static assets, straight from this host's assets folder (built by
+ * `up`, orchestrate/assets.ts), never proxied: a missing one is nginx's own 404. `^~`:
+ * no other location is considered for the prefix. The gzip copy beside each file is sent
+ * to clients that accept it (`gzip_static`); nothing is compressed per request.
+ */
+function assetsLocation(assetsDir: string): string[] {
+  return [
+    `        location ^~ ${ASSETS_PREFIX} {`,
+    `            alias ${assetsDir}/;`,
+    '            try_files $uri =404;',
+    '            gzip_static on;',
+    '            gzip_vary on;',
+    '            charset utf-8;',
+    '            charset_types text/css application/javascript image/svg+xml;',
+    // Only on 200 and 304 (no `always`): a 404 is not to be kept.
+    `            add_header Cache-Control "${ASSET_CACHE_CONTROL}";`,
+    '        }',
+  ];
+}
+
 /** Full `nginx.conf` for the web host `webHostName`. */
 export function renderNginx(plan: Plan, webHostName: string): string {
   const { host, service } = serviceOn(plan, webHostName, 'nginx');
@@ -136,6 +164,10 @@ export function renderNginx(plan: Plan, webHostName: string): string {
   const lines = [
     header('#', `nginx for ${host.name} (${host.address}) of stack ${plan.name}`),
     'daemon off;',
+    // The workers read the assets in the state folder, which (a home or a temp folder, as
+    // for every service of the stack) only its owner may enter; nginx's default worker
+    // user, nobody, could not. Ignored when tandem does not run as root.
+    'user root;',
     'master_process on;',
     `worker_processes ${plan.web.workers};`,
     // The hard open-files limit here is 20000.
@@ -238,6 +270,8 @@ export function renderNginx(plan: Plan, webHostName: string): string {
       nextUpstream: 'error timeout',
     }),
     '        }',
+    '',
+    ...assetsLocation(hostPaths(host).assets),
     '',
     `        location = ${NGINX_STATUS_PATH} {`,
     '            stub_status;',

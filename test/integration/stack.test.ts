@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import type { StackConfig } from '../../src/config/types.ts';
 import { failed, runLoad } from '../support/load.ts';
 import { processesUsing, serviceOf, sleep, TestStack } from '../support/stack.ts';
@@ -19,6 +21,27 @@ async function get(path: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${LB}${path}`, { headers: { host: HOST, ...headers }, signal: AbortSignal.timeout(5000) });
   return { status: res.status, body: await res.text(), headers: res.headers };
 }
+
+/** One GET through the LB with node:http: the body's bytes as sent (fetch would decompress them). */
+function rawGet(path: string, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    const req = http.get(`${LB}${path}`, { headers: { host: HOST, ...headers }, timeout: 5000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path}: no answer in 5 s`)));
+    req.on('error', reject);
+  });
+}
+
+/** The `name=value` pairs of a response's Set-Cookie headers, as a Cookie header. */
+const cookiesOf = (res: Response): string =>
+  res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
 
 describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () => {
   let firstUp = '';
@@ -95,6 +118,126 @@ describe('tandem up (loopback hosts, real engines)', { timeout: 600_000 }, () =>
       const who = await fetch(`http://${h.address}:3000/whoami`, { signal: AbortSignal.timeout(5000) });
       assert.deepEqual(await who.json(), { server: h.name });
     }
+  });
+
+  it('nginx serves the hashed assets from disk: immutable, typed, gzip from the .gz copy; the page links them', async () => {
+    const assetsDir = path.join(stack.dir, '.tandem', 'hosts', 'server-1', 'assets');
+    const manifest = JSON.parse(fs.readFileSync(path.join(assetsDir, 'assets.json'), 'utf8')) as Record<string, string>;
+    const types: Record<string, RegExp> = {
+      'app.css': /^text\/css\b/,
+      'app.js': /^(application|text)\/javascript\b/,
+      'favicon.svg': /^image\/svg\+xml\b/,
+    };
+    assert.deepEqual(Object.keys(manifest).sort(), Object.keys(types));
+    const home = await get('/');
+    assert.equal(home.status, 200);
+    for (const [name, url] of Object.entries(manifest)) {
+      assert.match(url, /^\/assets\/[a-z]+\.[0-9a-f]{8}\.[a-z]+$/, name);
+      assert.ok(home.body.includes(`"${url}"`), `the home page links ${url}`);
+      const plain = await rawGet(url, { 'accept-encoding': 'identity' });
+      assert.equal(plain.status, 200, url);
+      assert.equal(plain.headers['cache-control'], 'public, max-age=31536000, immutable', url);
+      assert.match(String(plain.headers['content-type']), types[name]!, url);
+      assert.equal(plain.headers['content-encoding'], undefined, url);
+      // No app answered: the apps put x-served-by on every response.
+      assert.equal(plain.headers['x-served-by'], undefined, url);
+      assert.equal(plain.headers['x-content-type-options'], 'nosniff', url);
+      assert.ok(
+        plain.body.equals(fs.readFileSync(path.join(assetsDir, path.basename(url)))),
+        `${url}: the file's bytes`,
+      );
+      const gz = await rawGet(url, { 'accept-encoding': 'gzip' });
+      assert.equal(gz.status, 200, url);
+      assert.equal(gz.headers['content-encoding'], 'gzip', url);
+      assert.match(String(gz.headers.vary), /Accept-Encoding/i, url);
+      assert.equal(gz.headers['cache-control'], 'public, max-age=31536000, immutable', url);
+      assert.ok(
+        gz.body.equals(fs.readFileSync(path.join(assetsDir, `${path.basename(url)}.gz`))),
+        `${url}: the .gz file`,
+      );
+      assert.ok(gunzipSync(gz.body).equals(plain.body), `${url}: the .gz copy holds the same bytes`);
+      process.stdout.write(
+        `# ${url}: ${plain.headers['content-type']}, ${plain.body.length} B, gzip ${gz.body.length} B\n`,
+      );
+    }
+  });
+
+  it('a missing asset is nginx’s 404, with a body, and no app sees the request', async () => {
+    const apps = (await stack.status()).hosts.filter((h) => h.services.some((s) => s.id === `${h.name}/app`));
+    assert.equal(apps.length, 2);
+    /** Requests the apps' public listeners answered so far (their http_requests_total). */
+    const appRequests = async () => {
+      let total = 0;
+      for (const h of apps) {
+        const text = await (
+          await fetch(`http://${h.address}:3001/metrics`, { signal: AbortSignal.timeout(5000) })
+        ).text();
+        for (const m of text.matchAll(/^http_requests_total\{[^}]*\} (\d+)$/gm)) total += Number(m[1]);
+      }
+      return total;
+    };
+    const before = await appRequests();
+    // The counter moves when an app answers, even a 404: proven with the app's own 404 first.
+    const unknown = await get('/no-such-page');
+    assert.equal(unknown.status, 404);
+    const afterAppPage = await appRequests();
+    assert.equal(afterAppPage, before + 1, 'the app counted its own 404');
+    for (const p of ['/assets/app.00000000.css', '/assets/nothing-here.js', '/assets/']) {
+      const r = await get(p);
+      assert.equal(r.status, 404, p);
+      assert.match(r.body, /404 Not Found/, p);
+      assert.equal(r.headers.get('x-served-by'), null, p);
+      assert.equal(r.headers.get('cache-control'), null, `${p}: a 404 is not cached forever`);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', p);
+    }
+    assert.equal(await appRequests(), afterAppPage, 'no app saw a request for a missing asset');
+  });
+
+  it('sign-up, sign-in and sign-out work through the plain HTML forms, without script', async () => {
+    const username = `form_${Date.now()}`;
+    const credentials = new URLSearchParams({ username, password: 'correct horse battery' }).toString();
+    const form = { host: HOST, 'content-type': 'application/x-www-form-urlencoded' };
+    const submit = (action: string, body: string, cookie = '') =>
+      fetch(`${LB}${action}`, {
+        method: 'POST',
+        headers: { ...form, ...(cookie ? { cookie } : {}) },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(5000),
+      });
+    const me = async (cookie: string) => {
+      const r = await get('/me', { cookie });
+      return r.status === 200 ? (JSON.parse(r.body) as { username: string }).username : r.status;
+    };
+
+    const signup = await submit('/signup', credentials);
+    assert.equal(signup.status, 303, await signup.text());
+    assert.equal(signup.headers.get('location'), '/');
+    const signedUp = cookiesOf(signup);
+    assert.match(signedUp, /sid=/);
+    // The browser follows the redirect with a GET, cookie and all.
+    const page = await get('/', { cookie: signedUp });
+    assert.equal(page.status, 200);
+    assert.match(page.body, /action="\/signin"/);
+    assert.equal(await me(signedUp), username);
+
+    const signin = await submit('/signin', credentials);
+    assert.equal(signin.status, 303, await signin.text());
+    assert.equal(signin.headers.get('location'), '/');
+    const signedIn = cookiesOf(signin);
+    assert.equal(await me(signedIn), username);
+
+    const signout = await submit('/signout', '', signedIn);
+    assert.equal(signout.status, 303, await signout.text());
+    // With the sign-out's GTID token, as a browser would send it: a replica that has not
+    // applied the delete yet is not asked.
+    const sid = signedIn.split('; ').find((c) => c.startsWith('sid='));
+    const token = cookiesOf(signout)
+      .split('; ')
+      .find((c) => c.startsWith('gtid='));
+    assert.ok(sid && token, `${signedIn} | ${cookiesOf(signout)}`);
+    assert.equal(await me(`${sid}; ${token}`), 401, 'the session is gone after sign-out');
+    assert.equal(await me(signedUp), username, 'the other session lives on');
   });
 
   it('a post written through the LB is readable from both servers and the replica catches up', async () => {

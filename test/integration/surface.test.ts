@@ -113,7 +113,7 @@ describe('the public surface is the site (netns, from the client namespace)', { 
     );
   });
 
-  it('sends the security headers on /, on a 404 and on a POST', async () => {
+  it('sends the security headers on /, on a 404, on a POST and on a static asset, found or missing', async () => {
     const home = await curl(`${SITE}/`);
     assert.equal(home.status, 200);
     assertSecurityHeaders('GET /', home);
@@ -130,10 +130,21 @@ describe('the public surface is the site (netns, from the client namespace)', { 
     ]);
     assert.ok(post.status >= 200 && post.status < 400, `POST /posts: ${post.status} ${post.body}`);
     assertSecurityHeaders(`POST /posts (${post.status})`, post);
+    // The static assets nginx serves from disk (issue 11), found and missing.
+    const stylesheet = /<link rel="stylesheet" href="(\/assets\/[^"]+)">/.exec(home.body)?.[1];
+    assert.ok(stylesheet, 'the home page links its stylesheet');
+    const asset = await curl(`${SITE}${stylesheet}`);
+    assert.equal(asset.status, 200, `${stylesheet}: ${asset.status}`);
+    assertSecurityHeaders(`GET ${stylesheet} (nginx, from disk)`, asset);
+    const noAsset = await curl(`${SITE}/assets/missing.00000000.css`);
+    assert.equal(noAsset.status, 404);
+    assertSecurityHeaders('GET a missing asset (nginx’s 404)', noAsset);
     for (const [what, a] of [
       ['GET /', home],
       ['404', missing],
       ['POST', post],
+      ['asset', asset],
+      ['missing asset', noAsset],
     ] as const) {
       const shown = [
         'x-content-type-options',

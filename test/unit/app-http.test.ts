@@ -127,6 +127,21 @@ describe('app without a database', () => {
     assert.equal(forged.statusCode, 401);
   });
 
+  test('sign-out from the plain HTML form clears the session and redirects to the page; JSON gets JSON', async () => {
+    const form = await app.inject({
+      method: 'POST',
+      url: '/signout',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: '',
+    });
+    assert.equal(form.statusCode, 303, form.body);
+    assert.equal(form.headers.location, '/');
+    assert.match(String(form.headers['set-cookie']), /sid=; Max-Age=0/);
+    const json = await app.inject({ method: 'POST', url: '/signout' });
+    assert.equal(json.statusCode, 200);
+    assert.deepEqual(json.json(), { ok: true });
+  });
+
   test('unknown routes are 404 JSON', async () => {
     const res = await app.inject({ method: 'GET', url: '/nope' });
     assert.equal(res.statusCode, 404);

@@ -40,6 +40,36 @@ describe('HTML', () => {
     assert.ok(html.includes('2024-01-02T03:04:05.000Z'));
     assert.ok(html.includes('name="id" value="form-id"'));
   });
+
+  test('renderHome links the stylesheet, script and icon by their hashed names, with nothing inline', () => {
+    const assets = {
+      'app.css': '/assets/app.0123abcd.css',
+      'app.js': '/assets/app.4567ef01.js',
+      'favicon.svg': '/assets/favicon.89abcdef.svg',
+    };
+    const html = renderHome([], 'server-1', 'form-id', assets);
+    assert.ok(html.includes('<link rel="stylesheet" href="/assets/app.0123abcd.css">'));
+    assert.ok(html.includes('<script src="/assets/app.4567ef01.js" defer></script>'));
+    assert.ok(html.includes('<link rel="icon" type="image/svg+xml" href="/assets/favicon.89abcdef.svg">'));
+    // The CSP allows scripts and styles from 'self' only: no inline ones.
+    assert.equal(html.match(/<script/g)?.length, 1);
+    assert.doesNotMatch(html, /<style|style=|\son[a-z]+=/);
+    // Without a manifest the page links no asset and still works.
+    assert.doesNotMatch(renderHome([], 'server-1', 'form-id'), /\/assets\//);
+  });
+
+  test('renderHome offers sign-up, sign-in and sign-out as plain HTML forms beside posting', () => {
+    const html = renderHome([], 'server-1', 'form-id');
+    const forms = [...html.matchAll(/<form method="post" action="([^"]+)">(.*?)<\/form>/g)];
+    assert.deepEqual(
+      forms.map((f) => f[1]),
+      ['/signup', '/signin', '/signout', '/posts'],
+    );
+    for (const [, action, inner] of forms.slice(0, 2)) {
+      assert.match(inner!, /<input name="username" required/, action);
+      assert.match(inner!, /<input type="password" name="password" required/, action);
+    }
+  });
 });
 
 describe('signed cookies (@fastify/cookie with the shared secret)', () => {
@@ -109,7 +139,12 @@ describe('passwords', () => {
 });
 
 describe('environment contract', () => {
-  const files: Record<string, string> = { '/s/db': 'db-pass\n', '/s/session': 'a-session-secret-of-some-length\n' };
+  const files: Record<string, string> = {
+    '/s/db': 'db-pass\n',
+    '/s/session': 'a-session-secret-of-some-length\n',
+    '/s/assets.json': '{ "app.css": "/assets/app.0123abcd.css" }\n',
+    '/s/bad-assets.json': '{ "app.css": "http://elsewhere/app.css" }\n',
+  };
   const readFile = (p: string): string => {
     const v = files[p];
     if (v === undefined) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
@@ -139,6 +174,7 @@ describe('environment contract', () => {
       bodyLimit: 65536,
       trustedProxies: ['127.60.0.12', '127.60.0.11'],
       sessionSecret: 'a-session-secret-of-some-length',
+      assets: {},
       db: {
         primary: { host: '127.60.0.13', port: 3306 },
         replicas: [
@@ -194,13 +230,33 @@ describe('environment contract', () => {
     const env = appEnvironment(plan, app, servicePaths(app));
     assert.equal(env.TANDEM_DB_NODES, '127.60.0.13:3306,127.60.0.12:3306');
     assert.equal(env.TANDEM_DB_PRIMARY, '127.60.0.13:3306');
+    assert.equal(env.TANDEM_ASSETS_MANIFEST, `${servicePaths(app).dir}/assets.json`);
     const config = loadAppConfig(
-      { ...base, ...env, TANDEM_DB_PASSWORD_FILE: '/s/db', TANDEM_SESSION_SECRET_FILE: '/s/session' },
+      {
+        ...base,
+        ...env,
+        TANDEM_DB_PASSWORD_FILE: '/s/db',
+        TANDEM_SESSION_SECRET_FILE: '/s/session',
+        TANDEM_ASSETS_MANIFEST: '/s/assets.json',
+      },
       readFile,
     );
     assert.deepEqual(
       config.db.nodes?.map((n) => n.host),
       ['127.60.0.13', '127.60.0.12'],
+    );
+  });
+
+  test('TANDEM_ASSETS_MANIFEST: the manifest is read at start; an unreadable or bad one is named', () => {
+    const config = loadAppConfig({ ...base, TANDEM_ASSETS_MANIFEST: '/s/assets.json' }, readFile);
+    assert.deepEqual(config.assets, { 'app.css': '/assets/app.0123abcd.css' });
+    assert.throws(
+      () => loadAppConfig({ ...base, TANDEM_ASSETS_MANIFEST: '/s/none.json' }, readFile),
+      /TANDEM_ASSETS_MANIFEST: cannot read \/s\/none\.json \(ENOENT\)/,
+    );
+    assert.throws(
+      () => loadAppConfig({ ...base, TANDEM_ASSETS_MANIFEST: '/s/bad-assets.json' }, readFile),
+      /TANDEM_ASSETS_MANIFEST: \/s\/bad-assets\.json: app\.css should be a path under \/assets\/, got "http:\/\/elsewhere\/app\.css"/,
     );
   });
 

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { servicePaths } from '../../src/config/paths.ts';
+import { ASSETS_PREFIX, readAssetSources } from '../../src/app/assets.ts';
+import { hostPaths, servicePaths } from '../../src/config/paths.ts';
+import { BUNDLED_APP_DIR } from '../../src/orchestrate/config-loader.ts';
 import { nginxEngine } from '../../src/engines/nginx.ts';
 import { NGINX_TEMP_DIRS, nginxAccessLog, nginxPidFile, renderNginx } from '../../src/render/nginx.ts';
 import {
@@ -18,6 +20,8 @@ import {
 } from './fixtures/plans.ts';
 
 after(removeTempDirs);
+
+const MIME_TYPES = '/etc/nginx/mime.types';
 
 /** Trimmed lines, so assertions do not depend on indentation. */
 function directives(text: string): string[] {
@@ -130,6 +134,52 @@ describe('renderNginx', () => {
     assert.ok(d.includes('listen 127.62.0.13:80;'));
     assert.ok(d.includes('proxy_bind 127.62.0.13;'));
   });
+
+  it('serves /assets/ from the web host’s own assets folder, never proxied, cached forever, gzip copies as they are', () => {
+    const plan = planOf(DEFAULT_STACK);
+    for (const web of ['server-1', 'server-2']) {
+      const text = renderNginx(plan, web);
+      const start = text.indexOf(`location ^~ ${ASSETS_PREFIX} {`);
+      assert.ok(start > 0, `${web}: an assets location`);
+      const block = directives(text.slice(start, text.indexOf('}', start))).filter((l) => l !== '');
+      const host = plan.hosts.find((h) => h.name === web)!;
+      assert.deepEqual(block.slice(1), [
+        `alias ${hostPaths(host).assets}/;`,
+        'try_files $uri =404;',
+        'gzip_static on;',
+        'gzip_vary on;',
+        'charset utf-8;',
+        'charset_types text/css application/javascript image/svg+xml;',
+        'add_header Cache-Control "public, max-age=31536000, immutable";',
+      ]);
+      assert.ok(!block.some((l) => l.startsWith('proxy_')), 'nothing is proxied');
+    }
+  });
+
+  it(
+    'types every bundled asset by its extension through the mime.types it includes',
+    { skip: !fs.existsSync(MIME_TYPES) && `${MIME_TYPES} is absent` },
+    () => {
+      const d = directives(renderNginx(planOf(DEFAULT_STACK), 'server-1'));
+      assert.ok(d.includes(`include ${MIME_TYPES};`));
+      const types = new Map<string, string>();
+      for (const line of fs.readFileSync(MIME_TYPES, 'utf8').split('\n')) {
+        const [type, ...exts] = line.trim().replace(/;$/, '').split(/\s+/);
+        for (const ext of exts) types.set(ext, type!);
+      }
+      const expected: Record<string, string[]> = {
+        css: ['text/css'],
+        js: ['application/javascript', 'text/javascript'],
+        svg: ['image/svg+xml'],
+      };
+      const names = readAssetSources(BUNDLED_APP_DIR).map((s) => s.name);
+      assert.equal(names.length, 3);
+      for (const name of names) {
+        const ext = path.extname(name).slice(1);
+        assert.ok(expected[ext]?.includes(types.get(ext) ?? ''), `${name}: ${types.get(ext)}`);
+      }
+    },
+  );
 
   it('refuses a host without the web role', () => {
     assert.throws(() => renderNginx(planOf(THREE_TIER_STACK), 'app-1'), /app-1 runs no nginx service/);

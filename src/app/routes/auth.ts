@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DbQueryError } from '../../db/index.ts';
 import { HttpError } from '../errors.ts';
+import { backToPage, isFormPost } from '../html.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
 import { credentialsSchema } from '../schemas.ts';
 import { newSessionId, SESSION_TTL_SECONDS, type Sessions, sessionKey } from '../session.ts';
@@ -43,6 +44,7 @@ export default async function authRoutes(
     }
     sessions.setSession(reply, sessionId, request);
     sessions.setGtid(reply, gtid, request);
+    if (isFormPost(request.headers['content-type'])) return backToPage(reply);
     return reply.code(201).send({ username });
   });
 
@@ -64,6 +66,7 @@ export default async function authRoutes(
     const { gtid } = await app.db.write(INSERT_SESSION, [sessionKey(sessionId), user.id, SESSION_TTL_SECONDS]);
     sessions.setSession(reply, sessionId, request);
     sessions.setGtid(reply, gtid, request);
+    if (isFormPost(request.headers['content-type'])) return backToPage(reply);
     return { username };
   });
 
@@ -74,6 +77,7 @@ export default async function authRoutes(
       sessions.setGtid(reply, gtid, request);
     }
     sessions.clearSession(reply, request);
+    if (isFormPost(request.headers['content-type'])) return backToPage(reply);
     return { ok: true };
   });
 

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../errors.ts';
-import { type PostView, renderHome } from '../html.ts';
+import type { AssetManifest } from '../assets.ts';
+import { backToPage, isFormPost, type PostView, renderHome } from '../html.ts';
 import { createPostSchema, listPostsSchema, POST_ID_PATTERN, postJson, postParamsSchema } from '../schemas.ts';
 import { type Sessions, sessionKey } from '../session.ts';
 
@@ -44,16 +45,16 @@ function toJson(row: PostRow): { id: string; body: string; server: string; creat
 
 export default async function postRoutes(
   app: FastifyInstance,
-  options: { host: string; sessions: Sessions },
+  options: { host: string; sessions: Sessions; assets: AssetManifest },
 ): Promise<void> {
-  const { host, sessions } = options;
+  const { host, sessions, assets } = options;
 
   app.get('/', async (request, reply) => {
     const { minGtid } = sessions.read(request);
     const { rows } = await app.db.read<PostRow>(LATEST, [20], minGtid !== undefined ? { minGtid } : {});
     reply.header('content-type', 'text/html; charset=utf-8');
     reply.header('cache-control', 'no-store');
-    return renderHome(rows, host, randomUUID());
+    return renderHome(rows, host, randomUUID(), assets);
   });
 
   app.get<{ Querystring: { limit: number } }>(
@@ -107,8 +108,8 @@ export default async function postRoutes(
       token = rows[0]?.pos ?? null;
     }
     sessions.setGtid(reply, token, request);
-    if (request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
-      return reply.code(303).header('location', '/').send();
+    if (isFormPost(request.headers['content-type'])) {
+      return backToPage(reply);
     }
     return reply.code(201).send({ id, server: host, created });
   });
