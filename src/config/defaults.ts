@@ -63,6 +63,7 @@ export const DEFAULTS = {
     semiSyncTimeoutMs: 1000,
     bufferPoolMb: 128,
     leaseTtlS: 1,
+    reseedRetryS: 60,
   },
   /** Failover is on by default from this many db hosts. */
   failoverMinDbHosts: 2,

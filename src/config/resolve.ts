@@ -352,6 +352,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       serverIds: Object.fromEntries(dbHosts.map((h, i) => [h.name, i + 1])),
       failover,
       leaseTtlS: database.leaseTtlS,
+      reseedRetryS: database.reseedRetryS,
     },
     ...(etcd ? { etcd } : {}),
     ...(monitorHost ? { monitor: resolveMonitor(monitorHost) } : {}),

@@ -282,6 +282,12 @@ export const CONFIG_SCHEMA: Schema = {
         doc: "The primary's leader lease in etcd, in whole seconds: a primary that cannot renew it fences itself before it expires, and a replica may take over once it has.",
         default: DEFAULTS.database.leaseTtlS,
       },
+      reseedRetryS: {
+        type: 'number',
+        range: { max: 3600 },
+        doc: 'With failover: seconds before a failed reseed of a diverged database (it stays read-only and out of service meanwhile) is tried again.',
+        default: DEFAULTS.database.reseedRetryS,
+      },
     },
   },
   backup: {

@@ -155,6 +155,8 @@ export interface StackConfig {
     failover?: boolean;
     /** The primary's leader lease in etcd, in whole seconds (1 to 10). @default 1 */
     leaseTtlS?: number;
+    /** Seconds before a failed reseed of a diverged database is tried again. @default 60 */
+    reseedRetryS?: number;
   };
   /**
    * Backups with mariadb-backup and binlog archiving, kept on the backup host: the
@@ -366,6 +368,8 @@ export interface Plan {
     readonly failover: boolean;
     /** The leader lease in etcd, in seconds. */
     readonly leaseTtlS: number;
+    /** Seconds before a failed reseed is tried again. */
+    readonly reseedRetryS: number;
   };
   /** etcd, the consensus store of database failover; present only when failover is on. */
   readonly etcd?: PlanEtcd;

@@ -82,6 +82,7 @@ export function sentinelConfig(plan: Plan, service: PlanService, paths: ServiceP
       defaultsFile: db.config,
       user: plan.db.users.backup,
       passwordFile: files.backupPasswordFile,
+      retryMs: plan.db.reseedRetryS * 1000,
     },
     ...(plan.monitor && { metrics: { address: service.address, port: service.port } }),
     ...(pauseMarker && { backupPauseMarker: pauseMarker }),

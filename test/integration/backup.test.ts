@@ -250,4 +250,35 @@ describe('backups and the restore drill (netns, real mariadb-backup)', () => {
       await onDb('server-1', (c) => c.query('START SLAVE'));
     }
   });
+  it('restore --gtid in place (netns, no failover): both databases hold everything up to the GTID and nothing after, and replicate again', async () => {
+    const rows = async (host: string, tag: string) =>
+      Number(await scalar(host, `SELECT COUNT(*) FROM foobar.backup_drill WHERE v LIKE '${tag}-%'`));
+    await onDb('server-2', async (c) => {
+      for (let i = 0; i < 50; i++) await c.query('INSERT INTO foobar.backup_drill (v) VALUES (?)', [`kept-${i}`]);
+    });
+    const point = await scalar('server-2', 'SELECT @@gtid_binlog_pos');
+    await onDb('server-2', async (c) => {
+      for (let i = 0; i < 50; i++) await c.query('INSERT INTO foobar.backup_drill (v) VALUES (?)', [`after-${i}`]);
+    });
+    const archiver = path.join(stack.dir, '.tandem', 'hosts', 'lb-2', 'binlog-archiver', 'state.json');
+    for (let i = 0; ; i++) {
+      const st = JSON.parse(fs.readFileSync(archiver, 'utf8')) as { behindTransactions: number | null };
+      if (st.behindTransactions === 0) break;
+      if (i > 100) throw new Error(`the archive did not catch up: ${JSON.stringify(st)}`);
+      await sleep(100);
+    }
+    const r = await stack.run('restore', '--gtid', point, '--yes');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /replayed after/);
+    for (const host of ['server-2', 'server-1']) {
+      assert.equal(await rows(host, 'kept'), 50, `${host}: the writes up to the GTID`);
+      assert.equal(await rows(host, 'after'), 0, `${host}: nothing after it`);
+    }
+    assert.equal(await scalar('server-2', 'SELECT @@gtid_binlog_pos'), point);
+    await onDb('server-2', (c) => c.query('INSERT INTO foobar.backup_drill (v) VALUES (?)', ['new-0']));
+    await replicated();
+    assert.equal(await rows('server-1', 'new'), 1, 'the replica replicates from the restored primary');
+    assert.equal(await sqlThread(), 'Yes');
+    assert.equal(await scalar('server-1', 'SELECT @@read_only'), '1', 'the replica stays read-only');
+  });
 });

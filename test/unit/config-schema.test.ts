@@ -61,6 +61,7 @@ const EVERY_FIELD: Full<StackConfig> = {
     // The sample has one db host: failover (which needs two) must be off.
     failover: false,
     leaseTtlS: 2,
+    reseedRetryS: 30,
   },
   backup: { host: 'vault', fullEveryHours: 12, incrementalEveryMinutes: 15, keepFull: 3 },
   etcd: { hosts: [DEFAULT_PRIMARY], clientPort: 2479, peerPort: 2480 },
@@ -127,7 +128,8 @@ function sampleAt(fieldPath: string): unknown {
 /** The plan of the default config with one field set (undefined: none). */
 /** etcd and the lease exist only with failover (opt-in): their plans are compared with it on. */
 const needsFailover = (fieldPath: string | undefined) =>
-  fieldPath !== undefined && (fieldPath.startsWith('etcd/') || fieldPath === 'database/leaseTtlS');
+  fieldPath !== undefined &&
+  (fieldPath.startsWith('etcd/') || fieldPath === 'database/leaseTtlS' || fieldPath === 'database/reseedRetryS');
 
 function planWith(
   fieldPath: string | undefined,
