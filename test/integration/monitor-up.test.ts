@@ -36,7 +36,8 @@ const ALERTMANAGER = `http://${MONITOR}:9093`;
 const stack = new TestStack('monitor-up', CONFIG, { monitored: true });
 /**
  * Every port below 10000 (each one tandem's engines listen on: 80/443, 2379/2380, 3000/3001,
- * 3306, 8080, 8405, 9090–9115) and MariaDB's X port. All 65535 took 116 s here; these 29 s.
+ * 3306, 8080, 8405, 9090–9115) and MariaDB's X port. All 65535 took 116 s here with a
+ * connect scan, these 29 s; with scanFrom's SYN scan these 6.7 s.
  */
 const PORTS = '1-10000,33060';
 

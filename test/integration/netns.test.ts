@@ -139,7 +139,9 @@ describe('netns hosting: namespaces, firewall, HTTPS, DNS, floating IP', { timeo
     const targets = [VIP, ...status.hosts.filter((h) => h.name !== 'client').map((h) => h.address)];
     // Every well-known and registered port up to 4096, plus the exporters' and stats ports.
     const ports = '1-4096,8080,8405,9100,9104,9113,33060';
+    const started = Date.now();
     const r = await scanFrom(CLIENT_NS, ports, targets);
+    console.log(`# the scan took ${Date.now() - started} ms`);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.reported, targets.length, r.stdout);
     assert.deepEqual(r.reachable, [`${VIP}:443/open`, `${VIP}:80/open`]);

@@ -103,6 +103,9 @@ describe('supervisor', () => {
       argv: ['sh', '-c', 'trap "" TERM; exec sleep 304'],
       cwd: root,
       stopSignal: 'SIGTERM',
+      // The final stop's SIGKILL after 1 s instead of the default 20 s (it ignores SIGTERM);
+      // unlike the liveness restart's 300 ms, so the log below tells the two apart.
+      stopTimeoutMs: 1000,
       liveness: { ...liveness, stopTimeoutMs: 300 },
     });
     const first = state.pid!;
