@@ -23,7 +23,7 @@ const OPTIONS = {
   },
   json: { type: 'boolean', help: 'print the result as JSON (no progress lines)' },
   out: { type: 'string', value: 'DIR', help: 'the folder to render into (default: <stateDir>/plan)' },
-  yes: { type: 'boolean', short: 'y', help: 'remove without asking' },
+  yes: { type: 'boolean', short: 'y', help: 'go ahead without asking for confirmation' },
   wait: { type: 'boolean', help: "wait for another tandem holding the stack's lock instead of exiting" },
   duration: { type: 'string', value: 'SECONDS', help: 'how long `chaos run` loads each scenario' },
   to: { type: 'string', value: 'HOST', help: 'the database host to promote (default: the eligible replica)' },
