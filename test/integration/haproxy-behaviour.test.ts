@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { servicePaths } from '../../src/config/paths.ts';
+import { type ServicePaths, servicePaths } from '../../src/config/paths.ts';
+import { unixRequest } from '../../src/hosts/net.ts';
 import type { StackConfig } from '../../src/config/types.ts';
 import { haproxyEngine } from '../../src/engines/haproxy.ts';
-import { haproxyServiceFor, renderHaproxy } from '../../src/render/haproxy.ts';
+import { haproxyServiceFor, readOnlyAclFile, renderHaproxy } from '../../src/render/haproxy.ts';
 import { countAll, EngineProcess, engineInFront, Upstream } from '../support/upstreams.ts';
 import { installed, planOf, removeTempDirs } from '../unit/fixtures/plans.ts';
 
@@ -22,23 +23,26 @@ after(removeTempDirs);
 
 /** HAProxy from the rendered config of `config`, as the supervisor runs it, before stand-ins for the web servers. */
 function haproxyInFront(config: StackConfig) {
-  return engineInFront(() => {
+  let paths: ServicePaths | undefined;
+  const inFront = engineInFront(() => {
     const plan = planOf(config);
-    const paths = servicePaths(haproxyServiceFor(plan, LB));
+    paths = servicePaths(haproxyServiceFor(plan, LB));
     fs.mkdirSync(paths.dir, { recursive: true });
     fs.writeFileSync(paths.config, renderHaproxy(plan, LB));
+    fs.writeFileSync(readOnlyAclFile(paths), '');
     const address = plan.hosts.find((h) => h.name === LB)!.address;
     return {
       upstreams: plan.lb.backends.map((b) => new Upstream(b.name, b.address, b.port, plan.app.adminPort)),
       engine: new EngineProcess(haproxyEngine.runCommand(paths), address, plan.lb.port),
     };
   });
+  return { ...inFront, paths: () => paths! };
 }
 
 const skip = !installed(haproxyEngine.binary) && 'haproxy is not installed';
 
 describe('HAProxy from the rendered config (real engine, Node upstreams)', { skip, timeout: 60_000 }, () => {
-  const { engine: lb, upstreams } = haproxyInFront(STACK);
+  const { engine: lb, upstreams, paths: lbPaths } = haproxyInFront(STACK);
 
   it('does not replay a POST whose connection the server dropped: one attempt, a 502', async () => {
     for (const u of upstreams()) u.reset();
@@ -114,6 +118,31 @@ describe('HAProxy from the rendered config (real engine, Node upstreams)', { ski
       Array(N).fill(503),
     );
     assert.equal(countAll(upstreams(), 'GET', '/db'), N, `${N} client requests`);
+  });
+
+  it('the read-only switch (runtime API, no reload): writes answered 503 with Retry-After at once, reads served; off again, writes served', async () => {
+    for (const u of upstreams()) u.reset();
+    const paths = lbPaths();
+    const say = async (command: string) => assert.equal((await unixRequest(paths.socket, command)).trim(), '');
+    await say(`add acl ${readOnlyAclFile(paths)} writes`);
+    try {
+      const writes = [
+        await lb().post('/posts'),
+        await lb().request('PUT', '/posts/1'),
+        await lb().request('DELETE', '/posts/1'),
+      ];
+      assert.deepEqual(
+        writes.map((a) => [a.status, a.headers['retry-after']]),
+        Array(3).fill([503, '5']),
+      );
+      assert.match(writes[0]!.body, /read-only for maintenance/);
+      assert.equal((await lb().get('/')).status, 200, 'reads go on');
+      assert.equal(countAll(upstreams(), 'POST', '/posts'), 0, 'no write reached a server');
+    } finally {
+      await say(`clear acl ${readOnlyAclFile(paths)}`);
+    }
+    assert.equal((await lb().post('/posts')).status, 200);
+    assert.equal(countAll(upstreams(), 'POST', '/posts'), 1);
   });
 
   it('applies no rate limit by default', async () => {

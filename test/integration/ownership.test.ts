@@ -27,7 +27,8 @@ const serviceIds = () =>
   fs
     .readdirSync(path.join(stack.dir, '.tandem', 'hosts'))
     .flatMap((host) => fs.readdirSync(path.join(stack.dir, '.tandem', 'hosts', host)).map((k) => `${host}/${k}`))
-    .filter((id) => fs.existsSync(pathsOf(id).supervisor));
+    // Service folders only: a host folder also holds others (the web hosts' assets).
+    .filter((id) => fs.existsSync(path.join(serviceDir(id), 'supervisor.json')));
 
 /** A stranger's PID for a service: the mariadbd look-alike for the databases. */
 const strangerFor = (id: string) => (id.endsWith('/mariadb') ? imposter : sleeper);

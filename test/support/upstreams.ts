@@ -98,6 +98,8 @@ export function countAll(upstreams: readonly Upstream[], method: string, path: s
 export interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
+  /** Its first 4 KiB. */
+  body: string;
 }
 
 export interface SendOptions {
@@ -127,8 +129,12 @@ export function send(
         headers: { host: 'foobar.com', ...options.headers },
       },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers }));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (body.length < 4096) body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
       },
     );
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
@@ -187,6 +193,10 @@ export class EngineProcess {
 
   post(path: string, options?: SendOptions): Promise<Answer> {
     return send(this.address, this.port, 'POST', path, options);
+  }
+
+  request(method: string, path: string, options?: SendOptions): Promise<Answer> {
+    return send(this.address, this.port, method, path, options);
   }
 }
 
