@@ -155,6 +155,8 @@ export class Archiver {
       await this.tick().catch((err: unknown) => {
         this.lastError = (err as Error).message;
         log(`tick failed: ${this.lastError}`);
+        // The state says so (and makes the archiver ready: it runs, and reports why it does not stream).
+        this.report();
       });
       if (!this.stopped) this.timer = setTimeout(() => void loop(), this.config.tickMs);
     };

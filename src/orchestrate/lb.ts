@@ -45,18 +45,22 @@ export async function vipHolder(plan: Plan): Promise<string | undefined> {
   );
 }
 
+/** What the LBs let through: everything, reads only, or nothing (each refused with 503 and Retry-After). */
+export type SiteMode = 'open' | 'read-only' | 'down';
+
 /**
- * Read-only maintenance at the LBs: with `on`, every HAProxy answers writes (POST, PUT,
- * PATCH, DELETE) 503 with Retry-After at once, and reads go on; the runtime API changes
- * it, no reload. Returns the LBs that could not be told (down ones).
+ * The maintenance switch at every HAProxy, through its runtime API (no reload): in
+ * `read-only`, writes (POST, PUT, PATCH, DELETE) are answered 503 at once and reads go
+ * on; in `down`, every request is. Returns the LBs that could not be told (down ones).
  */
-export async function setReadOnlySite(plan: Plan, on: boolean): Promise<string[]> {
+export async function setSiteMode(plan: Plan, mode: SiteMode): Promise<string[]> {
   const failed: string[] = [];
+  const entries = mode === 'open' ? [] : mode === 'read-only' ? ['writes'] : ['writes', 'all'];
   for (const svc of plan.services.filter((s) => s.kind === 'haproxy')) {
     const paths = servicePaths(svc);
     const file = readOnlyAclFile(paths);
     try {
-      for (const command of [`clear acl ${file}`, ...(on ? [`add acl ${file} writes`] : [])]) {
+      for (const command of [`clear acl ${file}`, ...entries.map((e) => `add acl ${file} ${e}`)]) {
         const answer = (await unixRequest(paths.socket, command)).trim();
         if (answer) throw new Error(answer);
       }
@@ -65,4 +69,27 @@ export async function setReadOnlySite(plan: Plan, on: boolean): Promise<string[]
     }
   }
   return failed;
+}
+
+/** Waits (at most `timeoutMs`) until no request is in flight to the web servers at any LB. */
+export async function drained(plan: Plan, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let inFlight = 0;
+    for (const svc of plan.services.filter((s) => s.kind === 'haproxy')) {
+      try {
+        const csv = await unixRequest(servicePaths(svc).socket, 'show stat');
+        const lines = csv.split('\n').filter(Boolean);
+        const header = (lines[0] ?? '').replace(/^# /, '').split(',');
+        const [px, sv, scur] = ['pxname', 'svname', 'scur'].map((c) => header.indexOf(c));
+        for (const line of lines.slice(1)) {
+          const cells = line.split(',');
+          if (cells[px!] === 'web' && cells[sv!] === 'BACKEND') inFlight += Number(cells[scur!]) || 0;
+        }
+      } catch {}
+    }
+    if (inFlight === 0) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

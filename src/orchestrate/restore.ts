@@ -40,7 +40,7 @@ import { backupNow, requireBackupHost } from './backup.ts';
 import { dbHostsOf, dbPaths } from './database/instance.ts';
 import { sql } from './database/sql.ts';
 import { etcdKv } from './etcd-kv.ts';
-import { setReadOnlySite } from './lb.ts';
+import { drained, setSiteMode } from './lb.ts';
 import { writableDatabases } from './failover.ts';
 import { up } from './up.ts';
 
@@ -280,13 +280,13 @@ export async function restoreInPlace(
   log(
     `freezing writes: the LBs answer writes 503; stopping ${frozen.map((s) => s.id).join(', ') || 'nothing'}; databases read-only`,
   );
-  const unreached = await setReadOnlySite(plan, true);
+  const unreached = await setSiteMode(plan, 'read-only');
   if (unreached.length) log(`(the LB on ${unreached.join(', ')} did not answer: it is down, or serves nothing)`);
   let restored: Omit<InPlaceResult, 'backup'>;
   try {
     restored = await restoreFrozen(plan, target, log, { t0, when, work, sentinels });
   } finally {
-    await setReadOnlySite(plan, false);
+    await setSiteMode(plan, 'open');
   }
   log('taking a full backup of the restored point (the base of any later restore)');
   const fresh = await backupNow(plan, 'full').catch((err: Error) => ({ error: err.message }));
@@ -338,6 +338,10 @@ async function restoreFrozen(
   // 2. Swap: the databases and everything reading them stop; each datadir is replaced.
   const dbKinds: PlanService['kind'][] = ['mariadb', 'backup-source', 'backup-agent'];
   log(`stopping the databases (the site answers 503 until they are back); swapping datadirs`);
+  // The LBs answer every request 503 themselves, and the requests in flight finish first:
+  // no answer is cut when the servers' health checks fail.
+  await setSiteMode(plan, 'down');
+  if (!(await drained(plan, 5000))) log('(requests were still in flight after 5 s: they may be cut)');
   await stopAll(servicesOf(plan, dbKinds));
   const keptAside: string[] = [];
   const hosts = dbHostsOf(plan);

@@ -135,12 +135,17 @@ const HTTP_LOG_FORMAT =
   '%ID %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r';
 
 /** Full `haproxy.cfg` for the load balancer `lbHostName`. */
-/** The ACL file whose `writes` entry (added through the runtime API) turns the site read-only. */
+/**
+ * The ACL file of the maintenance switch, changed through the runtime API only: `writes`
+ * turns the site read-only, `all` answers every request 503 at the LB.
+ */
 export function readOnlyAclFile(paths: Pick<ServicePaths, 'dir'>): string {
   return path.join(paths.dir, 'read-only.acl');
 }
 
 export const READ_ONLY_MESSAGE = 'The site is read-only for maintenance: try again shortly';
+/** With `all` in the same file: every request is answered 503 at the LB (no request reaches a server). */
+export const DOWN_MESSAGE = 'The site is down for maintenance: try again shortly';
 
 export function renderHaproxy(plan: Plan, lbHostName: string): string {
   const { host, service } = serviceOn(plan, lbHostName, 'haproxy');
@@ -205,6 +210,7 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
     `    http-request return status 404 content-type "text/plain; charset=utf-8" string "Not Found" if { path,url_dec,lower -m beg ${INTERNAL_PATHS.join(' ')} }`,
     // Read-only maintenance (`tandem restore`): the runtime API adds `writes` to this
     // ACL file, and every write is answered 503 at once while reads go on.
+    `    http-request return status 503 content-type "text/plain; charset=utf-8" string "${DOWN_MESSAGE}" hdr retry-after 5 if { str(all) -m str -f ${readOnlyAclFile(paths)} }`,
     `    http-request return status 503 content-type "text/plain; charset=utf-8" string "${READ_ONLY_MESSAGE}" hdr retry-after 5 if { method POST PUT PATCH DELETE } { str(writes) -m str -f ${readOnlyAclFile(paths)} }`,
     ...SECURITY_HEADERS.map(([name, value]) => `    http-after-response set-header ${name} "${value}"`),
     // No banner (nginx's says only "nginx"; none at all is better).

@@ -88,7 +88,11 @@ async function waitUntil(what: string, check: () => boolean | Promise<boolean>, 
     if (await Promise.resolve(check()).catch(() => false)) return Date.now() - start;
     await sleep(50);
   }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
+  let state = '';
+  try {
+    state = JSON.stringify(archiverState());
+  } catch {}
+  throw new Error(`${what}: not within ${timeoutMs} ms (archiver state: ${state || 'none'})`);
 }
 
 /** Watches the archive's plain files every 20 ms and records when each GTID first appears. */

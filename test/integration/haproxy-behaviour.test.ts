@@ -120,7 +120,7 @@ describe('HAProxy from the rendered config (real engine, Node upstreams)', { ski
     assert.equal(countAll(upstreams(), 'GET', '/db'), N, `${N} client requests`);
   });
 
-  it('the read-only switch (runtime API, no reload): writes answered 503 with Retry-After at once, reads served; off again, writes served', async () => {
+  it('the maintenance switch (runtime API, no reload): read-only answers writes 503 with Retry-After at once and serves reads; down answers everything 503; open again serves writes', async () => {
     for (const u of upstreams()) u.reset();
     const paths = lbPaths();
     const say = async (command: string) => assert.equal((await unixRequest(paths.socket, command)).trim(), '');
@@ -138,6 +138,12 @@ describe('HAProxy from the rendered config (real engine, Node upstreams)', { ski
       assert.match(writes[0]!.body, /read-only for maintenance/);
       assert.equal((await lb().get('/')).status, 200, 'reads go on');
       assert.equal(countAll(upstreams(), 'POST', '/posts'), 0, 'no write reached a server');
+      // Down: every request is answered at the LB.
+      await say(`add acl ${readOnlyAclFile(paths)} all`);
+      const down = await lb().get('/');
+      assert.deepEqual([down.status, down.headers['retry-after']], [503, '5']);
+      assert.match(down.body, /down for maintenance/);
+      assert.equal(countAll(upstreams(), 'GET', '/'), 1, 'only the read before it reached a server');
     } finally {
       await say(`clear acl ${readOnlyAclFile(paths)}`);
     }
