@@ -10,12 +10,12 @@
  * The decisions (which file stops where, the GTID state reached) are pure and tested;
  * `replayBinlogs` runs them against a scratch server's socket.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseGtidPosition } from '../db/gtid.ts';
+import { start } from '../sentinel/reseed.ts';
 import { type ArchivedFile, type ArchiveDivergence, type ArchiveIndex, upsertFile } from './archive-index.ts';
 import { scanBinlog } from './binlog-scan.ts';
 import { decryptStream, sha256File } from './crypt.ts';
@@ -171,32 +171,20 @@ export function onlyStopNotReached(stderr: string): boolean {
   return lines.length > 0 && lines.every((l) => /^WARNING: Did not reach stop (datetime|position)/.test(l));
 }
 
-/** Runs `argv` piping its stdout through `through` into `into`'s stdin; rejects with the first failure's stderr. */
+/** Runs `argv` piping its stdout through `through` into `into`'s stdin (both with TZ=UTC); rejects with the first failure. */
 async function pipeProcesses(argv: string[], into: string[], through: Transform, signal: AbortSignal): Promise<void> {
   const env = { ...process.env, TZ: 'UTC' };
-  const from = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env, signal });
-  const to = spawn(into[0]!, into.slice(1), { stdio: ['pipe', 'ignore', 'pipe'], env, signal });
-  const errors = { from: '', to: '' };
-  from.stderr.on('data', (c: Buffer) => (errors.from += c.toString()));
-  to.stderr.on('data', (c: Buffer) => (errors.to += c.toString()));
-  const exited = (p: ChildProcess, name: string, err: () => string) =>
-    new Promise<void>((resolve, reject) => {
-      p.once('error', reject);
-      p.once('close', (code, sig) =>
-        code === 0 || (code === 1 && onlyStopNotReached(err()))
-          ? resolve()
-          : reject(new Error(`${name} failed (${code ?? sig}): ${err().trim().slice(0, 600)}`)),
-      );
-    });
+  const from = start(argv, signal, 'ignore', {
+    env,
+    accepts: (code, stderr) => code === 1 && onlyStopNotReached(stderr),
+  });
+  const to = start(into, signal, 'pipe', { env });
+  to.child.stdout!.resume();
   try {
-    await Promise.all([
-      pipeline(from.stdout, through, to.stdin),
-      exited(from, 'mariadb-binlog', () => errors.from),
-      exited(to, 'mariadb (applying the binlog)', () => errors.to),
-    ]);
+    await Promise.all([pipeline(from.child.stdout!, through, to.child.stdin!), from.exited, to.exited]);
   } catch (err) {
-    from.kill('SIGKILL');
-    to.kill('SIGKILL');
+    from.child.kill('SIGKILL');
+    to.child.kill('SIGKILL');
     throw err;
   }
 }

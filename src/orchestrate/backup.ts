@@ -141,16 +141,22 @@ export function requireBackupHost(plan: Plan) {
   return plan.backup;
 }
 
+/** The stack's backup key as stored (undefined: none, or no readable secrets file); never generated here. */
+export function storedBackupKey(plan: Plan): string | undefined {
+  let key: unknown;
+  try {
+    key = readStoredSecrets(plan.secretsFile).backupKey;
+  } catch {}
+  return typeof key === 'string' && key !== '' ? key : undefined;
+}
+
 /**
  * The stack's backup key as stored, never generated here: a new key would read no
  * existing backup (a lost secrets file is the README's disaster-recovery case).
  */
 function existingBackupKey(plan: Plan): string {
-  let key: unknown;
-  try {
-    key = readStoredSecrets(plan.secretsFile).backupKey;
-  } catch {}
-  if (typeof key !== 'string' || key === '') {
+  const key = storedBackupKey(plan);
+  if (key === undefined) {
     throw new TandemError(
       'TANDEM_STATE',
       `the stack's backup key is missing (backupKey in ${plan.secretsFile})`,

@@ -1,9 +1,9 @@
 /** What the load balancer thinks of its servers, read from HAProxy's runtime API. */
 import { servicePaths } from '../config/paths.ts';
-import type { Plan } from '../config/types.ts';
+import type { Plan, PlanService } from '../config/types.ts';
 import { unixRequest } from '../hosts/net.ts';
 import { holderOf } from '../hosts/netns.ts';
-import { readOnlyAclFile } from '../render/haproxy.ts';
+import { HAPROXY_BACKEND, readOnlyAclFile } from '../render/haproxy.ts';
 
 export interface BackendServerState {
   readonly lb: string;
@@ -14,21 +14,31 @@ export interface BackendServerState {
   readonly check: string;
 }
 
+/** One LB's `show stat` rows of the web proxy (its servers, FRONTEND and BACKEND), by column name. */
+async function webStats(svc: PlanService): Promise<Record<string, string>[]> {
+  const csv = await unixRequest(servicePaths(svc).socket, 'show stat');
+  const [head = '', ...lines] = csv.split('\n').filter(Boolean);
+  const header = head.replace(/^# /, '').split(',');
+  return lines
+    .map((line) => {
+      const cells = line.split(',');
+      return Object.fromEntries(header.map((name, i) => [name, cells[i] ?? '']));
+    })
+    .filter((row) => row.pxname === HAPROXY_BACKEND);
+}
+
+const lbServices = (plan: Plan) => plan.services.filter((s) => s.kind === 'haproxy');
+
 export async function backendStates(plan: Plan): Promise<BackendServerState[]> {
   const out: BackendServerState[] = [];
-  for (const svc of plan.services.filter((s) => s.kind === 'haproxy')) {
-    const csv = await unixRequest(servicePaths(svc).socket, 'show stat');
-    const lines = csv.split('\n').filter(Boolean);
-    const header = (lines[0] ?? '').replace(/^# /, '').split(',');
-    const col = (name: string) => header.indexOf(name);
-    for (const line of lines.slice(1)) {
-      const cells = line.split(',');
-      if (cells[col('pxname')] !== 'web' || ['FRONTEND', 'BACKEND'].includes(cells[col('svname')] ?? '')) continue;
+  for (const svc of lbServices(plan)) {
+    for (const row of await webStats(svc)) {
+      if (row.svname === 'FRONTEND' || row.svname === 'BACKEND') continue;
       out.push({
         lb: svc.host,
-        server: cells[col('svname')] ?? '',
-        status: cells[col('status')] ?? '',
-        check: (cells[col('check_status')] ?? '').replace(/^\* ?/, ''),
+        server: row.svname ?? '',
+        status: row.status ?? '',
+        check: (row.check_status ?? '').replace(/^\* ?/, ''),
       });
     }
   }
@@ -56,7 +66,7 @@ export type SiteMode = 'open' | 'read-only' | 'down';
 export async function setSiteMode(plan: Plan, mode: SiteMode): Promise<string[]> {
   const failed: string[] = [];
   const entries = mode === 'open' ? [] : mode === 'read-only' ? ['writes'] : ['writes', 'all'];
-  for (const svc of plan.services.filter((s) => s.kind === 'haproxy')) {
+  for (const svc of lbServices(plan)) {
     const paths = servicePaths(svc);
     const file = readOnlyAclFile(paths);
     try {
@@ -76,17 +86,9 @@ export async function drained(plan: Plan, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let inFlight = 0;
-    for (const svc of plan.services.filter((s) => s.kind === 'haproxy')) {
-      try {
-        const csv = await unixRequest(servicePaths(svc).socket, 'show stat');
-        const lines = csv.split('\n').filter(Boolean);
-        const header = (lines[0] ?? '').replace(/^# /, '').split(',');
-        const [px, sv, scur] = ['pxname', 'svname', 'scur'].map((c) => header.indexOf(c));
-        for (const line of lines.slice(1)) {
-          const cells = line.split(',');
-          if (cells[px!] === 'web' && cells[sv!] === 'BACKEND') inFlight += Number(cells[scur!]) || 0;
-        }
-      } catch {}
+    for (const svc of lbServices(plan)) {
+      const rows = await webStats(svc).catch(() => []);
+      inFlight += Number(rows.find((r) => r.svname === 'BACKEND')?.scur) || 0;
     }
     if (inFlight === 0) return true;
     if (Date.now() > deadline) return false;

@@ -25,7 +25,6 @@ import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { gtidReached, parseGtidPosition } from '../db/gtid.ts';
 import { TandemError } from '../errors.ts';
-import { loadOrCreateSecrets, readStoredSecrets } from '../hosts/secrets.ts';
 import { readSupervisor, stopSupervised } from '../hosts/supervise.ts';
 import { type ArchiveIndex, archivePosition, formatPosition } from '../backup/archive-index.ts';
 import { readIndex } from '../backup/archiver.ts';
@@ -36,7 +35,7 @@ import { replayBinlogs, type ReplayResult, type ReplayStep, replaySteps, withLiv
 import { planRestore, type RestorePlan, RestoreRefused, type RestoreTarget } from '../backup/restore-plan.ts';
 import { checkStored, readManifests } from '../backup/store.ts';
 import { dbKeys } from '../sentinel/keys.ts';
-import { backupNow, requireBackupHost } from './backup.ts';
+import { backupNow, requireBackupHost, storedBackupKey } from './backup.ts';
 import { dbHostsOf, dbPaths } from './database/instance.ts';
 import { sql } from './database/sql.ts';
 import { etcdKv } from './etcd-kv.ts';
@@ -67,17 +66,12 @@ function lastArchivedTime(index: ArchiveIndex): number | undefined {
  */
 export async function previewRestore(plan: Plan, target: RestoreTarget): Promise<RestorePreview> {
   const backup = requireBackupHost(plan);
-  let key: unknown;
-  try {
-    key = readStoredSecrets(plan.secretsFile).backupKey;
-  } catch {}
   const index = withLiveTails(readIndex(backup.archiveDir), backup.archiveDir);
   let manifests = readManifests(backup.dir);
+  const keyPresent = storedBackupKey(plan) !== undefined;
   try {
     for (;;) {
-      const restorePlan = planRestore(manifests, index, target, {
-        keyPresent: typeof key === 'string' && key !== '',
-      });
+      const restorePlan = planRestore(manifests, index, target, { keyPresent });
       const corrupt = await firstCorrupt(backup.dir, restorePlan.chain);
       if (corrupt) {
         manifests = manifests.map((m) =>
@@ -148,7 +142,7 @@ async function buildRestored(
   signal: AbortSignal,
 ) {
   const backup = requireBackupHost(plan);
-  const key = backupKeyFrom(readStoredSecrets(plan.secretsFile).backupKey!);
+  const key = backupKeyFrom(storedBackupKey(plan)!);
   const datadir = await restoreChain(backup.dir, p.plan.chain, key, path.join(work, 'chain'), signal);
   const data = path.join(work, 'data');
   fs.renameSync(datadir, data);
@@ -386,7 +380,6 @@ async function restoreFrozen(
   const tSwapped = Date.now();
   // 3. Everything starts again: replication, semi-sync, the archive, the backup services.
   log('starting the stack again (tandem up)');
-  loadOrCreateSecrets(plan.secretsFile);
   await up(plan);
   const tUp = Date.now();
   return {

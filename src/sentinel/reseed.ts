@@ -304,13 +304,22 @@ function connect(
   });
 }
 
-/** A tool we start ourselves (killed with the reseed when it is aborted), its stderr's end kept for the error. */
+/**
+ * A tool we start ourselves (killed with the reseed when it is aborted), its stderr's end
+ * kept for the error. `accepts` may count a non-zero exit as success (from its stderr).
+ */
 export function start(
   argv: readonly string[],
   signal: AbortSignal,
   stdin: 'pipe' | 'ignore',
+  opts: { env?: NodeJS.ProcessEnv; accepts?: (code: number, stderr: string) => boolean } = {},
 ): { child: ChildProcess; exited: Promise<void> } {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: [stdin, 'pipe', 'pipe'],
+    signal,
+    killSignal: 'SIGKILL',
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
   if (stdin === 'pipe') child.stdin!.on('error', () => {});
@@ -318,7 +327,7 @@ export function start(
   const exited = new Promise<void>((resolve, reject) => {
     child.once('error', (err) => reject(new Error(`${name}: ${err.message}`)));
     child.once('close', (code, sig) => {
-      if (code === 0) return resolve();
+      if (code === 0 || (code !== null && opts.accepts?.(code, stderr))) return resolve();
       const last = stderr.trim().split('\n').slice(-3).join(' | ');
       reject(new Error(`${name} ${argv.slice(1, 3).join(' ')} exited with ${sig ?? `code ${code}`}: ${last}`));
     });
