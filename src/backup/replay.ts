@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseGtidPosition } from '../db/gtid.ts';
+import { gtidReached, parseGtidPosition } from '../db/gtid.ts';
 import { start } from '../sentinel/reseed.ts';
 import { type ArchivedFile, type ArchiveDivergence, type ArchiveIndex, upsertFile } from './archive-index.ts';
 import { scanBinlog } from './binlog-scan.ts';
@@ -31,6 +31,8 @@ export interface ReplayStep {
   readonly stopGtid?: string;
   /** `--stop-datetime` (UTC): the first second not replayed. */
   readonly stopDatetime?: string;
+  /** The same second, in unix seconds. */
+  readonly stopTime?: number;
 }
 
 /** `2026-11-25 03:04:06`: the second after `time` (unix seconds), for `--stop-datetime` with TZ=UTC. */
@@ -72,9 +74,27 @@ export function replaySteps(
     return {
       file,
       ...(stop ? { stopGtid: stop } : {}),
-      ...('time' in target ? { stopDatetime: stopDatetimeAfter(target.time) } : {}),
+      ...('time' in target
+        ? { stopDatetime: stopDatetimeAfter(target.time), stopTime: Math.floor(target.time) + 1 }
+        : {}),
     };
   });
+}
+
+/**
+ * The GTID a step's replay must reach: the file's last one (or its stop position, if
+ * earlier), when the file ends before the stop time; undefined when the stop time falls
+ * inside it (then only the tool knows where it stops). A replay that falls short of it
+ * missed archived transactions before the point: the restore must fail, not succeed.
+ */
+export function mustReach(step: ReplayStep): string | undefined {
+  const last = step.file.lastGtid;
+  if (!last) return undefined;
+  if (step.stopTime !== undefined && (step.file.lastTime === undefined || step.file.lastTime >= step.stopTime))
+    return undefined;
+  const [domain, server, seq] = last.split('-');
+  const stop = step.stopGtid ? parseGtidPosition(step.stopGtid).get(Number(domain)) : undefined;
+  return stop !== undefined && stop < BigInt(seq!) ? `${domain}-${server}-${stop}` : last;
 }
 
 /** The `mariadb-binlog` command of one step, applied after `position` (the GTID state reached). */
@@ -139,6 +159,11 @@ export async function plainCopy(archiveDir: string, f: ArchivedFile, key: Buffer
   }
   const data = fs.readFileSync(src);
   const whole = scanBinlog(data).offset;
+  // Shorter than the index says: the archiver is fetching it again from the server.
+  if (whole < f.size)
+    throw new Error(
+      `archived binlog ${f.file} holds ${whole} bytes of whole events, fewer than the ${f.size} its index records: the archiver is fetching it again (try again in a moment; \`tandem status\` shows the archiver)`,
+    );
   fs.writeFileSync(out, data.subarray(0, whole), { mode: 0o600 });
   return whole;
 }
@@ -180,12 +205,22 @@ async function pipeProcesses(argv: string[], into: string[], through: Transform,
   });
   const to = start(into, signal, 'pipe', { env });
   to.child.stdout!.resume();
+  const piped = pipeline(from.child.stdout!, through, to.child.stdin!);
+  piped.catch(() => {});
+  // The first failure kills both; the error said is a tool's own (the client's SQL error,
+  // say), not the broken pipe it caused.
+  const failed = new Promise<never>((_, reject) => {
+    for (const p of [to.exited, from.exited, piped]) p.catch(reject);
+  });
+  failed.catch(() => {});
   try {
-    await Promise.all([pipeline(from.child.stdout!, through, to.child.stdin!), from.exited, to.exited]);
-  } catch (err) {
+    await Promise.race([Promise.all([piped, from.exited, to.exited]), failed]);
+  } catch {
     from.child.kill('SIGKILL');
     to.child.kill('SIGKILL');
-    throw err;
+    const results = await Promise.allSettled([to.exited, from.exited, piped]);
+    const reasons = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    throw reasons.find((e) => !/EPIPE|SIGKILL|premature close/i.test(e.message)) ?? reasons[0]!;
   }
 }
 
@@ -221,6 +256,12 @@ export async function replayBinlogs(opts: {
       await pipeProcesses(replayCommand(step, plain, position), client, seen, opts.signal).catch((err: Error) => {
         throw new Error(`replaying ${step.file.file}: ${err.message}`);
       });
+      const want = mustReach(step);
+      const reached = reachedState(opts.backupGtid, applied);
+      if (want && !gtidReached(parseGtidPosition(reached), parseGtidPosition(want)))
+        throw new Error(
+          `replaying ${step.file.file}: it holds transactions up to ${want} before the point, but the replay reached only ${reached || 'nothing'} (${applied.length} transaction(s) applied from ${position || 'the start'}): the restored data would miss them`,
+        );
     } finally {
       fs.rmSync(plain, { force: true });
     }

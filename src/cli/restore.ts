@@ -70,7 +70,7 @@ export async function runRestore(args: Args, out: (text: string) => void): Promi
   } else if (!args.json) out(describePreview(preview));
   const log = args.json ? () => {} : (line: string) => out(`… ${line}`);
   const r = await withStackLock(plan, { wait: args.wait, log: (m) => console.error(m) }, () =>
-    restoreInPlace(plan, target, log),
+    restoreInPlace(plan, preview, log),
   );
   out(args.json ? JSON.stringify(r, null, 2) : formatInPlace(r));
   return 'error' in r.backup ? 1 : 0;

@@ -26,7 +26,7 @@ import type { Plan, PlanService } from '../config/types.ts';
 import { gtidReached, parseGtidPosition } from '../db/gtid.ts';
 import { TandemError } from '../errors.ts';
 import { readSupervisor, stopSupervised } from '../hosts/supervise.ts';
-import { type ArchiveIndex, archivePosition, formatPosition } from '../backup/archive-index.ts';
+import { advance, type ArchiveIndex, archivePosition, formatPosition } from '../backup/archive-index.ts';
 import { readIndex } from '../backup/archiver.ts';
 import { backupKeyFrom } from '../backup/crypt.ts';
 import { restoreChain, startScratchServer } from '../backup/drill.ts';
@@ -94,6 +94,61 @@ export async function previewRestore(plan: Plan, target: RestoreTarget): Promise
   }
 }
 
+/**
+ * How far the archive (with the backup's GTID `base`) is behind the writable database, if
+ * one answers: what a replay could not apply.
+ */
+async function archiveBehind(
+  plan: Plan,
+  base: string,
+  known?: string,
+): Promise<{ primary: string; primaryPos: string; archive: string; transactions: number } | undefined> {
+  const writable = known ? [known] : await writableDatabases(plan).catch(() => [] as string[]);
+  if (writable.length !== 1) return undefined;
+  const primary = writable[0]!;
+  const rows = await sql(dbPaths(plan, primary), 'SELECT @@global.gtid_binlog_pos AS pos').catch(() => undefined);
+  const primaryPos = String(rows?.[0]?.pos ?? '');
+  if (!primaryPos) return undefined;
+  const backup = requireBackupHost(plan);
+  const archive = formatPosition(
+    advance(archivePosition(withLiveTails(readIndex(backup.archiveDir), backup.archiveDir)), base),
+  );
+  return { primary, primaryPos, archive, transactions: transactionsBetween(archive, primaryPos) };
+}
+
+/**
+ * Refuses a restore whose point the archive may not reach: the writable database holds
+ * transactions the archive has not received, and the point is at or after the archive's
+ * last commit (those transactions may be before it). Waits `waitMs` for the archiver to
+ * catch up first. A point the archive is already past is fine: the archive holds it.
+ */
+export async function requireArchiveReaches(
+  plan: Plan,
+  target: RestoreTarget,
+  opts: { waitMs: number; base?: string; primary?: string },
+): Promise<void> {
+  const deadline = Date.now() + opts.waitMs;
+  for (;;) {
+    const behind = await archiveBehind(plan, opts.base ?? '', opts.primary);
+    if (!behind || behind.transactions === 0) return;
+    const backup = requireBackupHost(plan);
+    const index = withLiveTails(readIndex(backup.archiveDir), backup.archiveDir);
+    const lastTime = lastArchivedTime(index);
+    const covered =
+      'time' in target
+        ? lastTime !== undefined && Math.floor(target.time) < lastTime
+        : gtidReached(advance(archivePosition(index), opts.base ?? ''), parseGtidPosition(target.gtid));
+    if (covered) return;
+    if (Date.now() >= deadline)
+      throw new TandemError(
+        'TANDEM_STATE',
+        `restore refused, nothing was changed: the binlog archive holds up to ${behind.archive || 'nothing'}${lastTime ? ` (last commit ${new Date(lastTime * 1000).toISOString()})` : ''}, but ${behind.primary} is at ${behind.primaryPos}: ${behind.transactions} committed transaction(s) are not archived, and a restore to ${targetText(target)} would silently leave them out`,
+        'see why the archiver is behind with `tandem status` and `tandem logs binlog-archiver`, or choose a point the archive holds',
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function firstCorrupt(
   dir: string,
   chain: readonly BackupManifest[],
@@ -152,6 +207,10 @@ async function buildRestored(
     throw new TandemError('TANDEM_USAGE', `${runDir} is too long a path for a socket: choose a shorter --into folder`);
   const server = await startScratchServer(data, runDir, 120_000, opts);
   try {
+    // The grant tables on: the archive may hold CREATE USER or GRANT (a `tandem up` that
+    // added a host, say), which a server without them refuses (ERROR 1290). root still
+    // enters by its socket (unix_socket), as on the stack's own databases.
+    await server.conn.query('FLUSH PRIVILEGES');
     const replay = await replayBinlogs({
       archiveDir: backup.archiveDir,
       steps: p.steps,
@@ -183,6 +242,7 @@ export async function restoreInto(plan: Plan, p: RestorePreview, dir: string): P
   const work = path.resolve(dir);
   if (fs.existsSync(work) && fs.readdirSync(work).length > 0)
     throw new TandemError('TANDEM_USAGE', `${work} is not empty: restore --into needs a new or empty folder`);
+  await requireArchiveReaches(plan, p.target, { waitMs: 5000, base: p.plan.chain.at(-1)!.gtid });
   fs.mkdirSync(work, { recursive: true, mode: 0o700 });
   const { server, data, replay } = await buildRestored(
     plan,
@@ -259,11 +319,14 @@ function moveAside(from: string, to: string): string | undefined {
  */
 export async function restoreInPlace(
   plan: Plan,
-  target: RestoreTarget,
+  preview: RestorePreview,
   log: (line: string) => void,
 ): Promise<InPlaceResult> {
   const t0 = Date.now();
-  requireBackupHost(plan);
+  const target = preview.target;
+  // Refused before anything is touched when the archive lacks committed writes the point
+  // may include (a stopped or lagging archiver).
+  await requireArchiveReaches(plan, target, { waitMs: 5000, base: preview.plan.chain.at(-1)!.gtid });
   const when = stamp();
   const work = path.join(plan.stateDir, 'restore', `${when}-${randomBytes(3).toString('hex')}`);
   // 1. Freeze writes: the LBs refuse them at once (reads go on); the sentinels (they
@@ -300,13 +363,29 @@ async function restoreFrozen(
   // replica's sentinel still running would take it.
   const writable = new Set(await writableDatabases(plan).catch(() => [] as string[]));
   await stopAll(sentinels.filter((s) => !writable.has(s.host)));
-  await stopAll([...sentinels.filter((s) => writable.has(s.host)), ...servicesOf(plan, ['binlog-archiver'])]);
+  await stopAll(sentinels.filter((s) => writable.has(s.host)));
+  // The archiver receives the last writes (those in flight when the LBs turned) first.
+  // (The primary as it was before the freeze: read-only, it is no longer found as writable.)
+  const primary = writable.size === 1 ? [...writable][0] : undefined;
+  const newest = formatPosition(
+    readManifests(backup.dir).reduce((pos, m) => advance(pos, m.gtid), new Map<number, bigint>()),
+  );
+  await requireArchiveReaches(plan, target, { waitMs: 10_000, base: newest, ...(primary ? { primary } : {}) }).catch(
+    () => {},
+  );
+  await stopAll(servicesOf(plan, ['binlog-archiver']));
   const thaw = await freezeWrites(plan);
   let p: RestorePreview;
   let built: Awaited<ReturnType<typeof buildRestored>>;
   try {
-    // The archive's last file is final now: plan again with it.
+    // The archive's last file is final now: plan again with it, and make sure it holds
+    // every transaction the databases committed that the point may include.
     p = await previewRestore(plan, target);
+    await requireArchiveReaches(plan, target, {
+      waitMs: 0,
+      base: p.plan.chain.at(-1)!.gtid,
+      ...(primary ? { primary } : {}),
+    });
     log(`restoring backup ${p.plan.chain.map((m) => m.id).join(' + ')} and replaying ${p.steps.length} binlog file(s)`);
     fs.mkdirSync(work, { recursive: true, mode: 0o700 });
     built = await buildRestored(plan, p, work, { binlog: true, detached: false }, signal);

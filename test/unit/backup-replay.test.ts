@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { ArchivedFile, ArchiveIndex } from '../../src/backup/archive-index.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import {
+  mustReach,
   onlyStopNotReached,
   parseGtidLine,
   reachedState,
@@ -37,8 +38,19 @@ describe('point-in-time replay decisions', () => {
     const index: ArchiveIndex = { version: 1, files: [f], holes: [] };
     assert.deepEqual(replaySteps([f], index, { gtid: '0-1-5' }), [{ file: f, stopGtid: '0-1-5' }]);
     assert.deepEqual(replaySteps([f], index, { time: Date.parse('2026-11-25T03:04:05Z') / 1000 }), [
-      { file: f, stopDatetime: '2026-11-25 03:04:06' },
+      { file: f, stopDatetime: '2026-11-25 03:04:06', stopTime: Date.parse('2026-11-25T03:04:06Z') / 1000 },
     ]);
+  });
+
+  it('expects a file wholly before the point replayed to its last GTID (or its stop), nothing of one the point cuts', () => {
+    const f = file('server-1', 'binlog.000001', '', '0-1-1', '0-1-9');
+    assert.equal(mustReach({ file: f }), '0-1-9');
+    assert.equal(mustReach({ file: f, stopGtid: '0-0-5' }), '0-1-5');
+    assert.equal(mustReach({ file: f, stopGtid: '0-0-12' }), '0-1-9');
+    assert.equal(mustReach({ file: f, stopGtid: '1-0-3' }), '0-1-9', 'a stop in another domain does not cut it');
+    assert.equal(mustReach({ file: f, stopTime: 2001 }), '0-1-9', 'its last commit (2000) is before the stop');
+    assert.equal(mustReach({ file: f, stopTime: 2000 }), undefined, 'the stop second cuts inside it');
+    assert.equal(mustReach({ file: { ...f, lastGtid: undefined } }), undefined);
   });
 
   it("cuts an old primary's file before a divergence the new primary's file records, not the new one's", () => {
