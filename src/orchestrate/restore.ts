@@ -25,7 +25,7 @@ import { hostOf } from '../config/resolve.ts';
 import type { Plan, PlanService } from '../config/types.ts';
 import { gtidReached, parseGtidPosition } from '../db/gtid.ts';
 import { TandemError } from '../errors.ts';
-import { readSupervisor, stopSupervised } from '../hosts/supervise.ts';
+import { readSupervisor, startSupervised, stopSupervised } from '../hosts/supervise.ts';
 import { advance, type ArchiveIndex, archivePosition, formatPosition } from '../backup/archive-index.ts';
 import { readIndex } from '../backup/archiver.ts';
 import { backupKeyFrom } from '../backup/crypt.ts';
@@ -34,13 +34,14 @@ import type { BackupManifest } from '../backup/manifest.ts';
 import { replayBinlogs, type ReplayResult, type ReplayStep, replaySteps, withLiveTails } from '../backup/replay.ts';
 import { planRestore, type RestorePlan, RestoreRefused, type RestoreTarget } from '../backup/restore-plan.ts';
 import { checkStored, readManifests } from '../backup/store.ts';
-import { dbKeys } from '../sentinel/keys.ts';
+import { dbKeys, type LeaderValue } from '../sentinel/keys.ts';
 import { backupNow, requireBackupHost, storedBackupKey } from './backup.ts';
 import { dbHostsOf, dbPaths } from './database/instance.ts';
 import { sql } from './database/sql.ts';
 import { etcdKv } from './etcd-kv.ts';
 import { drained, setSiteMode } from './lb.ts';
 import { writableDatabases } from './failover.ts';
+import { unitOf } from './services.ts';
 import { up } from './up.ts';
 
 export interface RestorePreview {
@@ -306,6 +307,31 @@ async function freezeWrites(plan: Plan): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * Starts the sentinel of the primary as it was before the freeze, alone, and waits until
+ * it holds the leader key again: started together by `up`, the sync replica's sentinel
+ * may take the key first (it is eligible), and a restore that changed nothing would
+ * have moved the primary.
+ */
+async function primarySentinelFirst(plan: Plan, primary: string | undefined): Promise<void> {
+  const service = plan.services.find((s) => s.kind === 'sentinel' && s.host === primary);
+  if (!service || !plan.etcd) return;
+  const unit = unitOf(plan, service);
+  await startSupervised(unit.paths, unit.spec);
+  const kv = etcdKv(plan);
+  const leaderKey = dbKeys(plan.etcd.prefix).leader;
+  try {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const kvp = await kv.get(leaderKey).catch(() => null);
+      if (kvp && (JSON.parse(kvp.value) as LeaderValue).host === primary) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    kv.close();
+  }
+}
+
 /** Moves `from` to `to` when it exists; returns `to` if it moved. */
 function moveAside(from: string, to: string): string | undefined {
   if (!fs.existsSync(from)) return undefined;
@@ -403,9 +429,16 @@ async function restoreFrozen(
   } catch (err) {
     log('the restore failed before any database was touched: thawing writes, starting what was stopped');
     await thaw();
+    await primarySentinelFirst(plan, primary).catch(() => {});
     await up(plan).catch(() => {});
-    fs.rmSync(work, { recursive: true, force: true });
-    throw err;
+    try {
+      fs.rmSync(work, { recursive: true, force: true });
+    } catch {}
+    if (err instanceof TandemError) throw err;
+    throw new TandemError(
+      'TANDEM_STATE',
+      `the restore failed before any database was touched; writes are thawed and what it stopped runs again: ${(err as Error).message}`,
+    );
   }
   const tBuilt = Date.now();
   // 2. Swap: the databases and everything reading them stop; each datadir is replaced.

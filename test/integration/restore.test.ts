@@ -101,6 +101,11 @@ async function snapshot(): Promise<string> {
   return parts.join('\n');
 }
 
+/** The writable database. */
+async function currentPrimary(): Promise<string> {
+  return (await sql(dbPaths(plan, 'server-1'), 'SELECT @@read_only AS ro'))[0]?.ro === '0' ? 'server-1' : 'server-2';
+}
+
 /** Every database answers, one writable, the replica replicating: then the site writes again. */
 async function siteWrites(runId: string): Promise<Op[]> {
   const deadline = Date.now() + 60_000;
@@ -230,6 +235,29 @@ describe('tandem restore (loopback, failover, backup host lb-1)', { timeout: 900
     }
   });
 
+  it('a restore that fails after freezing writes leaves the stack as it was: the same primary, the site writing', async () => {
+    await siteWrites('beforefail');
+    const primary = await currentPrimary();
+    const positions = async () => (await snapshot()).split('\n').slice(0, DBS.length).join('\n');
+    const before = await positions();
+    // The restore's work folder cannot be made (a file stands where it goes): the build
+    // fails after the LBs refused writes, the sentinels and the archiver stopped and the
+    // databases turned read-only.
+    const blocker = path.join(STATE, 'restore');
+    fs.writeFileSync(blocker, 'not a folder');
+    try {
+      const r = await stack.run('restore', '--at', 'now', '--yes');
+      assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /the restore failed before any database was touched/);
+      assert.match(r.stderr, /the restore failed before any database was touched; writes are thawed .*ENOTDIR/);
+    } finally {
+      fs.rmSync(blocker, { force: true });
+    }
+    assert.equal(await currentPrimary(), primary, 'the primary did not move');
+    assert.equal(await positions(), before, 'each database holds what it held, read-only where it was');
+    await siteWrites('afterfail');
+  });
+
   it('passes over a corrupt backup, naming it and the one it uses instead', async () => {
     await siteWrites('between');
     const second = await backup();
@@ -260,9 +288,10 @@ describe('tandem restore (loopback, failover, backup host lb-1)', { timeout: 900
 
   it('restores across a switchover: the archive follows the new primary, a restore holds the writes of both', async () => {
     // A user made after the backup, as `tandem up` makes them: the replay applies account statements too.
-    const writer =
-      (await sql(dbPaths(plan, 'server-1'), 'SELECT @@read_only AS ro'))[0]?.ro === '0' ? 'server-1' : 'server-2';
-    await sql(dbPaths(plan, writer), "CREATE USER IF NOT EXISTS 'restore_probe'@'localhost' ACCOUNT LOCK");
+    await sql(
+      dbPaths(plan, await currentPrimary()),
+      "CREATE USER IF NOT EXISTS 'restore_probe'@'localhost' ACCOUNT LOCK",
+    );
     const r0 = await stack.run('switchover');
     assert.equal(r0.code, 0, `${r0.stdout}\n${r0.stderr}`);
     const runId = `switched${Date.now()}`;
@@ -294,15 +323,14 @@ describe('tandem restore (loopback, failover, backup host lb-1)', { timeout: 900
       const load = writes(runId, 7000, (at) => (startedAt = at));
       while (startedAt === 0) await sleep(20);
       await sleep(3500);
-      const primary =
-        (await sql(dbPaths(plan, 'server-1'), 'SELECT @@read_only AS ro'))[0]?.ro === '0' ? 'server-1' : 'server-2';
-      await sql(dbPaths(plan, primary), `DROP TABLE \`${plan.db.name}\`.posts`);
+      await sql(dbPaths(plan, await currentPrimary()), `DROP TABLE \`${plan.db.name}\`.posts`);
       dropAt = Date.now();
       const ops = await load;
       const point = Math.floor(dropAt / 1000) - 1;
       const t0 = Date.now();
       const r = await stack.run('restore', '--at', new Date(point * 1000).toISOString(), '--yes');
       const rtoMs = Date.now() - t0;
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}\narchiver: ${JSON.stringify(archiverState())}`);
       await siteWrites(`${runId}after`);
       const serving = Date.now() - t0;
       const nodes = await postsEverywhere(runId);
