@@ -241,7 +241,8 @@ export class Archiver {
     await this.stopStream();
     // Everything the old stream wrote is counted before the new one's files are.
     this.scanAll();
-    const choice = sealed ?? pickStartFile(this.index, node.host, await this.serverFiles(node.host));
+    let choice = sealed ?? pickStartFile(this.index, node.host, await this.serverFiles(node.host));
+    if (!sealed) choice = this.keepAndResume(node.host, choice) ?? choice;
     // A start past the archive is recorded as a hole when the file's Gtid_list is scanned.
     if (choice.hole) log(`no binlog of ${node.host} continues the archive (${choice.hole.have} → ${choice.hole.next})`);
     const folder = hostFolder(this.config.archiveDir, node.host);
@@ -406,18 +407,42 @@ export class Archiver {
     const node = this.config.nodes.find((n) => n.host === live.host)!;
     await this.stopStream();
     this.scanFile(live.host, live.name);
-    const scan = this.scans.get(key)!;
-    const cut = scan.committed!;
-    const file = path.join(hostFolder(this.config.archiveDir, live.host), live.name);
-    // A transaction begun after the cut is fetched again by the next segment.
-    fs.truncateSync(file, cut.offset);
-    this.scans.set(key, { ...scan, offset: cut.offset, open: undefined });
-    const entry = this.index.files.find((f) => f.host === live.host && f.name === live.name);
-    if (entry) this.index = upsertFile(this.index, { ...entry, size: cut.offset });
-    this.dirty = true;
+    const cut = this.scans.get(key)!.committed!;
+    this.cutAt(live.host, live.name, cut);
     const binlog = binlogOf(live.name);
     log(`sealing ${key} at ${binlog}:${cut.serverPos} after ${this.config.sealEveryS} s`);
     await this.follow(node, { name: binlog, startPos: cut.serverPos, reason: 'the next segment of a sealed file' });
+  }
+
+  /** Cuts a plain file after its last whole transaction: one begun after it is fetched again by the next segment. */
+  private cutAt(host: string, name: string, cut: { offset: number }): void {
+    const key = `${host}/${name}`;
+    fs.truncateSync(path.join(hostFolder(this.config.archiveDir, host), name), cut.offset);
+    this.scans.set(key, { ...this.scans.get(key)!, offset: cut.offset, open: undefined });
+    const entry = this.index.files.find((f) => f.host === host && f.name === name);
+    if (entry) this.index = upsertFile(this.index, { ...entry, size: cut.offset });
+    this.dirty = true;
+  }
+
+  /**
+   * A restarted stream of the file the archive already holds in part: the part is kept,
+   * cut after its last whole transaction, and the stream resumes there into a new
+   * segment, instead of removing the file and fetching it again: a restore reading the
+   * archive meanwhile never sees the file shrink, or its index entry lose its GTIDs, and
+   * so never replays less than the archive held. Undefined when nothing whole is kept:
+   * then it is fetched again.
+   */
+  private keepAndResume(host: string, choice: StartChoice): StartChoice | undefined {
+    const name = `${segmentPrefix(choice.startPos)}${choice.name}`;
+    const entry = this.index.files.find((f) => f.host === host && f.name === name);
+    const cut = this.scans.get(`${host}/${name}`)?.committed;
+    if (!entry || entry.encrypted || !cut || cut.serverPos <= choice.startPos) return undefined;
+    this.cutAt(host, name, cut);
+    return {
+      name: choice.name,
+      startPos: cut.serverPos,
+      reason: `resuming ${host}'s ${choice.name} after its last whole transaction (${name} kept)`,
+    };
   }
 
   /** Encrypts every plain file the stream has left (rotated away from, or a host no longer followed). */
