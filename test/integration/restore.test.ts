@@ -46,7 +46,7 @@ let plan: Plan;
 
 /** Seen once in CI, not here: kept running and reported, not counted, until its cause is found. */
 const REPLAY_FLAKE = {
-  todo: 'intermittent: in one fresh-clone CI run (CI9) these rows were missing and the restore still said it succeeded. Since then a restore refuses instead (the archive behind the primary; a replay short of an archived file; a live file shorter than its index) and the failure says the archiver state; todo until a CI run shows which it was (issue 10 stays open)',
+  todo: 'intermittent: in one fresh-clone CI run (CI9) these rows were missing and the restore still said it succeeded. Likely cause since removed: the archiver fetched a file again from its start after a stream restart, and a restore planned meanwhile left it out. A restore now also refuses instead of restoring less; todo until fresh-clone CI runs show it passing (issue 10 stays open)',
 };
 
 interface Manifest {
