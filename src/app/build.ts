@@ -64,7 +64,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
   const sessions = new Sessions();
 
-  installErrorHandler(app);
+  installErrorHandler(app, options.assets ?? {});
   // Which server answered, on every response (chaos and tests record it).
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-served-by', options.host);

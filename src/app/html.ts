@@ -60,6 +60,15 @@ export function isFormPost(contentType: string | undefined): boolean {
   return contentType?.startsWith('application/x-www-form-urlencoded') === true;
 }
 
+/**
+ * A plain HTML form's failure (a wrong password, a taken name, too many attempts, a bad
+ * field, the database away): a page that says why, with the way back, under the error's
+ * own status. Not JSON: the browser shows what it gets.
+ */
+export function renderFormError(message: string, assets: AssetManifest = {}): string {
+  return `${renderHead(assets)}<h1>foobar.com</h1><p class="error" role="alert">${escapeHtml(message)}</p><p><a href="/">Back to the page</a></p></body></html>`;
+}
+
 /** A plain HTML form's answer: back to the home page (303: the browser follows it with a GET). */
 export function backToPage(reply: FastifyReply): FastifyReply {
   return reply.code(303).header('location', '/').send();

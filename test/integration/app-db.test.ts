@@ -172,6 +172,26 @@ describe('foobar.com app on MariaDB', () => {
     });
     assert.equal(wrong.statusCode, 401);
     assert.equal(wrong.json().error, 'INVALID_CREDENTIALS');
+    // The same two failures from the page's plain forms: a page that says why.
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const formCreds = `username=${creds.username}&password=`;
+    const takenPage = await appB!.inject({
+      method: 'POST',
+      url: '/signup',
+      headers: form,
+      payload: `${formCreds}${encodeURIComponent(creds.password)}`,
+    });
+    assert.equal(takenPage.statusCode, 409);
+    assert.match(takenPage.body, /role="alert">username alice_1 is taken</);
+    const wrongPage = await appB!.inject({
+      method: 'POST',
+      url: '/signin',
+      headers: form,
+      payload: `${formCreds}wrong+password`,
+    });
+    assert.equal(wrongPage.statusCode, 401);
+    assert.match(String(wrongPage.headers['content-type']), /^text\/html/);
+    assert.match(wrongPage.body, /role="alert">wrong username or password</);
 
     const jar2 = new Jar();
     const signin = await appB!.inject({ method: 'POST', url: '/signin', payload: creds });

@@ -99,6 +99,27 @@ describe('app without a database', () => {
     assert.equal(res.statusCode, 400);
   });
 
+  test('a failed plain HTML form gets a page that says why, under its status; a JSON client gets JSON', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const bad = await app.inject({ method: 'POST', url: '/signin', headers: form, payload: 'username=ab&password=x' });
+    assert.equal(bad.statusCode, 400, bad.body);
+    assert.match(String(bad.headers['content-type']), /^text\/html/);
+    assert.match(bad.body, /<p class="error" role="alert">body\/\w+ must /);
+    assert.match(bad.body, /<a href="\/">Back to the page<\/a>/);
+    const credentials = 'username=alice_1&password=correct-horse-battery';
+    const away = await app.inject({ method: 'POST', url: '/signin', headers: form, payload: credentials });
+    assert.equal(away.statusCode, 503, away.body);
+    assert.equal(away.headers['retry-after'], '1');
+    assert.match(away.body, /role="alert">database unavailable, try again</);
+    const json = await app.inject({
+      method: 'POST',
+      url: '/signin',
+      payload: { username: 'alice_1', password: 'correct-horse-battery' },
+    });
+    assert.equal(json.statusCode, 503);
+    assert.equal(json.json().error, 'DB_UNAVAILABLE');
+  });
+
   test('a body over the limit is 413', async () => {
     const res = await app.inject({ method: 'POST', url: '/posts', payload: { body: 'x'.repeat(5000) } });
     assert.equal(res.statusCode, 413);
