@@ -235,6 +235,24 @@ export const CONFIG_SCHEMA: Schema = {
         doc: "Request collapsing in the bundled app's database client: identical reads in flight together share one query.",
         default: DEFAULTS.app.coalesceReads,
       },
+      build: {
+        type: 'string[]',
+        doc: 'argv run in each new release (`tandem deploy`) after its dependencies are installed, before it is copied to the hosts: a build step. None by default.',
+        check: (v: string[]) => (v.length === 0 ? 'should name a command to run' : undefined),
+      },
+      keepReleases: {
+        type: 'number',
+        range: { max: 100 },
+        doc: 'Releases each app host keeps (`tandem deploy`); the running and the previous one are always kept.',
+        check: (v: number) => (v < 2 ? 'should be at least 2 (the running release and the previous one)' : undefined),
+        default: DEFAULTS.app.keepReleases,
+      },
+      slotOffset: {
+        type: 'number',
+        range: { max: 10000 },
+        doc: "A deploy starts the new release beside the old one on the other slot: `port` and `adminPort` plus this offset. Those ports must differ from the other ports a host uses.",
+        default: DEFAULTS.app.slotOffset,
+      },
     },
   },
   database: {
