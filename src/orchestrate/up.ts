@@ -36,6 +36,7 @@ import {
 } from './database.ts';
 import { assetsStep, ensureAssets, webHosts } from './assets.ts';
 import { missingEngines } from './doctor.ts';
+import { runningCodeDir } from '../deploy/releases.ts';
 import { waitForPrimary, waitForReplicas, withPrimary } from './failover.ts';
 import { type Emit, silent, step, type StepResult } from './events.ts';
 import { applyFirewall } from './firewall.ts';
@@ -289,13 +290,18 @@ function migrationSteps(live: () => Plan, units: readonly ServiceUnit[], users: 
         return unlessApplied(
           plan,
           migrations,
-          () => dbStepKey(plan, { primary: plan.db.primary, migrations: migrationInputs(plan.app.codeDir) }),
+          () =>
+            dbStepKey(plan, {
+              primary: plan.db.primary,
+              migrations: migrationInputs(runningCodeDir(plan, firstApp.service.host)),
+            }),
           async () => {
             writeUnitFiles(firstApp); // the migration reads the app's password file
             const detail = await migrate(
               plan,
               firstApp.service.host,
               appEnvironment(plan, firstApp.service, firstApp.paths),
+              runningCodeDir(plan, firstApp.service.host),
             );
             return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
           },
