@@ -250,7 +250,7 @@ export const CONFIG_SCHEMA: Schema = {
       slotOffset: {
         type: 'number',
         range: { max: 10000 },
-        doc: "A deploy starts the new release beside the old one on the other slot: `port` and `adminPort` plus this offset. Those ports must differ from the other ports a host uses.",
+        doc: 'A deploy starts the new release beside the old one on the other slot: `port` and `adminPort` plus this offset. Those ports must differ from the other ports a host uses.',
         default: DEFAULTS.app.slotOffset,
       },
     },

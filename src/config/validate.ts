@@ -105,7 +105,8 @@ function checkAdminPort(c: StackConfig, issues: ConfigIssue[]): void {
     ['app/adminPort', admin + offset],
   ] as const) {
     const hit = others.find(([, p]) => p === port);
-    if (port > 65535) issues.push({ path: 'app/slotOffset', message: `puts ${name}'s other slot past 65535 (${port})` });
+    if (port > 65535)
+      issues.push({ path: 'app/slotOffset', message: `puts ${name}'s other slot past 65535 (${port})` });
     else if (hit)
       issues.push({
         path: 'app/slotOffset',

@@ -234,7 +234,7 @@ function appCommand(plan: Plan): readonly string[] {
 }
 
 /**
- * The app's argv in a release: the entry tandem bundled into it 
+ * The app's argv in a release: the entry tandem bundled into it
  * (orchestrate/release-build.ts) when the start command is the default, else the configured command, run in the release.
  */
 function releaseCommand(plan: Plan, dir: string): readonly string[] {

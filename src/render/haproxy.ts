@@ -25,7 +25,6 @@ export const HAPROXY_BACKEND = 'web';
 /** The request header by which a client makes a request safe to replay (README: retries). */
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 
-
 /**
  * Paths that are never the site's: HAProxy answers 404 for them (and anything under
  * them) on the public ports, whatever would serve them behind it. Matched after

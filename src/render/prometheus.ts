@@ -65,7 +65,12 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
       'app',
       plan.services
         .filter((s) => s.kind === 'app')
-        .flatMap((s) => targets(plan.hosts.filter((h) => h.name === s.host), appAdminPort(plan, s))),
+        .flatMap((s) =>
+          targets(
+            plan.hosts.filter((h) => h.name === s.host),
+            appAdminPort(plan, s),
+          ),
+        ),
     ),
     job('mysqld', targets(having('db'), monitor.exporterPorts.mysqld)),
   ];

@@ -45,7 +45,14 @@ describe('app without a database', () => {
       release: '20261125T061500Z-abc1234',
       sessionSecret: 'unit-test-secret-0123456789',
       logger: false,
-      db: { primary: { host: '127.0.0.1', port: 1 }, replicas: [], user: 'u', password: 'p', database: 'd', connectTimeoutMs: 200 },
+      db: {
+        primary: { host: '127.0.0.1', port: 1 },
+        replicas: [],
+        user: 'u',
+        password: 'p',
+        database: 'd',
+        connectTimeoutMs: 200,
+      },
     });
     try {
       const whoami = await released.inject({ method: 'GET', url: '/whoami' });
