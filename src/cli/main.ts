@@ -175,6 +175,13 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       const { runDashboard } = await import('./dashboard.ts');
       return runDashboard(args, out);
     }
+    case 'deploy':
+    case 'rollback':
+    case 'releases': {
+      // Loaded on demand, as restore is.
+      const { runDeploy } = await import('./deploy.ts');
+      return runDeploy(args, { emit, lock: lockOptions(args) }, out);
+    }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');

@@ -113,7 +113,7 @@ function listening(plan: Plan, unit: ServiceUnit): boolean {
 }
 
 /** Brings one service to its desired state. Returns what changed, or undefined for nothing. */
-async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | undefined> {
+export async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | undefined> {
   const running = readSupervisor(unit.paths);
   const previous = new Map(
     unit.files.map((f) => [f.path, fs.existsSync(f.path) ? fs.readFileSync(f.path, 'utf8') : undefined]),
