@@ -370,8 +370,9 @@ export async function deploy(plan: Plan, opts: DeployOptions = {}): Promise<Depl
   const emit = opts.emit ?? silent;
   const started = performance.now();
   const live = withRunningReleases(plan);
-  refuseUnlessRunning(live);
+  // First: a server out of service is the reason its app may not run either.
   await refuseWhileDown(live);
+  refuseUnlessRunning(live);
   const { secrets } = loadOrCreateSecrets(plan.secretsFile);
   let release: ReleaseInfo | undefined;
   await step(emit, 'release', async () => {
