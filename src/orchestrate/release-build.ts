@@ -24,6 +24,8 @@ export interface ReleaseInfo {
   readonly createdAt: string;
   /** sha256 over its files (relative path and bytes), node_modules aside. */
   readonly hash: string;
+  /** The same over the code base it was made from: `up` compares it with the code base now. */
+  readonly sourceHash?: string;
   readonly steps: readonly string[];
 }
 
@@ -42,7 +44,11 @@ export function contentHash(dir: string): string {
     .map((d) => path.relative(dir, path.join(d.parentPath, d.name)))
     .filter((rel) => !rel.split(path.sep).some((part) => LEFT_OUT.has(part)) && rel !== RELEASE_INFO)
     .sort();
-  for (const rel of files) hash.update(`${rel}\0`).update(fs.readFileSync(path.join(dir, rel))).update('\0');
+  for (const rel of files)
+    hash
+      .update(`${rel}\0`)
+      .update(fs.readFileSync(path.join(dir, rel)))
+      .update('\0');
   return hash.digest('hex');
 }
 
@@ -90,7 +96,14 @@ export async function buildRelease(plan: Plan, source: string, log: (m: string) 
     }
     const hash = contentHash(tmp);
     const at = new Date();
-    const info: ReleaseInfo = { id: releaseId(hash, at), source, createdAt: at.toISOString(), hash, steps };
+    const info: ReleaseInfo = {
+      id: releaseId(hash, at),
+      source,
+      createdAt: at.toISOString(),
+      hash,
+      sourceHash: contentHash(source),
+      steps,
+    };
     fs.writeFileSync(path.join(tmp, RELEASE_INFO), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
     fs.renameSync(tmp, path.join(releases, info.id));
     log(`release ${info.id} made from ${source}${steps.length > 0 ? ` (${steps.join('; ')})` : ''}`);
@@ -143,4 +156,25 @@ export function pruneReleases(dir: string, keep: number, protect: readonly (stri
   const gone = releasesToPrune(fs.readdirSync(dir), keep, protect);
   for (const id of gone) fs.rmSync(path.join(dir, id), { recursive: true, force: true });
   return gone;
+}
+
+/**
+ * When the hosts run a release and the configured code base differs from the one it was
+ * made from: what to tell the user (`up` and `plan` do not change running code).
+ */
+export function codeDrift(plan: Plan): string | undefined {
+  const running = [...new Set(Object.values(plan.app.releases ?? {}).map((r) => r.id))];
+  if (running.length === 0) return undefined;
+  let info: ReleaseInfo;
+  try {
+    info = readRelease(plan, running[0]!);
+  } catch {
+    return undefined;
+  }
+  if (!fs.existsSync(plan.app.codeDir)) return undefined;
+  if (running.length === 1 && info.source === plan.app.codeDir && info.sourceHash === contentHash(plan.app.codeDir))
+    return undefined;
+  return `the servers run release ${running.join(', ')}${
+    info.source === plan.app.codeDir ? '' : ` (made from ${info.source})`
+  }, which differs from the code base in ${plan.app.codeDir}: \`tandem deploy\` rolls it out (up leaves running code alone)`;
 }

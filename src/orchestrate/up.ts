@@ -37,6 +37,7 @@ import {
 import { assetsStep, ensureAssets, webHosts } from './assets.ts';
 import { missingEngines } from './doctor.ts';
 import { runningCodeDir } from '../deploy/releases.ts';
+import { codeDrift } from './release-build.ts';
 import { waitForPrimary, waitForReplicas, withPrimary } from './failover.ts';
 import { type Emit, silent, step, type StepResult } from './events.ts';
 import { applyFirewall } from './firewall.ts';
@@ -504,6 +505,8 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   }
   const changed = await runSteps(emit, steps);
   recordStackUp(plan, true);
+  const drift = codeDrift(plan);
+  if (drift) emit({ kind: 'note', message: drift });
   emit({
     kind: 'note',
     message: `${steps.length + 1} steps in ${((performance.now() - started) / 1000).toFixed(1)} s`,

@@ -166,6 +166,14 @@ describe('tandem deploy', { timeout: 600_000 }, () => {
     const up = await stack.run('up');
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, /nothing to change/, up.stdout);
+    // The config's code base is not what runs: up says so and points to deploy.
+    assert.match(
+      up.stdout,
+      new RegExp(
+        `run release ${first} \\(made from .*code-good1.*\\), which differs from the code base in .*\`tandem deploy\``,
+      ),
+      up.stdout,
+    );
     assert.deepEqual(await whoamiEverywhere(), { 'server-1': first, 'server-2': first });
   });
 
@@ -176,6 +184,7 @@ describe('tandem deploy', { timeout: 600_000 }, () => {
     it(`rolls back a release that ${label} by itself: exit 1, why and its log, 0 failed requests, the old release everywhere`, async () => {
       const r = await underLoad('deploy', '--code', code());
       assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+      process.stdout.write(`# ${label}: ${r.ops.length} ops\n${r.stderr}\n`);
       assert.match(r.stderr, /failed its gate on server-1/);
       assert.match(r.stderr, why);
       assert.match(r.stderr, /Rolled back: server-1 serves/);
