@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const BUNDLED_SERVER = 'server.mjs';
 export const BUNDLED_MIGRATE = 'migrate.mjs';
@@ -34,5 +35,14 @@ export async function bundleEntries(sourceDir: string, outDir: string): Promise<
     sourcemap: true,
     logLevel: 'silent',
   });
-  return Object.keys(entries).map((name) => `${name}.mjs`);
+  const written = Object.keys(entries).map((name) => `${name}.mjs`);
+  // The maps name their sources relative to the output folder, which the release leaves
+  // (it is renamed, then copied to the hosts): absolute, a stack trace names the real file.
+  for (const file of written) {
+    const mapFile = path.join(outDir, `${file}.map`);
+    const map = JSON.parse(fs.readFileSync(mapFile, 'utf8')) as { sources: string[] };
+    map.sources = map.sources.map((s) => pathToFileURL(path.resolve(outDir, s)).href);
+    fs.writeFileSync(mapFile, JSON.stringify(map));
+  }
+  return written;
 }
