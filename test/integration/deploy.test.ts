@@ -224,6 +224,20 @@ describe('tandem deploy', { timeout: 600_000 }, () => {
     assert.match(text.stdout, new RegExp(`${first}.*runs on server-1, server-2`));
   });
 
+  it('runs the release migrations once on the primary first: a failed one ends the deploy with nothing switched', async () => {
+    const badMigration = codeBase('bad-migration', (app) =>
+      fs.writeFileSync(path.join(app, 'migrations', '003_bad.sql'), 'ALTER TABLE no_such_table ADD COLUMN x INT;\n'),
+    );
+    const before = await stack.run('releases', '--json');
+    const r = await stack.run('deploy', '--code', badMigration);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /the migrations of release \S+ failed; nothing was switched/);
+    assert.match(r.stderr, /no_such_table/);
+    const after = JSON.parse((await stack.run('releases', '--json')).stdout) as { hosts: unknown };
+    assert.deepEqual(after.hosts, (JSON.parse(before.stdout) as { hosts: unknown }).hosts, 'no host switched');
+    assert.deepEqual(await whoamiEverywhere(), { 'server-1': first, 'server-2': first });
+  });
+
   it('refuses a second deploy while one runs (the stack lock)', async () => {
     const firstDeploy = stack.run('deploy', '--code', good2);
     await sleep(1500);
