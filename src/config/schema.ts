@@ -210,7 +210,7 @@ export const CONFIG_SCHEMA: Schema = {
       adminPort: {
         type: 'number',
         range: 'port',
-        doc: "The app's private listener on each app host's address: `/healthz`, `/readyz` and `/metrics`, for the load balancers' checks (the firewall admits no one else). The public port serves none of them. Must differ from the other ports a host uses.",
+        doc: "The app's private listener on each app host's address: `/healthz`, `/readyz` and `/metrics`, for the load balancers' checks (through nginx) and the monitor (the firewall admits no one else). The public port serves none of them. Must differ from the other ports a host uses.",
         default: DEFAULTS.app.adminPort,
       },
       codeDir: {
