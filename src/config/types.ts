@@ -114,7 +114,7 @@ export interface StackConfig {
     port?: number;
     /**
      * The app's private listener on each app host's address: `/healthz`, `/readyz` and
-     * `/metrics`, for the load balancers' checks (the firewall admits no one else). The
+     * `/metrics`, for the load balancers' checks (through nginx) and the monitor (the firewall admits no one else). The
      * public port serves none of them. @default 3001
      */
     adminPort?: number;
