@@ -1,7 +1,8 @@
 /** `tandem deploy`, `tandem rollback` and `tandem releases` (issue 11). */
 import path from 'node:path';
 import { loadPlan } from '../orchestrate/config-loader.ts';
-import { type DeployResult, deploy, releasesReport, rollback } from '../orchestrate/deploy.ts';
+import { type DeployResult, deploy, rollback } from '../orchestrate/deploy.ts';
+import { releasesReport } from '../orchestrate/release-list.ts';
 import type { Emit } from '../orchestrate/events.ts';
 import { withStackLock } from '../orchestrate/lock.ts';
 import type { Args } from './args.ts';

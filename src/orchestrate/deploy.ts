@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { servicePaths } from '../config/paths.ts';
+import { hostPaths, servicePaths } from '../config/paths.ts';
 import type { Plan, PlanHost, PlanService } from '../config/types.ts';
 import { appAdminPort, type HostReleaseState, otherSlot, withReleases } from '../deploy/releases.ts';
 import { TandemError } from '../errors.ts';
@@ -17,14 +17,12 @@ import { processTree } from '../hosts/proc.ts';
 import { loadOrCreateSecrets } from '../hosts/secrets.ts';
 import { enginePidOf, readSupervisor, reapOrphan, sleep, startSupervised, stopSupervised } from '../hosts/supervise.ts';
 import { buildAssets, readAssetSources } from '../app/assets.ts';
-import { hostPaths } from '../config/paths.ts';
 import { migrate } from './database.ts';
-import { type Emit, silent, step } from './events.ts';
+import { type Emit, silent, step, type StepResult } from './events.ts';
 import { backendStates, serverSessions, setServerState } from './lb.ts';
 import {
   buildRelease,
   copyToHost,
-  listReleases,
   pruneReleases,
   readRelease,
   type ReleaseInfo,
@@ -241,40 +239,86 @@ async function rollHost(
   const newService = appServices(next).find((s) => s.host === app.host)!;
   const unit = unitOf(next, newService, secrets);
 
-  if (backend) {
-    await step(emit, `${app.host}: drain in HAProxy`, async () => {
-      const others = (await backendStates(live)).filter((s) => s.server !== backend.name && s.status.startsWith('UP'));
-      if (others.length === 0)
-        throw new TandemError(
-          'TANDEM_STATE',
-          `${backend.name} is the last server in service: refusing to take it out of service (no other web server is UP in HAProxy). Nothing was changed on it.`,
-          'bring the other servers back first (`tandem status`), then deploy again',
-        );
-      const failed = await setServerState(live, backend.name, 'drain');
-      if (failed.length > 0)
-        throw new TandemError('TANDEM_STATE', `cannot drain ${backend.name} at ${failed.join(', ')}`);
-      const deadline = Date.now() + DRAIN_BOUND_MS;
-      let inFlight = await serverSessions(live, backend.name);
-      while (inFlight > 0 && Date.now() < deadline) {
-        await sleep(50);
-        inFlight = await serverSessions(live, backend.name);
-      }
-      return {
-        changed: true,
-        detail:
-          inFlight === 0 ? 'no request in flight' : `${inFlight} still in flight after ${DRAIN_BOUND_MS / 1000} s`,
-      };
+  if (backend) await step(emit, `${app.host}: drain in HAProxy`, () => drain(live, backend.name));
+  // From here on, whatever happens, the server goes back into service.
+  try {
+    await startAndSwitch(next, {
+      host,
+      app: newService,
+      old: oldService,
+      unit,
+      state,
+      current,
+      release,
+      secrets,
+      emit,
     });
+  } finally {
+    if (backend)
+      await step(emit, `${app.host}: back in HAProxy`, async () => {
+        await setServerState(live, backend.name, 'ready');
+        await waitUp(live, backend.name);
+        return { changed: true, detail: `${backend.name} UP` };
+      });
   }
-  const backInService = async () => {
-    if (!backend) return;
-    await setServerState(live, backend.name, 'ready');
-    await waitUp(live, backend.name);
+  return {
+    host: app.host,
+    ...(current ? { from: current.id } : {}),
+    to: release.id,
+    slot: state.slot,
+    ms: Math.round(performance.now() - started),
   };
+}
 
+/** Drains one web server at every LB and waits (bounded) until its requests finish. */
+async function drain(plan: Plan, server: string): Promise<StepResult> {
+  const others = (await backendStates(plan)).filter((s) => s.server !== server && s.status.startsWith('UP'));
+  if (others.length === 0)
+    throw new TandemError(
+      'TANDEM_STATE',
+      `${server} is the last server in service: refusing to take it out of service (no other web server is UP in HAProxy). Nothing was changed on it.`,
+      'bring the other servers back first (`tandem status`), then deploy again',
+    );
+  const failed = await setServerState(plan, server, 'drain');
+  if (failed.length > 0) {
+    await setServerState(plan, server, 'ready');
+    throw new TandemError('TANDEM_STATE', `cannot drain ${server} at ${failed.join(', ')}; nothing was changed`);
+  }
+  const deadline = Date.now() + DRAIN_BOUND_MS;
+  let inFlight = await serverSessions(plan, server);
+  while (inFlight > 0 && Date.now() < deadline) {
+    await sleep(50);
+    inFlight = await serverSessions(plan, server);
+  }
+  return {
+    changed: true,
+    detail: inFlight === 0 ? 'no request in flight' : `${inFlight} still in flight after ${DRAIN_BOUND_MS / 1000} s`,
+  };
+}
+
+interface Switch {
+  readonly host: PlanHost;
+  /** The app service in the new slot, and in the old one. */
+  readonly app: PlanService;
+  readonly old: PlanService;
+  readonly unit: ServiceUnit;
+  readonly state: HostReleaseState;
+  readonly current: HostReleaseState | undefined;
+  readonly release: ReleaseInfo;
+  readonly secrets: AppSecrets;
+  readonly emit: Emit;
+}
+
+/**
+ * Starts the release in its slot and gates it; then records it, switches the proxies and
+ * stops the old process. A failed gate stops the new process and throws, the host as it was.
+ */
+async function startAndSwitch(next: Plan, s: Switch): Promise<void> {
+  const { unit, emit, release, state } = s;
+  const name = s.app.host;
   let failure: string | undefined;
   let offset = 0;
-  await step(emit, `${app.host}: start ${release.id} in slot ${state.slot}`, async () => {
+  await step(emit, `${name}: start ${release.id} in slot ${state.slot}`, async () => {
     // A process left in that slot (an interrupted deploy) is not the release.
     if (readSupervisor(unit.paths)) await stopSupervised(unit.paths);
     else reapOrphan(unit.paths);
@@ -283,42 +327,28 @@ async function rollHost(
     await startSupervised(unit.paths, unit.spec);
     failure = await gate(next, unit);
     if (failure) return { changed: false, detail: `failed its gate: ${failure}` };
-    return { changed: true, detail: `ready on port ${newService.port}, smoke request answered 200` };
+    return { changed: true, detail: `ready on port ${s.app.port}, smoke request answered 200` };
   });
   if (failure) {
     const tail = logTail(unit.paths.output, offset);
     await stopSupervised(unit.paths);
-    await backInService();
     throw new TandemError(
       'TANDEM_DEPLOY_FAILED',
-      `release ${release.id} failed its gate on ${app.host}: ${failure}. Rolled back: ${app.host} serves ${
-        current?.id ?? 'the code it ran before'
+      `release ${release.id} failed its gate on ${name}: ${failure}. Rolled back: ${name} serves ${
+        s.current?.id ?? 'the code it ran before'
       } as before, nginx and HAProxy unchanged; the deploy stopped there.${
         tail ? `\n  the release's log (${unit.paths.output}):\n    ${tail.split('\n').join('\n    ')}` : ''
       }`,
       'fix the release and deploy again (`tandem releases` shows what runs where)',
     );
   }
-
-  await step(emit, `${app.host}: switch nginx to slot ${state.slot}`, async () => {
-    writeHostRelease(host, state);
+  await step(emit, `${name}: switch nginx to slot ${state.slot}`, async () => {
+    writeHostRelease(s.host, state);
     recordApplied(unit);
-    const switched = await switchProxies(next, secrets);
-    await stopSupervised(oldService.dir === newService.dir ? unit.paths : servicePaths(oldService));
+    const switched = await switchProxies(next, s.secrets);
+    await stopSupervised(servicePaths(s.old));
     return { changed: true, detail: `reloaded ${switched.join(', ') || 'nothing'}; old process stopped` };
   });
-  if (backend)
-    await step(emit, `${app.host}: back in HAProxy`, async () => {
-      await backInService();
-      return { changed: true, detail: `${backend.name} UP` };
-    });
-  return {
-    host: app.host,
-    ...(current ? { from: current.id } : {}),
-    to: release.id,
-    slot: state.slot,
-    ms: Math.round(performance.now() - started),
-  };
 }
 
 /** The new release's migrations, once, on the primary, before any host switches. */
@@ -424,39 +454,4 @@ export async function rollback(plan: Plan, opts: { emit?: Emit } = {}): Promise<
       'see `tandem releases`',
     );
   return deploy(plan, { release: first.previous, ...(opts.emit ? { emit: opts.emit } : {}) });
-}
-
-export interface ReleasesReport {
-  readonly releases: readonly (ReleaseInfo & {
-    readonly runningOn: readonly string[];
-    readonly previousOn: readonly string[];
-  })[];
-  readonly hosts: readonly {
-    readonly host: string;
-    readonly release?: string;
-    readonly slot: 'a' | 'b';
-    readonly previous?: string;
-  }[];
-}
-
-/** `tandem releases`: every release kept, and which runs where. */
-export function releasesReport(plan: Plan): ReleasesReport {
-  const states = readReleaseStates(plan);
-  const hosts = appServices(plan).map((s) => {
-    const st = states[s.host];
-    return {
-      host: s.host,
-      slot: st?.slot ?? ('a' as const),
-      ...(st ? { release: st.id } : {}),
-      ...(st?.previous ? { previous: st.previous } : {}),
-    };
-  });
-  return {
-    releases: listReleases(plan).map((r) => ({
-      ...r,
-      runningOn: hosts.filter((h) => h.release === r.id).map((h) => h.host),
-      previousOn: hosts.filter((h) => h.previous === r.id).map((h) => h.host),
-    })),
-    hosts,
-  };
 }
