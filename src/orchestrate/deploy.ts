@@ -177,10 +177,10 @@ async function gate(plan: Plan, unit: ServiceUnit): Promise<string | undefined> 
 async function waitUp(plan: Plan, server: string): Promise<void> {
   await waitFor(
     `${server} UP in HAProxy`,
-    async () =>
-      (await backendStates(plan))
-        .filter((s) => s.server === server)
-        .every((s) => s.status.startsWith('UP') && s.check === 'L7OK'),
+    async () => {
+      const rows = (await backendStates(plan)).filter((s) => s.server === server);
+      return rows.length > 0 && rows.every((s) => s.status.startsWith('UP') && s.check === 'L7OK');
+    },
     UP_BOUND_MS,
     50,
   );
