@@ -187,13 +187,18 @@ async function waitUp(plan: Plan, server: string): Promise<void> {
 }
 
 /**
- * nginx (and Prometheus) wherever the new slot changes their config: rewritten, checked,
- * reloaded gracefully. Waits until each reloaded nginx has new workers, which use the
- * new upstreams; the old ones only finish what they had.
+ * The services of `kinds` whose config the new slots change (nginx's upstreams,
+ * Prometheus' targets): rewritten, checked, reloaded gracefully. Waits until each
+ * reloaded nginx has new workers, which use the new upstreams; the old ones only finish
+ * what they had.
  */
-async function switchProxies(plan: Plan, secrets: AppSecrets): Promise<string[]> {
+async function switchProxies(
+  plan: Plan,
+  secrets: AppSecrets,
+  kinds: readonly PlanService['kind'][] = ['nginx'],
+): Promise<string[]> {
   const switched: string[] = [];
-  for (const service of plan.services.filter((s) => s.kind === 'nginx' || s.kind === 'prometheus')) {
+  for (const service of plan.services.filter((s) => kinds.includes(s.kind))) {
     const unit = unitOf(plan, service, secrets);
     if (appliedFingerprint(unit) === currentFingerprint(unit)) continue;
     const engine = enginePidOf(unit.paths);
@@ -425,9 +430,20 @@ export async function deploy(plan: Plan, opts: DeployOptions = {}): Promise<Depl
       return { changed: Number(/(\d+) applied/.exec(migrations)?.[1] ?? 0) > 0, detail: migrations };
     });
   const hosts: HostDeploy[] = [];
-  for (const app of rollOrder(live)) {
-    const done = await rollHost(live, app, release!, secrets, emit);
-    if (done) hosts.push(done);
+  try {
+    for (const app of rollOrder(live)) {
+      const done = await rollHost(live, app, release!, secrets, emit);
+      if (done) hosts.push(done);
+    }
+  } finally {
+    // Prometheus scrapes each app where it runs now: once, after the servers (its reload
+    // takes seconds, which need not keep a server out of service).
+    const now = withRunningReleases(plan);
+    if (now.services.some((s) => s.kind === 'prometheus'))
+      await step(emit, 'prometheus targets', async () => {
+        const switched = await switchProxies(now, secrets, ['prometheus']);
+        return { changed: switched.length > 0, detail: switched.length > 0 ? 'reloaded' : 'unchanged' };
+      });
   }
   const pruned = prune(live);
   return {

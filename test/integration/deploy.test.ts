@@ -51,6 +51,14 @@ function edit(file: string, from: string, to: string): void {
 
 /** Runs `tandem <args>` under a load of reads and writes through the LB; returns both. */
 async function underLoad(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; ops: Op[] }> {
+  return underLoadOf(stack, plan, args);
+}
+
+async function underLoadOf(
+  stack: TestStack,
+  plan: Plan,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string; ops: Op[] }> {
   const stop = new AbortController();
   const load = runWorkload(plan, {
     runId: `deploy${Date.now()}`,
@@ -267,3 +275,55 @@ describe('tandem deploy', { timeout: 600_000 }, () => {
     assert.equal(heal.code, 0, `${heal.stdout}\n${heal.stderr}`);
   });
 });
+
+const NETNS = process.getuid?.() === 0;
+
+describe(
+  'tandem deploy on netns: through the VIP from the client namespace, firewalls on',
+  { skip: NETNS ? false : 'netns needs root', timeout: 600_000 },
+  () => {
+    const netns = new TestStack('deploy-netns', {
+      name: 'dnetns',
+      hosting: 'netns',
+      network: { subnet: '10.91.0.0/24' },
+    });
+    let netnsPlan: Plan;
+    before(async () => {
+      await netns.up();
+      netnsPlan = await loadPlan(netns.configFile);
+    });
+    after(() => netns.cleanup());
+
+    it('rolls a good release across both servers with 0 failed requests; afterwards every answer is the new release', async () => {
+      const root = path.join(netns.dir, 'code-good');
+      fs.cpSync(path.join(REPO, 'src'), path.join(root, 'src'), { recursive: true });
+      edit(path.join(root, 'src', 'app', 'routes', 'status.ts'), '/** The public', '/** netns: the public');
+      const r = await underLoadOf(netns, netnsPlan, ['deploy', '--code', path.join(root, 'src', 'app')]);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const id = releaseIn(r.stdout);
+      process.stdout.write(
+        `# netns deploy: ${r.ops.length} ops, by release ${JSON.stringify([...releasesSeen(r.ops)])}\n${r.stdout}\n`,
+      );
+      assertNoneFailed(r.ops);
+      assert.deepEqual(
+        [...releasesSeen(r.ops).keys()].filter((k) => k !== '(none)' && k !== id),
+        [],
+      );
+      const afterwards = await runWorkload(netnsPlan, {
+        runId: `after${Date.now()}`,
+        concurrency: 2,
+        durationMs: 3000,
+        maxOps: 1000,
+        ratePerSec: 40,
+        timeoutMs: 5000,
+        latencyBoundMs: 5000,
+        mix: ['api'],
+        retryWrites: false,
+      });
+      assert.ok(afterwards.length > 20, `${afterwards.length} operations after the deploy`);
+      assert.equal(afterwards.filter((o) => o.outcome !== 'ok').length, 0, 'none failed after the deploy');
+      assert.deepEqual([...releasesSeen(afterwards).keys()], [id], 'only the new release answers');
+      assert.deepEqual(new Set(afterwards.map((o) => o.server)), new Set(SERVERS), 'from both servers');
+    });
+  },
+);
