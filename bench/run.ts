@@ -23,16 +23,20 @@
  * backups (part `backup`, not in the default parts: about 6 minutes; see backup.ts):
  * backup and restore throughput on ≥ 1 GiB beside a plain copy of the data folder, the
  * restore drill's time, and the recovery point when the primary's host is killed.
+ * deploys (part `deploy`, not in the default parts: about 2 minutes; see deploy.ts):
+ * two-server deploy wall time and cutover under load, failed requests, p99 during
+ * against before.
  * Rounds alternate between targets so machine noise hits them alike; medians reported.
  * Each target is printed as met or missed at the end; the run exits 1 when one is missed.
  *
- *   BENCH_PARTS=loopback,netns,up,scale,failover,monitor,backup  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
+ *   BENCH_PARTS=loopback,netns,up,scale,failover,monitor,backup,deploy  BENCH_ROUNDS=3  BENCH_SECONDS=8  BENCH_CONNECTIONS=64
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseManifest } from '../src/app/assets.ts';
 import type { ServiceKind, StackConfig } from '../src/config/types.ts';
 import { backupBench } from './backup.ts';
+import { deployBench } from './deploy.ts';
 import { failoverBench } from './failover.ts';
 import { monitorBench } from './monitor.ts';
 import { median, serviceCpu, type WrkResult, wrk as measureWrk } from './measure.ts';
@@ -308,5 +312,6 @@ if (PARTS.includes('netns')) {
 if (PARTS.includes('failover')) await failoverBench(goal);
 if (PARTS.includes('monitor')) await monitorBench(goal);
 if (PARTS.includes('backup')) await backupBench(goal);
+if (PARTS.includes('deploy')) await deployBench(goal);
 verdict();
 if (!(await upBench())) process.exitCode = 1;

@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'TANDEM_PROCESS_FAILED'
   | 'TANDEM_NOT_READY'
   | 'TANDEM_STATE'
+  /** A release failed its gate or its migrations (`tandem deploy`); the hosts serve what they served. */
+  | 'TANDEM_DEPLOY_FAILED'
   /** Another tandem holds the stack's lock. */
   | 'TANDEM_LOCKED'
   | 'TANDEM_USAGE';

@@ -22,6 +22,8 @@ import type { SigninLimits } from './throttle.ts';
 export interface AppOptions {
   /** This server's name (TANDEM_HOST). */
   host: string;
+  /** The release it runs (TANDEM_RELEASE): the `x-release` header and /whoami name it. */
+  release?: string;
   /** HMAC key for cookies; the same on every app server. */
   sessionSecret: string;
   /** A ready client, or options to create one; closed with the app either way. */
@@ -68,6 +70,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   // Which server answered, on every response (chaos and tests record it).
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('x-served-by', options.host);
+    // Which release answered (`tandem deploy`): the load recorder tells old from new by it.
+    if (options.release) reply.header('x-release', options.release);
   });
   // Parses Cookie headers and signs/verifies values with the shared secret (HMAC-SHA256).
   app.register(cookie, { secret: options.sessionSecret });
@@ -75,7 +79,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(dbPlugin, { db: options.db });
   app.register(metricsPlugin, { host: options.host });
   app.register(requestLogPlugin);
-  app.register(statusRoutes, { host: options.host });
+  app.register(statusRoutes, { host: options.host, ...(options.release ? { release: options.release } : {}) });
   app.register(postRoutes, { host: options.host, sessions, assets: options.assets ?? {} });
   app.register(authRoutes, { sessions, ...(options.signinLimits ? { signinLimits: options.signinLimits } : {}) });
   return app;

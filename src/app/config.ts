@@ -10,6 +10,8 @@ import { type AssetManifest, parseManifest } from './assets.ts';
 export interface AppConfig {
   /** TANDEM_HOST: this server's name, reported by /whoami and stored with posts. */
   host: string;
+  /** TANDEM_RELEASE: the release this process runs (`tandem deploy`); absent outside a release. */
+  release?: string;
   /** TANDEM_APP_ADDRESS @default '127.0.0.1' */
   address: string;
   /** TANDEM_APP_PORT @default 3000 */
@@ -86,6 +88,7 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   };
 
   const host = required('TANDEM_HOST');
+  const release = env.TANDEM_RELEASE?.trim() || undefined;
   const address = env.TANDEM_APP_ADDRESS?.trim() || '127.0.0.1';
   const port = integer('TANDEM_APP_PORT', 3000, 1, 65535);
   const adminPort = integer('TANDEM_ADMIN_PORT', 3001, 1, 65535);
@@ -136,6 +139,7 @@ export function loadAppConfig(env: Env = process.env, readFile: ReadFile = (p) =
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     host,
+    ...(release !== undefined ? { release } : {}),
     address,
     port,
     adminPort,

@@ -24,6 +24,7 @@ async function main(): Promise<void> {
 
   const app = buildApp({
     host: config.host,
+    ...(config.release ? { release: config.release } : {}),
     sessionSecret: config.sessionSecret,
     bodyLimit: config.bodyLimit,
     trustedProxies: config.trustedProxies,

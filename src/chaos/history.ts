@@ -31,6 +31,8 @@ export interface Op {
   readonly error?: string;
   /** x-served-by of the answer. */
   readonly server?: string;
+  /** x-release of the answer: the release that answered (`tandem deploy`). */
+  readonly release?: string;
   /** 2 when a write was retried with the same id after its first try failed. */
   readonly attempts?: number;
   /** What went wrong with the first try of a retried write. */

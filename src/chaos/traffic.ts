@@ -51,6 +51,7 @@ const DEFAULT_MIX: readonly (OpKind | 'ryw')[] = ['page', 'api', 'write', 'api',
 interface Answer {
   status: number;
   server?: string;
+  release?: string;
   cookie?: string;
   body: string;
 }
@@ -86,6 +87,7 @@ function send(
         resolve({
           status: res.statusCode ?? 0,
           server: res.headers['x-served-by'] as string | undefined,
+          release: res.headers['x-release'] as string | undefined,
           cookie: setCookie.map((c) => c.split(';')[0]).join('; ') || undefined,
           body,
         });
@@ -133,6 +135,7 @@ async function operation(
       outcome,
       status: answer.status,
       ...(answer.server ? { server: answer.server } : {}),
+      ...(answer.release ? { release: answer.release } : {}),
       ...(outcome === 'fail' ? { error: answer.body.slice(0, 200) } : {}),
     };
     return { op, answer };

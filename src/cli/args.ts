@@ -56,6 +56,8 @@ const OPTIONS = {
     help: 'restore into a scratch MariaDB in DIR (left running) instead of the stack',
   },
   'dry-run': { type: 'boolean', help: 'say what the restore would use and lose; change nothing' },
+  // Deploys (issue 11).
+  code: { type: 'string', value: 'DIR', help: 'the code base to release (default: app.codeDir, or the bundled app)' },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -125,6 +127,13 @@ export const COMMANDS = {
     summary: 'restore the databases to a point in time or GTID from the backups and the binlog archive',
     options: ['at', 'gtid', 'into', 'dry-run', 'yes', 'json', 'wait'],
   },
+  // Deploys (issue 11).
+  deploy: {
+    summary: 'release the code base and roll it across the servers one at a time; rolls back by itself when it is bad',
+    options: ['code', 'json', 'wait'],
+  },
+  rollback: { summary: 'go back to the previous release, by the same rolling procedure', options: ['json', 'wait'] },
+  releases: { summary: 'the releases kept, and which one runs where', options: ['json'] },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -165,6 +174,8 @@ export interface Args {
   readonly into?: string;
   /** restore --dry-run. */
   readonly dryRun?: boolean;
+  /** deploy --code. */
+  readonly code?: string;
   /** Operands after the command (chaos: its command and targets; logs: its selector). */
   readonly rest: readonly string[];
 }
@@ -328,6 +339,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     ...(target ? { target } : {}),
     ...(typeof values.into === 'string' ? { into: values.into } : {}),
     ...(values['dry-run'] === true ? { dryRun: true } : {}),
+    ...(typeof values.code === 'string' ? { code: values.code } : {}),
   };
 }
 

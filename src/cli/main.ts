@@ -79,13 +79,18 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       const outDir = path.resolve(args.out ?? path.join(plan.stateDir, 'plan'));
       const files = await planFiles(plan, outDir);
       if (args.json) {
-        out(JSON.stringify({ outDir, files }, null, 2));
+        const { codeDrift } = await import('../orchestrate/release-build.ts');
+        const drift = codeDrift(plan);
+        out(JSON.stringify({ outDir, files, ...(drift ? { code: drift } : {}) }, null, 2));
         return 0;
       }
       for (const f of files) {
         out(`${f.state.padEnd(8)} ${f.service.padEnd(20)} ${path.relative(outDir, f.rendered)}`);
         if (f.diff) out(f.diff.replace(/^/gm, '    '));
       }
+      const { codeDrift } = await import('../orchestrate/release-build.ts');
+      const drift = codeDrift(plan);
+      if (drift) out(drift);
       const changed = files.filter((f) => f.state !== 'same').length;
       out(
         `rendered ${files.length} files into ${outDir}; ${changed === 0 ? 'no differences from what runs' : `${changed} differ from what runs (tandem up applies them)`}`,
@@ -174,6 +179,13 @@ async function runCommand(args: Args, out: Out): Promise<number> {
     case 'dashboard': {
       const { runDashboard } = await import('./dashboard.ts');
       return runDashboard(args, out);
+    }
+    case 'deploy':
+    case 'rollback':
+    case 'releases': {
+      // Loaded on demand, as restore is.
+      const { runDeploy } = await import('./deploy.ts');
+      return runDeploy(args, { emit, lock: lockOptions(args) }, out);
     }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.

@@ -54,6 +54,8 @@ export const DEFAULTS = {
     bodyLimit: 65536,
     start: ['node', '--import', 'tsx', 'server.ts'],
     coalesceReads: true,
+    keepReleases: 5,
+    slotOffset: 100,
   },
   firewall: { sshFrom: [] },
   database: {

@@ -333,6 +333,9 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
       start: config.app?.start ?? [...DEFAULTS.app.start],
       bodyLimit: config.app?.bodyLimit ?? DEFAULTS.app.bodyLimit,
       coalesceReads: config.app?.coalesceReads ?? DEFAULTS.app.coalesceReads,
+      ...(config.app?.build ? { build: [...config.app.build] } : {}),
+      keepReleases: config.app?.keepReleases ?? DEFAULTS.app.keepReleases,
+      slotOffset: config.app?.slotOffset ?? DEFAULTS.app.slotOffset,
     },
     db: {
       port: database.port,

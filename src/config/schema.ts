@@ -210,7 +210,7 @@ export const CONFIG_SCHEMA: Schema = {
       adminPort: {
         type: 'number',
         range: 'port',
-        doc: "The app's private listener on each app host's address: `/healthz`, `/readyz` and `/metrics`, for the load balancers' checks (the firewall admits no one else). The public port serves none of them. Must differ from the other ports a host uses.",
+        doc: "The app's private listener on each app host's address: `/healthz`, `/readyz` and `/metrics`, for the load balancers' checks (through nginx) and the monitor (the firewall admits no one else). The public port serves none of them. Must differ from the other ports a host uses.",
         default: DEFAULTS.app.adminPort,
       },
       codeDir: {
@@ -234,6 +234,24 @@ export const CONFIG_SCHEMA: Schema = {
         type: 'boolean',
         doc: "Request collapsing in the bundled app's database client: identical reads in flight together share one query.",
         default: DEFAULTS.app.coalesceReads,
+      },
+      build: {
+        type: 'string[]',
+        doc: 'argv run in each new release (`tandem deploy`) after its dependencies are installed, before it is copied to the hosts: a build step. None by default.',
+        check: (v: string[]) => (v.length === 0 ? 'should name a command to run' : undefined),
+      },
+      keepReleases: {
+        type: 'number',
+        range: { max: 100 },
+        doc: 'Releases each app host keeps (`tandem deploy`); the running and the previous one are always kept.',
+        check: (v: number) => (v < 2 ? 'should be at least 2 (the running release and the previous one)' : undefined),
+        default: DEFAULTS.app.keepReleases,
+      },
+      slotOffset: {
+        type: 'number',
+        range: { max: 10000 },
+        doc: 'A deploy starts the new release beside the old one on the other slot: `port` and `adminPort` plus this offset. Those ports must differ from the other ports a host uses.',
+        default: DEFAULTS.app.slotOffset,
       },
     },
   },

@@ -114,7 +114,7 @@ export interface StackConfig {
     port?: number;
     /**
      * The app's private listener on each app host's address: `/healthz`, `/readyz` and
-     * `/metrics`, for the load balancers' checks (the firewall admits no one else). The
+     * `/metrics`, for the load balancers' checks (through nginx) and the monitor (the firewall admits no one else). The
      * public port serves none of them. @default 3001
      */
     adminPort?: number;
@@ -124,6 +124,12 @@ export interface StackConfig {
     start?: string[];
     /** Largest request body the app accepts, in bytes. @default 65536 */
     bodyLimit?: number;
+    /** argv run in each new release after its dependencies are installed (a build step). @default none */
+    build?: string[];
+    /** Releases each app host keeps; the running and the previous one always stay. @default 5 */
+    keepReleases?: number;
+    /** The other slot's ports: `port` and `adminPort` plus this (`tandem deploy`). @default 100 */
+    slotOffset?: number;
     /**
      * Request collapsing in the bundled app's database client: identical reads in
      * flight together share one query (see src/db). @default true
@@ -346,10 +352,19 @@ export interface Plan {
     readonly port: number;
     /** The private listener: health, readiness, metrics. */
     readonly adminPort: number;
+    /** The code base as configured: what `tandem deploy` releases by default. */
     readonly codeDir: string;
     readonly start: readonly string[];
     readonly bodyLimit: number;
     readonly coalesceReads: boolean;
+    readonly build?: readonly string[];
+    readonly keepReleases: number;
+    readonly slotOffset: number;
+    /**
+     * Per app host, the release it runs (`tandem deploy`), read from the host's
+     * release.json by the config loader; a host without one runs `codeDir` in slot a.
+     */
+    readonly releases?: Readonly<Record<string, PlanRelease>>;
   };
   readonly db: {
     readonly port: number;
@@ -383,6 +398,17 @@ export interface Plan {
  * Where backups and the binlog archive are kept, and when they are taken. The backup
  * host is never a db host, so losing a server does not lose its backups.
  */
+/** The release an app host runs, and in which slot (`tandem deploy`). */
+export interface PlanRelease {
+  readonly id: string;
+  /** a: `app.port`/`app.adminPort`; b: both plus `app.slotOffset`. */
+  readonly slot: 'a' | 'b';
+  /** The release's folder on that host. */
+  readonly dir: string;
+  /** The release it ran before, which `tandem rollback` goes back to. */
+  readonly previous?: string;
+}
+
 export interface PlanBackup {
   /** The backup host's name and address. */
   readonly host: string;

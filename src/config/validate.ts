@@ -82,12 +82,14 @@ function checkField(value: unknown, field: Field, path: string, issues: ConfigIs
 
 /**
  * The app's private listener shares its host's address with the public ports of the
- * roles a host may combine: it must not take one of them.
+ * roles a host may combine: it must not take one of them. Nor may the other slot's two
+ * ports (`tandem deploy` starts the new release there beside the old).
  */
 function checkAdminPort(c: StackConfig, issues: ConfigIssue[]): void {
   const admin = c.app?.adminPort ?? DEFAULTS.app.adminPort;
+  const app = c.app?.port ?? DEFAULTS.app.port;
   const taken: [string, unknown][] = [
-    ['app/port', c.app?.port ?? DEFAULTS.app.port],
+    ['app/port', app],
     ['web/port', c.web?.port ?? DEFAULTS.web.port],
     ['database/port', c.database?.port ?? DEFAULTS.database.port],
     ['lb/port', c.lb?.port ?? DEFAULTS.lb.port],
@@ -95,6 +97,22 @@ function checkAdminPort(c: StackConfig, issues: ConfigIssue[]): void {
   ];
   const clash = taken.find(([, port]) => port === admin);
   if (clash) issues.push({ path: 'app/adminPort', message: `should differ from ${clash[0]} (both are ${admin})` });
+  const offset = c.app?.slotOffset ?? DEFAULTS.app.slotOffset;
+  if (typeof offset !== 'number' || typeof app !== 'number' || typeof admin !== 'number') return;
+  const others: [string, unknown][] = [...taken, ['app/adminPort', admin]];
+  for (const [name, port] of [
+    ['app/port', app + offset],
+    ['app/adminPort', admin + offset],
+  ] as const) {
+    const hit = others.find(([, p]) => p === port);
+    if (port > 65535)
+      issues.push({ path: 'app/slotOffset', message: `puts ${name}'s other slot past 65535 (${port})` });
+    else if (hit)
+      issues.push({
+        path: 'app/slotOffset',
+        message: `puts ${name}'s other slot on ${hit[0]} (both are ${port}); choose another offset`,
+      });
+  }
 }
 
 /** Unknown keys and wrong types, then each field's own rules, through nested objects. */

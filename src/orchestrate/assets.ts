@@ -9,6 +9,7 @@ import { type BuiltAssets, buildAssets, MANIFEST_NAME, readAssetSources } from '
 import { hostPaths } from '../config/paths.ts';
 import type { Plan, PlanHost } from '../config/types.ts';
 import type { StepResult } from './events.ts';
+import { runningCodeDir } from '../deploy/releases.ts';
 
 /** Names of the files a manifest in `dir` points at (each with its gzip copy); none without one. */
 function filesOfManifest(dir: string): string[] {
@@ -59,9 +60,13 @@ export function webHosts(plan: Plan): PlanHost[] {
   return plan.hosts.filter((h) => plan.services.some((s) => s.host === h.name && s.kind === 'nginx'));
 }
 
-/** `up`'s step for one web host: its assets folder holds the build of the code base's `public/`. */
-export function ensureAssets(plan: Plan, host: PlanHost): StepResult {
-  const built = buildAssets(readAssetSources(plan.app.codeDir));
+/**
+ * `up`'s step for one web host: its assets folder holds the build of the running code's
+ * `public/` (its release's, after `tandem deploy`). A deploy adds the new release's before
+ * any server switches; the previous manifest's files stay.
+ */
+export function ensureAssets(plan: Plan, host: PlanHost, codeDir = runningCodeDir(plan, host.name)): StepResult {
+  const built = buildAssets(readAssetSources(codeDir));
   const dir = hostPaths(host).assets;
   const { written, removed } = writeAssets(dir, built);
   const count = Object.keys(built.manifest).length;

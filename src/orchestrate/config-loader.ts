@@ -7,6 +7,7 @@ import type { Hosting, Plan, StackConfig } from '../config/types.ts';
 import { formatIssues, validateConfig } from '../config/validate.ts';
 import { importBundled } from '../prebuilt.mjs';
 import { ConfigError, TandemError } from '../errors.ts';
+import { withRunningReleases } from './release-state.ts';
 import { hostingFor } from './stack-record.ts';
 
 export const BUNDLED_APP_DIR = fileURLToPath(new URL('../app/', import.meta.url)).replace(/\/$/, '');
@@ -59,5 +60,6 @@ export async function loadPlan(file: string, opts: { forUp?: boolean } = {}): Pr
   if (issues.length > 0) {
     throw new ConfigError(`${path.basename(file)} has ${issues.length} problem(s):\n${formatIssues(issues)}`, issues);
   }
-  return resolve(config, { projectDir, bundledAppDir: BUNDLED_APP_DIR, defaultHosting });
+  // Where `tandem deploy` put each app host's release (its slot's ports and folder).
+  return withRunningReleases(resolve(config, { projectDir, bundledAppDir: BUNDLED_APP_DIR, defaultHosting }));
 }

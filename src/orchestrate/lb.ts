@@ -95,3 +95,33 @@ export async function drained(plan: Plan, timeoutMs: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * One web server's administrative state at every LB, through the runtime API (no
+ * reload): `drain` sends it no new requests and lets those in flight finish; `ready`
+ * takes it back. Returns the LBs that could not be told.
+ */
+export async function setServerState(plan: Plan, server: string, state: 'ready' | 'drain'): Promise<string[]> {
+  const failed: string[] = [];
+  for (const svc of lbServices(plan)) {
+    try {
+      const answer = (
+        await unixRequest(servicePaths(svc).socket, `set server ${HAPROXY_BACKEND}/${server} state ${state}`)
+      ).trim();
+      if (answer) throw new Error(answer);
+    } catch {
+      failed.push(svc.host);
+    }
+  }
+  return failed;
+}
+
+/** Requests in flight to one web server, summed over the LBs (HAProxy's `scur`). */
+export async function serverSessions(plan: Plan, server: string): Promise<number> {
+  let sessions = 0;
+  for (const svc of lbServices(plan)) {
+    const rows = await webStats(svc).catch(() => []);
+    sessions += Number(rows.find((r) => r.svname === server)?.scur) || 0;
+  }
+  return sessions;
+}

@@ -36,6 +36,8 @@ import { RECEIVER_READY_PATH } from '../alert-receiver/receiver-config.ts';
 import { backupAgentUnit, backupSourceUnit } from './backup.ts';
 import { BACKUP_READY_PATH } from '../backup/auth.ts';
 import { binlogArchiverUnit } from './binlog-archiver.ts';
+import { appAdminPort } from '../deploy/releases.ts';
+import { BUNDLED_SERVER } from '../deploy/bundle.ts';
 import { isMonitorKind, keepalivedMonitorFiles, keepalivedStateFiles, monitorUnit, readyPathOf } from './monitor.ts';
 
 export interface ServiceFile {
@@ -67,13 +69,14 @@ export interface ServiceUnit {
 
 /** Environment of one app process: addresses and paths, never secret values. */
 export function appEnvironment(plan: Plan, service: PlanService, paths: ServicePaths): Record<string, string> {
+  const release = plan.app.releases?.[service.host];
   const addr = (name: string) => `${hostOf(plan, name).address}:${plan.db.port}`;
   return {
     NODE_ENV: 'production',
     TANDEM_HOST: service.host,
     TANDEM_APP_ADDRESS: service.address,
     TANDEM_APP_PORT: String(service.port),
-    TANDEM_ADMIN_PORT: String(plan.app.adminPort),
+    TANDEM_ADMIN_PORT: String(appAdminPort(plan, service)),
     TANDEM_DB_PRIMARY: addr(plan.db.primary),
     TANDEM_DB_REPLICAS: plan.db.replicas.map(addr).join(','),
     // Every database host: the app finds the primary among them and follows a failover.
@@ -88,6 +91,8 @@ export function appEnvironment(plan: Plan, service: PlanService, paths: ServiceP
     TANDEM_TRUSTED_PROXIES: trustedProxies(plan, service).join(','),
     // The pages link the assets by their hashed names (orchestrate/assets.ts builds the same ones for nginx).
     TANDEM_ASSETS_MANIFEST: path.join(paths.dir, MANIFEST_NAME),
+    // `tandem deploy`: the app names its release in x-release and /whoami.
+    ...(release ? { TANDEM_RELEASE: release.id } : {}),
   };
 }
 
@@ -175,7 +180,9 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
     spec = sentinelSpec(service, paths, ns);
   } else {
     const env = appEnvironment(plan, service, paths);
-    const argv = appCommand(plan);
+    const release = plan.app.releases?.[service.host];
+    const codeDir = release?.dir ?? plan.app.codeDir;
+    const argv = release ? releaseCommand(plan, release.dir) : appCommand(plan);
     files = [
       ...(secrets
         ? [
@@ -185,16 +192,16 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
         : []),
       {
         path: paths.config,
-        content: `${JSON.stringify({ argv, cwd: plan.app.codeDir, env }, null, 2)}\n`,
+        content: `${JSON.stringify({ argv, cwd: codeDir, env }, null, 2)}\n`,
       },
       // Part of the fingerprint: changed assets restart the app, whose pages then link the new names.
-      { path: env.TANDEM_ASSETS_MANIFEST!, content: manifestText(buildAssets(readAssetSources(plan.app.codeDir))) },
+      { path: env.TANDEM_ASSETS_MANIFEST!, content: manifestText(buildAssets(readAssetSources(codeDir))) },
     ];
     spec = {
       id: service.id,
       namespace: ns,
       argv,
-      cwd: plan.app.codeDir,
+      cwd: codeDir,
       env,
       stopSignal: 'SIGTERM',
       stopTimeoutMs: 10_000,
@@ -224,6 +231,17 @@ export function unitOf(plan: Plan, service: PlanService, secrets?: AppSecrets): 
 function appCommand(plan: Plan): readonly string[] {
   const ownDefault = isDeepStrictEqual(plan.app.start, DEFAULTS.app.start);
   return (ownDefault && prebuiltCommand(path.join(plan.app.codeDir, 'server.ts'))) || plan.app.start;
+}
+
+/**
+ * The app's argv in a release: the entry tandem bundled into it
+ * (orchestrate/release-build.ts) when the start command is the default, else the configured command, run in the release.
+ */
+function releaseCommand(plan: Plan, dir: string): readonly string[] {
+  const bundled = path.join(dir, BUNDLED_SERVER);
+  if (isDeepStrictEqual(plan.app.start, DEFAULTS.app.start) && fs.existsSync(bundled))
+    return [process.execPath, '--enable-source-maps', bundled];
+  return plan.app.start;
 }
 
 /** Files made by another step that the engine reads: a new one restarts or reloads it. */
@@ -296,7 +314,7 @@ export async function waitFor(
 }
 
 /** An HTTP GET as a neighbour would make it: from inside the host's namespace on netns. */
-async function httpStatus(
+export async function httpStatus(
   plan: Plan,
   hostName: string,
   url: string,
@@ -330,7 +348,7 @@ export async function isReady(plan: Plan, unit: ServiceUnit): Promise<boolean> {
   switch (kind) {
     case 'app':
       // The private listener: the public port serves no health endpoint.
-      return (await httpStatus(plan, host, `http://${address}:${plan.app.adminPort}/healthz`)) === 200;
+      return (await httpStatus(plan, host, `http://${address}:${appAdminPort(plan, unit.service)}/healthz`)) === 200;
     case 'nginx':
       return (await httpStatus(plan, host, `http://${address}:${port}${NGINX_STATUS_PATH}`)) === 200;
     case 'haproxy': {

@@ -36,6 +36,8 @@ import {
 } from './database.ts';
 import { assetsStep, ensureAssets, webHosts } from './assets.ts';
 import { missingEngines } from './doctor.ts';
+import { runningCodeDir } from '../deploy/releases.ts';
+import { codeDrift } from './release-build.ts';
 import { waitForPrimary, waitForReplicas, withPrimary } from './failover.ts';
 import { type Emit, silent, step, type StepResult } from './events.ts';
 import { applyFirewall } from './firewall.ts';
@@ -112,7 +114,7 @@ function listening(plan: Plan, unit: ServiceUnit): boolean {
 }
 
 /** Brings one service to its desired state. Returns what changed, or undefined for nothing. */
-async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | undefined> {
+export async function ensureService(plan: Plan, unit: ServiceUnit): Promise<string | undefined> {
   const running = readSupervisor(unit.paths);
   const previous = new Map(
     unit.files.map((f) => [f.path, fs.existsSync(f.path) ? fs.readFileSync(f.path, 'utf8') : undefined]),
@@ -289,13 +291,18 @@ function migrationSteps(live: () => Plan, units: readonly ServiceUnit[], users: 
         return unlessApplied(
           plan,
           migrations,
-          () => dbStepKey(plan, { primary: plan.db.primary, migrations: migrationInputs(plan.app.codeDir) }),
+          () =>
+            dbStepKey(plan, {
+              primary: plan.db.primary,
+              migrations: migrationInputs(runningCodeDir(plan, firstApp.service.host)),
+            }),
           async () => {
             writeUnitFiles(firstApp); // the migration reads the app's password file
             const detail = await migrate(
               plan,
               firstApp.service.host,
               appEnvironment(plan, firstApp.service, firstApp.paths),
+              runningCodeDir(plan, firstApp.service.host),
             );
             return { changed: Number(/(\d+) applied/.exec(detail)?.[1] ?? 0) > 0, detail };
           },
@@ -498,6 +505,8 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
   }
   const changed = await runSteps(emit, steps);
   recordStackUp(plan, true);
+  const drift = codeDrift(plan);
+  if (drift) emit({ kind: 'note', message: drift });
   emit({
     kind: 'note',
     message: `${steps.length + 1} steps in ${((performance.now() - started) / 1000).toFixed(1)} s`,

@@ -11,7 +11,9 @@
 import path from 'node:path';
 import { type ServicePaths, servicePaths } from '../config/paths.ts';
 import type { Plan, PlanService } from '../config/types.ts';
-import { NGINX_STATUS_PATH } from './nginx.ts';
+import { NGINX_STATUS_PATH, READINESS_PATH } from './nginx.ts';
+
+export { READINESS_PATH };
 import { header, serviceOn } from './service.ts';
 
 /** Port of the stats page and the Prometheus `/metrics` endpoint on every LB host. */
@@ -22,9 +24,6 @@ export const HAPROXY_BACKEND = 'web';
 
 /** The request header by which a client makes a request safe to replay (README: retries). */
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
-
-/** Path the health checks ask for on the app's private listener (`app.adminPort`). */
-export const READINESS_PATH = '/readyz';
 
 /**
  * Paths that are never the site's: HAProxy answers 404 for them (and anything under
@@ -264,26 +263,31 @@ export function renderHaproxy(plan: Plan, lbHostName: string): string {
 
 /**
  * How the LB checks a web server: nginx answers its status page, then (when every web
- * host runs the app it proxies to, the usual layout) the local app is ready, asked on
- * its private listener since the public ports do not serve readiness. In a three-tier
- * layout each nginx balances over every app and routes around a dead one itself, so the
- * check asks nginx only.
+ * host runs the app it proxies to, the usual layout) the local app is ready. nginx
+ * passes that check to the app's private listener in the slot it runs in now
+ * (render/nginx.ts), so this config stays the same when `tandem deploy` moves the app
+ * to its other slot. In a three-tier layout each nginx balances over every app and
+ * routes around a dead one itself, so the check asks nginx only.
  */
 function healthChecks(plan: Plan): string[] {
   const host = `ver HTTP/1.1 hdr Host ${plan.domain}`;
-  const colocated = plan.lb.backends.every((b) =>
-    (plan.web.upstreams[b.name] ?? []).some((u) => !u.backup && u.address === b.address),
-  );
   return [
     '    http-check connect',
     `    http-check send meth GET uri ${NGINX_STATUS_PATH} ${host}`,
     '    http-check expect status 200',
-    ...(colocated
+    ...(colocatedApps(plan)
       ? [
-          `    http-check connect port ${plan.app.adminPort}`,
+          '    http-check connect',
           `    http-check send meth GET uri ${READINESS_PATH} ${host}`,
           '    http-check expect status 200',
         ]
       : []),
   ];
+}
+
+/** Every web server the LBs balance over runs the app it proxies to (the usual layout). */
+export function colocatedApps(plan: Plan): boolean {
+  return plan.lb.backends.every((b) =>
+    (plan.web.upstreams[b.name] ?? []).some((u) => !u.backup && u.address === b.address),
+  );
 }

@@ -8,6 +8,7 @@
  * ARP is another family (`arp`), untouched: gratuitous ARPs for the VIP pass.
  */
 import { hostOf } from '../config/resolve.ts';
+import { slotPorts } from '../deploy/releases.ts';
 import type { Plan, PlanHost } from '../config/types.ts';
 import { HAPROXY_METRICS_PORT } from './haproxy.ts';
 import { RESEED_PORT } from '../sentinel/reseed-plan.ts';
@@ -88,18 +89,12 @@ export function firewallRules(plan: Plan, hostName: string): FirewallRule[] {
     add({
       comment: 'app: from the web servers that proxy to it',
       protocol: 'tcp',
-      ports: [plan.app.port],
+      // Both slots: a deploy runs the new release beside the old (deploy/releases.ts).
+      ports: [slotPorts(plan, 'a').port, slotPorts(plan, 'b').port],
       from: addressesOf(webs),
     });
-    // The private listener (health, readiness, metrics): for the load balancers' checks,
-    // which ask the app on each web server they balance over (haproxy.ts).
-    if (plan.lb.backends.some((b) => b.address === host.address))
-      add({
-        comment: 'app: health and metrics from load balancers',
-        protocol: 'tcp',
-        ports: [plan.app.adminPort],
-        from: lbAddresses(plan).filter((a) => a !== host.address),
-      });
+    // The private listener (health, readiness, metrics) admits no other host but the
+    // monitor: the load balancers' readiness check reaches it through nginx, over `lo`.
   }
   if (has('db')) {
     add({ comment: 'db: from app hosts', protocol: 'tcp', ports: [plan.db.port], from: addressesOf(others('app')) });
@@ -169,7 +164,7 @@ function scrapePorts(plan: Plan, host: PlanHost): number[] {
         case 'haproxy':
           return [HAPROXY_METRICS_PORT];
         case 'app':
-          return [plan.app.adminPort];
+          return [slotPorts(plan, 'a').adminPort, slotPorts(plan, 'b').adminPort];
         default:
           return [];
       }

@@ -8,9 +8,13 @@ import { ASSETS_PREFIX } from '../app/assets.ts';
 import { hostPaths, servicePaths } from '../config/paths.ts';
 import type { Plan } from '../config/types.ts';
 import { header, lbAddresses, serviceOn } from './service.ts';
+import { appAdminPort } from '../deploy/releases.ts';
 
 /** Name of the upstream block over the app servers. */
 const UPSTREAM = 'app';
+
+/** Path the LBs' health checks ask for: the local app's readiness, which nginx passes on. */
+export const READINESS_PATH = '/readyz';
 
 /** Location of the stub_status page the nginx exporter scrapes. */
 export const NGINX_STATUS_PATH = '/nginx_status';
@@ -148,6 +152,31 @@ function assetsLocation(assetsDir: string): string[] {
   ];
 }
 
+/**
+ * The load balancers' readiness check of the local app, passed to its private listener
+ * in the slot the app runs in now (`tandem deploy` moves it): HAProxy's config need not
+ * change when the app does. HAProxy answers this path 404 to clients (INTERNAL_PATHS),
+ * and nginx admits only the LBs and the host itself. Without a local app: none.
+ */
+function readinessLocation(plan: Plan, address: string, trusted: readonly string[]): string[] {
+  const app = plan.services.find((s) => s.kind === 'app' && s.address === address);
+  if (!app) return [];
+  return [
+    `        location = ${READINESS_PATH} {`,
+    '            access_log off;',
+    `            allow ${address};`,
+    '            allow 127.0.0.1;',
+    ...trusted.map((a) => `            allow ${a};`),
+    '            deny all;',
+    `            proxy_pass http://${address}:${appAdminPort(plan, app)};`,
+    `            proxy_bind ${address};`,
+    '            proxy_connect_timeout 500ms;',
+    '            proxy_read_timeout 1s;',
+    '        }',
+    '',
+  ];
+}
+
 /** Full `nginx.conf` for the web host `webHostName`. */
 export function renderNginx(plan: Plan, webHostName: string): string {
   const { host, service } = serviceOn(plan, webHostName, 'nginx');
@@ -273,6 +302,7 @@ export function renderNginx(plan: Plan, webHostName: string): string {
     '',
     ...assetsLocation(hostPaths(host).assets),
     '',
+    ...readinessLocation(plan, host.address, trusted),
     `        location = ${NGINX_STATUS_PATH} {`,
     '            stub_status;',
     // Health checks and scrapes several times a second: not requests worth a line.

@@ -4,6 +4,7 @@
  * it (alert-rules.ts) and Alertmanager on the same host. Every exporter listens on its
  * host's own address; the firewall opens those ports to the monitor host only.
  */
+import { appAdminPort } from '../deploy/releases.ts';
 import type { Plan, PlanHost, PlanMonitor, Role, ServiceKind } from '../config/types.ts';
 import { HAPROXY_METRICS_PORT } from './haproxy.ts';
 import { header } from './service.ts';
@@ -59,7 +60,18 @@ function scrapeJobs(plan: Plan, monitor: PlanMonitor): YamlValue[] {
     job('node', targets(plan.hosts, monitor.exporterPorts.node)),
     job('haproxy', targets(having('lb'), HAPROXY_METRICS_PORT)),
     job('nginx', targets(having('web'), monitor.exporterPorts.nginx)),
-    job('app', targets(having('app'), plan.app.adminPort)),
+    // Each app where it runs now: its slot's private listener (`tandem deploy`).
+    job(
+      'app',
+      plan.services
+        .filter((s) => s.kind === 'app')
+        .flatMap((s) =>
+          targets(
+            plan.hosts.filter((h) => h.name === s.host),
+            appAdminPort(plan, s),
+          ),
+        ),
+    ),
     job('mysqld', targets(having('db'), monitor.exporterPorts.mysqld)),
   ];
   const etcd = plan.etcd;

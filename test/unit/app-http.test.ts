@@ -36,6 +36,33 @@ describe('app without a database', () => {
     const res = await app.inject({ method: 'GET', url: '/whoami' });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { server: 'server-1' });
+    assert.equal(res.headers['x-release'], undefined, 'no release outside `tandem deploy`');
+  });
+
+  test('a process that runs a release names it in x-release on every answer and in /whoami', async () => {
+    const released = buildApp({
+      host: 'server-1',
+      release: '20261125T061500Z-abc1234',
+      sessionSecret: 'unit-test-secret-0123456789',
+      logger: false,
+      db: {
+        primary: { host: '127.0.0.1', port: 1 },
+        replicas: [],
+        user: 'u',
+        password: 'p',
+        database: 'd',
+        connectTimeoutMs: 200,
+      },
+    });
+    try {
+      const whoami = await released.inject({ method: 'GET', url: '/whoami' });
+      assert.deepEqual(whoami.json(), { server: 'server-1', release: '20261125T061500Z-abc1234' });
+      const missing = await released.inject({ method: 'GET', url: '/no-such-page' });
+      assert.equal(missing.statusCode, 404);
+      assert.equal(missing.headers['x-release'], '20261125T061500Z-abc1234');
+    } finally {
+      await released.close();
+    }
   });
 
   test('the public listener serves no health, readiness or metrics endpoint', async () => {

@@ -113,7 +113,7 @@ describe('help', () => {
       const listed = [...help.matchAll(/^ {2}(?:-\w, | {4})--([\w-]+)/gm)].map((m) => m[1]!);
       assert.deepEqual(listed.sort(), ['config', 'help', ...COMMANDS[command].options].sort(), command);
       for (const option of listed.filter((o) => o !== 'help' && o !== 'duration')) {
-        const valued = ['config', 'out', 'to', 'since', 'into'].includes(option)
+        const valued = ['config', 'out', 'to', 'since', 'into', 'code'].includes(option)
           ? ['x']
           : ['port', 'for'].includes(option)
             ? ['1']
@@ -143,6 +143,21 @@ describe('help', () => {
       [['--json'], /dashboard takes no option --json/],
     ] as const)
       assert.throws(() => parseCommandLine(['dashboard', ...argv]), message, argv.join(' '));
+  });
+
+  it('deploy takes --code DIR; rollback and releases take none; releases takes no lock option', () => {
+    const args = parseCommandLine(['deploy', '--code', 'site', '--json', '--wait']);
+    assert.deepEqual([args.command, args.code, args.json, args.wait], ['deploy', 'site', true, true]);
+    assert.equal(parseCommandLine(['deploy']).code, undefined);
+    assert.equal(parseCommandLine(['rollback', '--wait']).command, 'rollback');
+    assert.equal(parseCommandLine(['releases', '--json']).json, true);
+    for (const [argv, message] of [
+      [['deploy', '--code'], /--code needs a value/],
+      [['rollback', '--code', 'x'], /rollback takes no option --code/],
+      [['releases', '--wait'], /releases takes no option --wait/],
+      [['deploy', 'site'], /unexpected argument site/],
+    ] as const)
+      assert.throws(() => parseCommandLine([...argv]), message, argv.join(' '));
   });
 
   it('the wait option says what it does', () => {

@@ -49,6 +49,9 @@ const EVERY_FIELD: Full<StackConfig> = {
     codeDir: 'site',
     start: ['node', 'server.js'],
     bodyLimit: 1024,
+    build: ['npm', 'run', 'build'],
+    keepReleases: 3,
+    slotOffset: 200,
     coalesceReads: false,
   },
   database: {

@@ -71,10 +71,9 @@ describe('firewallRules', () => {
       rules.map((r) => [r.comment, r.ports, r.from]),
       [
         ['web: from load balancers', [80], ['10.77.0.11', '10.77.0.12']],
-        // server-2's nginx falls back to this app; server-1's own nginx comes over lo.
-        ['app: from the web servers that proxy to it', [3000], ['10.77.0.14']],
-        // The LBs' health checks ask the app's private listener; no one else reaches it.
-        ['app: health and metrics from load balancers', [3001], ['10.77.0.11', '10.77.0.12']],
+        // server-2's nginx falls back to this app (in either slot: `tandem deploy`); server-1's
+        // own nginx comes over lo, also with the LBs' readiness checks.
+        ['app: from the web servers that proxy to it', [3000, 3100], ['10.77.0.14']],
         ['db: from app hosts', [3306], ['10.77.0.14']],
         ['db: replication between database hosts', [3306], ['10.77.0.14']],
         // The binlog archiver on the backup host (the monitor) streams the primary's binlog.
@@ -84,7 +83,7 @@ describe('firewallRules', () => {
         ['etcd: raft from the other members', [2380], ['10.77.0.14', '10.77.0.11']],
         ['etcd: clients from the other members and the db hosts (sentinels)', [2379], ['10.77.0.14', '10.77.0.11']],
         // Every port Prometheus scrapes here (etcd, the app's metrics, the exporters), to the monitor alone.
-        ['monitor: scrapes from the monitor host', [2379, 3001, 9100, 9104, 9109, 9113], ['10.77.0.15']],
+        ['monitor: scrapes from the monitor host', [2379, 3001, 3101, 9100, 9104, 9109, 9113], ['10.77.0.15']],
         // Its backup source, to the backup host (the monitor host by default) alone.
         ['backup: the backup source, from the backup host', [9097], ['10.77.0.15']],
       ],
@@ -121,7 +120,7 @@ describe('firewallRules', () => {
       `etcd: clients from the other members and the db hosts (sentinels) 2379 ${db1},${db2}`,
     ]);
     assert.deepEqual(of('web-2'), [`web: from load balancers 80 ${lb1},${lb2}`]);
-    assert.deepEqual(of('app-2'), [`app: from the web servers that proxy to it 3000 ${web1},${web2}`]);
+    assert.deepEqual(of('app-2'), [`app: from the web servers that proxy to it 3000,3100 ${web1},${web2}`]);
     assert.deepEqual(of('db-1'), [
       `db: from app hosts 3306 ${app1},${app2}`,
       `db: replication between database hosts 3306 ${db2}`,
