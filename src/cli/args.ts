@@ -125,6 +125,11 @@ export const COMMANDS = {
     summary: 'restore the databases to a point in time or GTID from the backups and the binlog archive',
     options: ['at', 'gtid', 'into', 'dry-run', 'yes', 'json', 'wait'],
   },
+  lab: {
+    operands: 'up|down',
+    summary: "ssh hosting's lab on this machine: a namespace and a real sshd per host (up), or none (down)",
+    options: ['json'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -165,7 +170,7 @@ export interface Args {
   readonly into?: string;
   /** restore --dry-run. */
   readonly dryRun?: boolean;
-  /** Operands after the command (chaos: its command and targets; logs: its selector). */
+  /** Operands after the command (chaos: its command and targets; logs: its selector; lab: up or down). */
   readonly rest: readonly string[];
 }
 
@@ -275,7 +280,10 @@ export function parseCommandLine(argv: readonly string[]): Args {
     if (rest[0] !== undefined && !isCommand(rest[0])) fail(`unknown command '${rest[0]}'`);
     topic = rest[0] as CommandName | undefined;
   } else if (command === 'logs' && rest.length > 1) fail(`unexpected argument ${rest[1]}`);
-  else if (command !== 'chaos' && command !== 'logs' && rest.length > 0) fail(`unexpected argument ${rest[0]}`);
+  else if (command === 'lab' && (rest.length !== 1 || !['up', 'down'].includes(rest[0]!)))
+    fail(rest.length > 1 ? `unexpected argument ${rest[1]}` : 'lab needs up or down');
+  else if (command !== 'chaos' && command !== 'logs' && command !== 'lab' && rest.length > 0)
+    fail(`unexpected argument ${rest[0]}`);
   const msOf = (value: string | boolean | undefined, flag: string): number | undefined => {
     if (typeof value !== 'string') return undefined;
     const seconds = Number(value);
@@ -322,7 +330,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     since: typeof values.since === 'string' ? values.since : undefined,
     port,
     forMs,
-    rest: command === 'chaos' || command === 'logs' ? rest : [],
+    rest: command === 'chaos' || command === 'logs' || command === 'lab' ? rest : [],
     ...(values.incremental === true ? { incremental: true } : {}),
     ...(values.check === true ? { check: true } : {}),
     ...(target ? { target } : {}),

@@ -175,6 +175,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       const { runDashboard } = await import('./dashboard.ts');
       return runDashboard(args, out);
     }
+    case 'lab': {
+      const { runLab } = await import('./lab.ts');
+      return runLab(args, { wait: args.wait, log: (m: string) => console.error(m) }, out);
+    }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.
       const { runChaos } = await import('./chaos.ts');

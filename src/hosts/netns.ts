@@ -30,8 +30,14 @@ export function probeInNamespace(host: Pick<PlanHost, 'namespace'>, argv: readon
   return host.namespace ? [NSENTER, `--net=${path.join(NETNS_DIR, host.namespace)}`, ...argv] : [...argv];
 }
 
+/**
+ * What the network functions read: a stack's Plan, or the lab's hosts on their bridge
+ * (src/hosts/lab.ts), which take the same namespaces, veths and bridge.
+ */
+export type NetworkLayout = Pick<Plan, 'network' | 'hosts' | 'client' | 'dns'>;
+
 /** Every namespace host of the plan, the client included. */
-export function namespaceHosts(plan: Plan): PlanHost[] {
+export function namespaceHosts(plan: NetworkLayout): PlanHost[] {
   return [...plan.hosts, ...(plan.client ? [plan.client] : [])].filter((h) => h.namespace);
 }
 
@@ -68,7 +74,7 @@ async function ipBatch(commands: readonly string[], namespace?: string, force = 
  * Refuses a subnet that the root namespace already routes somewhere other than this
  * stack's bridge (another network, another stack): using it would send traffic there.
  */
-export async function checkSubnetFree(plan: Plan): Promise<void> {
+export async function checkSubnetFree(plan: NetworkLayout): Promise<void> {
   const out = await ip(['-4', 'route', 'show', 'to', 'match', plan.network.subnet.split('/')[0]!]);
   const clash = out
     .split('\n')
@@ -134,7 +140,7 @@ export function hostSysctls(host: Pick<PlanHost, 'roles'>): string[] {
 
 /** One host's namespace, veth pair and addresses. True when anything had to change. */
 async function ensureHostLink(
-  plan: Plan,
+  plan: NetworkLayout,
   host: PlanHost,
   root: Map<string, Interface>,
   namespaces: Set<string>,
@@ -181,7 +187,7 @@ async function ensureHostLink(
  * namespace and changes only what is missing; hosts are set up side by side. Returns
  * true when anything changed.
  */
-export async function ensureNetwork(plan: Plan): Promise<boolean> {
+export async function ensureNetwork(plan: NetworkLayout): Promise<boolean> {
   const { bridge, bridgeAddress, prefixLength } = plan.network;
   if (!bridge || !bridgeAddress) return false;
   let changed = false;
@@ -215,7 +221,7 @@ export async function ensureNetwork(plan: Plan): Promise<boolean> {
 }
 
 /** Removes namespaces (their veth ends go with them), the bridge and the resolv.conf folder. */
-export async function teardownNetwork(plan: Plan): Promise<boolean> {
+export async function teardownNetwork(plan: NetworkLayout): Promise<boolean> {
   const { bridge } = plan.network;
   if (!bridge) return false;
   const [existing, root] = await Promise.all([listNamespaces(), interfaces()]);
