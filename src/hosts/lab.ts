@@ -65,10 +65,23 @@ export function labLayout(lab: PlanLab): NetworkLayout {
   };
 }
 
+/**
+ * The folders a lab host has of its own, each bind-mounted onto its place: what tandem
+ * writes on a server, and root's home (a server's own; here the machine's /root would
+ * otherwise run its .bashrc, 2 s of pyenv, at every SSH session).
+ */
+export function labHostMounts(p: LabHostPaths): [source: string, target: string][] {
+  return [
+    [p.etc, LAB_HOST_FOLDERS[0]],
+    [p.lib, LAB_HOST_FOLDERS[1]],
+    [p.home, '/root'],
+  ];
+}
+
 /** argv that starts one lab host's sshd (pure): namespace, private mounts, bind mounts, sshd in the foreground. */
 export function sshdStartArgv(host: LabHost, p: LabHostPaths): string[] {
   // `ip netns exec` and `unshare` without --fork both exec: the PID spawned is sshd's.
-  const script = 'mount --bind "$1" "$3" && mount --bind "$2" "$4" && exec "$5" -D -f "$6" -E "$7"';
+  const script = 'while [ $# -gt 3 ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; exec "$1" -D -f "$2" -E "$3"';
   return [
     IP,
     'netns',
@@ -82,9 +95,7 @@ export function sshdStartArgv(host: LabHost, p: LabHostPaths): string[] {
     '-c',
     script,
     'sh',
-    p.etc,
-    p.lib,
-    ...LAB_HOST_FOLDERS,
+    ...labHostMounts(p).flat(),
     SSHD,
     p.config,
     p.log,
@@ -114,6 +125,7 @@ async function writeLabFiles(plan: Plan, lab: PlanLab): Promise<void> {
     const p = labHostPaths(lab, host.name);
     fs.mkdirSync(p.dir, { recursive: true, mode: 0o700 });
     for (const dir of [p.etc, p.lib]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    fs.mkdirSync(p.home, { recursive: true, mode: 0o700 });
     await keygen(p.hostKey, `tandem-lab-${plan.name}-${host.name}`);
     writeFileMode(p.config, renderLabSshdConfig(lab, host), 0o600);
     known.push({ address: host.address, port: host.port, publicKey: fs.readFileSync(`${p.hostKey}.pub`, 'utf8') });

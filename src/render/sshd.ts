@@ -21,6 +21,8 @@ export interface LabHostPaths {
   readonly etc: string;
   /** Bind-mounted onto /var/lib/tandem. */
   readonly lib: string;
+  /** Bind-mounted onto /root: the host's own home for root. */
+  readonly home: string;
 }
 
 /** The lab's own files: the client key pair, the authorized keys, the known hosts. */
@@ -47,6 +49,7 @@ export function labHostPaths(lab: Pick<PlanLab, 'dir'>, hostName: string): LabHo
     process: path.join(dir, 'sshd.json'),
     etc: path.join(dir, 'etc-tandem'),
     lib: path.join(dir, 'var-lib-tandem'),
+    home: path.join(dir, 'root'),
   };
 }
 

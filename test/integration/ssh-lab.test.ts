@@ -144,6 +144,8 @@ describe('ssh lab: real sshd per host, the transport, the preflight', { timeout:
     await transport.writeFile('b', `/var/lib/tandem/${NAME}/y`, 'b\n', 0o600);
     assert.equal(fs.readFileSync(path.join(labHostPaths(labOf(plan), 'b').lib, NAME, 'y'), 'utf8'), 'b\n');
     assert.equal(await transport.readFile('a', `/var/lib/tandem/${NAME}/y`), undefined);
+    // root's home is the host's own too (empty here), not this machine's /root.
+    assert.equal((await transport.run('a', ['ls', '-A', '/root'])).stdout, '');
     // No temporary file is left beside the written one.
     assert.deepEqual(fs.readdirSync(path.join(labHostPaths(labOf(plan), 'a').etc, NAME)), ['x']);
   });

@@ -133,16 +133,13 @@ describe('the lab', () => {
       '--propagation',
       'private',
     ]);
-    // sh's $0, then the folders and where each is mounted, then sshd and its files.
-    assert.deepEqual(argv.slice(-8), [
+    // sh's $0, then each folder and where it is mounted, then sshd and its files.
+    assert.deepEqual(argv.slice(-10), [
       'sh',
-      p.etc,
-      p.lib,
-      '/etc/tandem',
-      '/var/lib/tandem',
-      '/usr/sbin/sshd',
-      p.config,
-      p.log,
+      ...[p.etc, '/etc/tandem'],
+      ...[p.lib, '/var/lib/tandem'],
+      ...[p.home, '/root'],
+      ...['/usr/sbin/sshd', p.config, p.log],
     ]);
     assert.deepEqual(
       labLayout(lab).hosts.map((h) => [h.namespace, h.address, h.link]),
