@@ -56,6 +56,10 @@ const OPTIONS = {
     help: 'restore into a scratch MariaDB in DIR (left running) instead of the stack',
   },
   'dry-run': { type: 'boolean', help: 'say what the restore would use and lose; change nothing' },
+  'trust-new-host-keys': {
+    type: 'boolean',
+    help: 'accept and record the key of an SSH host that known_hosts does not list yet (trust on first use)',
+  },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -84,7 +88,10 @@ export const COMMANDS = {
     summary: 'stop everything and remove the state folder (asks unless --yes)',
     options: ['yes', 'json', 'wait'],
   },
-  doctor: { summary: 'what is missing on this machine, and how to get it', options: ['json'] },
+  doctor: {
+    summary: 'what is missing on this machine, and how to get it; on ssh hosting, each host over SSH',
+    options: ['json', 'trust-new-host-keys'],
+  },
   ca: { summary: 'print the path of the certificate a client should trust', options: ['json'] },
   chaos: {
     operands: '<chaos command> [<target>...]',
@@ -170,6 +177,8 @@ export interface Args {
   readonly into?: string;
   /** restore --dry-run. */
   readonly dryRun?: boolean;
+  /** --trust-new-host-keys: SSH hosts not in known_hosts are accepted and recorded. */
+  readonly trustNewHostKeys?: boolean;
   /** Operands after the command (chaos: its command and targets; logs: its selector; lab: up or down). */
   readonly rest: readonly string[];
 }
@@ -336,6 +345,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     ...(target ? { target } : {}),
     ...(typeof values.into === 'string' ? { into: values.into } : {}),
     ...(values['dry-run'] === true ? { dryRun: true } : {}),
+    ...(values['trust-new-host-keys'] === true ? { trustNewHostKeys: true } : {}),
   };
 }
 

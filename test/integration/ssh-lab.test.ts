@@ -113,6 +113,22 @@ describe('ssh lab: real sshd per host, the transport, the preflight', { timeout:
     assert.ok(!fs.readFileSync(labHostPaths(lab, 'a').config, 'utf8').includes('/root/.ssh'));
   });
 
+  it('doctor says, over SSH, which service manager each host would run its engines under', async () => {
+    const r = await cli(['doctor', '--json', '--config', configFile], dir, 60_000);
+    const { checks } = JSON.parse(r.stdout) as { checks: { what: string; ok: boolean }[] };
+    // The lab's hosts share this machine's PID 1, which is no systemd: tandem's supervisor.
+    const pid1 = fs.readFileSync('/proc/1/comm', 'utf8').trim();
+    assert.notEqual(pid1, 'systemd', 'this test expects a machine without systemd as PID 1');
+    assert.deepEqual(
+      checks.filter((c) => c.what.includes('over SSH')),
+      ['a (root@10.120.0.11)', 'b (root@10.120.0.12)'].map((h) => ({
+        what: `${h} over SSH: PID 1 is ${pid1}, not systemd: engines run under tandem's supervisor`,
+        ok: true,
+      })),
+    );
+    assert.ok(!fs.existsSync(controlDirOf(plan)), 'doctor closed its master connections');
+  });
+
   it("runs commands in each host's own namespace over one reused master connection", async () => {
     const transport = sshTransport(plan);
     await sshPreflight(plan, transport);

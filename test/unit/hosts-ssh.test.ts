@@ -13,6 +13,7 @@ import {
   sshArgv,
   sshControlArgv,
 } from '../../src/hosts/ssh.ts';
+import { serviceManagerOf } from '../../src/orchestrate/doctor.ts';
 import { labHostPaths, renderKnownHosts, renderLabSshdConfig } from '../../src/render/sshd.ts';
 
 const LAB: StackConfig = {
@@ -80,6 +81,15 @@ describe('ssh argv', () => {
     assert.equal(err.code, 'TANDEM_SSH');
     assert.match(err.message, /^a \(root@10\.120\.0\.11\) has a host key that \/srv\/site\/\.tandem\/lab\/known_hosts/);
     assert.match(err.hint!, /--trust-new-host-keys/);
+  });
+});
+
+describe('the service manager of a host', () => {
+  it('is systemd only when systemd is PID 1 and says it booted the host', () => {
+    assert.equal(serviceManagerOf('systemd\n', true), 'systemd');
+    assert.equal(serviceManagerOf('systemd', false), 'supervisor');
+    assert.equal(serviceManagerOf('tini', false), 'supervisor');
+    assert.equal(serviceManagerOf('', true), 'supervisor');
   });
 });
 
