@@ -281,8 +281,15 @@ function checkHosts(
           });
       });
     }
-    if (typeof h.address === 'string') {
-      const n = parseIpv4(h.address);
+    // ssh: a host without an address has its ssh address (when it is one): no two may share it.
+    const sshAddress =
+      hosting === 'ssh' && h.address === undefined && typeof h.ssh?.address === 'string' && parseIpv4(h.ssh.address)
+        ? h.ssh.address
+        : undefined;
+    const address = h.address ?? sshAddress;
+    const addressPath = sshAddress ? `${at}/ssh/address` : `${at}/address`;
+    if (typeof address === 'string') {
+      const n = parseIpv4(address);
       if (n === undefined) issues.push({ path: `${at}/address`, message: `'${h.address}' is not an IPv4 address` });
       else if (hosting === 'loopback' && n >>> 24 !== 127)
         issues.push({ path: `${at}/address`, message: 'loopback hosting needs an address inside 127.0.0.0/8' });
@@ -296,12 +303,12 @@ function checkHosts(
           path: `${at}/address`,
           message: '127.0.0.1 is shared by everything on this machine; pick another 127.x.y.z',
         });
-      else if (addresses.has(h.address)) {
+      else if (addresses.has(address)) {
         issues.push({
-          path: `${at}/address`,
-          message: `${h.address} is already the address of hosts/${addresses.get(h.address)}`,
+          path: addressPath,
+          message: `${address} is already the address of hosts/${addresses.get(address)}`,
         });
-      } else addresses.set(h.address, i);
+      } else addresses.set(address, i);
     }
   });
   const withRole = (role: string) => hosts.filter((h) => Array.isArray(h?.roles) && h.roles.includes(role as never));

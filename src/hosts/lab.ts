@@ -230,7 +230,11 @@ export async function labUp(plan: Plan): Promise<LabUpResult> {
     await writeLabFiles(plan, lab);
     await ensureNetwork(labLayout(lab));
     for (const dir of [...LAB_HOST_FOLDERS, PRIVSEP_DIR]) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const started = await Promise.all(lab.hosts.map((h) => startSshd(lab, h)));
+    // Every start settles before a failure is handled: the clean-up must see each sshd started.
+    const settled = await Promise.allSettled(lab.hosts.map((h) => startSshd(lab, h)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const started = settled.map((r) => r.status === 'fulfilled' && r.value);
     const files = labPaths(lab);
     return {
       started: started.filter(Boolean).length,

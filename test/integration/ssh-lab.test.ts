@@ -264,4 +264,34 @@ describe('ssh lab: real sshd per host, the transport, the preflight', { timeout:
     const route = execFileSync('ip', ['-4', 'route', 'show', 'to', 'match', `${SUBNET}.11`], { encoding: 'utf8' });
     assert.ok(!route.includes(lab.bridge));
   });
+
+  it('GIVEN a host whose sshd cannot start THEN lab up fails saying why, and leaves nothing behind', async () => {
+    const lab = labOf(plan);
+    // b's host key is not a key: sshd's own check refuses it, after a's sshd may have started.
+    const b = labHostPaths(lab, 'b');
+    fs.mkdirSync(b.dir, { recursive: true });
+    fs.writeFileSync(b.hostKey, 'not a key\n', { mode: 0o600 });
+    fs.writeFileSync(`${b.hostKey}.pub`, 'ssh-ed25519 AAAA tandem\n');
+    const r = await cli(['lab', 'up', '--config', configFile], dir, 60_000);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /sshd -t -f .*hosts\/b\/sshd_config` exited with code 1/);
+    const namespaces = await listNamespaces();
+    assert.deepEqual(
+      lab.hosts.filter((h) => namespaces.includes(h.namespace)),
+      [],
+    );
+    assert.ok(!execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(`${lab.bridge}:`));
+    assert.ok(!fs.existsSync(lab.dir));
+    const sshds = fs
+      .readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((e) => {
+        try {
+          return fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(lab.dir);
+        } catch {
+          return false;
+        }
+      });
+    assert.deepEqual(sshds, [], 'no process of the lab is left');
+  });
 });

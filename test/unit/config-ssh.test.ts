@@ -64,6 +64,25 @@ describe('ssh hosting in the model', () => {
     );
   });
 
+  it('refuses two hosts at one address, however it is given', () => {
+    const issues = validateConfig({
+      hosting: 'ssh',
+      hosts: [
+        { name: 'lb-1', roles: ['lb'], ssh: { address: '192.0.2.11' } },
+        { name: 'server-1', roles: ['web', 'app', 'db'], ssh: { address: '192.0.2.11' } },
+        { name: 'server-2', roles: ['db'], address: '192.0.2.11', ssh: { address: 'db.example.net' } },
+      ],
+      database: { primary: 'server-1' },
+    });
+    assert.deepEqual(
+      issues.map((i) => `${i.path}: ${i.message}`),
+      [
+        'hosts/1/ssh/address: 192.0.2.11 is already the address of hosts/0',
+        'hosts/2/address: 192.0.2.11 is already the address of hosts/0',
+      ],
+    );
+  });
+
   it('refuses ssh targets and a lab on other hostings', () => {
     const issues = validateConfig(
       { hosts: [{ name: 'a', roles: ['lb', 'web', 'app', 'db'], ssh: { address: '192.0.2.1' } }], lab: {} },
