@@ -62,6 +62,7 @@ export function labLayout(lab: PlanLab): NetworkLayout {
       link: h.link,
     })),
     dns: { enabled: false, records: [] },
+    subnetSetting: 'lab.subnet',
   };
 }
 

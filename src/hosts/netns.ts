@@ -34,7 +34,10 @@ export function probeInNamespace(host: Pick<PlanHost, 'namespace'>, argv: readon
  * What the network functions read: a stack's Plan, or the lab's hosts on their bridge
  * (src/hosts/lab.ts), which take the same namespaces, veths and bridge.
  */
-export type NetworkLayout = Pick<Plan, 'network' | 'hosts' | 'client' | 'dns'>;
+export type NetworkLayout = Pick<Plan, 'network' | 'hosts' | 'client' | 'dns'> & {
+  /** The config setting that names the subnet, for the error when it clashes. @default 'network.subnet' */
+  readonly subnetSetting?: string;
+};
 
 /** Every namespace host of the plan, the client included. */
 export function namespaceHosts(plan: NetworkLayout): PlanHost[] {
@@ -84,7 +87,7 @@ export async function checkSubnetFree(plan: NetworkLayout): Promise<void> {
     throw new TandemError(
       'TANDEM_ADDRESS_IN_USE',
       `the subnet ${plan.network.subnet} is already routed on this machine: ${clash.join('; ')}`,
-      'choose another network.subnet in tandem.config.ts (a private range nothing else uses)',
+      `choose another ${plan.subnetSetting ?? 'network.subnet'} in tandem.config.ts (a private range nothing else uses)`,
     );
   }
 }

@@ -109,6 +109,11 @@ describe('ssh lab: real sshd per host, the transport, the preflight', { timeout:
     const effective = execFileSync('/usr/sbin/sshd', ['-T', '-f', labHostPaths(lab, 'a').config], { encoding: 'utf8' });
     assert.match(effective, /^permitrootlogin without-password$/m);
     assert.match(effective, /^passwordauthentication no$/m);
+    // A second lab up changes nothing: the same sshd processes go on.
+    const again = await cli(['lab', 'up', '--config', configFile], dir, 60_000);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /the lab was already up/);
+    for (const pid of sshdPids) assert.ok(isAlive(pid));
     // The machine's own /root/.ssh is not where the key went.
     assert.ok(!fs.readFileSync(labHostPaths(lab, 'a').config, 'utf8').includes('/root/.ssh'));
   });
