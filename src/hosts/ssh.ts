@@ -128,7 +128,7 @@ export function explainSshFailure(host: PlanHost, kind: SshFailureKind, stderr: 
         host.name,
         kind,
         `${where} cannot be reached over SSH: ${detail}`,
-        `check hosts/${host.name}'s ssh address and port, that the host is up with sshd running, and that no firewall drops the SSH port`,
+        `check the ssh address and port of host ${host.name} in tandem.config.ts, that the host is up with sshd running, and that no firewall drops the SSH port`,
       );
     case 'host-key-changed':
       return new SshError(
