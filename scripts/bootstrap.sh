@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(haproxy nginx-light mariadb-server mariadb-client mariadb-backup wrk iproute2 procps diffutils keepalived dnsmasq-base nftables nmap curl openssl etcd-server etcd-client
+PACKAGES=(haproxy nginx-light mariadb-server mariadb-client mariadb-backup wrk iproute2 procps diffutils keepalived dnsmasq-base nftables nmap curl openssl etcd-server etcd-client openssh-server
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-mysqld-exporter
   prometheus-nginx-exporter prometheus-blackbox-exporter
   zstd

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'TANDEM_DEPLOY_FAILED'
   /** Another tandem holds the stack's lock. */
   | 'TANDEM_LOCKED'
+  /** A host cannot be worked on over SSH: unreachable, a host key not known or changed, our key refused. */
+  | 'TANDEM_SSH'
   | 'TANDEM_USAGE';
 
 export class TandemError extends Error {

@@ -58,6 +58,10 @@ const OPTIONS = {
   'dry-run': { type: 'boolean', help: 'say what the restore would use and lose; change nothing' },
   // Deploys (issue 11).
   code: { type: 'string', value: 'DIR', help: 'the code base to release (default: app.codeDir, or the bundled app)' },
+  'trust-new-host-keys': {
+    type: 'boolean',
+    help: 'accept and record the key of an SSH host that known_hosts does not list yet (trust on first use)',
+  },
   help: { type: 'boolean', short: 'h', help: "this command's help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -86,7 +90,10 @@ export const COMMANDS = {
     summary: 'stop everything and remove the state folder (asks unless --yes)',
     options: ['yes', 'json', 'wait'],
   },
-  doctor: { summary: 'what is missing on this machine, and how to get it', options: ['json'] },
+  doctor: {
+    summary: 'what is missing on this machine, and how to get it; on ssh hosting, each host over SSH',
+    options: ['json', 'trust-new-host-keys'],
+  },
   ca: { summary: 'print the path of the certificate a client should trust', options: ['json'] },
   chaos: {
     operands: '<chaos command> [<target>...]',
@@ -134,6 +141,11 @@ export const COMMANDS = {
   },
   rollback: { summary: 'go back to the previous release, by the same rolling procedure', options: ['json', 'wait'] },
   releases: { summary: 'the releases kept, and which one runs where', options: ['json'] },
+  lab: {
+    operands: 'up|down',
+    summary: "ssh hosting's lab on this machine: a namespace and a real sshd per host (up), or none (down)",
+    options: ['json'],
+  },
   help: { operands: '[<command>]', summary: "a command's options", options: [] },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -176,7 +188,9 @@ export interface Args {
   readonly dryRun?: boolean;
   /** deploy --code. */
   readonly code?: string;
-  /** Operands after the command (chaos: its command and targets; logs: its selector). */
+  /** --trust-new-host-keys: SSH hosts not in known_hosts are accepted and recorded. */
+  readonly trustNewHostKeys?: boolean;
+  /** Operands after the command (chaos: its command and targets; logs: its selector; lab: up or down). */
   readonly rest: readonly string[];
 }
 
@@ -286,7 +300,10 @@ export function parseCommandLine(argv: readonly string[]): Args {
     if (rest[0] !== undefined && !isCommand(rest[0])) fail(`unknown command '${rest[0]}'`);
     topic = rest[0] as CommandName | undefined;
   } else if (command === 'logs' && rest.length > 1) fail(`unexpected argument ${rest[1]}`);
-  else if (command !== 'chaos' && command !== 'logs' && rest.length > 0) fail(`unexpected argument ${rest[0]}`);
+  else if (command === 'lab' && (rest.length !== 1 || !['up', 'down'].includes(rest[0]!)))
+    fail(rest.length > 1 ? `unexpected argument ${rest[1]}` : 'lab needs up or down');
+  else if (command !== 'chaos' && command !== 'logs' && command !== 'lab' && rest.length > 0)
+    fail(`unexpected argument ${rest[0]}`);
   const msOf = (value: string | boolean | undefined, flag: string): number | undefined => {
     if (typeof value !== 'string') return undefined;
     const seconds = Number(value);
@@ -333,13 +350,14 @@ export function parseCommandLine(argv: readonly string[]): Args {
     since: typeof values.since === 'string' ? values.since : undefined,
     port,
     forMs,
-    rest: command === 'chaos' || command === 'logs' ? rest : [],
+    rest: command === 'chaos' || command === 'logs' || command === 'lab' ? rest : [],
     ...(values.incremental === true ? { incremental: true } : {}),
     ...(values.check === true ? { check: true } : {}),
     ...(target ? { target } : {}),
     ...(typeof values.into === 'string' ? { into: values.into } : {}),
     ...(values['dry-run'] === true ? { dryRun: true } : {}),
     ...(typeof values.code === 'string' ? { code: values.code } : {}),
+    ...(values['trust-new-host-keys'] === true ? { trustNewHostKeys: true } : {}),
   };
 }
 

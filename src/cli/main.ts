@@ -18,6 +18,23 @@ import { formatEvent, formatStatus } from './format.ts';
 
 type Out = (text: string) => void;
 
+/** doctor: this machine, and on ssh hosting (a config here says so) each host over SSH. */
+async function doctorWithHosts(args: Args): Promise<ReturnType<typeof doctor>> {
+  const report = doctor();
+  if (!fs.existsSync(args.config)) return report;
+  const plan = await loadPlan(args.config);
+  if (plan.hosting !== 'ssh') return report;
+  const { sshHostChecks } = await import('../orchestrate/doctor.ts');
+  const { sshTransport } = await import('../hosts/ssh.ts');
+  const transport = sshTransport(plan, { trustNewHostKeys: args.trustNewHostKeys === true });
+  try {
+    const checks = [...report.checks, ...(await sshHostChecks(plan, transport))];
+    return { ok: checks.every((c) => c.ok), checks };
+  } finally {
+    await transport.closeAll();
+  }
+}
+
 const lockOptions = (args: Args) => ({ wait: args.wait, log: (m: string) => console.error(m) });
 
 async function runCommand(args: Args, out: Out): Promise<number> {
@@ -35,7 +52,7 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       out(args.topic ? renderCommandHelp(args.topic) : renderUsage());
       return 0;
     case 'doctor': {
-      const report = doctor();
+      const report = await doctorWithHosts(args);
       if (args.json) out(JSON.stringify(report, null, 2));
       else
         for (const c of report.checks)
@@ -186,6 +203,10 @@ async function runCommand(args: Args, out: Out): Promise<number> {
       // Loaded on demand, as restore is.
       const { runDeploy } = await import('./deploy.ts');
       return runDeploy(args, { emit, lock: lockOptions(args) }, out);
+    }
+    case 'lab': {
+      const { runLab } = await import('./lab.ts');
+      return runLab(args, { wait: args.wait, log: (m: string) => console.error(m) }, out);
     }
     case 'chaos': {
       // Loaded on demand: the other commands need none of the chaos machinery.

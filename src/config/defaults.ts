@@ -15,8 +15,9 @@ export const DEFAULT_LOOPBACK_HOSTS: readonly HostConfig[] = Object.freeze(
   DEFAULT_HOSTS.filter((h) => h.name !== 'lb-2'),
 );
 
-export function defaultHostsFor(hosting: 'loopback' | 'netns'): readonly HostConfig[] {
-  return hosting === 'netns' ? DEFAULT_HOSTS : DEFAULT_LOOPBACK_HOSTS;
+/** ssh hosting has no default hosts (each must say how to reach it): the netns design is what validation names. */
+export function defaultHostsFor(hosting: 'loopback' | 'netns' | 'ssh'): readonly HostConfig[] {
+  return hosting === 'loopback' ? DEFAULT_LOOPBACK_HOSTS : DEFAULT_HOSTS;
 }
 
 /** The primary when the user keeps the default hosts. */
@@ -28,7 +29,8 @@ export const DEFAULTS = {
   aliases: ['www'],
   hosting: 'loopback',
   stateDir: '.tandem',
-  subnet: { loopback: '127.60.0.0/24', netns: '10.77.0.0/24' },
+  /** ssh: only hands out an address to a host that has no `ssh.address` (validation refuses that). */
+  subnet: { loopback: '127.60.0.0/24', netns: '10.77.0.0/24', ssh: '10.77.0.0/24' },
   /** Host addresses are handed out from this offset in the subnet. */
   firstHostOffset: 11,
   /** netns: the bridge (root namespace) is .1, the client .2, the VIP .10. */
@@ -58,6 +60,8 @@ export const DEFAULTS = {
     slotOffset: 100,
   },
   firewall: { sshFrom: [] },
+  /** ssh hosting: the login name when `hosts[].ssh.user` is unset. */
+  ssh: { user: 'root' },
   database: {
     port: 3306,
     name: 'foobar',

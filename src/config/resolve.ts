@@ -16,12 +16,14 @@ import type {
   PlanBackup,
   PlanEtcd,
   PlanHost,
+  PlanLab,
   PlanMonitor,
+  PlanSsh,
   PlanService,
   Role,
   StackConfig,
 } from './types.ts';
-import { formatIpv4, formatIssues, parseSubnet, validateConfig } from './validate.ts';
+import { formatIpv4, formatIssues, parseIpv4, parseSubnet, validateConfig } from './validate.ts';
 
 export interface ResolveOptions {
   /** Directory of the config file. */
@@ -85,6 +87,48 @@ export function linkPrefix(name: string): string {
   return `tn${createHash('sha1').update(name).digest('hex').slice(0, 5)}`;
 }
 
+/** The lab's interfaces: `tl` + 5 hex of the stack's name + a suffix, apart from its netns links. */
+export function labLinkPrefix(name: string): string {
+  return `tl${createHash('sha1').update(name).digest('hex').slice(0, 5)}`;
+}
+
+/** A host's SSH target: what the config sets, files made absolute; a lab's key and known_hosts by default. */
+function sshOf(h: HostConfig, projectDir: string, labDir: string | undefined): PlanSsh | undefined {
+  if (!h.ssh) return undefined;
+  const file = (f: string | undefined, labDefault: string) =>
+    f !== undefined ? path.resolve(projectDir, f) : labDir ? path.join(labDir, labDefault) : undefined;
+  const identityFile = file(h.ssh.identityFile, 'id_ed25519');
+  const knownHostsFile = file(h.ssh.knownHostsFile, 'known_hosts');
+  return {
+    address: h.ssh.address,
+    user: h.ssh.user ?? DEFAULTS.ssh.user,
+    ...(h.ssh.port !== undefined ? { port: h.ssh.port } : {}),
+    ...(identityFile ? { identityFile } : {}),
+    ...(knownHostsFile ? { knownHostsFile } : {}),
+  };
+}
+
+/** The lab on this machine (`lab` set on ssh hosting): a namespace, link and sshd per host. */
+function labOf(config: StackConfig, hosts: readonly PlanHost[], name: string, stateDir: string): PlanLab | undefined {
+  if (config.hosting !== 'ssh' || !config.lab?.subnet) return undefined;
+  const subnet = parseSubnet(config.lab.subnet)!;
+  const prefix = labLinkPrefix(name);
+  return {
+    subnet: `${formatIpv4(subnet.base)}/${subnet.bits}`,
+    prefixLength: subnet.bits,
+    bridge: `${prefix}br`,
+    bridgeAddress: formatIpv4(subnet.base + DEFAULTS.bridgeOffset),
+    dir: path.join(stateDir, 'lab'),
+    hosts: hosts.map((h, i) => ({
+      name: h.name,
+      address: h.ssh!.address,
+      port: h.ssh!.port ?? 22,
+      namespace: `tandem-lab-${name}-${h.name}`,
+      link: `${prefix}h${i}`,
+    })),
+  };
+}
+
 /** The stack's state folder; known before resolving, since the secrets live in it. */
 export function stateDirOf(config: StackConfig, projectDir: string): string {
   return path.resolve(projectDir, config.stateDir ?? DEFAULTS.stateDir);
@@ -101,8 +145,12 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
 
   const hosting: Hosting = config.hosting ?? opts.defaultHosting ?? 'loopback';
   const netns = hosting === 'netns';
-  const hostsConfig = config.hosts ?? defaultHostsFor(hosting);
+  // ssh: a host's address is the one ssh reaches, unless it says otherwise.
+  const hostsConfig = (config.hosts ?? defaultHostsFor(hosting)).map((h) =>
+    h.ssh && h.address === undefined && parseIpv4(h.ssh.address) !== undefined ? { ...h, address: h.ssh.address } : h,
+  );
   const stateDir = stateDirOf(config, opts.projectDir);
+  const labDir = hosting === 'ssh' && config.lab ? path.join(stateDir, 'lab') : undefined;
   const name = config.name ?? DEFAULTS.name;
   const subnetText = config.network?.subnet ?? DEFAULTS.subnet[hosting];
   const subnet = parseSubnet(subnetText)!;
@@ -117,7 +165,9 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     roles: ROLE_ORDER.filter((r) => h.roles.includes(r)),
     dir: path.join(stateDir, 'hosts', h.name),
     ...(netns ? { namespace: `tandem-${name}-${h.name}`, link: `${prefix}h${i}` } : {}),
+    ...(h.ssh ? { ssh: sshOf(h, opts.projectDir, labDir) } : {}),
   }));
+  const lab = labOf({ ...config, hosting }, hosts, name, stateDir);
   const client: PlanHost | undefined = netns
     ? {
         name: 'client',
@@ -266,6 +316,7 @@ export function resolve(config: StackConfig, opts: ResolveOptions): Plan {
     secretsFile: secretsFileOf(stateDir),
     url: `${scheme}://${publicHost}${publicPort === (tlsEnabled ? 443 : 80) ? '' : `:${publicPort}`}/`,
     hosts,
+    ...(lab ? { lab } : {}),
     ...(client ? { client } : {}),
     services,
     network: {

@@ -27,7 +27,7 @@ export interface Field {
   /** The default, one value whatever the hosting (read from defaults.ts, never re-typed). */
   readonly default?: unknown;
   /** The default when it depends on the hosting. */
-  readonly defaultByHosting?: { readonly netns?: unknown; readonly loopback?: unknown };
+  readonly defaultByHosting?: { readonly netns?: unknown; readonly loopback?: unknown; readonly ssh?: unknown };
   /** How the reference states the default when it is not a plain value (replaces it there). */
   readonly defaultText?: string;
   /** An object's fields (type 'object'), or the fields of each item (type 'array'). */
@@ -46,6 +46,37 @@ const describeHosts = (hosts: readonly HostConfig[]) =>
 
 export const ROLES = ['lb', 'web', 'app', 'db', 'monitor'] as const;
 
+/** How tandem reaches a host on `ssh` hosting (`hosts[].ssh`). */
+export const SSH_FIELDS: Schema = {
+  address: {
+    type: 'string',
+    doc: 'The address or DNS name ssh connects to, e.g. `192.0.2.11`. Required. In a lab, inside `lab.subnet`.',
+    check: pattern(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, (v) => `'${v}' is not an address or host name`),
+  },
+  user: {
+    type: 'string',
+    doc: 'The login name. tandem needs root on the host.',
+    check: pattern(/^[a-z_][a-z0-9_-]{0,31}$/, (v) => `'${v}' is not a user name`),
+    default: DEFAULTS.ssh.user,
+  },
+  port: {
+    type: 'number',
+    range: 'port',
+    doc: "The SSH port. Unset, ssh's own choice applies (`~/.ssh/config`, else 22).",
+    defaultText: "ssh's own (`~/.ssh/config`, else 22)",
+  },
+  identityFile: {
+    type: 'string',
+    doc: "The private key, relative to the config file. Unset, ssh's own choice applies (the agent, `~/.ssh/config`); in a lab, the lab's key.",
+    defaultText: "ssh's own; in a lab, `<stateDir>/lab/id_ed25519`",
+  },
+  knownHostsFile: {
+    type: 'string',
+    doc: 'The known_hosts file the host key is checked against, relative to the config file. A host whose key is not in it is refused unless tandem is told to trust new host keys.',
+    defaultText: "ssh's own (`~/.ssh/known_hosts`); in a lab, `<stateDir>/lab/known_hosts`",
+  },
+};
+
 /** The fields of one entry of `hosts`. */
 export const HOST_FIELDS: Schema = {
   name: { type: 'string', doc: 'Host name, e.g. `server-1`. Lower-case letters, digits and dashes. Required.' },
@@ -53,7 +84,12 @@ export const HOST_FIELDS: Schema = {
   address: {
     type: 'string',
     doc: "The host's own address. On `loopback` hosting it must be in 127.0.0.0/8 (not 127.0.0.1); on `netns`, a private address.",
-    defaultText: `the next free address of \`network.subnet\`, from .${DEFAULTS.firstHostOffset} upwards`,
+    defaultText: `the next free address of \`network.subnet\`, from .${DEFAULTS.firstHostOffset} upwards; on ssh, \`ssh.address\``,
+  },
+  ssh: {
+    type: 'object',
+    doc: "How tandem reaches the host over SSH. Required on `ssh` hosting, refused elsewhere. What is not set is left to OpenSSH's client, so `~/.ssh/config` applies.",
+    fields: SSH_FIELDS,
   },
 };
 
@@ -80,8 +116,8 @@ export const CONFIG_SCHEMA: Schema = {
   },
   hosting: {
     type: 'string',
-    oneOf: ['loopback', 'netns'],
-    doc: 'Where hosts live. `netns`: every host a network namespace on a bridge, with its own firewall, a floating IP for the LBs and a `client` namespace playing the internet (needs root). `loopback`: every host a 127.x.y.z address; no isolation.',
+    oneOf: ['loopback', 'netns', 'ssh'],
+    doc: 'Where hosts live. `netns`: every host a network namespace on a bridge, with its own firewall, a floating IP for the LBs and a `client` namespace playing the internet (needs root). `loopback`: every host a 127.x.y.z address; no isolation. `ssh` (in progress): real Debian hosts reached over SSH, each naming how in `hosts[].ssh`; `tandem lab up` makes such hosts on this machine.',
     defaultByHosting: { netns: 'netns', loopback: 'loopback' },
     defaultText: "`'netns'` when running as root, else `'loopback'`",
   },
@@ -104,6 +140,16 @@ export const CONFIG_SCHEMA: Schema = {
         doc: 'The floating IP the domain points to, held by one load balancer at a time.',
         netnsOnly: true,
         defaultText: `.${DEFAULTS.vipOffset} of the subnet`,
+      },
+    },
+  },
+  lab: {
+    type: 'object',
+    doc: '`ssh` hosting only: the hosts are a lab on this machine that `tandem lab up` makes and `tandem lab down` removes: a network namespace per host on a bridge, each running a real OpenSSH server on its `ssh.address` with its own `/etc/tandem` and `/var/lib/tandem`.',
+    fields: {
+      subnet: {
+        type: 'string',
+        doc: "A private subnet holding every host's `ssh.address` (.1 is the bridge in the root namespace, whose address keeps the subnet on this machine). Required.",
       },
     },
   },

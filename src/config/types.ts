@@ -15,7 +15,24 @@ export interface RateLimitConfig {
   /** The window in seconds (1 to 3600). @default 10 */
   perSeconds?: number;
 }
-export type Hosting = 'loopback' | 'netns';
+export type Hosting = 'loopback' | 'netns' | 'ssh';
+
+/**
+ * How to reach a host over SSH (`hosting: 'ssh'`). What is not set here is left to the
+ * OpenSSH client, so `~/.ssh/config` (and its Host blocks) still applies.
+ */
+export interface SshConfig {
+  /** The address (or DNS name) ssh connects to. Required. */
+  address: string;
+  /** The login name; tandem needs root on the host. @default 'root' */
+  user?: string;
+  /** @default ssh's own choice (`~/.ssh/config`, else 22) */
+  port?: number;
+  /** The private key, relative to the config file. @default ssh's own choice (the agent, `~/.ssh/config`); in a lab, the lab's key */
+  identityFile?: string;
+  /** The known_hosts file, relative to the config file. @default ssh's own (`~/.ssh/known_hosts`); in a lab, the lab's */
+  knownHostsFile?: string;
+}
 
 export interface HostConfig {
   /** Host name, e.g. `server-1`. Letters, digits and dashes. */
@@ -27,6 +44,8 @@ export interface HostConfig {
    * @default the next free address of `network.subnet`
    */
   address?: string;
+  /** `hosting: 'ssh'`: how tandem reaches the host. Required there, refused elsewhere. */
+  ssh?: SshConfig;
 }
 
 /**
@@ -60,6 +79,14 @@ export interface StackConfig {
     subnet?: string;
     /** The floating IP the domain points to (netns). @default .10 of the subnet */
     vip?: string;
+  };
+  /**
+   * `hosting: 'ssh'` on this machine (`tandem lab up`): every host a network namespace on
+   * a bridge in `subnet` (.1 is the bridge), running a real sshd on its `ssh.address`.
+   */
+  lab?: {
+    /** A private subnet holding every host's `ssh.address`. Required. */
+    subnet?: string;
   };
   /** The hosts and what runs on each. @default lb-1 (lb), server-1 and server-2 (web, app, db) */
   hosts?: HostConfig[];
@@ -231,6 +258,35 @@ export interface PlanHost {
   readonly namespace?: string;
   /** netns: the root-namespace end of the host's veth pair (≤ 15 characters). */
   readonly link?: string;
+  /** ssh: how to reach the host (files absolute). */
+  readonly ssh?: PlanSsh;
+}
+
+/** A host's SSH target as the transport uses it; absent fields are left to ssh. */
+export interface PlanSsh {
+  readonly address: string;
+  readonly user: string;
+  readonly port?: number;
+  readonly identityFile?: string;
+  readonly knownHostsFile?: string;
+}
+
+/** `lab`: the SSH hosts `tandem lab up` makes on this machine. */
+export interface PlanLab {
+  readonly subnet: string;
+  readonly prefixLength: number;
+  /** The bridge in the root namespace (≤ 15 characters) and its address, .1 of the subnet. */
+  readonly bridge: string;
+  readonly bridgeAddress: string;
+  /** Absolute: `<stateDir>/lab`: keys, known_hosts, each host's sshd and its /etc/tandem. */
+  readonly dir: string;
+  readonly hosts: readonly {
+    readonly name: string;
+    readonly address: string;
+    readonly port: number;
+    readonly namespace: string;
+    readonly link: string;
+  }[];
 }
 
 export interface PlanService {
@@ -279,6 +335,8 @@ export interface Plan {
   /** The public URL of the site. */
   readonly url: string;
   readonly hosts: readonly PlanHost[];
+  /** ssh with `lab`: the lab on this machine. */
+  readonly lab?: PlanLab;
   /** netns: the namespace that plays the internet (curl, nmap, load run here). */
   readonly client?: PlanHost;
   readonly services: readonly PlanService[];

@@ -3,7 +3,7 @@
  * the bad value (`hosts/1/address: ...`), before anything starts.
  */
 import { DEFAULT_PRIMARY, DEFAULTS, defaultHostsFor } from './defaults.ts';
-import { CONFIG_SCHEMA, type Field, type FieldType, HOST_FIELDS, ROLES, type Schema } from './schema.ts';
+import { CONFIG_SCHEMA, type Field, type FieldType, HOST_FIELDS, ROLES, SSH_FIELDS, type Schema } from './schema.ts';
 import type { HostConfig, Hosting, StackConfig } from './types.ts';
 
 export interface ConfigIssue {
@@ -142,7 +142,8 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
   }
   const config = raw as Record<string, unknown>;
   const c = raw as StackConfig;
-  const hosting: Hosting = c.hosting === 'netns' || c.hosting === 'loopback' ? c.hosting : defaultHosting;
+  const hosting: Hosting =
+    c.hosting === 'netns' || c.hosting === 'loopback' || c.hosting === 'ssh' ? c.hosting : defaultHosting;
   checkObject(config, CONFIG_SCHEMA, '', issues);
   const rateLimit = c.lb?.rateLimit as Record<string, unknown> | undefined;
   if (typeOk(rateLimit, 'object') && rateLimit!.requests === undefined) {
@@ -193,21 +194,93 @@ export function validateConfig(raw: unknown, defaultHosting: Hosting = 'loopback
     else if ((vip & mask) >>> 0 !== net.base)
       issues.push({ path: 'network/vip', message: `${c.network.vip} is not inside the subnet` });
   }
-  if (c.hosts === undefined || Array.isArray(c.hosts)) checkHosts(c, issues, hosting);
+  const lab = checkLab(c, hosting, issues);
+  if (c.hosts === undefined || Array.isArray(c.hosts)) checkHosts(c, issues, hosting, lab);
   return issues;
 }
 
-function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): void {
+/** `lab` belongs to ssh hosting and needs a private subnet; returns that subnet when valid. */
+function checkLab(c: StackConfig, hosting: Hosting, issues: ConfigIssue[]): { base: number; bits: number } | undefined {
+  if (!typeOk(c.lab, 'object')) return undefined;
+  if (hosting !== 'ssh') {
+    issues.push({ path: 'lab', message: "needs ssh hosting (the lab makes SSH hosts): set hosting: 'ssh'" });
+    return undefined;
+  }
+  if (c.lab!.subnet === undefined) {
+    issues.push({ path: 'lab/subnet', message: 'is required: a private subnet for the lab, like 10.120.0.0/24' });
+    return undefined;
+  }
+  if (typeof c.lab!.subnet !== 'string') return undefined;
+  const subnet = parseSubnet(c.lab!.subnet);
+  if (!subnet)
+    issues.push({ path: 'lab/subnet', message: `'${c.lab!.subnet}' is not an IPv4 subnet like 10.120.0.0/24` });
+  else if (!isPrivateIpv4(subnet.base))
+    issues.push({ path: 'lab/subnet', message: 'the lab needs a private subnet (10/8, 172.16/12 or 192.168/16)' });
+  else return subnet;
+  return undefined;
+}
+
+/**
+ * A host's `ssh`: required on ssh hosting and refused elsewhere; its fields by the schema;
+ * in a lab, an address inside the lab's subnet that is not its bridge's.
+ */
+function checkSsh(
+  h: HostConfig,
+  at: string,
+  hosting: Hosting,
+  lab: { base: number; bits: number } | undefined,
+  issues: ConfigIssue[],
+): void {
+  if (hosting !== 'ssh') {
+    if (h.ssh !== undefined) issues.push({ path: `${at}/ssh`, message: "needs ssh hosting: set hosting: 'ssh'" });
+    return;
+  }
+  if (h.ssh === undefined) {
+    issues.push({
+      path: `${at}/ssh`,
+      message:
+        'is required on ssh hosting: how to reach the host, { address, user?, port?, identityFile?, knownHostsFile? }',
+    });
+    return;
+  }
+  if (!typeOk(h.ssh, 'object')) return;
+  checkObject(h.ssh as unknown as Record<string, unknown>, SSH_FIELDS, `${at}/ssh`, issues);
+  const address = h.ssh.address;
+  if (address === undefined) issues.push({ path: `${at}/ssh/address`, message: 'is required' });
+  if (!lab || typeof address !== 'string') return;
+  const n = parseIpv4(address);
+  const mask = (0xffffffff << (32 - lab.bits)) >>> 0;
+  if (n === undefined || (n & mask) >>> 0 !== lab.base)
+    issues.push({
+      path: `${at}/ssh/address`,
+      message: `a lab host needs an IPv4 address inside lab/subnet, got '${address}'`,
+    });
+  else if (n === lab.base + DEFAULTS.bridgeOffset || n === lab.base || n === (lab.base | ~mask) >>> 0)
+    issues.push({ path: `${at}/ssh/address`, message: `${address} is the lab's network, bridge or broadcast address` });
+  else if (h.address !== undefined && h.address !== address)
+    issues.push({
+      path: `${at}/address`,
+      message: `a lab host has one address: leave it unset or equal to ssh/address (${address})`,
+    });
+}
+
+function checkHosts(
+  c: StackConfig,
+  issues: ConfigIssue[],
+  hosting: Hosting,
+  lab: { base: number; bits: number } | undefined,
+): void {
   const hosts = c.hosts ?? defaultHostsFor(hosting);
   const names = new Map<string, number>();
   const addresses = new Map<string, number>();
   hosts.forEach((h, i) => {
     const at = `hosts/${i}`;
     if (!typeOk(h, 'object')) {
-      issues.push({ path: at, message: 'should be an object { name, roles, address? }' });
+      issues.push({ path: at, message: 'should be an object { name, roles, address?, ssh? }' });
       return;
     }
     checkShape(h as unknown as Record<string, unknown>, HOST_FIELDS, at, issues);
+    checkSsh(h, at, hosting, lab, issues);
     if (typeof h.name !== 'string') issues.push({ path: `${at}/name`, message: 'is required' });
     else if (!/^[a-z][a-z0-9-]{0,30}$/.test(h.name)) {
       issues.push({ path: `${at}/name`, message: `'${h.name}' should be lower-case letters, digits and dashes` });
@@ -226,8 +299,15 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
           });
       });
     }
-    if (typeof h.address === 'string') {
-      const n = parseIpv4(h.address);
+    // ssh: a host without an address has its ssh address (when it is one): no two may share it.
+    const sshAddress =
+      hosting === 'ssh' && h.address === undefined && typeof h.ssh?.address === 'string' && parseIpv4(h.ssh.address)
+        ? h.ssh.address
+        : undefined;
+    const address = h.address ?? sshAddress;
+    const addressPath = sshAddress ? `${at}/ssh/address` : `${at}/address`;
+    if (typeof address === 'string') {
+      const n = parseIpv4(address);
       if (n === undefined) issues.push({ path: `${at}/address`, message: `'${h.address}' is not an IPv4 address` });
       else if (hosting === 'loopback' && n >>> 24 !== 127)
         issues.push({ path: `${at}/address`, message: 'loopback hosting needs an address inside 127.0.0.0/8' });
@@ -241,12 +321,12 @@ function checkHosts(c: StackConfig, issues: ConfigIssue[], hosting: Hosting): vo
           path: `${at}/address`,
           message: '127.0.0.1 is shared by everything on this machine; pick another 127.x.y.z',
         });
-      else if (addresses.has(h.address)) {
+      else if (addresses.has(address)) {
         issues.push({
-          path: `${at}/address`,
-          message: `${h.address} is already the address of hosts/${addresses.get(h.address)}`,
+          path: addressPath,
+          message: `${address} is already the address of hosts/${addresses.get(address)}`,
         });
-      } else addresses.set(h.address, i);
+      } else addresses.set(address, i);
     }
   });
   const withRole = (role: string) => hosts.filter((h) => Array.isArray(h?.roles) && h.roles.includes(role as never));

@@ -30,8 +30,17 @@ export function probeInNamespace(host: Pick<PlanHost, 'namespace'>, argv: readon
   return host.namespace ? [NSENTER, `--net=${path.join(NETNS_DIR, host.namespace)}`, ...argv] : [...argv];
 }
 
+/**
+ * What the network functions read: a stack's Plan, or the lab's hosts on their bridge
+ * (src/hosts/lab.ts), which take the same namespaces, veths and bridge.
+ */
+export type NetworkLayout = Pick<Plan, 'network' | 'hosts' | 'client' | 'dns'> & {
+  /** The config setting that names the subnet, for the error when it clashes. @default 'network.subnet' */
+  readonly subnetSetting?: string;
+};
+
 /** Every namespace host of the plan, the client included. */
-export function namespaceHosts(plan: Plan): PlanHost[] {
+export function namespaceHosts(plan: NetworkLayout): PlanHost[] {
   return [...plan.hosts, ...(plan.client ? [plan.client] : [])].filter((h) => h.namespace);
 }
 
@@ -68,7 +77,7 @@ async function ipBatch(commands: readonly string[], namespace?: string, force = 
  * Refuses a subnet that the root namespace already routes somewhere other than this
  * stack's bridge (another network, another stack): using it would send traffic there.
  */
-export async function checkSubnetFree(plan: Plan): Promise<void> {
+export async function checkSubnetFree(plan: NetworkLayout): Promise<void> {
   const out = await ip(['-4', 'route', 'show', 'to', 'match', plan.network.subnet.split('/')[0]!]);
   const clash = out
     .split('\n')
@@ -78,7 +87,7 @@ export async function checkSubnetFree(plan: Plan): Promise<void> {
     throw new TandemError(
       'TANDEM_ADDRESS_IN_USE',
       `the subnet ${plan.network.subnet} is already routed on this machine: ${clash.join('; ')}`,
-      'choose another network.subnet in tandem.config.ts (a private range nothing else uses)',
+      `choose another ${plan.subnetSetting ?? 'network.subnet'} in tandem.config.ts (a private range nothing else uses)`,
     );
   }
 }
@@ -134,7 +143,7 @@ export function hostSysctls(host: Pick<PlanHost, 'roles'>): string[] {
 
 /** One host's namespace, veth pair and addresses. True when anything had to change. */
 async function ensureHostLink(
-  plan: Plan,
+  plan: NetworkLayout,
   host: PlanHost,
   root: Map<string, Interface>,
   namespaces: Set<string>,
@@ -181,7 +190,7 @@ async function ensureHostLink(
  * namespace and changes only what is missing; hosts are set up side by side. Returns
  * true when anything changed.
  */
-export async function ensureNetwork(plan: Plan): Promise<boolean> {
+export async function ensureNetwork(plan: NetworkLayout): Promise<boolean> {
   const { bridge, bridgeAddress, prefixLength } = plan.network;
   if (!bridge || !bridgeAddress) return false;
   let changed = false;
@@ -215,7 +224,7 @@ export async function ensureNetwork(plan: Plan): Promise<boolean> {
 }
 
 /** Removes namespaces (their veth ends go with them), the bridge and the resolv.conf folder. */
-export async function teardownNetwork(plan: Plan): Promise<boolean> {
+export async function teardownNetwork(plan: NetworkLayout): Promise<boolean> {
   const { bridge } = plan.network;
   if (!bridge) return false;
   const [existing, root] = await Promise.all([listNamespaces(), interfaces()]);

@@ -1,6 +1,9 @@
 /** `doctor`: what this machine lacks to run a stack, and how to get it. */
 import fs from 'node:fs';
+import type { Plan } from '../config/types.ts';
 import { engines, monitorEngines, tools } from '../engines/index.ts';
+import { TandemError } from '../errors.ts';
+import { type SshTransport, sshPreflight } from '../hosts/ssh.ts';
 
 export interface Requirement {
   readonly binary: string;
@@ -45,7 +48,7 @@ function executable(file: string): boolean {
 }
 
 /** What `up` needs and lacks for this hosting, and a monitor host when the stack has one. */
-export function missingEngines(hosting: 'loopback' | 'netns', monitored: boolean): Requirement[] {
+export function missingEngines(hosting: 'loopback' | 'netns' | 'ssh', monitored: boolean): Requirement[] {
   return REQUIREMENTS.filter(
     (r) =>
       (r.needed === 'always' || r.needed === hosting || (monitored && r.needed === 'monitor')) && !executable(r.binary),
@@ -75,4 +78,51 @@ export function doctor(): DoctorReport {
     fix: root ? undefined : 'run as root, or set lb.port / web.port above 1024',
   });
   return { ok: checks.every((c) => c.ok), checks };
+}
+
+/** What runs a host's engines: systemd units when systemd is PID 1, else tandem's own supervisor. */
+export type ServiceManager = 'systemd' | 'supervisor';
+
+/**
+ * The service manager of a host from its PID 1's name and whether /run/systemd/system
+ * exists: systemd's own test that it booted the machine (sd_booted()). A container or
+ * this lab (its hosts share this machine's PID 1) has no systemd to hand units to.
+ */
+export function serviceManagerOf(pid1: string, systemdBooted: boolean): ServiceManager {
+  return pid1.trim() === 'systemd' && systemdBooted ? 'systemd' : 'supervisor';
+}
+
+/** The shell line that prints a host's PID 1 name, then `booted` or `not-booted`. */
+export const SERVICE_MANAGER_PROBE = [
+  'sh',
+  '-c',
+  'cat /proc/1/comm; if [ -d /run/systemd/system ]; then echo booted; else echo not-booted; fi',
+];
+
+type Check = { what: string; ok: boolean; fix?: string };
+
+/**
+ * ssh hosting: every host checked over SSH (the preflight: reachable, known host key,
+ * our key accepted), then which service manager each would run its engines under.
+ */
+export async function sshHostChecks(plan: Plan, transport: SshTransport): Promise<Check[]> {
+  try {
+    await sshPreflight(plan, transport);
+  } catch (err) {
+    if (!(err instanceof TandemError)) throw err;
+    return [{ what: err.message, ok: false, fix: err.hint }];
+  }
+  return Promise.all(
+    plan.hosts
+      .filter((h) => h.ssh)
+      .map(async (h): Promise<Check> => {
+        const [pid1 = '', booted = ''] = (await transport.run(h.name, SERVICE_MANAGER_PROBE)).stdout.split('\n');
+        const manager = serviceManagerOf(pid1, booted.trim() === 'booted');
+        const how =
+          manager === 'systemd'
+            ? 'systemd is PID 1: engines run as systemd units'
+            : `PID 1 is ${pid1.trim() || 'unknown'}, not systemd: engines run under tandem's supervisor`;
+        return { what: `${h.name} (${h.ssh!.user}@${h.ssh!.address}) over SSH: ${how}`, ok: true };
+      }),
+  );
 }

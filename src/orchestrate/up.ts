@@ -67,6 +67,13 @@ export interface UpResult {
 
 /** Refuses to start anything when an engine is missing or a needed address:port is taken. */
 async function preflight(plan: Plan, units: readonly ServiceUnit[]): Promise<void> {
+  if (plan.hosting === 'ssh') {
+    throw new TandemError(
+      'TANDEM_USAGE',
+      '`up` over SSH is not built yet (issue 12): today ssh hosting has `tandem lab up|down` and the SSH transport',
+      "use hosting: 'netns' or 'loopback' to bring the stack up on this machine",
+    );
+  }
   if (plan.hosting === 'netns' && process.getuid?.() !== 0) {
     throw new TandemError(
       'TANDEM_USAGE',

@@ -124,11 +124,24 @@ describe('help', () => {
                 : [];
         // restore needs its point besides any other option.
         const point = command === 'restore' && option !== 'at' && option !== 'gtid' ? ['--at', 'now'] : [];
+        // lab needs what to do.
+        const operand = command === 'lab' ? ['up'] : [];
         assert.doesNotThrow(
-          () => parseCommandLine([command, `--${option}`, ...valued, ...point]),
+          () => parseCommandLine([command, ...operand, `--${option}`, ...valued, ...point]),
           `${command} --${option}`,
         );
       }
+    }
+  });
+
+  it('lab: up or down, nothing else', () => {
+    assert.deepEqual(parseCommandLine(['lab', 'down', '--json']).rest, ['down']);
+    for (const [argv, message] of [
+      [['lab'], /: lab needs up or down$/],
+      [['lab', 'sideways'], /: lab needs up or down$/],
+      [['lab', 'up', 'now'], /: unexpected argument now$/],
+    ] as const) {
+      assert.throws(() => parseCommandLine([...argv]), message, argv.join(' '));
     }
   });
 

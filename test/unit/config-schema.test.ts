@@ -22,12 +22,24 @@ const EVERY_FIELD: Full<StackConfig> = {
   name: 'shop',
   domain: 'shop.test',
   aliases: ['shop'],
-  hosting: 'netns',
+  // ssh, the hosting that takes every field: `lab` and `hosts[].ssh` belong to it.
+  hosting: 'ssh',
   stateDir: '.state',
   network: { subnet: '10.78.0.0/24', vip: '10.78.0.10' },
+  lab: { subnet: '10.78.0.0/24' },
   hosts: [
-    { name: DEFAULT_PRIMARY, roles: ['lb', 'web', 'app', 'db'], address: '10.78.0.11' },
-    { name: 'vault', roles: ['monitor'], address: '10.78.0.12' },
+    {
+      name: DEFAULT_PRIMARY,
+      roles: ['lb', 'web', 'app', 'db'],
+      address: '10.78.0.11',
+      ssh: { address: '10.78.0.11', user: 'root', port: 22, identityFile: 'id_ed25519', knownHostsFile: 'known_hosts' },
+    },
+    {
+      name: 'vault',
+      roles: ['monitor'],
+      address: '10.78.0.12',
+      ssh: { address: '10.78.0.12', user: 'admin', port: 2222, identityFile: 'key', knownHostsFile: 'hosts' },
+    },
   ],
   lb: {
     balance: 'leastconn',
@@ -123,8 +135,9 @@ function otherThan(field: Field, value: unknown, sample: unknown): unknown {
   return sample;
 }
 
-/** EVERY_FIELD's value at a slash path. */
+/** EVERY_FIELD's value at a slash path; its hosts without `ssh`, which only ssh hosting takes. */
 function sampleAt(fieldPath: string): unknown {
+  if (fieldPath === 'hosts') return EVERY_FIELD.hosts.map(({ ssh: _ssh, ...host }) => host);
   return fieldPath.split('/').reduce<unknown>((v, key) => (v as Record<string, unknown>)[key], EVERY_FIELD);
 }
 

@@ -26,7 +26,7 @@ describe('validateConfig', () => {
       {
         path: 'colour',
         message:
-          'unknown key (expected one of: name, domain, aliases, hosting, stateDir, network, hosts, lb, web, app, database, backup, etcd, tls, firewall)',
+          'unknown key (expected one of: name, domain, aliases, hosting, stateDir, network, lab, hosts, lb, web, app, database, backup, etcd, tls, firewall)',
       },
       { path: 'lb/balance', message: "should be one of roundrobin, leastconn, source, got 'random'" },
       { path: 'lb/port', message: 'should be a port number 1-65535, got 70000' },
