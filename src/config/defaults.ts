@@ -60,8 +60,8 @@ export const DEFAULTS = {
     slotOffset: 100,
   },
   firewall: { sshFrom: [] },
-  /** ssh hosting: the login name when `hosts[].ssh.user` is unset. */
-  ssh: { user: 'root' },
+  /** ssh hosting: a lab's login name when `hosts[].ssh.user` is unset (elsewhere ssh chooses). */
+  ssh: { labUser: 'root' },
   database: {
     port: 3306,
     name: 'foobar',

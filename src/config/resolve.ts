@@ -101,7 +101,7 @@ function sshOf(h: HostConfig, projectDir: string, labDir: string | undefined): P
   const knownHostsFile = file(h.ssh.knownHostsFile, 'known_hosts');
   return {
     address: h.ssh.address,
-    user: h.ssh.user ?? DEFAULTS.ssh.user,
+    ...(h.ssh.user !== undefined ? { user: h.ssh.user } : labDir ? { user: DEFAULTS.ssh.labUser } : {}),
     ...(h.ssh.port !== undefined ? { port: h.ssh.port } : {}),
     ...(identityFile ? { identityFile } : {}),
     ...(knownHostsFile ? { knownHostsFile } : {}),

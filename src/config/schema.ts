@@ -55,9 +55,9 @@ export const SSH_FIELDS: Schema = {
   },
   user: {
     type: 'string',
-    doc: 'The login name. tandem needs root on the host.',
+    doc: "The login name. tandem needs root on the host. Unset, ssh's own choice applies (`~/.ssh/config`, else your login name); in a lab, root.",
     check: pattern(/^[a-z_][a-z0-9_-]{0,31}$/, (v) => `'${v}' is not a user name`),
-    default: DEFAULTS.ssh.user,
+    defaultText: "ssh's own (`~/.ssh/config`, else your login name); in a lab, `root`",
   },
   port: {
     type: 'number',

@@ -24,7 +24,7 @@ export type Hosting = 'loopback' | 'netns' | 'ssh';
 export interface SshConfig {
   /** The address (or DNS name) ssh connects to. Required. */
   address: string;
-  /** The login name; tandem needs root on the host. @default 'root' */
+  /** The login name; tandem needs root on the host. @default ssh's own choice (`~/.ssh/config`, else your login name); in a lab, root */
   user?: string;
   /** @default ssh's own choice (`~/.ssh/config`, else 22) */
   port?: number;
@@ -265,7 +265,8 @@ export interface PlanHost {
 /** A host's SSH target as the transport uses it; absent fields are left to ssh. */
 export interface PlanSsh {
   readonly address: string;
-  readonly user: string;
+  /** Absent: ssh's own choice (`~/.ssh/config`). */
+  readonly user?: string;
   readonly port?: number;
   readonly identityFile?: string;
   readonly knownHostsFile?: string;

@@ -53,8 +53,7 @@ export function sshOptionArgs(target: PlanSsh, opts: SshOptions): string[] {
     // A host that vanishes ends the master within 15 s instead of hanging every step.
     ...o('ServerAliveInterval=5'),
     ...o('ServerAliveCountMax=3'),
-    '-l',
-    target.user,
+    ...(target.user !== undefined ? ['-l', target.user] : []),
     ...(target.port !== undefined ? ['-p', String(target.port)] : []),
   ];
 }
@@ -107,7 +106,7 @@ export function classifySshFailure(stderr: string): SshFailureKind | undefined {
 /** The user's words for one failure: what happened on which host, and what to do. */
 export function explainSshFailure(host: PlanHost, kind: SshFailureKind, stderr: string): SshError {
   const target = host.ssh!;
-  const where = `${host.name} (${target.user}@${target.address}${target.port ? `:${target.port}` : ''})`;
+  const where = `${host.name} (${target.user !== undefined ? `${target.user}@` : ''}${target.address}${target.port ? `:${target.port}` : ''})`;
   const knownHosts = target.knownHostsFile ?? '~/.ssh/known_hosts';
   const detail = stderr
     .split('\n')
@@ -149,7 +148,7 @@ export function explainSshFailure(host: PlanHost, kind: SshFailureKind, stderr: 
         host.name,
         kind,
         `${where} refused the key: ${detail}`,
-        `install the public key of ${target.identityFile ?? 'your SSH key'} in ${target.user}'s authorized_keys on the host, or set its ssh.identityFile to a key it accepts`,
+        `install the public key of ${target.identityFile ?? 'your SSH key'} in ${target.user ?? 'the login user'}'s authorized_keys on the host, or set its ssh.identityFile to a key it accepts`,
       );
   }
 }

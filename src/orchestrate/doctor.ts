@@ -122,7 +122,10 @@ export async function sshHostChecks(plan: Plan, transport: SshTransport): Promis
           manager === 'systemd'
             ? 'systemd is PID 1: engines run as systemd units'
             : `PID 1 is ${pid1.trim() || 'unknown'}, not systemd: engines run under tandem's supervisor`;
-        return { what: `${h.name} (${h.ssh!.user}@${h.ssh!.address}) over SSH: ${how}`, ok: true };
+        return {
+          what: `${h.name} (${h.ssh!.user !== undefined ? `${h.ssh!.user}@` : ''}${h.ssh!.address}) over SSH: ${how}`,
+          ok: true,
+        };
       }),
   );
 }

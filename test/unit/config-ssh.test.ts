@@ -29,7 +29,7 @@ describe('ssh hosting in the model', () => {
     assert.deepEqual(
       plan.hosts.map((h) => [h.name, h.address, h.ssh]),
       [
-        ['lb-1', '192.0.2.11', { address: '192.0.2.11', user: 'root' }],
+        ['lb-1', '192.0.2.11', { address: '192.0.2.11' }],
         [
           'server-1',
           '198.51.100.7',

@@ -40,13 +40,20 @@ describe('ssh argv', () => {
   });
 
   it('checks host keys strictly, multiplexes, and passes only what the config set', () => {
-    const bare: PlanSsh = { address: '192.0.2.11', user: 'root' };
+    const bare: PlanSsh = { address: '192.0.2.11' };
     assert.deepEqual(sshArgv(bare, opts, ['uname', '-n']), [
       '/usr/bin/ssh',
       ...['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes'],
       ...['-o', 'ControlMaster=auto', '-o', 'ControlPath=/tmp/tandem-ssh-0123abcd/%C', '-o', 'ControlPersist=60'],
       ...['-o', 'ConnectTimeout=5', '-o', 'ServerAliveInterval=5', '-o', 'ServerAliveCountMax=3'],
-      ...['-l', 'root', '--', '192.0.2.11', 'uname -n'],
+      ...['--', '192.0.2.11', 'uname -n'],
+    ]);
+    assert.deepEqual(sshArgv({ ...bare, user: 'root' }, opts, ['true']).slice(-5), [
+      '-l',
+      'root',
+      '--',
+      '192.0.2.11',
+      'true',
     ]);
     const full = sshArgv(plan.hosts[1]!.ssh!, { ...opts, trustNewHostKeys: true }, ['true']);
     assert.ok(full.includes('StrictHostKeyChecking=accept-new'));
