@@ -42,7 +42,7 @@ import { waitForPrimary, waitForReplicas, withPrimary } from './failover.ts';
 import { type Emit, silent, step, type StepResult } from './events.ts';
 import { applyFirewall } from './firewall.ts';
 import { isMonitorKind } from './monitor.ts';
-import { backendStates, vipHolder } from './lb.ts';
+import { backendStates, setServerState, vipHolder } from './lb.ts';
 import { runSteps, startOrder, type Step } from './order.ts';
 import {
   appEnvironment,
@@ -482,6 +482,16 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
     after: [...idsOf('nginx'), ...lbs, ...db.ready],
     run: async () => {
       const wanted = plan.lb.backends.length * lbs.length;
+      // A server left drained by a deploy that did not finish (up holds the stack lock:
+      // no deploy runs now) is put back in service.
+      const drained = [
+        ...new Set(
+          (await backendStates(plan).catch(() => []))
+            .filter((b) => /^(DRAIN|MAINT)/.test(b.status))
+            .map((b) => b.server),
+        ),
+      ];
+      for (const server of drained) await setServerState(plan, server, 'ready');
       await waitFor(
         'every backend UP in HAProxy',
         // HAProxy starts servers UP before any check ran: wait for a passed check.
@@ -490,7 +500,10 @@ export async function up(plan: Plan, opts: { emit?: Emit } = {}): Promise<UpResu
         20_000,
         50,
       );
-      return { changed: false, detail: `${wanted} server(s) UP, health checks passing` };
+      return {
+        changed: drained.length > 0,
+        detail: `${wanted} server(s) UP, health checks passing${drained.length > 0 ? ` (${drained.join(', ')} drained by a deploy that did not finish: back in service)` : ''}`,
+      };
     },
   });
   if (plan.lb.vip) {

@@ -14,7 +14,7 @@ import type { Op } from '../../src/chaos/history.ts';
 import { runWorkload } from '../../src/chaos/workload.ts';
 import type { Plan, StackConfig } from '../../src/config/types.ts';
 import { loadPlan } from '../../src/orchestrate/config-loader.ts';
-import { backendStates } from '../../src/orchestrate/lb.ts';
+import { backendStates, setServerState } from '../../src/orchestrate/lb.ts';
 import { REPO, sleep, TestStack } from '../support/stack.ts';
 
 const NAME = 'deploy';
@@ -254,6 +254,19 @@ describe('tandem deploy', { timeout: 600_000 }, () => {
     assert.equal(done.code, 0, `${done.stdout}\n${done.stderr}`);
     assert.equal(second.code, 1, second.stdout);
     assert.match(second.stderr, /another tandem is working on the stack "deploy"/);
+  });
+
+  it('a server left drained by a deploy that did not finish: deploy refuses, `tandem up` puts it back in service', async () => {
+    // What a deploy killed between its drain and its undrain leaves behind.
+    assert.deepEqual(await setServerState(plan, 'server-1', 'drain'), []);
+    const refused = await stack.run('deploy', '--code', good1);
+    assert.equal(refused.code, 1, `${refused.stdout}\n${refused.stderr}`);
+    assert.match(refused.stderr, /server-1 is out of service \(server-1 DRAIN/);
+    const r = await stack.run('up');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /server-1 drained by a deploy that did not finish: back in service/);
+    const states = await backendStates(plan);
+    assert.ok(states.length > 0 && states.every((s) => s.status.startsWith('UP')), JSON.stringify(states));
   });
 
   it('refuses to take the last healthy server out of service while the other is down', async () => {
