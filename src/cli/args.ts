@@ -58,6 +58,10 @@ const OPTIONS = {
   'dry-run': { type: 'boolean', help: 'say what the restore would use and lose; change nothing' },
   // Deploys (issue 11).
   code: { type: 'string', value: 'DIR', help: 'the code base to release (default: app.codeDir, or the bundled app)' },
+  parallel: {
+    type: 'boolean',
+    help: 'roll about half of the servers at a time (more than two servers), the others serving meanwhile',
+  },
   'trust-new-host-keys': {
     type: 'boolean',
     help: 'accept and record the key of an SSH host that known_hosts does not list yet (trust on first use)',
@@ -137,9 +141,12 @@ export const COMMANDS = {
   // Deploys (issue 11).
   deploy: {
     summary: 'release the code base and roll it across the servers one at a time; rolls back by itself when it is bad',
-    options: ['code', 'json', 'wait'],
+    options: ['code', 'parallel', 'json', 'wait'],
   },
-  rollback: { summary: 'go back to the previous release, by the same rolling procedure', options: ['json', 'wait'] },
+  rollback: {
+    summary: 'go back to the previous release, by the same rolling procedure',
+    options: ['parallel', 'json', 'wait'],
+  },
   releases: { summary: 'the releases kept, and which one runs where', options: ['json'] },
   lab: {
     operands: 'up|down',
@@ -188,6 +195,8 @@ export interface Args {
   readonly dryRun?: boolean;
   /** deploy --code. */
   readonly code?: string;
+  /** deploy/rollback --parallel. */
+  readonly parallel?: boolean;
   /** --trust-new-host-keys: SSH hosts not in known_hosts are accepted and recorded. */
   readonly trustNewHostKeys?: boolean;
   /** Operands after the command (chaos: its command and targets; logs: its selector; lab: up or down). */
@@ -357,6 +366,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     ...(typeof values.into === 'string' ? { into: values.into } : {}),
     ...(values['dry-run'] === true ? { dryRun: true } : {}),
     ...(typeof values.code === 'string' ? { code: values.code } : {}),
+    ...(values.parallel === true ? { parallel: true } : {}),
     ...(values['trust-new-host-keys'] === true ? { trustNewHostKeys: true } : {}),
   };
 }

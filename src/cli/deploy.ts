@@ -44,8 +44,12 @@ export async function runDeploy(
   }
   const result = await withStackLock(plan, ctx.lock, () =>
     args.command === 'rollback'
-      ? rollback(plan, { emit: ctx.emit })
-      : deploy(plan, { ...(args.code ? { code: path.resolve(args.code) } : {}), emit: ctx.emit }),
+      ? rollback(plan, { emit: ctx.emit, ...(args.parallel ? { parallel: true } : {}) })
+      : deploy(plan, {
+          ...(args.code ? { code: path.resolve(args.code) } : {}),
+          ...(args.parallel ? { parallel: true } : {}),
+          emit: ctx.emit,
+        }),
   );
   out(
     args.json

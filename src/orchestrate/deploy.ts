@@ -74,6 +74,8 @@ export interface DeployOptions {
   readonly code?: string;
   /** An existing release to roll out instead of a new one (rollback). */
   readonly release?: string;
+  /** Roll the servers in batches (more than two servers only), keeping the rest in service. */
+  readonly parallel?: boolean;
   readonly emit?: Emit;
 }
 
@@ -88,6 +90,26 @@ function rollOrder(plan: Plan): PlanService[] {
     return i < 0 ? plan.lb.backends.length : i;
   };
   return [...apps].sort((a, b) => rank(a) - rank(b));
+}
+
+/**
+ * The hosts in the batches a deploy rolls together: one by one, or with `parallel` (more
+ * than two servers) half of them at a time, rounded up but never all, so that the others
+ * serve meanwhile.
+ */
+export function rollBatches<T>(hosts: readonly T[], parallel: boolean): T[][] {
+  const size = parallel ? Math.max(1, Math.min(hosts.length - 1, Math.ceil(hosts.length / 2))) : 1;
+  const out: T[][] = [];
+  for (let i = 0; i < hosts.length; i += size) out.push(hosts.slice(i, i + size));
+  return out;
+}
+
+/** One nginx switch at a time: each renders every host's slot as recorded when it runs. */
+let switching: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+  const run = switching.then(work, work);
+  switching = run.catch(() => {});
+  return run;
 }
 
 /** The web server HAProxy balances over on an app host (colocated layout), if any. */
@@ -348,9 +370,13 @@ async function startAndSwitch(next: Plan, s: Switch): Promise<void> {
     );
   }
   await step(emit, `${name}: switch nginx to slot ${state.slot}`, async () => {
-    writeHostRelease(s.host, state);
-    recordApplied(unit);
-    const switched = await switchProxies(next, s.secrets);
+    // Rendered from every host's slot as recorded now: another host of the batch may
+    // have switched meanwhile.
+    const switched = await oneAtATime(async () => {
+      writeHostRelease(s.host, state);
+      recordApplied(unit);
+      return switchProxies(withReleases(next, readReleaseStates(next)), s.secrets);
+    });
     await stopSupervised(servicePaths(s.old));
     return { changed: true, detail: `reloaded ${switched.join(', ') || 'nothing'}; old process stopped` };
   });
@@ -405,6 +431,12 @@ export async function deploy(plan: Plan, opts: DeployOptions = {}): Promise<Depl
   const emit = opts.emit ?? silent;
   const started = performance.now();
   const live = withRunningReleases(plan);
+  if (opts.parallel && appServices(live).length <= 2)
+    throw new TandemError(
+      'TANDEM_USAGE',
+      `--parallel needs more than two app servers (this stack has ${appServices(live).length}): with two, one must serve while the other is worked on`,
+      'deploy without --parallel',
+    );
   // First: a server out of service is the reason its app may not run either.
   await refuseWhileDown(live);
   refuseUnlessRunning(live);
@@ -431,9 +463,12 @@ export async function deploy(plan: Plan, opts: DeployOptions = {}): Promise<Depl
     });
   const hosts: HostDeploy[] = [];
   try {
-    for (const app of rollOrder(live)) {
-      const done = await rollHost(live, app, release!, secrets, emit);
-      if (done) hosts.push(done);
+    for (const batch of rollBatches(rollOrder(live), opts.parallel === true)) {
+      // A host of the batch that fails its gate stops the deploy once the others are done.
+      const results = await Promise.allSettled(batch.map((app) => rollHost(live, app, release!, secrets, emit)));
+      for (const r of results) if (r.status === 'fulfilled' && r.value) hosts.push(r.value);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     }
   } finally {
     // Prometheus scrapes each app where it runs now: once, after the servers (its reload
@@ -456,7 +491,7 @@ export async function deploy(plan: Plan, opts: DeployOptions = {}): Promise<Depl
 }
 
 /** `tandem rollback`: the previous release, by the same rolling procedure. */
-export async function rollback(plan: Plan, opts: { emit?: Emit } = {}): Promise<DeployResult> {
+export async function rollback(plan: Plan, opts: { emit?: Emit; parallel?: boolean } = {}): Promise<DeployResult> {
   const states = readReleaseStates(plan);
   const first = rollOrder(plan)
     .map((s) => states[s.host])
@@ -469,5 +504,9 @@ export async function rollback(plan: Plan, opts: { emit?: Emit } = {}): Promise<
         : 'nothing was deployed yet: there is no release to go back to',
       'see `tandem releases`',
     );
-  return deploy(plan, { release: first.previous, ...(opts.emit ? { emit: opts.emit } : {}) });
+  return deploy(plan, {
+    release: first.previous,
+    ...(opts.emit ? { emit: opts.emit } : {}),
+    ...(opts.parallel ? { parallel: true } : {}),
+  });
 }

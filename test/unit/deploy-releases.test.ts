@@ -12,6 +12,7 @@ import {
   slotPorts,
   withReleases,
 } from '../../src/deploy/releases.ts';
+import { rollBatches } from '../../src/orchestrate/deploy.ts';
 import { renderNginx } from '../../src/render/nginx.ts';
 import { renderHaproxy } from '../../src/render/haproxy.ts';
 import { DEFAULT_STACK, netnsPlanOf, removeTempDirs } from './fixtures/plans.ts';
@@ -92,5 +93,30 @@ describe('retention', () => {
     assert.deepEqual(releasesToPrune(ids, 2, ['20261125T060000Z-00000001']), ['20261125T060100Z-00000002']);
     assert.deepEqual(releasesToPrune(ids, 5, []), []);
     assert.deepEqual(releasesToPrune([...ids, '.tmp-123', 'junk'], 3, []), ['20261125T060000Z-00000001']);
+  });
+});
+
+describe('rolling batches', () => {
+  it('one server at a time, or with --parallel half of them (rounded up), never all', () => {
+    assert.deepEqual(rollBatches(['s1', 's2'], false), [['s1'], ['s2']]);
+    assert.deepEqual(rollBatches(['s1', 's2', 's3'], false), [['s1'], ['s2'], ['s3']]);
+    assert.deepEqual(rollBatches(['s1', 's2', 's3'], true), [['s1', 's2'], ['s3']]);
+    assert.deepEqual(rollBatches(['s1', 's2', 's3', 's4'], true), [
+      ['s1', 's2'],
+      ['s3', 's4'],
+    ]);
+    assert.deepEqual(rollBatches(['s1', 's2', 's3', 's4', 's5'], true), [
+      ['s1', 's2', 's3'],
+      ['s4', 's5'],
+    ]);
+    for (let n = 2; n <= 9; n++) {
+      const hosts = Array.from({ length: n }, (_, i) => `s${i + 1}`);
+      const batches = rollBatches(hosts, true);
+      assert.deepEqual(batches.flat(), hosts, 'every host once, in order');
+      assert.ok(
+        batches.every((b) => b.length < n),
+        `n=${n}: a batch leaves a server in service`,
+      );
+    }
   });
 });
