@@ -35,8 +35,8 @@ const SERVERS = ['server-1', 'server-2'];
 let plan: Plan;
 
 /** A copy of tandem's sources (the bundled app imports ../db), its app changed by `change`. */
-function codeBase(label: string, change: (appDir: string) => void): string {
-  const root = path.join(stack.dir, `code-${label}`);
+function codeBase(label: string, change: (appDir: string) => void, dir = stack.dir): string {
+  const root = path.join(dir, `code-${label}`);
   fs.cpSync(path.join(REPO, 'src'), path.join(root, 'src'), { recursive: true });
   const app = path.join(root, 'src', 'app');
   change(app);
@@ -246,6 +246,14 @@ describe('tandem deploy', { timeout: 600_000 }, () => {
     assert.deepEqual(await whoamiEverywhere(), { 'server-1': first, 'server-2': first });
   });
 
+  it('refuses --parallel with two servers: one must serve while the other is worked on', async () => {
+    const before = await stack.run('releases', '--json');
+    const r = await stack.run('deploy', '--parallel', '--code', good1);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /--parallel needs more than two app servers \(this stack has 2\)/);
+    assert.equal((await stack.run('releases', '--json')).stdout, before.stdout, 'nothing changed');
+  });
+
   it('refuses a second deploy while one runs (the stack lock)', async () => {
     const firstDeploy = stack.run('deploy', '--code', good2);
     await sleep(1500);
@@ -286,6 +294,47 @@ describe('tandem deploy', { timeout: 600_000 }, () => {
     assert.equal((await stack.run('releases', '--json')).stdout, before.stdout, 'nothing changed');
     const heal = await stack.run('chaos', 'heal');
     assert.equal(heal.code, 0, `${heal.stdout}\n${heal.stderr}`);
+  });
+});
+
+describe('tandem deploy --parallel (three servers)', { timeout: 600_000 }, () => {
+  const three = new TestStack('deploy-three', {
+    name: 'deploy3',
+    hosting: 'loopback',
+    network: { subnet: '127.89.0.0/24' },
+    hosts: [
+      { name: 'lb-1', roles: ['lb'] },
+      { name: 'server-1', roles: ['web', 'app', 'db'] },
+      { name: 'server-2', roles: ['web', 'app', 'db'] },
+      { name: 'server-3', roles: ['web', 'app'] },
+    ],
+    database: { primary: 'server-1' },
+  });
+  let plan3: Plan;
+  before(async () => {
+    await three.up();
+    plan3 = await loadPlan(three.configFile);
+  });
+  after(() => three.cleanup());
+
+  it('rolls two servers at once and then the third, with 0 failed requests; every server ends on the new release', async () => {
+    const code = codeBase(
+      'parallel',
+      (app) => edit(path.join(app, 'routes', 'status.ts'), '/** The public', '/** parallel: the public'),
+      three.dir,
+    );
+    const r = await underLoadOf(three, plan3, ['deploy', '--parallel', '--json', '--code', code]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assertNoneFailed(r.ops);
+    const result = JSON.parse(r.stdout) as { release: string; ms: number; hosts: { host: string; ms: number }[] };
+    assert.deepEqual(result.hosts.map((h) => h.host).sort(), ['server-1', 'server-2', 'server-3']);
+    const serial = result.hosts.reduce((sum, h) => sum + h.ms, 0);
+    process.stdout.write(`# deploy --parallel: ${result.ms} ms in all, ${serial} ms summed over the servers\n`);
+    assert.ok(result.ms < serial, `the first two servers rolled together (${result.ms} ms < ${serial} ms summed)`);
+    for (const host of plan3.hosts.filter((h) => h.name.startsWith('server-'))) {
+      const res = await fetch(`http://${host.address}:${plan3.web.port}/whoami`);
+      assert.equal(res.headers.get('x-release'), result.release, `${host.name} answers with the new release`);
+    }
   });
 });
 
