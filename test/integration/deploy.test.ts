@@ -320,9 +320,19 @@ describe('tandem deploy --parallel (three servers)', { timeout: 600_000 }, () =>
   it('rolls two servers at once and then the third, with 0 failed requests; every server ends on the new release', async () => {
     const code = codeBase(
       'parallel',
-      (app) => edit(path.join(app, 'routes', 'status.ts'), '/** The public', '/** parallel: the public'),
+      (app) => {
+        edit(path.join(app, 'routes', 'status.ts'), '/** The public', '/** parallel: the public');
+        fs.appendFileSync(path.join(app, 'public', 'app.css'), '\n/* parallel: a changed stylesheet */\n');
+      },
       three.dir,
     );
+    const servers = plan3.hosts.filter((h) => h.name.startsWith('server-'));
+    const stylesheetOf = async (address: string): Promise<string | undefined> =>
+      /<link rel="stylesheet" href="([^"]+)"/.exec(
+        await (await fetch(`http://${address}:${plan3.web.port}/`)).text(),
+      )?.[1];
+    const oldCss = await stylesheetOf(servers[0]!.address);
+    assert.ok(oldCss, 'the page links its stylesheet');
     const r = await underLoadOf(three, plan3, ['deploy', '--parallel', '--json', '--code', code]);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assertNoneFailed(r.ops);
@@ -331,9 +341,16 @@ describe('tandem deploy --parallel (three servers)', { timeout: 600_000 }, () =>
     const serial = result.hosts.reduce((sum, h) => sum + h.ms, 0);
     process.stdout.write(`# deploy --parallel: ${result.ms} ms in all, ${serial} ms summed over the servers\n`);
     assert.ok(result.ms < serial, `the first two servers rolled together (${result.ms} ms < ${serial} ms summed)`);
-    for (const host of plan3.hosts.filter((h) => h.name.startsWith('server-'))) {
+    const newCss = await stylesheetOf(servers[0]!.address);
+    assert.ok(newCss && newCss !== oldCss, `the new page links the new stylesheet (${oldCss} → ${newCss})`);
+    for (const host of servers) {
       const res = await fetch(`http://${host.address}:${plan3.web.port}/whoami`);
       assert.equal(res.headers.get('x-release'), result.release, `${host.name} answers with the new release`);
+      // A page of either release finds its stylesheet on every web server.
+      for (const css of [oldCss!, newCss!]) {
+        const asset = await fetch(`http://${host.address}:${plan3.web.port}${css}`);
+        assert.equal(asset.status, 200, `${host.name}${css}`);
+      }
     }
   });
 });
