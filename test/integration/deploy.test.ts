@@ -347,8 +347,9 @@ describe('tandem deploy --parallel (three servers)', { timeout: 600_000 }, () =>
       const res = await fetch(`http://${host.address}:${plan3.web.port}/whoami`);
       assert.equal(res.headers.get('x-release'), result.release, `${host.name} answers with the new release`);
       // A page of either release finds its stylesheet on every web server.
-      for (const css of [oldCss!, newCss!]) {
-        const asset = await fetch(`http://${host.address}:${plan3.web.port}${css}`);
+      const stylesheets: string[] = [oldCss!, newCss!];
+      for (const css of stylesheets) {
+        const asset: Response = await fetch(`http://${host.address}:${plan3.web.port}${css}`);
         assert.equal(asset.status, 200, `${host.name}${css}`);
       }
     }
