@@ -73,10 +73,14 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
     plan.stateDir,
     plan.services.map((s) => s.dir),
   ).filter((s) => isRunning(s.paths));
-  // Services of an earlier config first, one at a time, as they come.
+  // Services of an earlier config first, one at a time, as they come. Named by their
+  // folder: a planned service may have the same id in another folder (an app that a
+  // deploy moved to its other slot keeps its id), and one step name would hide the other.
+  const strayStep = (s: (typeof stray)[number]) =>
+    `stop ${path.relative(plan.stateDir, s.paths.dir)} (not in the plan)`;
   const steps: Step[] = stray.map((s, i) => ({
-    name: `stop ${s.id}`,
-    after: i === 0 ? [] : [`stop ${stray[i - 1]!.id}`],
+    name: strayStep(s),
+    after: i === 0 ? [] : [strayStep(stray[i - 1]!)],
     run: stop(s.paths),
   }));
   const strays = steps.map((s) => s.name);

@@ -12,7 +12,13 @@ export function dependencyOrder<T>(
   nameOf: (item: T) => string,
   after: (item: T) => readonly string[],
 ): T[] {
-  const byName = new Map(items.map((item) => [nameOf(item), item]));
+  const byName = new Map<string, T>();
+  for (const item of items) {
+    const name = nameOf(item);
+    // Two steps of one name: one would run, the other be lost without a word.
+    if (byName.has(name)) throw new Error(`two steps are named ${name}`);
+    byName.set(name, item);
+  }
   const done = new Set<string>();
   const out: T[] = [];
   const visit = (item: T, route: string[]) => {

@@ -354,6 +354,31 @@ describe('tandem deploy --parallel (three servers)', { timeout: 600_000 }, () =>
       }
     }
   });
+
+  it('down after the deploy stops every app where it runs now (slot b): no process is left', async () => {
+    const pids = ['server-1', 'server-2', 'server-3'].flatMap((host) => {
+      const state = JSON.parse(
+        fs.readFileSync(path.join(three.dir, '.tandem', 'hosts', host, 'app-b', 'supervisor.json'), 'utf8'),
+      ) as { supervisorPid: number; pid: number };
+      return [state.supervisorPid, state.pid];
+    });
+    assert.ok(
+      pids.every((pid) => fs.existsSync(`/proc/${pid}`)),
+      `the apps run in slot b: ${pids.join(', ')}`,
+    );
+    const r = await three.run('down');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    // A process just ended may stay a zombie for a moment, until its parent reaps it.
+    const alive = (pid: number) => {
+      try {
+        return !/^\d+ \(.*\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 20 && pids.some(alive); i++) await sleep(100);
+    assert.deepEqual(pids.filter(alive), [], `every app process stopped\n${r.stdout}`);
+  });
 });
 
 const NETNS = process.getuid?.() === 0;

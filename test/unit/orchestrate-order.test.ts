@@ -49,6 +49,21 @@ describe('dependency order', () => {
       /app starts after db, which is not in the plan/,
     );
   });
+
+  it('refuses two steps of one name: one would be lost without a word', () => {
+    assert.throws(
+      () =>
+        dependencyOrder(
+          [
+            { name: 'stop server-1/app', after: [] },
+            { name: 'stop server-1/app', after: [] },
+          ],
+          (i) => i.name,
+          (i) => i.after,
+        ),
+      /two steps are named stop server-1\/app/,
+    );
+  });
 });
 
 describe('runSteps', () => {
