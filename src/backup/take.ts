@@ -125,8 +125,15 @@ export async function takeBackup(ctx: AgentContext, kind: BackupKind): Promise<B
   const choice = chooseSource(states, unreachable, config.maxLagS);
   if ('error' in choice) throw new BackupRefused(choice.error);
   const source = config.sources.find((s) => s.host === choice.host)!;
-  const startedAt = new Date();
-  const id = backupId(startedAt, kind);
+  // An id names the second a backup started: one started within the second of another
+  // (a failed one, say) waits for the next second rather than collide with it.
+  let startedAt = new Date();
+  let id = backupId(startedAt, kind);
+  while (fs.existsSync(path.join(config.dir, id))) {
+    await new Promise((r) => setTimeout(r, 1005 - (Date.now() % 1000)));
+    startedAt = new Date();
+    id = backupId(startedAt, kind);
+  }
   log(
     choice.role === 'primary'
       ? `${id}: ${choice.why} (${choice.host})`
