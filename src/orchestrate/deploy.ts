@@ -58,6 +58,8 @@ export interface HostDeploy {
   readonly from?: string;
   readonly to: string;
   readonly slot: 'a' | 'b';
+  /** When its roll began, ms after the deploy began. */
+  readonly atMs: number;
   readonly ms: number;
 }
 
@@ -246,6 +248,8 @@ async function rollHost(
   release: ReleaseInfo,
   secrets: AppSecrets,
   emit: Emit,
+  /** The deploy's start (performance.now()). */
+  deployStarted: number,
 ): Promise<HostDeploy | undefined> {
   const started = performance.now();
   const host = hostNamed(plan, app.host);
@@ -293,6 +297,7 @@ async function rollHost(
     ...(current ? { from: current.id } : {}),
     to: release.id,
     slot: state.slot,
+    atMs: Math.round(started - deployStarted),
     ms: Math.round(performance.now() - started),
   };
 }
@@ -465,7 +470,9 @@ export async function deploy(plan: Plan, opts: DeployOptions = {}): Promise<Depl
   try {
     for (const batch of rollBatches(rollOrder(live), opts.parallel === true)) {
       // A host of the batch that fails its gate stops the deploy once the others are done.
-      const results = await Promise.allSettled(batch.map((app) => rollHost(live, app, release!, secrets, emit)));
+      const results = await Promise.allSettled(
+        batch.map((app) => rollHost(live, app, release!, secrets, emit, started)),
+      );
       for (const r of results) if (r.status === 'fulfilled' && r.value) hosts.push(r.value);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;

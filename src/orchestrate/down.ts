@@ -73,11 +73,10 @@ export async function down(plan: Plan, opts: { emit?: Emit } = {}): Promise<{ st
     plan.stateDir,
     plan.services.map((s) => s.dir),
   ).filter((s) => isRunning(s.paths));
-  // Services of an earlier config first, one at a time, as they come. Named by their
-  // folder: a planned service may have the same id in another folder (an app that a
-  // deploy moved to its other slot keeps its id), and one step name would hide the other.
-  const strayStep = (s: (typeof stray)[number]) =>
-    `stop ${path.relative(plan.stateDir, s.paths.dir)} (not in the plan)`;
+  // Services of an earlier config first, one at a time, as they come. Named apart from
+  // the planned ones: a planned service may have a stray's id in another folder (an app
+  // a deploy moved to its other slot keeps its id), and one step would hide the other.
+  const strayStep = (s: (typeof stray)[number]) => `stop ${s.id} (not in the plan)`;
   const steps: Step[] = stray.map((s, i) => ({
     name: strayStep(s),
     after: i === 0 ? [] : [strayStep(stray[i - 1]!)],
