@@ -323,8 +323,12 @@ describe('tandem restore (loopback, failover, backup host lb-1)', { timeout: 900
       const load = writes(runId, 7000, (at) => (startedAt = at));
       while (startedAt === 0) await sleep(20);
       await sleep(3500);
-      await sql(dbPaths(plan, await currentPrimary()), `DROP TABLE \`${plan.db.name}\`.posts`);
+      const primary = await currentPrimary();
+      // The second the DROP starts bounds the point: its binlog event carries its start
+      // time, so a point taken from when it returned could fall after a DROP that
+      // straddled a second, and the restore would replay the DROP too.
       dropAt = Date.now();
+      await sql(dbPaths(plan, primary), `DROP TABLE \`${plan.db.name}\`.posts`);
       const ops = await load;
       const point = Math.floor(dropAt / 1000) - 1;
       const t0 = Date.now();
