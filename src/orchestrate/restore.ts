@@ -96,11 +96,12 @@ export async function previewRestore(plan: Plan, target: RestoreTarget): Promise
 }
 
 /**
- * How far the archive (with the backup's GTID `base`) is behind the writable database, if
+ * How far `index` (with the backup's GTID `base`) is behind the writable database, if
  * one answers: what a replay could not apply.
  */
 async function archiveBehind(
   plan: Plan,
+  index: ArchiveIndex,
   base: string,
   known?: string,
 ): Promise<{ primary: string; primaryPos: string; archive: string; transactions: number } | undefined> {
@@ -110,10 +111,7 @@ async function archiveBehind(
   const rows = await sql(dbPaths(plan, primary), 'SELECT @@global.gtid_binlog_pos AS pos').catch(() => undefined);
   const primaryPos = String(rows?.[0]?.pos ?? '');
   if (!primaryPos) return undefined;
-  const backup = requireBackupHost(plan);
-  const archive = formatPosition(
-    advance(archivePosition(withLiveTails(readIndex(backup.archiveDir), backup.archiveDir)), base),
-  );
+  const archive = formatPosition(advance(archivePosition(index), base));
   return { primary, primaryPos, archive, transactions: transactionsBetween(archive, primaryPos) };
 }
 
@@ -130,10 +128,11 @@ export async function requireArchiveReaches(
 ): Promise<void> {
   const deadline = Date.now() + opts.waitMs;
   for (;;) {
-    const behind = await archiveBehind(plan, opts.base ?? '', opts.primary);
+    // The index read once per round: the live file is scanned to its last whole event.
+    const { archiveDir } = requireBackupHost(plan);
+    const index = withLiveTails(readIndex(archiveDir), archiveDir);
+    const behind = await archiveBehind(plan, index, opts.base ?? '', opts.primary);
     if (!behind || behind.transactions === 0) return;
-    const backup = requireBackupHost(plan);
-    const index = withLiveTails(readIndex(backup.archiveDir), backup.archiveDir);
     const lastTime = lastArchivedTime(index);
     const covered =
       'time' in target
